@@ -1,0 +1,51 @@
+// AMI frames as the normalizer sees them: one flat record, keys lower-cased with spaces removed
+// (the convention of the `asterisk-manager` package), every value a string.
+
+export type AmiEvent = Readonly<Record<string, string>>;
+
+/** What `asterisk-manager` hands out: repeated headers become arrays, Variable/ChanVariable objects. */
+export type ManagerFrame = Record<string, unknown>;
+
+export interface FrameProblem {
+  /** Headers that appeared more than once in one frame (usually a truncated frame glued to the next). */
+  repeated: string[];
+}
+
+/**
+ * Flattens a frame from `asterisk-manager` into an AmiEvent.
+ *
+ * - `Variable: NAME` (VarSet) arrives as `{ variable: { NAME: '' } }`: we keep the name.
+ * - `ChanVariable(x): v` headers are dropped: the bridge takes dialplan data only from VarSet.
+ * - A header repeated in one frame arrives as an array; we keep the first value and report it,
+ *   because real Asterisk never repeats these headers and the frame is then suspect.
+ */
+export function flattenFrame(frame: ManagerFrame): { event: AmiEvent; problem: FrameProblem | null } {
+  const out: Record<string, string> = {};
+  let repeated: string[] | null = null;
+  for (const key of Object.keys(frame)) {
+    const value = frame[key];
+    if (typeof value === 'string') {
+      out[key] = value;
+    } else if (Array.isArray(value)) {
+      out[key] = value.length > 0 ? String(value[0]) : '';
+      (repeated ??= []).push(key);
+    } else if (key === 'variable' && value !== null && typeof value === 'object') {
+      const names = Object.keys(value as Record<string, unknown>);
+      out.variable = names[0] ?? '';
+      // "Variable: a=b" would arrive as { a: 'b' }; a real VarSet never has '=' in the name.
+      const rest = (value as Record<string, unknown>)[out.variable];
+      if (typeof rest === 'string' && rest !== '') out.variable = `${out.variable}=${rest}`;
+    } else if (value !== undefined && value !== null && typeof value !== 'object') {
+      out[key] = String(value);
+    }
+  }
+  return { event: out, problem: repeated ? { repeated } : null };
+}
+
+/** Seconds since the epoch from the AMI `Timestamp` header (timestampevents = yes), or null. */
+export function amiTimestamp(ev: AmiEvent): number | null {
+  const ts = ev.timestamp;
+  if (!ts) return null;
+  const n = Number(ts);
+  return Number.isFinite(n) && n > 0 ? n : null;
+}

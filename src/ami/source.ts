@@ -1,0 +1,295 @@
+// The AMI source: one connection to Asterisk's manager interface through `asterisk-manager`,
+// turned into the normalizer's input stream.
+//
+// What we add on top of the package (see ../shared/ASTERISK.md for why):
+// - a fresh manager object per connection attempt, so a frame cut by a disconnect can never be
+//   glued to the first frame of the next connection (the package keeps parser state per object);
+// - reconnect with capped exponential backoff and jitter, in milliseconds we choose (the
+//   package's keepConnected waits 10 s, 20 s ... 60 s and logs with console.log);
+// - our own ActionIDs and a timeout on every action (the package waits forever);
+// - an error listener, so connection errors are logged instead of swallowed;
+// - resync after every login: CoreShowChannels, so calls that ended while we were away still
+//   end, and calls that began while we were away are picked up.
+import AsteriskManager from 'asterisk-manager';
+import type { Logger } from 'pino';
+import { BehaviorSubject, Subject } from 'rxjs';
+import type { NormalizerInput } from '../normalizer/index.js';
+import type { SnapshotChannel } from '../normalizer/tracker.js';
+import { flattenFrame, type ManagerFrame } from './frame.js';
+
+export interface ReconnectPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+  /** 0..1: each delay is randomized by up to this fraction, so a fleet does not reconnect in step. */
+  jitter: number;
+}
+
+export interface AmiSourceOptions {
+  host: string;
+  port: number;
+  username: string;
+  secret: string;
+  reconnect: ReconnectPolicy | false;
+  actionTimeoutMs: number;
+  resync: boolean;
+  log: Logger;
+  /** Injected for tests: the delay before attempt n (1-based). */
+  random?: () => number;
+}
+
+export type AmiState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'stopped';
+
+export interface AmiStatus {
+  state: AmiState;
+  /** Successful logins so far (1 after the first connect). */
+  logins: number;
+  /** Connection attempts that failed or dropped since the last login. */
+  failures: number;
+  lastError: string | null;
+  since: string;
+}
+
+interface Manager {
+  on(event: string, fn: (...args: any[]) => void): void;
+  removeAllListeners(event?: string): void;
+  connect(port: number, host: string, cb: (err?: unknown) => void): void;
+  login(cb: (err?: ManagerFrame) => void): void;
+  action(fields: Record<string, string>, cb: (err: ManagerFrame | undefined, res: ManagerFrame) => void): string;
+  disconnect(): void;
+  isConnected(): boolean;
+}
+
+type ManagerCtor = new (port?: number, host?: string, username?: string, password?: string, events?: boolean) => Manager;
+
+export function backoffDelay(policy: ReconnectPolicy, attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * Math.pow(policy.factor, Math.max(0, attempt - 1)));
+  const spread = base * policy.jitter;
+  return Math.max(0, Math.round(base - spread + random() * 2 * spread));
+}
+
+export class AmiSource {
+  /** AMI events, resync markers and snapshots, in the order Asterisk sent them. */
+  readonly input$ = new Subject<NormalizerInput>();
+  readonly status$: BehaviorSubject<AmiStatus>;
+  private manager: Manager | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private actionSeq = 0;
+  private attempt = 0;
+  private firstLogin: { promise: Promise<void>; resolve: () => void };
+  private readonly log: Logger;
+
+  constructor(private readonly opts: AmiSourceOptions) {
+    this.log = opts.log;
+    this.status$ = new BehaviorSubject<AmiStatus>({ state: 'idle', logins: 0, failures: 0, lastError: null, since: new Date().toISOString() });
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstLogin = { promise, resolve };
+  }
+
+  /** Resolves after the first successful login (systemd READY waits for it). */
+  get loggedIn(): Promise<void> {
+    return this.firstLogin.promise;
+  }
+
+  get status(): AmiStatus {
+    return this.status$.value;
+  }
+
+  async start(): Promise<void> {
+    this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.dropManager();
+    this.setState('stopped', null);
+    this.input$.complete();
+    this.status$.complete();
+  }
+
+  /** Sends an action; rejects on an error response, a timeout, or when not connected. */
+  action(fields: Record<string, string>, timeoutMs = this.opts.actionTimeoutMs): Promise<ManagerFrame> {
+    const m = this.manager;
+    if (!m || this.status.state !== 'connected') return Promise.reject(new Error('AMI is not connected'));
+    return this.send(m, fields, timeoutMs);
+  }
+
+  private send(m: Manager, fields: Record<string, string>, timeoutMs: number): Promise<ManagerFrame> {
+    const actionid = `crm-bridge-${process.pid}-${++this.actionSeq}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        m.removeAllListeners(actionid);
+        reject(new Error(`AMI action ${fields.action ?? '?'} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      m.action({ ...fields, actionid }, (err, res) => {
+        clearTimeout(timer);
+        if (err) reject(new Error(`AMI action ${fields.action ?? '?'} failed: ${String(err.message ?? err.response ?? 'error')}`));
+        else resolve(res);
+      });
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.attempt++;
+    this.setState('connecting', null);
+    const Ctor = AsteriskManager as unknown as ManagerCtor;
+    // No port: the constructor must not connect on its own; we drive connect and login.
+    const m = new Ctor(undefined, this.opts.host, this.opts.username, this.opts.secret, true);
+    this.manager = m;
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled || this.manager !== m) return;
+      settled = true;
+      this.dropManager();
+      this.onDisconnected(why);
+    };
+    m.on('error', (err: NodeJS.ErrnoException) => fail(err?.code ? `${err.code} ${err.message}` : String(err?.message ?? err)));
+    m.on('close', () => fail('connection closed by peer'));
+    m.on('managerevent', (frame: ManagerFrame) => this.onFrame(m, frame));
+    // Frames with neither Event nor Response (garbage, or a protocol we do not speak).
+    m.on('asterisk', (frame: ManagerFrame) => {
+      if (this.manager !== m) return;
+      this.log.warn({ frame: JSON.stringify(frame).slice(0, 200) }, 'AMI sent a frame that is neither an event nor a response; ignored it');
+    });
+    m.connect(this.opts.port, this.opts.host, () => {
+      if (this.manager !== m) return;
+      m.login((err) => {
+        if (this.manager !== m) return;
+        if (err) {
+          const message = typeof err.message === 'string' ? err.message : 'login rejected';
+          this.log.error({ username: this.opts.username, host: this.opts.host, port: this.opts.port }, `AMI login rejected: ${message} (check pbx.ami.username and secret, and manager.conf)`);
+          fail(`login rejected: ${message}`);
+          return;
+        }
+        this.onLoggedIn(m);
+      });
+    });
+  }
+
+  private onLoggedIn(m: Manager): void {
+    this.attempt = 0;
+    const status = this.status;
+    this.status$.next({ state: 'connected', logins: status.logins + 1, failures: 0, lastError: null, since: new Date().toISOString() });
+    this.log.info({ host: this.opts.host, port: this.opts.port, logins: status.logins + 1 }, 'AMI connected and logged in');
+    this.firstLogin.resolve();
+    if (this.opts.resync) void this.resync(m);
+  }
+
+  private async resync(m: Manager): Promise<void> {
+    const actionid = `crm-bridge-${process.pid}-${++this.actionSeq}`;
+    const channels: SnapshotChannel[] = [];
+    const collect = (frame: ManagerFrame) => {
+      if (frame.actionid !== actionid) return;
+      const { event } = flattenFrame(frame);
+      if (event.event === 'CoreShowChannel') {
+        channels.push({
+          channel: event.channel ?? '',
+          uniqueid: event.uniqueid ?? '',
+          linkedid: event.linkedid ?? '',
+          context: event.context,
+          exten: event.exten ?? event.extension,
+          calleridnum: event.calleridnum,
+          calleridname: event.calleridname,
+          channelstatedesc: event.channelstatedesc,
+          bridgeid: event.bridgeid,
+        });
+      } else if (event.event === 'CoreShowChannelsComplete') {
+        done();
+      }
+    };
+    let finish!: () => void;
+    const complete = new Promise<void>((r) => (finish = r));
+    const done = () => finish();
+    this.resyncCollector = collect;
+    this.input$.next({ kind: 'resync-begin', receivedAt: Date.now() });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`CoreShowChannels timed out after ${this.opts.actionTimeoutMs} ms`)), this.opts.actionTimeoutMs);
+        m.action({ action: 'CoreShowChannels', actionid }, (err) => {
+          if (err) {
+            clearTimeout(timer);
+            reject(new Error(`CoreShowChannels failed: ${String(err.message ?? 'error')}`));
+            return;
+          }
+          void complete.then(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      });
+      if (this.manager !== m) return;
+      this.input$.next({ kind: 'snapshot', channels, receivedAt: Date.now() });
+      this.log.info({ channels: channels.length }, 'AMI state resynchronized');
+    } catch (err) {
+      this.log.warn({ err }, 'AMI resync failed; calls that ended while disconnected end when their channels are next seen');
+    } finally {
+      this.resyncCollector = null;
+    }
+  }
+
+  private resyncCollector: ((frame: ManagerFrame) => void) | null = null;
+
+  private onFrame(m: Manager, frame: ManagerFrame): void {
+    if (this.manager !== m) return;
+    if (frame.actionid !== undefined && this.resyncCollector) {
+      this.resyncCollector(frame);
+      return;
+    }
+    const { event, problem } = flattenFrame(frame);
+    if (problem) {
+      // Some events repeat headers by design (TestEvent's State); a repeated Event header means
+      // two frames were glued together, which is worth a warning.
+      const glued = problem.repeated.includes('event');
+      this.log[glued ? 'warn' : 'debug'](
+        { event: event.event, repeated: problem.repeated },
+        glued ? 'AMI frame has two Event headers (a truncated frame glued to the next?); handled as the first event' : 'AMI frame repeats headers; using the first value of each',
+      );
+    }
+    this.input$.next({ kind: 'event', event, receivedAt: Date.now() });
+  }
+
+  private onDisconnected(why: string): void {
+    if (this.stopped) return;
+    const status = this.status;
+    const failures = status.failures + 1;
+    if (!this.opts.reconnect) {
+      this.status$.next({ ...status, state: 'disconnected', failures, lastError: why, since: new Date().toISOString() });
+      this.log.info({ reason: why }, 'AMI connection ended');
+      this.input$.complete();
+      return;
+    }
+    const delay = backoffDelay(this.opts.reconnect, this.attempt, this.opts.random);
+    this.status$.next({ ...status, state: 'disconnected', failures, lastError: why, since: new Date().toISOString() });
+    const level = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
+    this.log[level]({ host: this.opts.host, port: this.opts.port, reason: why, retryInMs: delay, failures }, 'AMI disconnected; reconnecting');
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private dropManager(): void {
+    const m = this.manager;
+    this.manager = null;
+    if (!m) return;
+    m.removeAllListeners();
+    // The package listens to its own 'error'; keep one so a late socket error is not thrown.
+    m.on('error', () => undefined);
+    try {
+      m.disconnect();
+    } catch {
+      // already closed
+    }
+  }
+
+  private setState(state: AmiState, error: string | null): void {
+    const s = this.status;
+    if (s.state === state) return;
+    this.status$.next({ ...s, state, lastError: error ?? s.lastError, since: new Date().toISOString() });
+  }
+}

@@ -1,0 +1,122 @@
+// The controller: wires the AMI source through the normalizer to the sinks. The whole
+// architecture in one sentence: a source emits AMI input, the normalizer turns it into
+// contract events, and every configured sink receives every event.
+import type { Logger } from 'pino';
+import { Subject, type Subscription } from 'rxjs';
+import { AmiSource } from './ami/source.js';
+import type { BridgeConfig } from './config/load.js';
+import type { BridgeEvent } from './events/types.js';
+import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
+import type { CallTracker } from './normalizer/tracker.js';
+import { SINKS } from './sinks/registry.js';
+import type { Sink } from './sinks/types.js';
+
+export interface BridgeContext {
+  config: BridgeConfig;
+  log: Logger;
+  /** Overrides for replay and tests; by default built from config.pbx.ami. */
+  source?: { reconnect?: false; resync?: boolean; host?: string; port?: number };
+  /** Replaces the configured sinks (replay prints to stdout whatever the config says). */
+  sinks?: Sink[];
+}
+
+export class Bridge {
+  /** Every normalized event, after it was handed to the sinks. */
+  readonly events$ = new Subject<BridgeEvent>();
+  source: AmiSource | null = null;
+  tracker: CallTracker | null = null;
+  private sinks: Sink[] = [];
+  private subscription: Subscription | null = null;
+  private ended: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(private readonly ctx: BridgeContext) {
+    this.log = ctx.log;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.ctx;
+    this.sinks = this.ctx.sinks ?? this.createSinks();
+    for (const sink of this.sinks) {
+      await sink.start();
+      this.log.debug({ sink: sink.name }, 'sink started');
+    }
+    this.tracker = createTracker({
+      server: config.pbx.name,
+      inboundContexts: config.calls.inboundContexts,
+      agentContexts: config.calls.agentContexts,
+      extensionPattern: config.calls.extensionPattern,
+      agents: config.agents,
+    });
+    const ami = config.pbx.ami;
+    const over = this.ctx.source ?? {};
+    this.source = new AmiSource({
+      host: over.host ?? ami.host,
+      port: over.port ?? ami.port,
+      username: ami.username,
+      secret: ami.secret,
+      reconnect: over.reconnect === false ? false : ami.reconnect,
+      actionTimeoutMs: ami.actionTimeoutMs,
+      resync: over.resync ?? ami.resync,
+      log: this.log.child({ module: 'ami' }),
+    });
+    const normalizerLog = this.log.child({ module: 'normalizer' });
+    let done!: () => void;
+    this.ended = new Promise<void>((r) => (done = r));
+    this.subscription = this.source.input$
+      .pipe(normalize({ tracker: this.tracker, onError: (err, input) => this.onNormalizerError(normalizerLog, err, input) }))
+      .subscribe({
+        next: (event) => this.deliver(event),
+        complete: () => done(),
+      });
+    await this.source.start();
+  }
+
+  /** Resolves when the source has ended (replay: the trace is over). */
+  get done(): Promise<void> {
+    return this.ended;
+  }
+
+  /** Stops taking AMI input, lets everything accepted reach the sinks, then stops the sinks. */
+  async stop(): Promise<void> {
+    try {
+      await this.source?.stop();
+    } catch (err) {
+      this.log.error({ err }, 'stopping the AMI source failed');
+    }
+    this.subscription?.unsubscribe();
+    for (const sink of [...this.sinks].reverse()) {
+      try {
+        await sink.stop();
+      } catch (err) {
+        this.log.error({ err, sink: sink.name }, 'stopping a sink failed');
+      }
+    }
+    this.events$.complete();
+  }
+
+  private createSinks(): Sink[] {
+    return this.ctx.config.sinks.map((entry, i) => {
+      const def = SINKS[entry.type];
+      if (!def) throw new Error(`sinks[${i}].type: unknown sink type '${entry.type}'`);
+      return def.create(entry, { log: this.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` }), server: this.ctx.config.pbx.name });
+    });
+  }
+
+  private deliver(event: BridgeEvent): void {
+    for (const sink of this.sinks) {
+      try {
+        sink.deliver(event);
+      } catch (err) {
+        // A sink must not throw; if one does, the others still get the event.
+        this.log.error({ err, sink: sink.name, eventId: event.id }, 'sink threw while accepting an event');
+      }
+    }
+    this.events$.next(event);
+  }
+
+  private onNormalizerError(log: Logger, err: unknown, input: NormalizerInput): void {
+    const event = input.kind === 'event' ? input.event : undefined;
+    log.error({ err, amiEvent: event?.event, uniqueid: event?.uniqueid, linkedid: event?.linkedid }, 'could not normalize an AMI event; skipped it and carried on');
+  }
+}

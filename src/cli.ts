@@ -1,0 +1,182 @@
+// crm-bridge: the command line. Exit codes follow sysexits: 64 usage, 66 missing input,
+// 78 bad configuration; 1 anything else.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { startReplayServer } from './ami/replay-server.js';
+import { Bridge } from './bridge.js';
+import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig } from './config/load.js';
+import { createLogger } from './log.js';
+import { logSink } from './sinks/log.js';
+
+export const EXIT_USAGE = 64;
+export const EXIT_NOINPUT = 66;
+
+const HELP = `crm-bridge — Asterisk to CRM bridge
+
+Usage:
+  crm-bridge run [--config FILE]            run the daemon (default config: ./config.yaml,
+                                            then /etc/crm-bridge/config.yaml)
+  crm-bridge replay TRACE [--config FILE]   play a recorded AMI byte stream through the same
+                                            parser and normalizer as live mode; prints one JSON
+                                            event per line on stdout (no config needed)
+  crm-bridge check-config [FILE]            validate a config file and exit (0 ok, 78 invalid)
+  crm-bridge --help | --version
+
+Environment:
+  CRM_BRIDGE_CONFIG_<PATH>   override any config key, e.g. CRM_BRIDGE_CONFIG_PBX_AMI_HOST
+  LOG_LEVEL                  daemon log level when the config does not set log.level
+
+Docs: README.md (quick start, configuration, event contract, dialplan guide, operations).
+`;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`crm-bridge: ${(err as Error).message}\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  switch (command) {
+    case 'run':
+      return run(values.config);
+    case 'replay':
+      if (!rest[0]) return usage('replay needs a trace file');
+      return replay(rest[0], values.config);
+    case 'check-config':
+      return checkConfig(rest[0] ?? values.config);
+    case undefined:
+      process.stdout.write(HELP);
+      return EXIT_USAGE;
+    default:
+      return usage(`unknown command '${command}'`);
+  }
+}
+
+function usage(message: string): number {
+  process.stderr.write(`crm-bridge: ${message}\n\n${HELP}`);
+  return EXIT_USAGE;
+}
+
+/** Loads the config or prints every problem and returns the exit code. */
+function load(path: string | undefined): BridgeConfig | number {
+  const file = findConfigPath(path);
+  if (!file) {
+    process.stderr.write('crm-bridge: no config file: pass --config FILE, or create ./config.yaml or /etc/crm-bridge/config.yaml\n');
+    return EXIT_CONFIG;
+  }
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`crm-bridge: ${file} is not valid:\n${err.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+}
+
+function checkConfig(path: string | undefined): number {
+  const config = load(path);
+  if (typeof config === 'number') return config;
+  process.stdout.write(`${findConfigPath(path)}: ok (pbx ${config.pbx.name}, ${config.sinks.length} sink(s), ${config.agents.length} agent(s))\n`);
+  return 0;
+}
+
+/** Daemon logs go to stderr: stdout belongs to the event stream of a stdout log sink. */
+function daemonLogger(level: string): Logger {
+  return createLogger(level, pino.destination({ fd: 2, sync: false }));
+}
+
+async function run(path: string | undefined): Promise<number> {
+  const config = load(path);
+  if (typeof config === 'number') return config;
+  const log = daemonLogger(config.log.level);
+  log.info({ version: version(), config: describeConfig(config) }, 'crm-bridge starting');
+  const bridge = new Bridge({ config, log });
+  let stopping: Promise<void> | null = null;
+  let stopped!: () => void;
+  const finished = new Promise<void>((r) => (stopped = r));
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      log.flush();
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    stopping = bridge.stop().finally(() => {
+      log.info('stopped');
+      stopped();
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await bridge.start();
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    await bridge.stop();
+    log.flush();
+    return 1;
+  }
+  await finished;
+  await new Promise<void>((r) => log.flush(() => r()));
+  return 0;
+}
+
+async function replay(tracePath: string, configPath: string | undefined): Promise<number> {
+  let trace: Buffer;
+  try {
+    trace = readFileSync(tracePath);
+  } catch (err) {
+    process.stderr.write(`crm-bridge: cannot read trace ${tracePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    return EXIT_NOINPUT;
+  }
+  let config: BridgeConfig;
+  if (configPath) {
+    const loaded = load(configPath);
+    if (typeof loaded === 'number') return loaded;
+    config = loaded;
+  } else {
+    config = defaultConfig();
+  }
+  const log = daemonLogger(process.env.LOG_LEVEL ?? 'warn');
+  const server = await startReplayServer(trace);
+  const stdout = logSink.create({ type: 'log' }, { log: log.child({ module: 'sink' }), server: config.pbx.name });
+  const bridge = new Bridge({
+    config,
+    log,
+    source: { host: server.host, port: server.port, reconnect: false, resync: false },
+    sinks: [stdout],
+  });
+  await bridge.start();
+  await bridge.done;
+  await bridge.stop();
+  await server.close();
+  await new Promise<void>((r) => log.flush(() => r()));
+  return 0;
+}

@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { BridgeEvent } from '../events/types.js';
+
+/** A JSON Schema fragment (draft 2020-12 / Ajv) describing one sink's config entry. */
+export type JsonSchema = Record<string, unknown>;
+
+export interface SinkContext {
+  /** Child logger bound to { module: 'sink', sink: <name> }. */
+  log: Logger;
+  /** The configured PBX name (`pbx.name`). */
+  server: string;
+}
+
+/**
+ * One delivery target. Modelled on pino's transport contract: created cheaply, `start()` opens,
+ * `deliver()` accepts an event (never throws: a sink reports its own failures), `stop()` flushes
+ * everything accepted and closes.
+ */
+export interface Sink {
+  readonly name: string;
+  start(): Promise<void>;
+  deliver(event: BridgeEvent): void;
+  stop(): Promise<void>;
+}
+
+export interface SinkDefinition<C extends { type: string } = { type: string }> {
+  /** The `type:` value in `sinks:` entries. */
+  type: C['type'];
+  /** Schema of one entry (must require `type` with `const` = this type). */
+  schema: JsonSchema;
+  create(config: C, ctx: SinkContext): Sink;
+}

@@ -1,0 +1,77 @@
+// Checks the ordering guarantees of the event contract on a whole event stream. Every test
+// that produces events (fixtures, replay, real Asterisk) runs its output through this.
+import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
+
+export function byCall(events: readonly BridgeEvent[]): Map<string, CallEvent[]> {
+  const calls = new Map<string, CallEvent[]>();
+  for (const e of events) {
+    if (!e.type.startsWith('call.')) continue;
+    const c = e as CallEvent;
+    const list = calls.get(c.callId) ?? [];
+    list.push(c);
+    calls.set(c.callId, list);
+  }
+  return calls;
+}
+
+/** Returns every broken guarantee (empty = all hold). */
+export function contractViolations(events: readonly BridgeEvent[]): string[] {
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  for (const e of events) {
+    if (ids.has(e.id)) problems.push(`duplicate event id ${e.id} (${e.type})`);
+    ids.add(e.id);
+  }
+  for (const [callId, list] of byCall(events)) {
+    const types = list.map((e) => e.type);
+    const where = `call ${callId} [${types.join(', ')}]`;
+    list.forEach((e, i) => {
+      if (e.seq !== i + 1) problems.push(`${where}: event ${i + 1} has seq ${e.seq}`);
+    });
+    if (types[0] !== 'call.started') problems.push(`${where}: does not start with call.started`);
+    if (types.filter((t) => t === 'call.started').length !== 1) problems.push(`${where}: call.started not exactly once`);
+    const hangups = types.filter((t) => t === 'call.hangup').length;
+    if (hangups !== 1) problems.push(`${where}: call.hangup ${hangups} times`);
+    else if (types[types.length - 1] !== 'call.hangup') problems.push(`${where}: call.hangup is not last`);
+    const answered = types.includes('call.answered');
+    const missed = types.filter((t) => t === 'call.missed').length;
+    if (answered && missed > 0) problems.push(`${where}: answered and missed`);
+    if (!answered && missed !== 1) problems.push(`${where}: unanswered but call.missed ${missed} times`);
+    if (missed === 1 && types[types.length - 2] !== 'call.missed') problems.push(`${where}: call.missed not just before call.hangup`);
+    const hangup = list[list.length - 1];
+    if (hangup?.type === 'call.hangup' && hangup.disposition !== (answered ? 'answered' : 'missed')) {
+      problems.push(`${where}: disposition ${hangup.disposition}`);
+    }
+    // Every ring ends exactly once: answered by that agent, or ring_stopped for that agent.
+    const ringing = new Map<string, number>();
+    for (const e of list) {
+      const agent = e.agent?.id;
+      if (e.type === 'call.ringing' && agent) {
+        if (ringing.get(agent)) problems.push(`${where}: agent ${agent} rings twice without stopping`);
+        ringing.set(agent, 1);
+      } else if ((e.type === 'call.answered' || e.type === 'call.ring_stopped') && agent && ringing.get(agent)) {
+        ringing.set(agent, 0);
+      } else if (e.type === 'call.ring_stopped' && agent) {
+        problems.push(`${where}: ring_stopped for ${agent} who was not ringing`);
+      }
+    }
+    for (const [agent, open] of ringing) if (open) problems.push(`${where}: agent ${agent} still ringing at hangup`);
+    // Times never go backwards within a call.
+    for (let i = 1; i < list.length; i++) {
+      if (list[i]!.time < list[i - 1]!.time) problems.push(`${where}: time goes backwards at seq ${i + 1}`);
+    }
+  }
+  return problems;
+}
+
+/** A compact, readable form of a call's events for exact-sequence assertions. */
+export function summarize(e: BridgeEvent): string {
+  const parts: string[] = [e.type];
+  if ('agent' in e && e.agent && e.type !== 'call.started' && e.type !== 'call.hangup') parts.push(e.agent.id);
+  if ('reason' in e && e.reason) parts.push(String(e.reason));
+  if (e.type === 'call.hangup') parts.push(e.disposition, `by:${e.hangupBy}`);
+  if (e.type === 'call.transferred') parts.push(e.transfer.kind, `${e.transfer.from?.id ?? '-'}>${e.transfer.to.agent?.id ?? e.transfer.to.number ?? '-'}`);
+  if (e.type === 'agent.status') parts.push(e.status);
+  if (e.type === 'call.queued') parts.push(e.queue.name);
+  return parts.join(' ');
+}

@@ -1,0 +1,87 @@
+// The exact normalized sequence each real-Asterisk scenario must produce (test/helpers/scenarios.ts
+// drives them; test/fixtures/<name>.ami are their recordings). One line per event, in order, as
+// written by summarize(); agent.status lines are checked separately (device-state noise).
+export const CRM_VARS = { Omlcrmcustomerid: '12345', Omlcrmcustomerplan: '7' };
+
+export interface Expectation {
+  /** Per call, in order of call.started. */
+  calls?: string[][];
+  /** Agent events other than agent.status, in order. */
+  agents?: string[];
+  /** Lines that may come in either order when adjacent (ring-all rings every member at once). */
+  unordered?: string[][];
+  /** The CRM vars every call event from call.queued on must carry. */
+  varsFromQueued?: Record<string, string>;
+}
+
+export const EXPECTED: Record<string, Expectation> = {
+  'queue-answered': {
+    calls: [[
+      'call.started',
+      'call.queued sales',
+      'call.ringing 201',
+      'call.ringing 202',
+      'call.answered 201',
+      'call.ring_stopped 202 answered_elsewhere',
+      'call.hangup answered by:agent',
+    ]],
+    unordered: [['call.ringing 201', 'call.ringing 202']],
+    varsFromQueued: CRM_VARS,
+  },
+  'queue-abandoned': {
+    calls: [[
+      'call.started',
+      'call.queued sales',
+      'call.ringing 201',
+      'call.ringing 202',
+      'call.ring_stopped 201 caller_hangup',
+      'call.ring_stopped 202 caller_hangup',
+      'call.missed abandoned',
+      'call.hangup missed by:caller',
+    ]],
+    unordered: [['call.ringing 201', 'call.ringing 202'], ['call.ring_stopped 201 caller_hangup', 'call.ring_stopped 202 caller_hangup']],
+    varsFromQueued: CRM_VARS,
+  },
+  'queue-timeout': {
+    calls: [[
+      'call.started',
+      'call.queued sales',
+      'call.ringing 201',
+      'call.ringing 202',
+      'call.ring_stopped 201 no_answer',
+      'call.ring_stopped 202 no_answer',
+      'call.missed timeout',
+      'call.hangup missed by:system',
+    ]],
+    unordered: [['call.ringing 201', 'call.ringing 202'], ['call.ring_stopped 201 no_answer', 'call.ring_stopped 202 no_answer']],
+    varsFromQueued: CRM_VARS,
+  },
+  'direct-answered': {
+    calls: [['call.started', 'call.ringing 201', 'call.answered 201', 'call.hangup answered by:caller']],
+  },
+  'direct-noanswer': {
+    calls: [['call.started', 'call.ringing 201', 'call.ring_stopped 201 no_answer', 'call.missed no_answer', 'call.hangup missed by:system']],
+  },
+  'direct-busy': {
+    calls: [['call.started', 'call.ringing 201', 'call.ring_stopped 201 busy', 'call.missed busy', 'call.hangup missed by:system']],
+  },
+  outbound: {
+    calls: [['call.started', 'call.answered 201', 'call.hangup answered by:caller']],
+  },
+  'agent-session': {
+    calls: [],
+    agents: ['agent.login 203', 'agent.paused 203 lunch', 'agent.unpaused 203', 'agent.logout 203'],
+  },
+};
+
+/** Puts adjacent lines that may come in either order into a canonical order. */
+export function canonical(lines: string[], unordered: string[][] = []): string[] {
+  const out = [...lines];
+  for (const group of unordered) {
+    for (let i = 0; i + group.length <= out.length; i++) {
+      const window = out.slice(i, i + group.length);
+      if ([...window].sort().join('\n') === [...group].sort().join('\n')) out.splice(i, group.length, ...group);
+    }
+  }
+  return out;
+}
