@@ -152,8 +152,9 @@ export class AmiSource {
     m.on('close', () => fail('connection closed by peer'));
     m.on('managerevent', (frame: ManagerFrame) => this.onFrame(m, frame));
     // Frames with neither Event nor Response (garbage, or a protocol we do not speak).
+    // (The package emits every response as 'asterisk' too; those are answered elsewhere.)
     m.on('asterisk', (frame: ManagerFrame) => {
-      if (this.manager !== m) return;
+      if (this.manager !== m || frame.response !== undefined) return;
       this.log.warn({ frame: JSON.stringify(frame).slice(0, 200) }, 'AMI sent a frame that is neither an event nor a response; ignored it');
     });
     m.connect(this.opts.port, this.opts.host, () => {

@@ -25,7 +25,14 @@ class LogSink implements Sink {
 
   async start(): Promise<void> {
     if (!this.config.path) {
-      this.out = process.stdout;
+      const out = process.stdout;
+      // A closed pipe (`crm-bridge replay x | head`) must not crash the daemon: say so once and
+      // stop writing to it.
+      out.on('error', (err: NodeJS.ErrnoException) => {
+        if (this.out === out) this.ctx.log.error({ code: err.code }, 'standard output closed; events are no longer written there');
+        this.out = null;
+      });
+      this.out = out;
       return;
     }
     mkdirSync(dirname(this.config.path), { recursive: true });
@@ -49,7 +56,7 @@ class LogSink implements Sink {
     if (!out) return;
     if (out === process.stdout) {
       // stdout may be a pipe: wait until what was written has been handed to the OS.
-      await new Promise<void>((resolve) => (out.write('') ? resolve() : out.once('drain', resolve)));
+      if (out.writableNeedDrain) await new Promise<void>((resolve) => out.once('drain', resolve));
       return;
     }
     await new Promise<void>((resolve) => (out as WriteStream).end(resolve));

@@ -1,0 +1,161 @@
+// Loading the configuration: YAML file -> env overrides -> schema validation with defaults ->
+// secret resolution. Every problem found on the way is collected and thrown at once as a
+// ConfigError, so an operator fixes the file in one pass instead of one restart per typo.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { applyEnvOverrides } from './env.js';
+import { ConfigError } from './errors.js';
+import { configSchema, type BridgeConfig } from './schema.js';
+import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from './secret.js';
+import { configValidator, describeValue, problemFromAjv, type ConfigProblem } from './validate.js';
+import { envSettings, formatPath, mapSecrets, type EnvKind } from './walk.js';
+
+export { ConfigError, EXIT_CONFIG } from './errors.js';
+export { configSchema } from './schema.js';
+export type { AgentConfig, AmiConfig, BridgeConfig, CallsConfig, LogConfig, LogLevel, PbxConfig, ReconnectConfig, SinkConfig } from './schema.js';
+// Sinks take secretSchema() from ./secret.js directly: importing this module from a sink would be a cycle.
+export type { SecretRef } from './secret.js';
+
+export const SYSTEM_CONFIG_PATH = '/etc/crm-bridge/config.yaml';
+
+/**
+ * Which config file to use: `explicit` if given (even if it does not exist, so that loading it
+ * reports that), else ./config.yaml, else /etc/crm-bridge/config.yaml, else null.
+ */
+export function findConfigPath(explicit?: string, cwd: string = process.cwd()): string | null {
+  if (explicit) return resolve(cwd, explicit);
+  const local = join(cwd, 'config.yaml');
+  if (existsSync(local)) return local;
+  if (existsSync(SYSTEM_CONFIG_PATH)) return SYSTEM_CONFIG_PATH;
+  return null;
+}
+
+/**
+ * Reads, overrides from `env`, validates and resolves a config file. Throws a ConfigError
+ * listing every problem; never puts a secret's value in it.
+ */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [`${path}: cannot read the config file (${fileErrorReason(err)})`]);
+  }
+  return finish(parseYaml(path, text), { source: path, env, baseDir: dirname(resolve(path)), applyEnv: true });
+}
+
+/** Overrides for defaultConfig(): nested keys merge, lists replace. */
+export type ConfigOverrides = DeepPartial<BridgeConfig>;
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+// Stands in for empty AMI credentials while validating a default config (see defaultConfig).
+const NO_CREDENTIAL = '\u0000unset';
+
+/**
+ * A valid config without a file, for `crm-bridge replay` and tests: pbx.name 'pbx1', default
+ * calls/agents/log, one log sink on stdout. Unlike a file, it may leave the AMI username and
+ * secret empty — a replay server accepts any login. Throws a ConfigError for bad overrides.
+ */
+export function defaultConfig(overrides: ConfigOverrides = {}): BridgeConfig {
+  const doc = merge({ pbx: { name: 'pbx1', ami: { username: '', secret: '' } } }, structuredClone(overrides));
+  const pbx = doc['pbx'];
+  const ami = isObject(pbx) && isObject(pbx['ami']) ? pbx['ami'] : {};
+  const blank = (['username', 'secret'] as const).filter((k) => ami[k] === '');
+  for (const key of blank) ami[key] = NO_CREDENTIAL;
+  const config = finish(doc, { source: 'defaultConfig()', env: {}, baseDir: process.cwd(), applyEnv: false });
+  for (const key of blank) config.pbx.ami[key] = '';
+  return config;
+}
+
+/** The config with every secret replaced by '[redacted]': safe to log at startup. */
+export function describeConfig(config: BridgeConfig): BridgeConfig {
+  const copy = structuredClone(config);
+  mapSecrets(configSchema(), copy, () => REDACTED);
+  return copy;
+}
+
+/** Every CRM_BRIDGE_CONFIG_* variable, with the key it sets (for docs and `--help`). */
+export function configEnvVars(): { name: string; key: string; kind: EnvKind }[] {
+  return envSettings(configSchema()).map((s) => ({ name: s.name, key: formatPath(s.path), kind: s.kind }));
+}
+
+function parseYaml(path: string, text: string): unknown {
+  const lineCounter = new LineCounter();
+  // prettyErrors would append the offending source line to the message — possibly a secret.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      path,
+      doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return `${path}:${line}:${col}: ${e.message}`;
+      }),
+    );
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    throw new ConfigError(path, [`${path}: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+}
+
+interface FinishOptions {
+  /** For messages: the file, or what stands in for one. */
+  source: string;
+  env: NodeJS.ProcessEnv;
+  /** Relative `{ file }` secrets are resolved from here. */
+  baseDir: string;
+  applyEnv: boolean;
+}
+
+function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
+  const schema = configSchema();
+  // An empty file parses as null: treat it as an empty mapping, so the errors name the keys.
+  const doc = parsed ?? {};
+  const problems: ConfigProblem[] = [];
+  let origins = new Map<string, string>();
+  if (opts.applyEnv) {
+    // Unknown variables are reported even when the file's top level is not a mapping.
+    const env = applyEnvOverrides(schema, isObject(doc) ? doc : {}, opts.env);
+    problems.push(...env.problems);
+    origins = env.origins;
+  }
+  const validate = configValidator();
+  if (!validate(doc)) problems.push(...(validate.errors ?? []).map(problemFromAjv));
+  // Resolved even when other keys are wrong, so a missing secret file is reported in the same pass.
+  mapSecrets(schema, doc, (value, path) => {
+    const ref = parseSecretRef(value);
+    if (!ref) return value; // shape already reported by the schema
+    const result = resolveSecret(ref, opts.env, opts.baseDir);
+    if (result.ok) return result.value;
+    problems.push({ path, message: result.problem });
+    return value;
+  });
+  if (problems.length > 0) {
+    const lines = problems.map((p) => formatProblem(p, origins));
+    throw new ConfigError(opts.source, [...new Set(lines)]);
+  }
+  return doc as BridgeConfig;
+}
+
+/** `pbx.ami.port: must be <= 65535 (is 70000, from CRM_BRIDGE_CONFIG_PBX_AMI_PORT)` */
+function formatProblem(problem: ConfigProblem, origins: ReadonlyMap<string, string>): string {
+  const key = formatPath(problem.path);
+  let from: string | undefined;
+  for (const [setKey, name] of origins) {
+    if (key === setKey || key.startsWith(`${setKey}[`) || key.startsWith(`${setKey}.`)) from = name;
+  }
+  const details = [problem.value ? `is ${describeValue(problem.value.shown)}` : '', from ? `from ${from}` : ''].filter((d) => d !== '');
+  return `${key}: ${problem.message}${details.length > 0 ? ` (${details.join(', ')})` : ''}`;
+}
+
+function merge(base: Record<string, unknown>, over: unknown): Record<string, unknown> {
+  if (!isObject(over)) return base;
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const current = base[key];
+    base[key] = isObject(current) && isObject(value) ? merge(current, value) : value;
+  }
+  return base;
+}

@@ -1,0 +1,220 @@
+// The configuration schema: one JSON Schema, a description and default per key, and the
+// TypeScript shape of a loaded config. Adding a top-level section (http, screenpop, api, source)
+// is adding a property here and a field to BridgeConfig; env overrides, secret handling and the
+// config.yaml key check follow from the schema. `additionalProperties: false` at every level
+// makes a misspelt key an error instead of a silently ignored setting.
+import { SINKS } from '../sinks/registry.js';
+import type { JsonSchema } from '../sinks/types.js';
+import { secretSchema } from './secret.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface ReconnectConfig {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+  jitter: number;
+}
+
+export interface AmiConfig {
+  host: string;
+  port: number;
+  username: string;
+  /** Always the resolved value once loaded, whatever form the file used. */
+  secret: string;
+  reconnect: ReconnectConfig;
+  actionTimeoutMs: number;
+  resync: boolean;
+}
+
+export interface PbxConfig {
+  name: string;
+  ami: AmiConfig;
+}
+
+export interface CallsConfig {
+  inboundContexts: string[];
+  agentContexts: string[];
+  extensionPattern: string;
+}
+
+export interface AgentConfig {
+  id: string;
+  name?: string;
+  extension?: string;
+  interfaces: string[];
+}
+
+/**
+ * One `sinks:` entry. Its keys beyond `type` and `name` are checked by the sink's own schema
+ * (the SINKS table); the sink's `create()` receives the entry as its typed config.
+ */
+export interface SinkConfig {
+  type: string;
+  name?: string;
+  [key: string]: unknown;
+}
+
+export interface LogConfig {
+  level: LogLevel;
+}
+
+/** A loaded config: validated, every default filled, every secret resolved. */
+export interface BridgeConfig {
+  pbx: PbxConfig;
+  calls: CallsConfig;
+  agents: AgentConfig[];
+  sinks: SinkConfig[];
+  log: LogConfig;
+}
+
+export const DEFAULT_INBOUND_CONTEXTS = ['from-pstn', 'from-trunk', 'from-external', 'from-did-direct', 'ext-did'];
+export const DEFAULT_AGENT_CONTEXTS = ['agents', 'from-queue'];
+export const DEFAULT_EXTENSION_PATTERN = '^[0-9]{2,6}$';
+
+const contextList = (description: string, defaults: string[]): JsonSchema => ({
+  type: 'array',
+  description,
+  items: { type: 'string', minLength: 1 },
+  uniqueItems: true,
+  default: defaults,
+});
+
+const pbxSchema: JsonSchema = {
+  type: 'object',
+  description: 'The Asterisk server this bridge watches.',
+  additionalProperties: false,
+  required: ['name', 'ami'],
+  properties: {
+    name: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_.-]+$',
+      description: "This PBX's name: the `server` of every event (and later part of NATS subjects). Letters, digits, '_', '.', '-'.",
+    },
+    ami: {
+      type: 'object',
+      description: 'Asterisk Manager Interface connection (manager.conf).',
+      additionalProperties: false,
+      required: ['username', 'secret'],
+      properties: {
+        host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'AMI host name or address.' },
+        port: { type: 'integer', minimum: 1, maximum: 65535, default: 5038, description: 'AMI TCP port.' },
+        username: { type: 'string', minLength: 1, description: 'AMI user ([section] name in manager.conf).' },
+        secret: secretSchema('AMI password (`secret =` in manager.conf).'),
+        reconnect: {
+          type: 'object',
+          description: 'Capped exponential backoff between reconnection attempts.',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            initialDelayMs: { type: 'integer', minimum: 1, default: 500, description: 'Delay before the first retry, in ms.' },
+            maxDelayMs: { type: 'integer', minimum: 1, default: 30000, description: 'Upper bound of the delay, in ms.' },
+            factor: { type: 'number', minimum: 1, default: 2, description: 'Each failed attempt multiplies the delay by this.' },
+            jitter: {
+              type: 'number',
+              minimum: 0,
+              maximum: 1,
+              default: 0.2,
+              description: 'Randomizes each delay by up to this fraction, so many bridges do not reconnect in step.',
+            },
+          },
+        },
+        actionTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Every AMI action (login, resync queries) fails after this many ms without a response.' },
+        resync: { type: 'boolean', default: true, description: 'After each (re)connect, query live channels to rebuild call state.' },
+      },
+    },
+  },
+};
+
+const callsSchema: JsonSchema = {
+  type: 'object',
+  description: 'How calls are classified.',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    inboundContexts: contextList('Dialplan contexts where calls from outside (trunks, DIDs) enter: a channel created there makes an inbound call.', DEFAULT_INBOUND_CONTEXTS),
+    agentContexts: contextList('Contexts whose Local channels (Local/EXT@<context>) are agent devices.', DEFAULT_AGENT_CONTEXTS),
+    extensionPattern: {
+      type: 'string',
+      minLength: 1,
+      regexp: true,
+      default: DEFAULT_EXTENSION_PATTERN,
+      description: 'JavaScript regular expression: a device channel (PJSIP/201-…) whose endpoint matches is an agent extension.',
+    },
+  },
+};
+
+const agentsSchema: JsonSchema = {
+  type: 'array',
+  description: 'Known agents. Agents not listed are still recognised by extensionPattern, with their extension as id.',
+  default: [],
+  // Each would make the agent directory ambiguous: one of the two entries would never match.
+  uniqueBy: [{ key: 'id' }, { key: 'extension' }, { key: 'interfaces', ignoreCase: true }],
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id'],
+    properties: {
+      id: { type: 'string', minLength: 1, description: 'Stable agent id sent in events (e.g. the CRM user id).' },
+      name: { type: 'string', minLength: 1, description: 'Display name. Default: the queue MemberName, if any.' },
+      extension: { type: 'string', minLength: 1, description: 'Extension dialled to reach the agent (transfers, internal calls).' },
+      interfaces: {
+        type: 'array',
+        default: [],
+        description: 'Device interfaces of the agent (PJSIP/201, Local/201@agents); matched case-insensitively.',
+        items: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]*/\\S+$' },
+      },
+    },
+  },
+};
+
+function sinksSchema(): JsonSchema {
+  const branches = Object.entries(SINKS).map(([key, def]) => {
+    const props = def.schema['properties'] as Record<string, JsonSchema> | undefined;
+    // Programmer errors in a sink definition: fail at startup, not with a puzzling message later.
+    if (def.type !== key) throw new Error(`SINKS: row '${key}' holds the definition of '${def.type}'`);
+    if (props?.['type']?.['const'] !== def.type) throw new Error(`SINKS: schema of '${def.type}' must have properties.type.const = '${def.type}'`);
+    return def.schema;
+  });
+  return {
+    type: 'array',
+    description: 'Where events are delivered. Each entry has a `type` (one of the registered sinks) and that sink\'s keys.',
+    default: [{ type: 'log' }],
+    items: { type: 'object', discriminator: { propertyName: 'type' }, oneOf: branches },
+  };
+}
+
+const logSchema: JsonSchema = {
+  type: 'object',
+  description: "The daemon's own logs (pino JSON on standard output).",
+  additionalProperties: false,
+  default: {},
+  properties: {
+    level: { type: 'string', enum: LOG_LEVELS, default: 'info', description: 'Minimum level logged.' },
+  },
+};
+
+let cached: JsonSchema | null = null;
+
+/**
+ * The whole schema. Built on first use rather than at import, because the sink table it embeds
+ * may itself import from src/config (secretSchema).
+ */
+export function configSchema(): JsonSchema {
+  cached ??= {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'asterisk-crm-bridge configuration',
+    type: 'object',
+    additionalProperties: false,
+    required: ['pbx'],
+    properties: {
+      pbx: pbxSchema,
+      calls: callsSchema,
+      agents: agentsSchema,
+      sinks: sinksSchema(),
+      log: logSchema,
+    },
+  };
+  return cached;
+}

@@ -1,0 +1,230 @@
+// Ajv set up for the config schema, and Ajv errors turned into zigbee2mqtt-style lines:
+// `path: message (is 'value')`, one per problem, never showing a secret.
+import { Ajv, type SchemaValidateFunction, type ErrorObject, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
+import addFormatsPlugin from 'ajv-formats';
+import type { JsonSchema } from '../sinks/types.js';
+import { configSchema } from './schema.js';
+import { isObject, isSecretSchema, parseSecretRef, SECRET_MESSAGE } from './secret.js';
+import { formatPath, type ConfigPath } from './walk.js';
+
+// ajv-formats is CommonJS with `exports.default`; under NodeNext the default import is the
+// module object at type level and the plugin function (which carries `.default`) at runtime.
+const addFormats = addFormatsPlugin.default;
+
+/** `secret: true` — a literal string or an `{ env }` / `{ file }` reference (see secret.ts). */
+const secretKeyword: FuncKeywordDefinition = {
+  keyword: 'secret',
+  schemaType: 'boolean',
+  errors: true,
+  validate: function secret(_enabled: boolean, data: unknown): boolean {
+    if (parseSecretRef(data)) return true;
+    (secret as SchemaValidateFunction).errors = [{ keyword: 'secret', message: SECRET_MESSAGE, params: {} }];
+    return false;
+  },
+};
+
+/** `regexp: true` — the string compiles the way the normalizer compiles it (`new RegExp(s)`). */
+const regexpKeyword: FuncKeywordDefinition = {
+  keyword: 'regexp',
+  type: 'string',
+  schemaType: 'boolean',
+  errors: true,
+  validate: function regexp(_enabled: boolean, data: string): boolean {
+    try {
+      new RegExp(data);
+      return true;
+    } catch (err) {
+      // V8 says "Invalid regular expression: /(/: Unterminated group"; the pattern is shown anyway.
+      const reason = (err instanceof Error ? err.message : String(err)).replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+      (regexp as SchemaValidateFunction).errors = [{ keyword: 'regexp', message: `must be a valid JavaScript regular expression: ${reason}`, params: { reason } }];
+      return false;
+    }
+  },
+};
+
+interface UniqueRule {
+  key: string;
+  ignoreCase?: boolean;
+}
+
+/**
+ * `uniqueBy: [{ key }]` on an array of objects — no two items share a value of `key` (or, when
+ * `key` holds a list, no value appears twice across all the lists). Each repeat is reported at
+ * its own path, naming the first occurrence.
+ */
+const uniqueByKeyword: FuncKeywordDefinition = {
+  keyword: 'uniqueBy',
+  type: 'array',
+  schemaType: 'array',
+  errors: true,
+  validate: function uniqueBy(rules: UniqueRule[], data: unknown[], _parent, cxt): boolean {
+    const base = cxt?.instancePath ?? '';
+    const errors: Partial<ErrorObject>[] = [];
+    for (const rule of rules) {
+      const first = new Map<string, string>();
+      const check = (value: unknown, pointer: string): void => {
+        if (typeof value !== 'string') return;
+        const norm = rule.ignoreCase ? value.toLowerCase() : value;
+        const seen = first.get(norm);
+        if (seen === undefined) first.set(norm, pointer);
+        else errors.push({ instancePath: pointer, keyword: 'uniqueBy', message: `duplicates ${pointerToPath(seen)}`, params: { first: seen, value } });
+      };
+      data.forEach((item, i) => {
+        if (!isObject(item)) return;
+        const value = item[rule.key];
+        const pointer = `${base}/${i}/${rule.key}`;
+        if (Array.isArray(value)) value.forEach((v, j) => check(v, `${pointer}/${j}`));
+        else check(value, pointer);
+      });
+    }
+    (uniqueBy as SchemaValidateFunction).errors = errors;
+    return errors.length === 0;
+  },
+};
+
+let validator: ValidateFunction | null = null;
+
+/** The compiled config validator: fills defaults in place, collects every error. */
+export function configValidator(): ValidateFunction {
+  if (validator) return validator;
+  const ajv = new Ajv({
+    allErrors: true,
+    useDefaults: true,
+    discriminator: true,
+    // `verbose` puts the offending value and parent schema on each error: needed for
+    // `(is 'value')` and for listing the allowed keys when one is unknown.
+    verbose: true,
+    strict: true,
+    // The sinks `items` discriminate on `type` that only the branches declare.
+    strictRequired: false,
+  });
+  addFormats(ajv);
+  ajv.addKeyword(secretKeyword);
+  ajv.addKeyword(regexpKeyword);
+  ajv.addKeyword(uniqueByKeyword);
+  validator = ajv.compile(configSchema());
+  return validator;
+}
+
+export function pointerToSegments(pointer: string): ConfigPath {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+function pointerToPath(pointer: string): string {
+  return formatPath(pointerToSegments(pointer));
+}
+
+/** `'abc'`, `5`, `null`, `an object`: short and single-line. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') {
+    const s = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+    return `'${JSON.stringify(s).slice(1, -1)}'`;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : String(typeof value);
+}
+
+/** The closest of `candidates` to `word`, if it is a plausible typo of it. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** Optimal string alignment distance: edits plus adjacent swaps, the usual typos ('hots'). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
+  for (let i = 1; i <= a.length; i++) {
+    const row = d[i] as number[];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(at(i, j), at(i - 2, j - 2) + 1);
+    }
+  }
+  return at(a.length, b.length);
+}
+
+export interface ConfigProblem {
+  path: ConfigPath;
+  message: string;
+  /** Present when the value may be shown: never for secrets. */
+  value?: { shown: unknown };
+}
+
+/**
+ * Whether an error arose at or inside a secret key. Decided from the schema path, not from the
+ * error's `parentSchema`, which Ajv leaves out for custom keywords such as `secret` itself.
+ */
+function withinSecret(root: JsonSchema, schemaPath: string): boolean {
+  let node: unknown = root;
+  for (const seg of pointerToSegments(schemaPath.replace(/^#/, ''))) {
+    if (isSecretSchema(node)) return true;
+    node = isObject(node) || Array.isArray(node) ? (node as Record<string | number, unknown>)[seg] : undefined;
+  }
+  return isSecretSchema(node);
+}
+
+/** One Ajv error as a problem at the path of the key concerned. */
+export function problemFromAjv(err: ErrorObject): ConfigProblem {
+  const problem = describeAjvError(err);
+  // The one gate for values: whatever the keyword, nothing from a secret key is shown.
+  if (err.keyword === 'secret' || withinSecret(configSchema(), err.schemaPath)) return { path: problem.path, message: problem.message };
+  return problem;
+}
+
+function describeAjvError(err: ErrorObject): ConfigProblem {
+  const path = pointerToSegments(err.instancePath);
+  const params = err.params as Record<string, unknown>;
+  const parentSchema = (err.parentSchema ?? {}) as JsonSchema;
+  const value = { shown: err.data };
+  switch (err.keyword) {
+    case 'required':
+      return { path: [...path, String(params['missingProperty'])], message: 'is required' };
+    case 'additionalProperties': {
+      const key = String(params['additionalProperty']);
+      const allowed = Object.keys((parentSchema['properties'] as JsonSchema | undefined) ?? {});
+      const guess = closest(key, allowed);
+      return { path: [...path, key], message: guess ? `unknown key (did you mean '${guess}'?)` : `unknown key (allowed: ${allowed.join(', ')})` };
+    }
+    case 'discriminator': {
+      const tag = String(params['tag']);
+      if (params['tagValue'] === undefined) return { path: [...path, tag], message: 'is required' };
+      if (params['error'] === 'tag') return { path: [...path, tag], message: 'must be a string', value: { shown: params['tagValue'] } };
+      const branches = (parentSchema['oneOf'] as JsonSchema[] | undefined) ?? [];
+      const types = branches.map((b) => String((b['properties'] as Record<string, JsonSchema>)[tag]?.['const']));
+      return { path: [...path, tag], message: `must be one of ${types.join(', ')}`, value: { shown: params['tagValue'] } };
+    }
+    case 'enum':
+      return { path, message: `must be one of ${(params['allowedValues'] as unknown[]).join(', ')}`, value };
+    case 'minLength':
+    case 'minItems':
+      return { path, message: params['limit'] === 1 ? 'must not be empty' : err.message ?? err.keyword, value };
+    case 'uniqueItems': {
+      // Ajv reports "items ## j and i are identical" with i < j: point at the repeat.
+      const [i, j] = [Number(params['i']), Number(params['j'])].sort((x, y) => x - y) as [number, number];
+      const items = Array.isArray(err.data) ? err.data : [];
+      return { path: [...path, j], message: `duplicates ${formatPath([...path, i])}`, value: { shown: items[j] } };
+    }
+    case 'type':
+      // `(is an object)` rather than the object itself.
+      if (typeof err.data === 'object' && err.data !== null) return { path, message: `${err.message ?? 'has the wrong type'} (is ${describeValue(err.data)})` };
+      return { path, message: err.message ?? err.keyword, value };
+    case 'uniqueBy':
+      // Ajv's `verbose` sets `data` to the whole array; the repeated value travels in params.
+      return { path, message: err.message ?? err.keyword, value: { shown: params['value'] } };
+    default:
+      return { path, message: err.message ?? err.keyword, value };
+  }
+}
