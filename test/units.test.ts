@@ -1,0 +1,57 @@
+// Pure pieces: reconnect backoff, agent identity, frame flattening.
+import t from 'tap';
+import { flattenFrame } from '../dist/ami/frame.js';
+import { backoffDelay } from '../dist/ami/source.js';
+import { AgentDirectory, interfaceOf, localPartner } from '../dist/normalizer/agents.js';
+
+t.test('given the reconnect policy, when attempts fail, then delays grow exponentially up to the cap', async (t) => {
+  const policy = { initialDelayMs: 500, maxDelayMs: 30_000, factor: 2, jitter: 0 };
+  t.same([1, 2, 3, 4, 5, 6, 7, 8, 20].map((n) => backoffDelay(policy, n)), [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+});
+
+t.test('given jitter, then each delay stays within ±jitter of the base', async (t) => {
+  const policy = { initialDelayMs: 1000, maxDelayMs: 1000, factor: 2, jitter: 0.2 };
+  t.equal(backoffDelay(policy, 3, () => 0), 800);
+  t.equal(backoffDelay(policy, 3, () => 0.5), 1000);
+  t.equal(backoffDelay(policy, 3, () => 1), 1200);
+});
+
+t.test('given channel names, then interfaces and Local partners are derived', async (t) => {
+  t.equal(interfaceOf('PJSIP/201-0000000a'), 'PJSIP/201');
+  t.equal(interfaceOf('SIP/trunk-00000a1f'), 'SIP/trunk');
+  t.equal(interfaceOf('Local/201@agents-0000000b;1'), 'Local/201@agents');
+  t.equal(interfaceOf('PJSIP/201'), 'PJSIP/201');
+  t.equal(localPartner('Local/201@agents-0000000b;1'), 'Local/201@agents-0000000b;2');
+  t.equal(localPartner('PJSIP/201-0000000a'), null);
+});
+
+t.test('given no agents config, then agents are derived from devices and agent contexts only', async (t) => {
+  const dir = new AgentDirectory({ agents: [], agentContexts: ['agents'], extensionPattern: '^[0-9]{2,6}$' });
+  t.same(dir.fromChannel('PJSIP/201-00000012'), { id: '201', extension: '201', name: null, interface: 'PJSIP/201' });
+  t.same(dir.fromChannel('Local/202@agents-00000001;2'), { id: '202', extension: '202', name: null, interface: 'Local/202@agents' });
+  t.equal(dir.fromChannel('Local/41004100@from-pstn-00000000;1'), null, 'a Local channel in another context is not an agent');
+  t.equal(dir.fromChannel('PJSIP/trunk-00000003'), null, 'a trunk endpoint is not an agent');
+  t.equal(dir.fromChannel('Queue:sales'), null);
+  dir.learnName('Local/202@agents', 'Agent 202');
+  t.equal(dir.fromChannel('Local/202@agents-00000009;1')?.name, 'Agent 202', 'a queue MemberName names the agent from then on');
+});
+
+t.test('given an agents config, then it wins over derivation', async (t) => {
+  const dir = new AgentDirectory({
+    agents: [{ id: 'u-17', name: 'Ana Pérez', extension: '201', interfaces: ['PJSIP/201', 'Local/201@agents'] }],
+    agentContexts: ['agents'],
+    extensionPattern: '^[0-9]{2,6}$',
+  });
+  t.same(dir.fromChannel('Local/201@agents-0000000b;1'), { id: 'u-17', extension: '201', name: 'Ana Pérez', interface: 'Local/201@agents' });
+  t.same(dir.fromChannel('pjsip/201-0000000b'), { id: 'u-17', extension: '201', name: 'Ana Pérez', interface: 'pjsip/201' }, 'interfaces match ignoring case');
+  t.equal(dir.fromExtension('201')?.id, 'u-17');
+  t.equal(dir.fromExtension('5551234'), null);
+});
+
+t.test('given asterisk-manager frames, then they flatten to one string per header', async (t) => {
+  const varset = flattenFrame({ event: 'VarSet', variable: { Omlcrmcustomerid: '' }, value: 'a&b=c#d' });
+  t.same(varset, { event: { event: 'VarSet', variable: 'Omlcrmcustomerid', value: 'a&b=c#d' }, problem: null });
+  const glued = flattenFrame({ event: ['Newstate', 'Hangup'], uniqueid: ['1.1', '1.2'] });
+  t.same(glued.event, { event: 'Newstate', uniqueid: '1.1' });
+  t.same(glued.problem, { repeated: ['event', 'uniqueid'] });
+});
