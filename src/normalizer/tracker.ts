@@ -504,7 +504,10 @@ export class CallTracker {
       }
     }
     if (agent) {
-      this.ring(call, agent, destUid, destName);
+      const leg = this.ring(call, agent, destUid, destName);
+      // A helper channel that is nobody's leg yet and dials an agent (Local/202@internal for a
+      // transfer target) is part of that agent's leg from now on, with its Local partner.
+      if (ch.side === 'leg' && !ch.legKey) this.joinLeg(call, ch, leg);
     } else {
       const key = `remote:${destUid}`;
       this.addLeg(call, key, null, { uniqueid: destUid, name: destName });
@@ -525,16 +528,27 @@ export class CallTracker {
     this.ring(hit.call, agent, ev.destuniqueid, ev.destchannel);
   }
 
-  private ring(call: Call, agent: Agent, uid: string, name: string): void {
+  private ring(call: Call, agent: Agent, uid: string, name: string): Leg {
     const existing = call.legs.get(agent.id);
     if (existing && existing.state === 'ringing') {
       this.addChannel(call, uid, name, 'leg', existing.key);
-      return;
+      return existing;
     }
     const leg = this.addLeg(call, agent.id, agent, { uniqueid: uid, name });
     this.addChannel(call, uid, name, 'leg', leg.key);
     call.firstRingAt ??= this.now;
     this.emit(call, 'call.ringing', { agent, channel: leg.channel });
+    return leg;
+  }
+
+  private joinLeg(call: Call, ch: Chan, leg: Leg): void {
+    const partner = localPartner(ch.name);
+    const partnerUid = partner ? call.byName.get(partner) : undefined;
+    for (const c of [ch, partnerUid ? call.channels.get(partnerUid) : undefined]) {
+      if (!c || c.legKey) continue;
+      c.legKey = leg.key;
+      leg.uniqueids.add(c.uniqueid);
+    }
   }
 
   private addLeg(call: Call, key: string, agent: Agent | null, channel: ChannelRef): Leg {
@@ -784,7 +798,7 @@ export class CallTracker {
       targetCall.transferredAway = true;
     }
     const toAgent = targetLeg?.agent ?? (ev.transfertargetchannel ? this.opts.agents.fromChannel(ev.transfertargetchannel) : null);
-    number ??= toAgent?.extension ?? cidOrNull(ev.transfertargetcalleridnum);
+    number ??= toAgent?.extension ?? cidOrNull(ev.transfertargetexten);
     if (fromLeg && fromLeg !== targetLeg && fromLeg.state === 'connected') fromLeg.state = 'ended';
     if (targetLeg) {
       targetLeg.state = 'connected';

@@ -65,6 +65,28 @@ export const EXPECTED: Record<string, Expectation> = {
   'direct-busy': {
     calls: [['call.started', 'call.ringing 201', 'call.ring_stopped 201 busy', 'call.missed busy', 'call.hangup missed by:system']],
   },
+  'blind-transfer': {
+    calls: [[
+      'call.started',
+      'call.ringing 201',
+      'call.answered 201',
+      'call.transferred blind 201>202',
+      'call.ringing 202',
+      'call.answered 202',
+      'call.hangup answered by:agent',
+    ]],
+  },
+  'attended-transfer': {
+    calls: [[
+      'call.started',
+      'call.ringing 201',
+      'call.answered 201',
+      'call.ringing 202',
+      'call.answered 202',
+      'call.transferred attended 201>202',
+      'call.hangup answered by:agent',
+    ]],
+  },
   outbound: {
     calls: [['call.started', 'call.answered 201', 'call.hangup answered by:caller']],
   },

@@ -1,0 +1,97 @@
+// The built command line, spawned as users run it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import type { BridgeEvent } from '../dist/events/types.js';
+import { validateEvent } from '../dist/events/schema.js';
+import { replayTrace } from './helpers/replay.js';
+
+const BIN = new URL('../bin/crm-bridge.js', import.meta.url).pathname;
+const FIXTURE = new URL('./fixtures/queue-answered.ami', import.meta.url).pathname;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'crm-bridge-cli-'));
+
+t.test('given --version, then it prints the package version', async (t) => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const r = await cli(['--version']);
+  t.equal(r.code, 0);
+  t.equal(r.stdout.trim(), pkg.version);
+});
+
+t.test('given --help, then it lists every command', async (t) => {
+  const r = await cli(['--help']);
+  t.equal(r.code, 0);
+  for (const c of ['run', 'replay', 'check-config']) t.match(r.stdout, `crm-bridge ${c}`);
+});
+
+t.test('given an unknown command, then it exits 64 with usage', async (t) => {
+  const r = await cli(['frobnicate']);
+  t.equal(r.code, 64);
+  t.match(r.stderr, "unknown command 'frobnicate'");
+});
+
+t.test('given a config with several mistakes, when checked, then every one is listed with its path and it exits 78', async (t) => {
+  const file = join(tmp, 'bad.yaml');
+  writeFileSync(file, ['pbx:', '  name: pbx1', '  ami:', '    port: 99999', '    username: bridge', '    secret: s3cr3t-value', '    colour: blue', 'sinks:', '  - type: lgo', ''].join('\n'));
+  const r = await cli(['check-config', file]);
+  t.equal(r.code, 78);
+  t.match(r.stderr, 'pbx.ami.port');
+  t.match(r.stderr, 'colour');
+  t.match(r.stderr, 'sinks');
+  t.notMatch(r.stderr + r.stdout, 's3cr3t-value', 'the secret never appears in the output');
+});
+
+t.test('given a valid config, when checked, then it exits 0', async (t) => {
+  const file = join(tmp, 'good.yaml');
+  writeFileSync(file, ['pbx:', '  name: pbx1', '  ami:', '    username: bridge', '    secret: { env: TEST_AMI_SECRET }', ''].join('\n'));
+  const r = await cli(['check-config', file], { TEST_AMI_SECRET: 'x' });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, 'ok');
+});
+
+t.test('given run with a config that does not parse, then it exits 78 without starting', async (t) => {
+  const file = join(tmp, 'broken.yaml');
+  writeFileSync(file, 'pbx: [unclosed\n');
+  const r = await cli(['run', '--config', file]);
+  t.equal(r.code, 78);
+  t.match(r.stderr, 'broken.yaml');
+});
+
+t.test('given a recorded real-Asterisk trace and no config, when replayed, then stdout is schema-valid NDJSON equal to the in-process replay', async (t) => {
+  const r = await cli(['replay', FIXTURE], {}, tmp);
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  const events = lines.map((l) => JSON.parse(l) as BridgeEvent);
+  t.ok(events.length >= 7);
+  for (const e of events) t.same(validateEvent(e), [], `${e.type} is schema-valid`);
+  // The CLI runs with the default config (agentContexts without the test's "phones"); for this
+  // queue trace both give the same events.
+  const { events: inProcess } = await replayTrace(readFileSync(FIXTURE));
+  t.same(events.filter((e) => e.type !== 'agent.status'), inProcess.filter((e) => e.type !== 'agent.status'));
+});
+
+t.test('given replay of a missing file, then it exits 66 and names the file', async (t) => {
+  const r = await cli(['replay', join(tmp, 'nope.ami')]);
+  t.equal(r.code, 66);
+  t.match(r.stderr, 'nope.ami');
+});
