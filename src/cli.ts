@@ -25,7 +25,7 @@ Usage:
 
 Environment:
   CRM_BRIDGE_CONFIG_<PATH>   override any config key, e.g. CRM_BRIDGE_CONFIG_PBX_AMI_HOST
-  LOG_LEVEL                  daemon log level when the config does not set log.level
+  LOG_LEVEL                  log level of replay (default warn; run uses log.level)
 
 Docs: README.md (quick start, configuration, event contract, dialplan guide, operations).
 `;
