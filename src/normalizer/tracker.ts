@@ -174,6 +174,17 @@ function causeToStop(code: number): RingStopReason | null {
   }
 }
 
+/** Orders channels by creation: Uniqueid is `[systemname-]epoch.sequence`. */
+function byCreation(a: SnapshotChannel, b: SnapshotChannel): number {
+  const key = (u: string) => {
+    const m = /(\d+)\.(\d+)$/.exec(u);
+    return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  };
+  const [ae, as] = key(a.uniqueid);
+  const [be, bs] = key(b.uniqueid);
+  return ae! - be! || as! - bs!;
+}
+
 function cidOrNull(v: string | undefined): string | null {
   if (v === undefined) return null;
   const t = v.trim();
@@ -293,8 +304,12 @@ export class CallTracker {
         this.endCall(call);
       }
     }
-    for (const c of channels) {
+    // CoreShowChannels lists channels in no particular order; a call's first channel (its
+    // origin) is the one Asterisk created first.
+    const picked = new Set<Call>();
+    for (const c of [...channels].sort(byCreation)) {
       if (this.channelCall.has(c.uniqueid)) continue;
+      const known = this.calls.has(c.linkedid || c.uniqueid);
       this.onNewchannel({
         event: 'Newchannel',
         channel: c.channel,
@@ -305,14 +320,15 @@ export class CallTracker {
         calleridnum: c.calleridnum ?? '',
         calleridname: c.calleridname ?? '',
       });
+      const call = this.callOf(c.uniqueid, c.linkedid);
+      if (call && !known) picked.add(call);
     }
     // Announce what we picked up; a bridged agent channel means the call is already answered.
     const bridged = new Map<string, SnapshotChannel[]>();
     for (const c of channels) {
       if (c.bridgeid) bridged.set(c.bridgeid, [...(bridged.get(c.bridgeid) ?? []), c]);
     }
-    for (const call of this.calls.values()) {
-      if (call.started) continue;
+    for (const call of picked) {
       this.ensureStarted(call);
       if (call.answeredAt !== null) continue;
       for (const members of bridged.values()) {

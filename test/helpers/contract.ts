@@ -67,7 +67,7 @@ export function contractViolations(events: readonly BridgeEvent[]): string[] {
 /** A compact, readable form of a call's events for exact-sequence assertions. */
 export function summarize(e: BridgeEvent): string {
   const parts: string[] = [e.type];
-  if ('agent' in e && e.agent && e.type !== 'call.started' && e.type !== 'call.hangup') parts.push(e.agent.id);
+  if ('agent' in e && e.agent && e.type !== 'call.started' && e.type !== 'call.hangup' && e.type !== 'call.transferred') parts.push(e.agent.id);
   if ('reason' in e && e.reason) parts.push(String(e.reason));
   if (e.type === 'call.hangup') parts.push(e.disposition, `by:${e.hangupBy}`);
   if (e.type === 'call.transferred') parts.push(e.transfer.kind, `${e.transfer.from?.id ?? '-'}>${e.transfer.to.agent?.id ?? e.transfer.to.number ?? '-'}`);

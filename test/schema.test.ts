@@ -1,0 +1,417 @@
+// The JSON Schema of the event contract (schema/events.v1.json) and its validator: one valid,
+// realistic example of every event type, the failures the schema exists to catch, and the
+// documentation's examples (docs/events.md), which must validate too.
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { assertValidEvent, EventValidationError, eventSchema, validateEvent } from '../src/events/schema.js';
+import {
+  EVENT_TYPES,
+  type Agent,
+  type AgentLogin,
+  type AgentLogout,
+  type AgentPaused,
+  type AgentStatusEvent,
+  type AgentUnpaused,
+  type BridgeEvent,
+  type CallAnswered,
+  type CallHangup,
+  type CallMissed,
+  type CallQueued,
+  type CallRinging,
+  type CallRingStopped,
+  type CallStarted,
+  type CallTransferred,
+  type EventType,
+} from '../src/events/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// One inbound queue call (Linkedid 1795369723.40 on pbx1): the caller "Acme & Sons" dials the
+// DID 41004100, the dialplan exports two CRM variables, queue "sales" rings 201 and 202, 201
+// answers, transfers to 203; plus an unanswered call and one agent's session.
+
+const agent201: Agent = { id: '201', extension: '201', name: 'Zoë Łukasik', interface: 'PJSIP/201' };
+const agent202: Agent = { id: '202', extension: '202', name: 'José Núñez', interface: 'PJSIP/202' };
+const agent203: Agent = { id: 'u-17', extension: '203', name: 'Ana Pérez', interface: 'PJSIP/203' };
+
+const call = {
+  specVersion: '1',
+  server: 'pbx1',
+  callId: '1795369723.40',
+  direction: 'inbound',
+  caller: { number: '+4915112345678', name: 'Acme & Sons' },
+  called: { number: '41004100' },
+  vars: { Omlcrmcustomerid: '12345', Omlcrmcustomerplan: 'gold & silver #2 = Müller' },
+} as const;
+
+const callerChannel = { uniqueid: '1795369723.40', name: 'PJSIP/trunk-0000002a' };
+const sales = { name: 'sales', position: 1, waitSeconds: 3.2 };
+
+const started = {
+  ...call,
+  vars: {},
+  id: '0b4e5f8c-6a3d-5e1b-9c7a-2f1d3e4b5a60',
+  type: 'call.started',
+  time: '2026-11-22T17:48:43.118Z',
+  seq: 1,
+  agent: null,
+  queue: null,
+  channel: callerChannel,
+} satisfies CallStarted;
+
+const queued = {
+  ...call,
+  id: '1c5f6a9d-7b4e-5f2c-8d8b-3a2e4f5c6b71',
+  type: 'call.queued',
+  time: '2026-11-22T17:48:46.702Z',
+  seq: 2,
+  agent: null,
+  queue: { name: 'sales', position: 1, waitSeconds: 0 },
+  channel: callerChannel,
+} satisfies CallQueued;
+
+const ringing = {
+  ...call,
+  id: '2d6a7b0e-8c5f-5a3d-9e9c-4b3f5a6d7c82',
+  type: 'call.ringing',
+  time: '2026-11-22T17:48:46.705Z',
+  seq: 3,
+  agent: agent201,
+  queue: { name: 'sales', position: 1, waitSeconds: 0.003 },
+  channel: { uniqueid: '1795369726.41', name: 'PJSIP/201-00000012' },
+} satisfies CallRinging;
+
+const answered = {
+  ...call,
+  id: '3e7b8c1f-9d6a-5b4e-8f0d-5c4a6b7e8d93',
+  type: 'call.answered',
+  time: '2026-11-22T17:48:49.905Z',
+  seq: 5,
+  agent: agent201,
+  queue: sales,
+  channel: { uniqueid: '1795369726.41', name: 'PJSIP/201-00000012' },
+  ringSeconds: 3.2,
+} satisfies CallAnswered;
+
+const ringStopped = {
+  ...call,
+  id: '4f8c9d2a-0e7b-5c5f-9a1e-6d5b7c8f9ea4',
+  type: 'call.ring_stopped',
+  time: '2026-11-22T17:48:49.906Z',
+  seq: 6,
+  agent: agent202,
+  queue: sales,
+  channel: { uniqueid: '1795369726.42', name: 'PJSIP/202-00000013' },
+  reason: 'answered_elsewhere',
+} satisfies CallRingStopped;
+
+const transferred = {
+  ...call,
+  // A ULID: the id of a bridge that runs alone.
+  id: '01JD7Q0W8N4V6S1T3K9YB2M5XR',
+  type: 'call.transferred',
+  time: '2026-11-22T17:50:12.034Z',
+  seq: 7,
+  agent: agent201,
+  queue: sales,
+  channel: null,
+  transfer: { kind: 'attended', from: agent201, to: { number: '203', agent: agent203 } },
+} satisfies CallTransferred;
+
+const hangup = {
+  ...call,
+  id: '5a9d0e3b-1f8c-5d6a-8b2f-7e6c8d9a0fb5',
+  type: 'call.hangup',
+  time: '2026-11-22T17:53:05.377Z',
+  seq: 8,
+  agent: agent203,
+  queue: sales,
+  channel: callerChannel,
+  disposition: 'answered',
+  hangupBy: 'caller',
+  cause: { code: 16, text: 'Normal Clearing' },
+  durations: { ringSeconds: 3.2, talkSeconds: 255.472, totalSeconds: 262.259 },
+} satisfies CallHangup;
+
+// An abandoned queue call from a withheld number: missed, then its hang-up.
+const missedCall = {
+  specVersion: '1',
+  server: 'pbx1',
+  callId: '1795369911.57',
+  direction: 'inbound',
+  caller: { number: null, name: null },
+  called: { number: '41004100' },
+  agent: null,
+  queue: { name: 'sales', position: 2, waitSeconds: 41.87 },
+  vars: {},
+  channel: null,
+} as const;
+
+const missed = {
+  ...missedCall,
+  // A UUIDv7: also the id of a bridge that runs alone.
+  id: '019a4c3e-7f21-7b3c-9d4e-5f6a7b8c9d0e',
+  type: 'call.missed',
+  time: '2026-11-22T17:52:33.009Z',
+  seq: 4,
+  reason: 'abandoned',
+  waitSeconds: 41.87,
+} satisfies CallMissed;
+
+const missedHangup = {
+  ...missedCall,
+  id: '019a4c3e-7f21-7b3c-9d4e-5f6a7b8c9d0f',
+  type: 'call.hangup',
+  time: '2026-11-22T17:52:33.010Z',
+  seq: 5,
+  channel: { uniqueid: '1795369911.57', name: 'PJSIP/trunk-00000031' },
+  disposition: 'missed',
+  hangupBy: 'caller',
+  cause: { code: null, text: null },
+  durations: { ringSeconds: 41.2, talkSeconds: 0, totalSeconds: 47.5 },
+} satisfies CallHangup;
+
+const agentEnvelope = { specVersion: '1', server: 'pbx1', agent: agent202 } as const;
+const support = { name: 'support', position: null, waitSeconds: null };
+
+const login = {
+  ...agentEnvelope,
+  id: '6b0e1f4c-2a9d-5e7b-9c3a-8f7d9e0b1ac6',
+  type: 'agent.login',
+  time: '2026-11-22T08:00:03.250Z',
+  seq: 1,
+  queue: support,
+} satisfies AgentLogin;
+
+const paused = {
+  ...agentEnvelope,
+  id: '7c1f2a5d-3b0e-5f8c-8d4b-9a8e0f1c2bd7',
+  type: 'agent.paused',
+  time: '2026-11-22T12:30:00.004Z',
+  seq: 2,
+  queue: support,
+  reason: 'Mittagspause',
+} satisfies AgentPaused;
+
+const unpaused = {
+  ...agentEnvelope,
+  id: '8d2a3b6e-4c1f-5a9d-9e5c-0b9f1a2d3ce8',
+  type: 'agent.unpaused',
+  time: '2026-11-22T13:00:00.120Z',
+  seq: 3,
+  queue: null,
+  reason: null,
+} satisfies AgentUnpaused;
+
+const status = {
+  ...agentEnvelope,
+  id: '9e3b4c7f-5d2a-5b0e-8f6d-1c0a2b3e4df9',
+  type: 'agent.status',
+  time: '2026-11-22T17:48:46.706Z',
+  seq: 4,
+  status: 'ringing',
+} satisfies AgentStatusEvent;
+
+const logout = {
+  ...agentEnvelope,
+  id: 'af4c5d8a-6e3b-5c1f-9a7e-2d1b3c4f5e0a',
+  type: 'agent.logout',
+  time: '2026-11-22T18:00:59.999Z',
+  seq: 5,
+  queue: support,
+} satisfies AgentLogout;
+
+const EXAMPLES: readonly BridgeEvent[] = [
+  started, queued, ringing, answered, ringStopped, transferred, hangup, missed, missedHangup,
+  login, paused, unpaused, status, logout,
+];
+
+// ---------------------------------------------------------------------------------------------
+
+/** A deep copy of `e` with the value at `path` (keys from the root) replaced, or removed if `undefined`. */
+function edit(e: object, path: readonly string[], value: unknown): Record<string, unknown> {
+  const copy = structuredClone(e) as Record<string, unknown>;
+  let at: Record<string, unknown> = copy;
+  for (const key of path.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  const last = path[path.length - 1]!;
+  if (value === undefined) delete at[last];
+  else at[last] = value;
+  return copy;
+}
+
+t.test('given a realistic example of every event type, then each is valid', async (t) => {
+  const covered = new Set(EXAMPLES.map((e) => e.type));
+  t.same([...EVENT_TYPES].filter((type) => !covered.has(type)), [], 'then every event type has an example');
+  for (const e of EXAMPLES) t.same(validateEvent(e), [], `${e.type} seq ${e.seq} is valid`);
+});
+
+t.test('given the schema file, then it is draft 2020-12, dispatches on exactly the contract types and describes every property', async (t) => {
+  t.equal(eventSchema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+  t.equal(eventSchema.$id, 'https://asterisk-crm-bridge.dev/schema/events.v1.json');
+  const branches = (eventSchema.oneOf as Array<{ $ref: string }>).map((b) => b.$ref.replace('#/$defs/', ''));
+  t.same(branches, [...EVENT_TYPES], 'then one oneOf branch per type, in the order of EVENT_TYPES');
+  const undescribed: string[] = [];
+  const walk = (node: unknown, where: string): void => {
+    if (typeof node !== 'object' || node === null) return;
+    const obj = node as Record<string, unknown>;
+    const props = obj.properties as Record<string, Record<string, unknown>> | undefined;
+    if (props) for (const [name, sub] of Object.entries(props)) if (typeof sub.description !== 'string' || sub.description === '') undescribed.push(`${where}/properties/${name}`);
+    for (const [key, child] of Object.entries(obj)) walk(child, `${where}/${key}`);
+  };
+  walk(eventSchema, '#');
+  t.same(undescribed, [], 'then every property has a description');
+});
+
+t.test('given a caller name with & and non-ASCII text, then it passes through as any other string', async (t) => {
+  t.same(validateEvent(edit(started, ['caller', 'name'], 'Acme & Sons — Müller & Søn, 東京')), []);
+});
+
+t.test('given a call whose CRM variable was exported empty, then vars accepts the empty value', async (t) => {
+  t.same(validateEvent(edit(queued, ['vars'], { Omlcrmcustomerid: '', Omlcrm_note: 'a=b&c=d#e' })), []);
+});
+
+t.test('given a call without origin, or with origin click-to-call, then both are valid', async (t) => {
+  t.same(validateEvent(edit(started, ['origin'], 'click-to-call')), []);
+  t.same(validateEvent(edit(started, ['origin'], '')), ['/origin: must NOT have fewer than 1 characters']);
+});
+
+t.test('given an event missing a required key, then the key is named', async (t) => {
+  t.same(validateEvent(edit(ringing, ['seq'], undefined)), ["/: must have required property 'seq'"]);
+  t.same(validateEvent(edit(started, ['vars'], undefined)), ["/: must have required property 'vars'"]);
+  t.same(validateEvent(edit(started, ['channel'], undefined)), ["/: must have required property 'channel'"], 'then nullable keys are still required');
+  t.same(validateEvent(edit(login, ['queue'], undefined)), ["/: must have required property 'queue'"]);
+  t.same(validateEvent(edit(hangup, ['durations', 'talkSeconds'], undefined)), ["/durations: must have required property 'talkSeconds'"]);
+  t.same(validateEvent(edit(answered, ['agent', 'interface'], undefined)), ["/agent: must have required property 'interface'"]);
+});
+
+t.test('given an event with a key the contract does not define, then it fails and names the key', async (t) => {
+  t.same(validateEvent(edit(ringing, ['callID'], '1795369723.40')), ["/: must NOT have additional property 'callID'"]);
+  t.same(validateEvent(edit(answered, ['agent', 'email'], 'zoe@example.com')), ["/agent: must NOT have additional property 'email'"]);
+  t.same(validateEvent(edit(hangup, ['cause', 'raw'], 'AST_CAUSE_NORMAL')), ["/cause: must NOT have additional property 'raw'"]);
+  t.same(validateEvent(edit(status, ['callId'], '1795369723.40')), ["/: must NOT have additional property 'callId'"], 'then agent events carry no callId');
+  t.same(validateEvent(edit(login, ['status'], 'idle')), ["/: must NOT have additional property 'status'"], 'then a field of another type does not leak in');
+});
+
+t.test('given an empty string where a value belongs, then it fails: absent information is null', async (t) => {
+  t.same(validateEvent(edit(started, ['caller', 'name'], '')), ['/caller/name: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(started, ['caller', 'number'], '')), ['/caller/number: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(ringing, ['agent', 'id'], '')), ['/agent/id: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(ringing, ['agent', 'name'], '')), ['/agent/name: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(started, ['server'], '')), ['/server: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(started, ['callId'], '')), ['/callId: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(paused, ['reason'], '')), ['/reason: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(missedHangup, ['cause', 'text'], '')), ['/cause/text: must NOT have fewer than 1 characters']);
+  t.same(validateEvent(edit(queued, ['queue', 'name'], '')), ['/queue/name: must NOT have fewer than 1 characters']);
+});
+
+t.test('given a time not exactly YYYY-MM-DDTHH:MM:SS.sssZ, then it fails', async (t) => {
+  const pattern = '/time: must match pattern "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$"';
+  for (const time of ['2026-11-22T17:48:43Z', '2026-11-22T17:48:43.1Z', '2026-11-22T18:48:43.118+01:00', '2026-11-22 17:48:43.118Z', '1795369723.118']) {
+    const problems = validateEvent(edit(started, ['time'], time));
+    t.ok(problems.includes(pattern), `then ${time} fails the pattern`);
+    t.same(problems.filter((p) => !p.startsWith('/time: ')), [], 'then only the time is reported');
+  }
+  t.same(validateEvent(edit(started, ['time'], '2026-13-22T17:48:43.118Z')), ['/time: must match format "date-time"'], 'then a month 13 fails');
+});
+
+t.test('given a value outside an enum, then it fails and lists the allowed values', async (t) => {
+  t.same(validateEvent(edit(started, ['direction'], 'incoming')), ['/direction: must be one of inbound, outbound, internal']);
+  t.same(
+    validateEvent(edit(ringStopped, ['reason'], 'timeout')),
+    ['/reason: must be one of answered_elsewhere, no_answer, busy, unavailable, caller_hangup, rejected'],
+    'then a call.missed reason is not a ring_stopped reason',
+  );
+  t.same(validateEvent(edit(missed, ['reason'], 'answered_elsewhere')), ['/reason: must be one of abandoned, no_answer, busy, unavailable, timeout']);
+  t.same(validateEvent(edit(status, ['status'], 'away')), ['/status: must be one of idle, ringing, busy, unavailable, on_hold']);
+  t.same(validateEvent(edit(hangup, ['hangupBy'], 'customer')), ['/hangupBy: must be one of caller, agent, system']);
+  t.same(validateEvent(edit(transferred, ['transfer', 'kind'], 'warm')), ['/transfer/kind: must be one of blind, attended']);
+  t.same(validateEvent(edit(started, ['specVersion'], '2')), ['/specVersion: must be "1"']);
+});
+
+t.test('given an unknown or missing type, then only the type is reported', async (t) => {
+  t.same(validateEvent(edit(started, ['type'], 'call.created')), [
+    `/type: must be one of ${EVENT_TYPES.join(', ')}`,
+  ]);
+  t.same(validateEvent(edit(started, ['type'], undefined)), ["/: must have required property 'type'"]);
+  t.same(validateEvent(null), ['/: must be object']);
+  t.same(validateEvent('call.started'), ['/: must be object']);
+});
+
+t.test('given CRM variables, then only Omlcrm-prefixed keys with string values pass', async (t) => {
+  t.same(validateEvent(edit(queued, ['vars'], { customerid: '12345' })), ["/vars: must NOT have additional property 'customerid'"]);
+  t.same(validateEvent(edit(queued, ['vars'], { omlcrmcustomerid: '12345' })), ["/vars: must NOT have additional property 'omlcrmcustomerid'"], 'then the prefix is case-sensitive');
+  t.same(validateEvent(edit(queued, ['vars'], { 'Omlcrm-id': '12345' })), ["/vars: must NOT have additional property 'Omlcrm-id'"]);
+  t.same(validateEvent(edit(queued, ['vars'], { Omlcrmcustomerid: 12345 })), ['/vars/Omlcrmcustomerid: must be string']);
+  t.same(validateEvent(edit(queued, ['vars'], null)), ['/vars: must be object'], 'then no vars is {}, not null');
+});
+
+t.test('given call.ringing or call.ring_stopped with agent null, then it fails: they are about one agent', async (t) => {
+  t.same(validateEvent(edit(ringing, ['agent'], null)), ['/agent: must be object']);
+  t.same(validateEvent(edit(ringStopped, ['agent'], null)), ['/agent: must be object']);
+  t.same(validateEvent(edit(status, ['agent'], null)), ['/agent: must be object']);
+  t.same(validateEvent(edit(started, ['agent'], null)), [], 'then call.started may have no agent');
+  t.same(validateEvent(edit(started, ['agent'], '201')), ['/agent: must be object or null']);
+});
+
+t.test('given call.queued with queue null, then it fails; agent.paused may have queue null', async (t) => {
+  t.same(validateEvent(edit(queued, ['queue'], null)), ['/queue: must be object']);
+  t.same(validateEvent(edit(paused, ['queue'], null)), []);
+});
+
+t.test('given a seq below 1 or not an integer, then it fails', async (t) => {
+  t.same(validateEvent(edit(started, ['seq'], 0)), ['/seq: must be >= 1']);
+  t.same(validateEvent(edit(login, ['seq'], 0)), ['/seq: must be >= 1']);
+  t.same(validateEvent(edit(started, ['seq'], 1.5)), ['/seq: must be integer']);
+  t.same(validateEvent(edit(started, ['seq'], '1')), ['/seq: must be integer']);
+});
+
+t.test('given ids, then ULIDs and UUIDs pass and anything else fails', async (t) => {
+  t.same(validateEvent(edit(started, ['id'], '')), ['/id: must NOT have fewer than 1 characters', '/id: must match pattern "^[0-9A-Za-z-]+$"']);
+  t.same(validateEvent(edit(started, ['id'], 'pbx1:1795369723.40:1')), ['/id: must match pattern "^[0-9A-Za-z-]+$"']);
+  t.same(validateEvent(edit(started, ['id'], 'a'.repeat(65))), ['/id: must NOT have more than 64 characters']);
+});
+
+t.test('given numbers the contract bounds, then negatives and fractional positions fail and null passes', async (t) => {
+  t.same(validateEvent(edit(answered, ['ringSeconds'], -0.001)), ['/ringSeconds: must be >= 0']);
+  t.same(validateEvent(edit(answered, ['ringSeconds'], null)), []);
+  t.same(validateEvent(edit(queued, ['queue', 'position'], 0)), ['/queue/position: must be >= 1']);
+  t.same(validateEvent(edit(queued, ['queue', 'position'], 1.5)), ['/queue/position: must be integer or null']);
+  t.same(validateEvent(edit(hangup, ['cause', 'code'], '16')), ['/cause/code: must be integer or null']);
+  t.same(validateEvent(edit(hangup, ['durations', 'totalSeconds'], null)), []);
+});
+
+t.test('given a broken event with several problems, then every problem is reported at once', async (t) => {
+  const broken = edit(edit(edit(ringing, ['seq'], 0), ['direction'], 'in'), ['caller', 'name'], '');
+  t.same(validateEvent(broken).sort(), [
+    '/caller/name: must NOT have fewer than 1 characters',
+    '/direction: must be one of inbound, outbound, internal',
+    '/seq: must be >= 1',
+  ]);
+});
+
+t.test('given assertValidEvent, then a valid event passes and an invalid one throws with its type and every problem', async (t) => {
+  t.doesNotThrow(() => assertValidEvent(hangup));
+  const broken = edit(edit(hangup, ['seq'], 0), ['disposition'], 'completed');
+  try {
+    assertValidEvent(broken);
+    t.fail('then it throws');
+  } catch (err) {
+    t.ok(err instanceof EventValidationError, 'then it throws an EventValidationError');
+    const e = err as EventValidationError;
+    t.equal(e.eventType, 'call.hangup');
+    t.same([...e.problems].sort(), ['/disposition: must be one of answered, missed', '/seq: must be >= 1']);
+    t.match(e.message, /^invalid call\.hangup event: /);
+    t.match(e.message, '/seq: must be >= 1');
+    t.match(e.message, '/disposition: must be one of answered, missed');
+  }
+  t.throws(() => assertValidEvent({}), { message: "invalid (untyped) event: /: must have required property 'type'" });
+});
+
+t.test('given docs/events.md, then every complete JSON example in it is a valid event and every type has one', async (t) => {
+  const doc = readFileSync(new URL('../docs/events.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const events = blocks.filter((b) => b.includes('"specVersion"')).map((b) => JSON.parse(b) as { type: EventType });
+  t.ok(events.length >= EVENT_TYPES.length);
+  const documented = new Set(events.map((e) => e.type));
+  t.same(EVENT_TYPES.filter((type) => !documented.has(type)), [], 'then every event type has a documented example');
+  for (const e of events) t.same(validateEvent(e), [], `then the documented ${e.type} example is valid`);
+});
