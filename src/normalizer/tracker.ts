@@ -133,23 +133,26 @@ const MEMBER_STATUS: Record<string, AgentStatus> = {
   '8': 'on_hold',
 };
 
-function dialStatusToStop(status: string): RingStopReason {
-  switch (status) {
-    case 'NOANSWER':
-      return 'no_answer';
-    case 'BUSY':
-      return 'busy';
-    case 'CHANUNAVAIL':
-    case 'CONGESTION':
-    case 'INVALIDARGS':
-      return 'unavailable';
-    case 'DONTCALL':
-    case 'TORTURE':
-      return 'rejected';
-    default:
-      return 'no_answer';
-  }
-}
+/** Dial()'s DIALSTATUS: why an agent's phone stopped ringing, and why a call was missed. */
+const DIAL_STATUS: Record<string, { ring: RingStopReason; missed: MissedReason }> = {
+  NOANSWER: { ring: 'no_answer', missed: 'no_answer' },
+  BUSY: { ring: 'busy', missed: 'busy' },
+  CHANUNAVAIL: { ring: 'unavailable', missed: 'unavailable' },
+  CONGESTION: { ring: 'unavailable', missed: 'unavailable' },
+  INVALIDARGS: { ring: 'unavailable', missed: 'unavailable' },
+  DONTCALL: { ring: 'rejected', missed: 'unavailable' },
+  TORTURE: { ring: 'rejected', missed: 'unavailable' },
+};
+
+/** Queue()'s QUEUESTATUS values that explain a missed call (TIMEOUT is not an abandon). */
+const QUEUE_STATUS: Record<string, MissedReason> = {
+  TIMEOUT: 'timeout',
+  FULL: 'unavailable',
+  JOINEMPTY: 'unavailable',
+  LEAVEEMPTY: 'unavailable',
+  JOINUNAVAIL: 'unavailable',
+  LEAVEUNAVAIL: 'unavailable',
+};
 
 function causeToStop(code: number): RingStopReason | null {
   switch (code) {
@@ -594,7 +597,7 @@ export class CallTracker {
     if (status === 'ANSWER') this.connectLeg(hit.call, leg);
     else if (status === 'CANCEL') this.stopRinging(hit.call, leg, this.cancelReason(hit.call, leg));
     else if (status !== '' && status !== 'RINGING' && status !== 'PROCEEDING' && status !== 'PROGRESS') {
-      this.stopRinging(hit.call, leg, dialStatusToStop(status));
+      this.stopRinging(hit.call, leg, DIAL_STATUS[status]?.ring ?? 'no_answer');
     }
   }
 
@@ -747,32 +750,11 @@ export class CallTracker {
 
   private missedReason(call: Call): MissedReason {
     if (call.abandonedByOrigin) return 'abandoned';
-    switch (call.queueStatus) {
-      case 'TIMEOUT':
-        return 'timeout';
-      case 'FULL':
-      case 'JOINEMPTY':
-      case 'LEAVEEMPTY':
-      case 'JOINUNAVAIL':
-      case 'LEAVEUNAVAIL':
-        return 'unavailable';
-      default:
-        break;
-    }
-    switch (call.dialStatus) {
-      case 'NOANSWER':
-        return 'no_answer';
-      case 'BUSY':
-        return 'busy';
-      case 'CHANUNAVAIL':
-      case 'CONGESTION':
-        return 'unavailable';
-      case 'CANCEL':
-        return 'abandoned';
-      default:
-        break;
-    }
-    return call.firstRingAt !== null ? 'no_answer' : 'unavailable';
+    const byQueue = call.queueStatus ? QUEUE_STATUS[call.queueStatus] : undefined;
+    if (byQueue) return byQueue;
+    if (call.dialStatus === 'CANCEL') return 'abandoned';
+    const byDial = call.dialStatus ? DIAL_STATUS[call.dialStatus]?.missed : undefined;
+    return byDial ?? (call.firstRingAt !== null ? 'no_answer' : 'unavailable');
   }
 
   // ---- transfers -----------------------------------------------------------------------------

@@ -95,6 +95,18 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 }
 
 /** What the driver knows about one channel, from its Newchannel and Hangup events. */
+/** Resolves when `socket` has connected; rejects on its error or after `timeoutMs`. */
+export function connected(socket: net.Socket, timeoutMs: number, what: string): Promise<void> {
+  return withTimeout(
+    new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    }),
+    timeoutMs,
+    what,
+  );
+}
+
 export interface ChannelInfo {
   readonly uniqueid: string;
   readonly channel: string;
@@ -165,14 +177,7 @@ export class AmiDriver {
     socket.on('error', (err) => driver.onClose(err));
     socket.on('close', () => driver.onClose(new Error('connection closed')));
     try {
-      await withTimeout(
-        new Promise<void>((resolve, reject) => {
-          socket.once('connect', resolve);
-          socket.once('error', reject);
-        }),
-        timeoutMs,
-        `a TCP connection to ${driver.label}`,
-      );
+      await connected(socket, timeoutMs, `a TCP connection to ${driver.label}`);
       await driver.action({ Action: 'Login', Username: user, Secret: secret, Events: 'on' }, timeoutMs);
     } catch (err) {
       socket.destroy();

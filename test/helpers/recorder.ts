@@ -2,7 +2,7 @@
 // login response and every event, exactly as it arrived. These recordings are the fixtures
 // (test/fixtures/*.ami) that the normalizer's tests replay.
 import net from 'node:net';
-import { AmiFrame, AmiFrameParser, encodeAction, withTimeout } from './ami-driver.js';
+import { AmiFrame, AmiFrameParser, connected, encodeAction, withTimeout } from './ami-driver.js';
 
 export interface AmiRecorder {
   /** Bytes received so far. */
@@ -80,14 +80,7 @@ export async function recordAmi(port: number, user: string, secret: string, time
   };
 
   try {
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('error', reject);
-      }),
-      timeoutMs,
-      `a TCP connection for ${label}`,
-    );
+    await connected(socket, timeoutMs, `a TCP connection for ${label}`);
     socket.write(
       encodeAction({ Action: 'Login', Username: user, Secret: secret, Events: 'on', ActionID: 'recorder-login' }),
     );
