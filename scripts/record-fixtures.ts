@@ -15,7 +15,7 @@ import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk
 import { recordAmi } from '../test/helpers/recorder.js';
 import { type ScenarioName, scenarioNames, scenarios } from '../test/helpers/scenarios.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
+const FIXTURES = process.env.FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
 
 function selected(args: string[]): ScenarioName[] {
   if (args.length === 0) return scenarioNames;

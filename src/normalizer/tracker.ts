@@ -61,6 +61,8 @@ interface Leg {
   ringStart: number;
   state: LegState;
   uniqueids: Set<string>;
+  /** When this leg was last connected (answered or transferred to). */
+  connectedAt: number | null;
 }
 
 interface Chan {
@@ -571,7 +573,7 @@ export class CallTracker {
   }
 
   private addLeg(call: Call, key: string, agent: Agent | null, channel: ChannelRef): Leg {
-    const leg: Leg = { key, agent, channel, ringStart: this.now, state: 'ringing', uniqueids: new Set([channel.uniqueid]) };
+    const leg: Leg = { key, agent, channel, ringStart: this.now, state: 'ringing', uniqueids: new Set([channel.uniqueid]), connectedAt: null };
     call.legs.set(key, leg);
     const ch = call.channels.get(channel.uniqueid);
     if (ch) {
@@ -625,6 +627,7 @@ export class CallTracker {
   private connectLeg(call: Call, leg: Leg): void {
     if (leg.state !== 'ringing') return;
     leg.state = 'connected';
+    leg.connectedAt = this.now;
     this.ensureStarted(call);
     const first = call.answeredAt === null;
     call.answeredAt ??= this.now;
@@ -795,6 +798,9 @@ export class CallTracker {
       targetLeg = this.moveLeg(targetCall, call, targetUid);
       targetCall.transferredAway = true;
     }
+    // The target channel can be plumbing no leg owns (a Local helper the transfer dialled);
+    // the target is then whom the transferer consulted: the latest connected leg but theirs.
+    targetLeg ??= this.latestConnected(call, fromLeg);
     const toAgent = targetLeg?.agent ?? (ev.transfertargetchannel ? this.opts.agents.fromChannel(ev.transfertargetchannel) : null);
     number ??= toAgent?.extension ?? cidOrNull(ev.transfertargetexten);
     if (fromLeg && fromLeg !== targetLeg && fromLeg.state === 'connected') fromLeg.state = 'ended';
@@ -810,6 +816,15 @@ export class CallTracker {
     });
   }
 
+  private latestConnected(call: Call, except: Leg | undefined): Leg | undefined {
+    let best: Leg | undefined;
+    for (const leg of call.legs.values()) {
+      if (leg === except || leg.state !== 'connected' || leg.connectedAt === null) continue;
+      if (!best || leg.connectedAt >= (best.connectedAt ?? 0)) best = leg;
+    }
+    return best;
+  }
+
   /** Moves the channel `uid` (with its Local partner) and its leg from one call to another. */
   private moveLeg(from: Call, to: Call, uid: string): Leg | undefined {
     const ch = from.channels.get(uid);
@@ -822,7 +837,7 @@ export class CallTracker {
     const oldLeg = ch.legKey ? from.legs.get(ch.legKey) : undefined;
     const agent = oldLeg?.agent ?? this.opts.agents.fromChannel(ch.name);
     const key = agent?.id ?? `remote:${uid}`;
-    const leg: Leg = { key, agent, channel: { uniqueid: ch.uniqueid, name: ch.name }, ringStart: this.now, state: 'connected', uniqueids: new Set() };
+    const leg: Leg = { key, agent, channel: { uniqueid: ch.uniqueid, name: ch.name }, ringStart: this.now, state: 'connected', uniqueids: new Set(), connectedAt: this.now };
     to.legs.set(key, leg);
     for (const c of moving) {
       from.channels.delete(c.uniqueid);

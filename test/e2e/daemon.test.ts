@@ -2,8 +2,7 @@
 // every event schema-valid; then the same AMI traffic, recorded meanwhile, replayed through
 // `crm-bridge replay` gives the very same events.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
@@ -75,9 +74,12 @@ t.test('given the daemon running against a real Asterisk', async (t) => {
 
   t.test('when the AMI traffic recorded meanwhile is replayed, then replay gives the same call events', async (t) => {
     const trace = recorder.stop();
-    const dir = mkdtempSync(join(tmpdir(), 'crm-bridge-e2e-trace-'));
-    const file = join(dir, 'session.ami');
+    // Kept for post-mortems: the raw AMI of the whole session and what the daemon made of it.
+    const dir = new URL('../../.cache/e2e-artifacts/', import.meta.url).pathname;
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'daemon-session.ami');
     writeFileSync(file, trace);
+    writeFileSync(join(dir, 'daemon-events.ndjson'), daemon.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, [BIN, 'replay', file, '--config', configFile], { env: { PATH: process.env.PATH, E2E_AMI_SECRET: 'unused' }, stdio: ['ignore', 'pipe', 'inherit'] });
       let s = '';

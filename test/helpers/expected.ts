@@ -75,6 +75,9 @@ export const EXPECTED: Record<string, Expectation> = {
       'call.answered 202',
       'call.hangup answered by:agent',
     ]],
+    // Asterisk publishes BlindTransfer once the transfer is complete; under load the transferee
+    // has already dialled the target by then (seen in CI on 22.10).
+    unordered: [['call.transferred blind 201>202', 'call.ringing 202']],
   },
   'attended-transfer': {
     calls: [[
