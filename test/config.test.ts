@@ -55,6 +55,7 @@ t.test('given a minimal config, when loaded, then every default is filled', asyn
     },
     agents: [],
     sinks: [{ type: 'log' }],
+    outbox: { synchronous: 'normal' },
     log: { level: 'info' },
   } satisfies BridgeConfig);
 });
@@ -215,6 +216,8 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_CALLS_INBOUND_CONTEXTS=calls.inboundContexts',
         'CRM_BRIDGE_CONFIG_CALLS_AGENT_CONTEXTS=calls.agentContexts',
         'CRM_BRIDGE_CONFIG_CALLS_EXTENSION_PATTERN=calls.extensionPattern',
+        'CRM_BRIDGE_CONFIG_OUTBOX_PATH=outbox.path',
+        'CRM_BRIDGE_CONFIG_OUTBOX_SYNCHRONOUS=outbox.synchronous',
         'CRM_BRIDGE_CONFIG_LOG_LEVEL=log.level',
       ],
     );

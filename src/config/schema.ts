@@ -61,11 +61,17 @@ export interface LogConfig {
 }
 
 /** A loaded config: validated, every default filled, every secret resolved. */
+export interface OutboxConfig {
+  path?: string;
+  synchronous: 'normal' | 'full';
+}
+
 export interface BridgeConfig {
   pbx: PbxConfig;
   calls: CallsConfig;
   agents: AgentConfig[];
   sinks: SinkConfig[];
+  outbox: OutboxConfig;
   log: LogConfig;
 }
 
@@ -185,9 +191,30 @@ function sinksSchema(): JsonSchema {
   };
 }
 
+const outboxSchema: JsonSchema = {
+  type: 'object',
+  description: 'The durable outbox (SQLite) where durable sinks (webhook) keep events until delivered.',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    path: {
+      type: 'string',
+      minLength: 1,
+      description:
+        "SQLite file. Default: $STATE_DIRECTORY/outbox.db under systemd (StateDirectory=), else ./data/outbox.db.",
+    },
+    synchronous: {
+      type: 'string',
+      enum: ['normal', 'full'],
+      default: 'normal',
+      description: "normal survives a crash of the daemon (kill -9); full also survives power loss, at a cost in throughput.",
+    },
+  },
+};
+
 const logSchema: JsonSchema = {
   type: 'object',
-  description: "The daemon's own logs (pino JSON on standard output).",
+  description: "The daemon's own logs (pino JSON on standard error).",
   additionalProperties: false,
   default: {},
   properties: {
@@ -213,6 +240,7 @@ export function configSchema(): JsonSchema {
       calls: callsSchema,
       agents: agentsSchema,
       sinks: sinksSchema(),
+      outbox: outboxSchema,
       log: logSchema,
     },
   };
