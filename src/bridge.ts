@@ -1,6 +1,8 @@
 // The controller: wires the AMI source through the normalizer to the sinks. The whole
 // architecture in one sentence: a source emits AMI input, the normalizer turns it into
 // contract events, and every configured sink receives every event.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
 import { AmiSource } from './ami/source.js';
@@ -8,8 +10,22 @@ import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
 import type { CallTracker } from './normalizer/tracker.js';
+import { Outbox } from './outbox/index.js';
 import { SINKS } from './sinks/registry.js';
 import type { Sink } from './sinks/types.js';
+
+export const USER_AGENT = `asterisk-crm-bridge/${packageVersion()}`;
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** Where the outbox lives: config, else systemd's StateDirectory, else ./data. */
+export function outboxPath(config: BridgeConfig, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.outbox.path) return config.outbox.path;
+  const state = env.STATE_DIRECTORY?.split(':')[0];
+  return state ? join(state, 'outbox.db') : resolve('data', 'outbox.db');
+}
 
 export interface BridgeContext {
   config: BridgeConfig;
@@ -26,6 +42,7 @@ export class Bridge {
   source: AmiSource | null = null;
   tracker: CallTracker | null = null;
   private sinks: Sink[] = [];
+  private outbox: Outbox | null = null;
   private subscription: Subscription | null = null;
   private ended: Promise<void> = Promise.resolve();
   private readonly log: Logger;
@@ -92,14 +109,34 @@ export class Bridge {
         this.log.error({ err, sink: sink.name }, 'stopping a sink failed');
       }
     }
+    try {
+      this.outbox?.close();
+    } catch (err) {
+      this.log.error({ err }, 'closing the outbox failed');
+    }
+    this.outbox = null;
     this.events$.complete();
   }
+
+  /** The durable outbox, opened when the first durable sink asks for it. */
+  private openOutbox = (): Outbox => {
+    this.outbox ??= Outbox.open(outboxPath(this.ctx.config), {
+      log: this.log.child({ module: 'outbox' }),
+      synchronous: this.ctx.config.outbox.synchronous,
+    });
+    return this.outbox;
+  };
 
   private createSinks(): Sink[] {
     return this.ctx.config.sinks.map((entry, i) => {
       const def = SINKS[entry.type];
       if (!def) throw new Error(`sinks[${i}].type: unknown sink type '${entry.type}'`);
-      return def.create(entry, { log: this.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` }), server: this.ctx.config.pbx.name });
+      return def.create(entry, {
+        log: this.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` }),
+        server: this.ctx.config.pbx.name,
+        outbox: this.openOutbox,
+        userAgent: USER_AGENT,
+      });
     });
   }
 

@@ -1,10 +1,11 @@
 // crm-bridge: the command line. Exit codes follow sysexits: 64 usage, 66 missing input,
 // 78 bad configuration; 1 anything else.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { startReplayServer } from './ami/replay-server.js';
-import { Bridge } from './bridge.js';
+import { Bridge, USER_AGENT, outboxPath } from './bridge.js';
+import { Outbox } from './outbox/index.js';
 import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { logSink } from './sinks/log.js';
@@ -21,6 +22,12 @@ Usage:
                                             parser and normalizer as live mode; prints one JSON
                                             event per line on stdout (no config needed)
   crm-bridge check-config [FILE]            validate a config file and exit (0 ok, 78 invalid)
+  crm-bridge outbox list [--sink S] [--dead] [--limit N] [--config FILE]
+                                            events waiting for delivery (or dead letters), NDJSON
+  crm-bridge outbox retry [--sink S] [EVENT-ID...] [--config FILE]
+                                            move dead letters back for delivery (all, or these ids)
+  crm-bridge outbox purge [--sink S] [--dead] [--config FILE]
+                                            delete waiting events (or dead letters)
   crm-bridge --help | --version
 
 Environment:
@@ -45,6 +52,9 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        sink: { type: 'string' },
+        dead: { type: 'boolean' },
+        limit: { type: 'string' },
       },
     });
   } catch (err) {
@@ -69,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
       return replay(rest[0], values.config);
     case 'check-config':
       return checkConfig(rest[0] ?? values.config);
+    case 'outbox':
+      return outboxCommand(rest, values);
     case undefined:
       process.stdout.write(HELP);
       return EXIT_USAGE;
@@ -166,7 +178,17 @@ async function replay(tracePath: string, configPath: string | undefined): Promis
   }
   const log = daemonLogger(process.env.LOG_LEVEL ?? 'warn');
   const server = await startReplayServer(trace);
-  const stdout = logSink.create({ type: 'log' }, { log: log.child({ module: 'sink' }), server: config.pbx.name });
+  const stdout = logSink.create(
+    { type: 'log' },
+    {
+      log: log.child({ module: 'sink' }),
+      server: config.pbx.name,
+      outbox: () => {
+        throw new Error('replay delivers to stdout only');
+      },
+      userAgent: USER_AGENT,
+    },
+  );
   const bridge = new Bridge({
     config,
     log,
@@ -178,5 +200,34 @@ async function replay(tracePath: string, configPath: string | undefined): Promis
   await bridge.stop();
   await server.close();
   await new Promise<void>((r) => log.flush(() => r()));
+  return 0;
+}
+
+async function outboxCommand(args: string[], opts: { config?: string; sink?: string; dead?: boolean; limit?: string }): Promise<number> {
+  const [action, ...ids] = args;
+  if (action !== 'list' && action !== 'retry' && action !== 'purge') return usage('outbox needs list, retry or purge');
+  const config = load(opts.config);
+  if (typeof config === 'number') return config;
+  const path = outboxPath(config);
+  if (!existsSync(path)) {
+    process.stderr.write(`crm-bridge: no outbox at ${path} (nothing was ever queued there)\n`);
+    return EXIT_NOINPUT;
+  }
+  const outbox = Outbox.open(path);
+  try {
+    if (action === 'list') {
+      const limit = opts.limit ? Number(opts.limit) : 100;
+      if (!Number.isInteger(limit) || limit < 1) return usage('--limit must be a positive whole number');
+      for (const item of outbox.list({ sink: opts.sink, dead: opts.dead ?? false, limit })) process.stdout.write(`${JSON.stringify(item)}\n`);
+    } else if (action === 'retry') {
+      const n = outbox.retry({ sink: opts.sink, eventIds: ids.length > 0 ? ids : undefined });
+      process.stdout.write(`${n} dead letter(s) queued for delivery again\n`);
+    } else {
+      const n = outbox.purge({ sink: opts.sink, dead: opts.dead ?? false });
+      process.stdout.write(`${n} ${opts.dead ? 'dead letter(s)' : 'waiting event(s)'} deleted\n`);
+    }
+  } finally {
+    outbox.close();
+  }
   return 0;
 }

@@ -95,3 +95,23 @@ t.test('given replay of a missing file, then it exits 66 and names the file', as
   t.equal(r.code, 66);
   t.match(r.stderr, 'nope.ami');
 });
+
+t.test('given webhook templates naming unknown variables, when checked, then each is reported with a suggestion and it exits 78', async (t) => {
+  const file = join(tmp, 'bad-templates.yaml');
+  writeFileSync(file, [
+    'pbx: { name: pbx1, ami: { username: b, secret: x } }',
+    'sinks:',
+    '  - type: webhook',
+    '    url: "https://crm.example.com/c?caller=<%CALLERID%>&event={evnt}&x=<%CALLID%>"',
+    '    method: GET',
+    '    format: json',
+    '    params: [{ from: callerNumbr, as: phone }]',
+    '',
+  ].join('\n'));
+  const r = await cli(['check-config', file]);
+  t.equal(r.code, 78);
+  t.match(r.stderr, "sinks[0].url: unknown name {evnt}: did you mean {event}?");
+  t.match(r.stderr, 'sinks[0].url: unknown WorldSmart key <%CALLID%>');
+  t.match(r.stderr, "sinks[0].params[0].from: unknown name 'callerNumbr'");
+  t.match(r.stderr, 'sinks[0].format: method GET sends no body');
+});

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { applyEnvOverrides } from './env.js';
+import { SINKS } from '../sinks/registry.js';
 import { ConfigError } from './errors.js';
 import { configSchema, type BridgeConfig } from './schema.js';
 import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from './secret.js';
@@ -122,7 +123,8 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     origins = env.origins;
   }
   const validate = configValidator();
-  if (!validate(doc)) problems.push(...(validate.errors ?? []).map(problemFromAjv));
+  const shapeOk = validate(doc);
+  if (!shapeOk) problems.push(...(validate.errors ?? []).map(problemFromAjv));
   // Resolved even when other keys are wrong, so a missing secret file is reported in the same pass.
   mapSecrets(schema, doc, (value, path) => {
     const ref = parseSecretRef(value);
@@ -132,6 +134,8 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     problems.push({ path, message: result.problem });
     return value;
   });
+  // Templates and option combinations, once the shape is right and secrets are resolved.
+  if (shapeOk && problems.length === 0) problems.push(...sinkProblems(doc));
   if (problems.length > 0) {
     const lines = problems.map((p) => formatProblem(p, origins));
     throw new ConfigError(opts.source, [...new Set(lines)]);
@@ -158,4 +162,16 @@ function merge(base: Record<string, unknown>, over: unknown): Record<string, unk
     base[key] = isObject(current) && isObject(value) ? merge(current, value) : value;
   }
   return base;
+}
+
+/** What each sink's own validate() finds (templates, option combinations), with config paths. */
+function sinkProblems(doc: unknown): ConfigProblem[] {
+  const sinks = isObject(doc) && Array.isArray(doc['sinks']) ? (doc['sinks'] as unknown[]) : [];
+  const problems: ConfigProblem[] = [];
+  sinks.forEach((entry, i) => {
+    const type = isObject(entry) ? entry['type'] : undefined;
+    const def = typeof type === 'string' ? SINKS[type] : undefined;
+    for (const p of def?.validate?.(entry) ?? []) problems.push({ path: ['sinks', i, ...p.path], message: p.message });
+  });
+  return problems;
 }

@@ -1,7 +1,10 @@
 // The one table of sink types: adding a sink is adding a file and a row here.
 import type { SinkDefinition } from './types.js';
 import { logSink } from './log.js';
+import { webhookSink } from './webhook.js';
 
+// `any`: each row has its own config type; the table is indexed by the config's `type` string.
 export const SINKS: Record<string, SinkDefinition<any>> = {
   [logSink.type]: logSink,
+  [webhookSink.type]: webhookSink,
 };

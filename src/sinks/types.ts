@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
+import type { Outbox } from '../outbox/index.js';
 
 /** A JSON Schema fragment (draft 2020-12 / Ajv) describing one sink's config entry. */
 export type JsonSchema = Record<string, unknown>;
@@ -9,6 +10,10 @@ export interface SinkContext {
   log: Logger;
   /** The configured PBX name (`pbx.name`). */
   server: string;
+  /** The daemon's durable outbox, opened on first use (config `outbox`). */
+  outbox: () => Outbox;
+  /** `asterisk-crm-bridge/<version>`, for User-Agent headers. */
+  userAgent: string;
 }
 
 /**
@@ -29,4 +34,10 @@ export interface SinkDefinition<C extends { type: string } = { type: string }> {
   /** Schema of one entry (must require `type` with `const` = this type). */
   schema: JsonSchema;
   create(config: C, ctx: SinkContext): Sink;
+  /**
+   * Checks what the schema cannot (templates name known variables, option combinations), once the
+   * entry has the schema's shape. Paths are relative to the entry; the config loader reports them
+   * with every other problem, so a bad template is a config error at start.
+   */
+  validate?(config: C): Array<{ path: Array<string | number>; message: string }>;
 }

@@ -1,0 +1,288 @@
+// Takes one sink's rows out of the outbox and hands them to the sink's deliver function.
+//
+// Scheduling, in one paragraph: at most `concurrency` deliveries in flight, at most one per
+// partition, and only a partition's head (its oldest row) is ever attempted, so a call's events
+// reach the receiver in order. A head waiting for its retry time holds back its own partition and
+// nothing else. The dispatcher wakes up on notify() (something was enqueued), when a delivery
+// finishes, and on ONE timer set for the earliest retry time; it never polls. A slow or dead sink
+// only fills its own slots: enqueue stays synchronous and other sinks have their own dispatcher.
+//
+// Nothing here throws to the caller: a throwing deliver() is a retryable failure, and an outbox
+// error is logged and retried later (the rows are still in the outbox).
+import type { Logger } from 'pino';
+import type { DeadReason, Outbox, OutboxItem } from './outbox.js';
+
+/** What a sink says about one attempt. */
+export type DeliveryResult =
+  | { ok: true }
+  /** A temporary failure (5xx, timeout, connection refused…); `afterMs`: the receiver's Retry-After. */
+  | { ok: false; retry: true; afterMs?: number; error: string }
+  /** The receiver will never take it (most 4xx): dead-lettered at once. */
+  | { ok: false; retry: false; error: string };
+
+export type Deliver = (item: OutboxItem, signal: AbortSignal) => Promise<DeliveryResult>;
+
+export interface RetryPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+  /** Fraction: each delay is drawn uniformly from base × [1 − jitter, 1 + jitter]. */
+  jitter: number;
+}
+
+/** Time, injectable so tests can drive retries without waiting. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** What became of one attempt; for metrics and tests. */
+export type DeliveryOutcome =
+  | { kind: 'delivered'; item: OutboxItem; attempt: number }
+  | { kind: 'retry'; item: OutboxItem; attempt: number; error: string; nextAttemptAt: number }
+  | { kind: 'dead'; item: OutboxItem; attempt: number; error: string; reason: DeadReason }
+  /** Cut short by stop(): the row is left as it was and will be attempted again after a restart. */
+  | { kind: 'aborted'; item: OutboxItem; attempt: number };
+
+export interface DispatcherOptions {
+  sink: string;
+  /** Deliveries in flight at once (each to a different partition). */
+  concurrency: number;
+  retry: RetryPolicy;
+  /** Attempts in all (the first included) before an event is dead-lettered. */
+  maxAttempts: number;
+  /** After a failed attempt, an event older than this (since enqueue) is dead-lettered. */
+  maxAgeMs: number;
+  log: Logger;
+  clock?: Clock;
+  /** Source of jitter, in [0, 1). */
+  random?: () => number;
+  onOutcome?: (outcome: DeliveryOutcome) => void;
+}
+
+export interface StopOptions {
+  /** How long in-flight deliveries may take to finish before they are aborted (default 5000). */
+  deadlineMs?: number;
+}
+
+/** Longest error text kept in logs and in the outbox row. */
+export const MAX_ERROR_LENGTH = 300;
+/** After stop() aborts deliveries, how long it waits for them to let go. */
+const ABORT_GRACE_MS = 1000;
+/** When the outbox itself fails (disk full, locked too long), the pause before trying again. */
+const OUTBOX_ERROR_PAUSE_MS = 1000;
+/** setTimeout's limit; a longer wait is taken in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Capped exponential backoff with jitter, as the AMI reconnect uses: attempt 1 waits initialDelayMs. */
+export function retryDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * Math.pow(policy.factor, Math.max(0, attempt - 1)));
+  const spread = base * policy.jitter;
+  return Math.max(0, Math.round(base - spread + random() * 2 * spread));
+}
+
+export function truncate(text: string, max = MAX_ERROR_LENGTH): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+interface InFlight {
+  item: OutboxItem;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Dispatcher {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  /** Keyed by partition: at most one delivery per partition. */
+  private readonly inFlight = new Map<string, InFlight>();
+  private timer: { handle: unknown; at: number } | null = null;
+  private pumpQueued = false;
+  private state: 'idle' | 'running' | 'stopped' = 'idle';
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly opts: DispatcherOptions,
+    private readonly deliver: Deliver,
+  ) {
+    this.clock = opts.clock ?? realClock;
+    this.random = opts.random ?? Math.random;
+  }
+
+  /** Starts delivering, beginning with whatever an earlier run left in the outbox. */
+  start(): void {
+    if (this.state !== 'idle') return;
+    const { concurrency, maxAttempts, maxAgeMs, retry } = this.opts;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`outbox dispatcher ${this.opts.sink}: concurrency must be an integer ≥ 1 (is ${concurrency})`);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`outbox dispatcher ${this.opts.sink}: maxAttempts must be an integer ≥ 1 (is ${maxAttempts})`);
+    if (!(maxAgeMs > 0)) throw new RangeError(`outbox dispatcher ${this.opts.sink}: maxAgeMs must be > 0 (is ${maxAgeMs})`);
+    if (!(retry.initialDelayMs >= 0 && retry.maxDelayMs >= retry.initialDelayMs && retry.factor >= 1 && retry.jitter >= 0 && retry.jitter <= 1)) {
+      throw new RangeError(`outbox dispatcher ${this.opts.sink}: retry needs 0 ≤ initialDelayMs ≤ maxDelayMs, factor ≥ 1 and 0 ≤ jitter ≤ 1 (is ${JSON.stringify(retry)})`);
+    }
+    this.state = 'running';
+    this.schedulePump();
+  }
+
+  /** Something was enqueued for this sink: look now. Cheap; calls in a burst coalesce. */
+  notify(): void {
+    this.schedulePump();
+  }
+
+  /** Deliveries in flight right now. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Takes no new work, lets deliveries in flight finish until the deadline, then aborts the rest.
+   * Whatever was not delivered stays in the outbox for the next start.
+   */
+  async stop({ deadlineMs = 5000 }: StopOptions = {}): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.clearTimer();
+    if (this.inFlight.size === 0) return;
+    const all = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
+    if (await this.within(all(), deadlineMs)) return;
+    this.opts.log.warn({ sink: this.opts.sink, inFlight: this.inFlight.size, deadlineMs }, 'deliveries still in flight at the stop deadline; aborted (they stay in the outbox)');
+    for (const f of this.inFlight.values()) f.controller.abort(new Error('dispatcher stopping'));
+    await this.within(all(), ABORT_GRACE_MS);
+  }
+
+  private schedulePump(): void {
+    if (this.state !== 'running' || this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  /** Starts every due head it has room for, then sets the timer for the earliest later retry. */
+  private pump(): void {
+    if (this.state !== 'running') return;
+    const { sink, concurrency } = this.opts;
+    const now = this.clock.now();
+    let next: number | null;
+    try {
+      const free = concurrency - this.inFlight.size;
+      if (free > 0) {
+        // In-flight heads are still in the outbox and still due: ask for enough rows to skip them.
+        for (const item of this.outbox.due(sink, now, free + this.inFlight.size)) {
+          if (this.inFlight.size >= concurrency) break;
+          if (!this.inFlight.has(item.partition)) this.begin(item);
+        }
+      }
+      // Rows due now but left for lack of a slot start when a slot frees; only later ones need the timer.
+      next = this.outbox.nextAttemptAfter(sink, now);
+    } catch (err) {
+      this.opts.log.error({ err, sink }, `outbox unavailable; trying again in ${OUTBOX_ERROR_PAUSE_MS} ms`);
+      next = now + OUTBOX_ERROR_PAUSE_MS;
+    }
+    this.setTimer(next, now);
+  }
+
+  private setTimer(at: number | null, now: number): void {
+    if (this.timer && this.timer.at === at) return;
+    this.clearTimer();
+    if (at === null) return;
+    const handle = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.pump();
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - now)));
+    this.timer = { handle, at };
+  }
+
+  private clearTimer(): void {
+    if (this.timer) this.clock.clearTimeout(this.timer.handle);
+    this.timer = null;
+  }
+
+  private begin(item: OutboxItem): void {
+    const controller = new AbortController();
+    const flight: InFlight = { item, controller, done: Promise.resolve() };
+    this.inFlight.set(item.partition, flight);
+    flight.done = this.attempt(item, controller.signal).finally(() => {
+      this.inFlight.delete(item.partition);
+      this.schedulePump();
+    });
+  }
+
+  private async attempt(item: OutboxItem, signal: AbortSignal): Promise<void> {
+    const attempt = item.attempts + 1;
+    let result: DeliveryResult;
+    try {
+      result = await this.deliver(item, signal);
+      // A sink written in plain JS (or a bug) may resolve with nothing useful.
+      if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
+        result = { ok: false, retry: true, error: `deliver resolved with ${JSON.stringify(result)}` };
+      }
+    } catch (err) {
+      result = { ok: false, retry: true, error: err instanceof Error ? err.message : String(err) };
+    }
+    try {
+      this.record(item, attempt, result, signal);
+    } catch (err) {
+      // The row is still in the outbox as it was: it will be attempted (again) later.
+      this.opts.log.error({ err, sink: this.opts.sink, eventId: item.eventId }, 'could not record a delivery outcome in the outbox; the event will be attempted again');
+    }
+  }
+
+  private record(item: OutboxItem, attempt: number, result: DeliveryResult, signal: AbortSignal): void {
+    const { sink, maxAttempts, maxAgeMs, log } = this.opts;
+    const now = this.clock.now();
+    const at = `${attempt}/${maxAttempts}`;
+    const base = { sink, eventId: item.eventId, partition: item.partition, attempt: at };
+    if (result.ok) {
+      this.outbox.ack(item, now);
+      log.debug(base, 'delivered');
+      return this.emit({ kind: 'delivered', item, attempt });
+    }
+    const error = truncate(result.error || 'unknown error');
+    if (signal.aborted) {
+      log.info({ ...base, error }, 'delivery aborted by shutdown; the event stays in the outbox');
+      return this.emit({ kind: 'aborted', item, attempt });
+    }
+    let reason: DeadReason | null = null;
+    if (!result.retry) reason = 'rejected';
+    else if (attempt >= maxAttempts) reason = 'max-attempts';
+    else if (now - item.createdAt >= maxAgeMs) reason = 'max-age';
+    if (reason) {
+      this.outbox.deadLetter(item, reason, error, now);
+      log.error({ ...base, reason, error }, `delivery failed (attempt ${at}); moved to dead letters (${reason})`);
+      return this.emit({ kind: 'dead', item, attempt, error, reason });
+    }
+    const afterMs = result.retry && typeof result.afterMs === 'number' && Number.isFinite(result.afterMs) ? Math.max(0, result.afterMs) : 0;
+    const delay = Math.max(afterMs, retryDelay(this.opts.retry, attempt, this.random));
+    const nextAttemptAt = now + delay;
+    this.outbox.reschedule(item, nextAttemptAt, error);
+    log.warn({ ...base, retryInMs: delay, error }, `delivery failed (attempt ${at}); retrying in ${delay} ms`);
+    this.emit({ kind: 'retry', item, attempt, error, nextAttemptAt });
+  }
+
+  private emit(outcome: DeliveryOutcome): void {
+    try {
+      this.opts.onOutcome?.(outcome);
+    } catch (err) {
+      this.opts.log.error({ err, sink: this.opts.sink }, 'onOutcome threw');
+    }
+  }
+
+  /** True if `p` settled within `ms` of the dispatcher's clock. */
+  private async within(p: Promise<unknown>, ms: number): Promise<boolean> {
+    let handle: unknown;
+    const timeout = new Promise<false>((resolve) => (handle = this.clock.setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([p.then(() => true), timeout]);
+    } finally {
+      this.clock.clearTimeout(handle);
+    }
+  }
+}

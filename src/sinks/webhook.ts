@@ -1,0 +1,329 @@
+// The webhook sink: every accepted event goes into the durable outbox first, then a dispatcher
+// delivers it as an HTTP request built from templates — at least once, in order per call, with
+// retries, signatures (Standard Webhooks) and auth. A slow or dead CRM only delays this sink.
+import type { Agent as HttpAgent } from 'undici';
+import type { BridgeEvent, EventType } from '../events/types.js';
+import { EVENT_TYPES } from '../events/types.js';
+import { Dispatcher, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
+import { appendParams, compileBody, compileParams, compileText, compileUrl, templateVars, TemplateError, type ParamSpec } from '../template/index.js';
+import { under } from '../template/errors.js';
+import { createAuthenticator, type AuthConfig, type Authenticator } from '../webhook/auth.js';
+import { createHttpAgent, send, type PreparedRequest } from '../webhook/http.js';
+import { PRESETS, type PresetSettings } from '../webhook/presets.js';
+import { secretKey, sign } from '../webhook/sign.js';
+import { secretSchema } from '../config/secret.js';
+import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
+
+type Method = 'GET' | 'POST' | 'PUT';
+type Format = 'query' | 'form' | 'json';
+
+export interface WebhookSinkConfig {
+  type: 'webhook';
+  name?: string;
+  preset?: string;
+  url: string;
+  method?: Method;
+  format?: Format;
+  params?: ParamSpec[];
+  body?: unknown;
+  headers?: Record<string, string>;
+  events?: EventType[];
+  filter?: { queue?: string[]; agent?: string[]; direction?: string[]; server?: string[] };
+  routes?: Partial<Record<EventType, { params: ParamSpec[] }>>;
+  when?: Partial<Record<EventType, Record<string, string[]>>>;
+  auth?: AuthConfig;
+  secret?: string;
+  timeouts: { connectMs: number; readMs: number };
+  retry: { initialDelayMs: number; maxDelayMs: number; factor: number; jitter: number };
+  maxAttempts: number;
+  maxAgeMs: number;
+  concurrency: number;
+}
+
+/** The settings a sink runs with: the user's, over its preset's, over the defaults. */
+export interface ResolvedWebhook {
+  method: Method;
+  format: Format;
+  events: Set<string> | null;
+  when: Partial<Record<string, Record<string, string[]>>>;
+  url: ReturnType<typeof compileUrl>;
+  headers: Array<[string, ReturnType<typeof compileText>]>;
+  /** The preset's parameters, then the user's (compiled apart so errors name the user's rows). */
+  params: Array<ReturnType<typeof compileParams>>;
+  routes: Map<string, ReturnType<typeof compileParams>>;
+  body: ReturnType<typeof compileBody> | null;
+}
+
+/** Compiles a sink's templates; throws (TemplateError or Error) listing what is wrong. */
+export function resolveWebhook(config: WebhookSinkConfig): ResolvedWebhook {
+  const preset: PresetSettings | undefined = config.preset ? PRESETS[config.preset] : undefined;
+  if (config.preset && !preset) throw new Error(`unknown preset '${config.preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
+  const method = config.method ?? preset?.method ?? 'POST';
+  const format = config.format ?? preset?.format ?? 'json';
+  if (method === 'GET' && format !== 'query') throw new Error(`method GET sends no body: use format query (is '${format}')`);
+  const events = config.events ?? (preset?.events.length ? preset.events : null);
+  const routes = new Map<string, ReturnType<typeof compileParams>>();
+  for (const [type, route] of Object.entries({ ...(preset?.routes ?? {}), ...(config.routes ?? {}) })) {
+    if (route) routes.set(type, compileParams(route.params as ParamSpec[]));
+  }
+  return {
+    method,
+    format,
+    events: events ? new Set(events) : null,
+    when: { ...(preset?.when ?? {}), ...(config.when ?? {}) },
+    url: compileUrl(config.url),
+    headers: Object.entries(config.headers ?? {}).map(([k, v]) => [k, compileText(v)]),
+    params: [compileParams((preset?.params ?? []) as ParamSpec[]), compileParams(config.params ?? [])],
+    routes,
+    body: config.body !== undefined ? compileBody(config.body, format === 'form' ? 'form' : 'json') : null,
+  };
+}
+
+function partitionOf(e: BridgeEvent): string {
+  return 'callId' in e ? e.callId : `agent:${e.agent.id}`;
+}
+
+/** Builds the HTTP request for one event (without auth and signature headers). */
+export function buildRequest(w: ResolvedWebhook, event: BridgeEvent, userAgent: string): PreparedRequest {
+  const vars = templateVars(event);
+  const rendered = w.url.render(vars);
+  const protocol = URL.canParse(rendered) ? new URL(rendered).protocol : null;
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`webhook URL is not an absolute http(s) URL once rendered: ${rendered.slice(0, 100)}`);
+  const params = [...w.params.flatMap((p) => p.render(vars)), ...(w.routes.get(event.type)?.render(vars) ?? [])];
+  const headers: Record<string, string> = { 'user-agent': userAgent };
+  for (const [name, t] of w.headers) headers[name.toLowerCase()] = t.render(vars);
+  let body: string | null = null;
+  let url = rendered;
+  if (w.format === 'query') {
+    // Appended as text: re-serializing the URL would re-encode the template's literal query.
+    url = appendParams(rendered, params, 'query');
+  } else if (w.format === 'form') {
+    if (params.length > 0) body = new URLSearchParams(params).toString();
+    else if (w.body) body = w.body.serialize(vars);
+    else body = new URLSearchParams(Object.entries(vars).filter((kv): kv is [string, string] => kv[1] !== null)).toString();
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+  } else {
+    body = params.length > 0 ? JSON.stringify(Object.fromEntries(params)) : w.body ? w.body.serialize(vars) : JSON.stringify(event);
+    headers['content-type'] = 'application/json';
+  }
+  return { method: w.method, url, headers, body };
+}
+
+function passesFilter(config: WebhookSinkConfig, w: ResolvedWebhook, e: BridgeEvent): boolean {
+  if (w.events && !w.events.has(e.type)) return false;
+  const f = config.filter;
+  const vars = f || w.when[e.type] ? templateVars(e) : null;
+  if (f && vars) {
+    if (f.queue && !f.queue.includes(vars.queue ?? '')) return false;
+    if (f.agent && !f.agent.includes(vars.agentId ?? '') && !f.agent.includes(vars.agentExtension ?? '')) return false;
+    if (f.direction && !f.direction.includes(vars.direction ?? '')) return false;
+    if (f.server && !f.server.includes(e.server)) return false;
+  }
+  const cond = w.when[e.type];
+  if (cond && vars) {
+    for (const [name, allowed] of Object.entries(cond)) if (!allowed.includes(vars[name] ?? '')) return false;
+  }
+  return true;
+}
+
+class WebhookSink implements Sink {
+  readonly name: string;
+  private resolved: ResolvedWebhook | null = null;
+  private dispatcher: Dispatcher | null = null;
+  private http: HttpAgent | null = null;
+  private auth: Authenticator | null = null;
+  private key: Buffer | null = null;
+
+  constructor(
+    private readonly config: WebhookSinkConfig,
+    private readonly ctx: SinkContext,
+  ) {
+    this.name = config.name ?? `webhook:${config.preset ?? new URL(config.url.replace(/[{<][^}>]*[}>]/g, 'x')).host}`;
+  }
+
+  async start(): Promise<void> {
+    this.resolved = resolveWebhook(this.config);
+    this.key = this.config.secret ? secretKey(this.config.secret) : null;
+    this.http = createHttpAgent({ connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs, connections: this.config.concurrency });
+    this.auth = createAuthenticator(this.config.auth, this.ctx.log, this.config.timeouts.readMs);
+    this.dispatcher = new Dispatcher(
+      this.ctx.outbox(),
+      {
+        sink: this.name,
+        concurrency: this.config.concurrency,
+        retry: this.config.retry,
+        maxAttempts: this.config.maxAttempts,
+        maxAgeMs: this.config.maxAgeMs,
+        log: this.ctx.log,
+      },
+      (item, signal) => this.attempt(item, signal),
+    );
+    this.dispatcher.start();
+  }
+
+  deliver(event: BridgeEvent): void {
+    const w = this.resolved;
+    if (!w || !passesFilter(this.config, w, event)) return;
+    this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
+    this.dispatcher?.notify();
+  }
+
+  async stop(): Promise<void> {
+    await this.dispatcher?.stop({ deadlineMs: 5_000 });
+    this.dispatcher = null;
+    await this.http?.close();
+    this.http = null;
+  }
+
+  private async attempt(item: OutboxItem, signal: AbortSignal): Promise<DeliveryResult> {
+    const w = this.resolved;
+    const http = this.http;
+    if (!w || !http || !this.auth) return { ok: false, retry: true, error: 'sink stopped' };
+    const event = JSON.parse(item.payload) as BridgeEvent;
+    let req: PreparedRequest;
+    try {
+      req = buildRequest(w, event, this.ctx.userAgent);
+    } catch (err) {
+      return { ok: false, retry: false, error: (err as Error).message };
+    }
+    if (this.key) Object.assign(req.headers, sign(this.key, event.id, Date.now() / 1000, req.body ?? ''));
+    else req.headers['webhook-id'] = event.id;
+    try {
+      const authorization = await this.auth.header();
+      if (authorization) req.headers.authorization = authorization;
+    } catch (err) {
+      return { ok: false, retry: true, error: `auth: ${(err as Error).message}` };
+    }
+    const outcome = await send(http, req, signal);
+    if (outcome.ok) return { ok: true };
+    if (outcome.status === 401 && this.config.auth?.type === 'oauth2') {
+      // The token may have been revoked early: fetch a new one next time.
+      this.auth.invalidate();
+      return { ok: false, retry: true, error: outcome.error };
+    }
+    return outcome.retry ? { ok: false, retry: true, afterMs: outcome.afterMs, error: outcome.error } : { ok: false, retry: false, error: outcome.error };
+  }
+}
+
+const paramSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['as'],
+  description: 'One parameter: `from` a template variable (or `value`, a fixed string), sent `as` the name the CRM expects.',
+  properties: {
+    from: { type: 'string', description: 'Template variable to take the value from.' },
+    value: { type: 'string', description: 'A fixed value.' },
+    as: { type: 'string', minLength: 1, description: 'Parameter name the CRM expects.' },
+    map: { type: 'object', additionalProperties: { type: 'string' }, description: 'Translate values (e.g. inbound: in).' },
+    default: { type: 'string', description: 'Sent when the value is absent.' },
+    keepEmpty: { type: 'boolean', description: 'Send the parameter empty when the value is absent (default: leave it out).' },
+  },
+  oneOf: [{ required: ['from'] }, { required: ['value'] }],
+};
+
+const eventTypes = { type: 'array', items: { enum: [...EVENT_TYPES] }, uniqueItems: true };
+
+export const webhookSink: SinkDefinition<WebhookSinkConfig> = {
+  type: 'webhook',
+  schema: {
+    type: 'object',
+    description: 'Delivers events to an HTTP endpoint (a CRM), durably, in order per call.',
+    required: ['type', 'url'],
+    additionalProperties: false,
+    properties: {
+      type: { const: 'webhook' },
+      name: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', description: 'Name in logs, metrics and `crm-bridge outbox`. Default: webhook:<host>.' },
+      preset: { enum: Object.keys(PRESETS), description: 'A ready set of template settings: zammad, sipgate, generic-json.' },
+      url: { type: 'string', minLength: 1, description: 'URL template: {name} holders and <%KEY%> keys, each value encoded for where it lands.' },
+      method: { enum: ['GET', 'POST', 'PUT'], description: 'Default POST (or the preset\'s).' },
+      format: { enum: ['query', 'form', 'json'], description: 'query: parameters in the URL; form: urlencoded body; json: JSON body. Default json.' },
+      params: { type: 'array', items: paramSchema, description: 'Parameter mapping (OMniLeads style).' },
+      body: { description: 'JSON/form body template: an object whose string leaves are templates. Default: the event itself (json).' },
+      headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Extra headers (values are templates).' },
+      events: { ...eventTypes, description: 'Only these event types. Default: all (or the preset\'s).' },
+      filter: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Only events matching every given list.',
+        properties: {
+          queue: { type: 'array', items: { type: 'string' } },
+          agent: { type: 'array', items: { type: 'string' }, description: 'Agent ids or extensions.' },
+          direction: { type: 'array', items: { enum: ['inbound', 'outbound', 'internal'] } },
+          server: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      routes: { type: 'object', description: 'Extra parameters per event type: { call.answered: { params: [...] } }.', additionalProperties: { type: 'object', additionalProperties: false, required: ['params'], properties: { params: { type: 'array', items: paramSchema } } } },
+      when: { type: 'object', description: 'Per event type, template variables that must have one of the listed values.', additionalProperties: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } },
+      auth: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type'],
+        description: 'none | basic (username, password) | bearer (token) | oauth2 (tokenUrl, clientId, clientSecret; client credentials, token cached and refreshed before expiry).',
+        properties: {
+          type: { enum: ['none', 'basic', 'bearer', 'oauth2'] },
+          username: { type: 'string' },
+          password: secretSchema('Basic auth password.'),
+          token: secretSchema('Bearer token.'),
+          tokenUrl: { type: 'string', minLength: 1, description: 'OAuth2 token endpoint.' },
+          clientId: { type: 'string', minLength: 1 },
+          clientSecret: secretSchema('OAuth2 client secret.'),
+          scope: { type: 'string' },
+          audience: { type: 'string' },
+          refreshBeforeSeconds: { type: 'integer', minimum: 0, description: 'Refresh the token this long before it expires (default 60).' },
+        },
+        allOf: [
+          { if: { properties: { type: { const: 'basic' } } }, then: { required: ['username', 'password'] } },
+          { if: { properties: { type: { const: 'bearer' } } }, then: { required: ['token'] } },
+          { if: { properties: { type: { const: 'oauth2' } } }, then: { required: ['tokenUrl', 'clientId', 'clientSecret'] } },
+        ],
+      },
+      secret: secretSchema('Standard Webhooks signing secret (whsec_ + base64): every request is signed.'),
+      timeouts: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          connectMs: { type: 'integer', minimum: 1, default: 5000, description: 'TCP/TLS connect timeout.' },
+          readMs: { type: 'integer', minimum: 1, default: 10000, description: 'Time allowed for the response headers and body.' },
+        },
+      },
+      retry: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          initialDelayMs: { type: 'integer', minimum: 1, default: 1000 },
+          maxDelayMs: { type: 'integer', minimum: 1, default: 300000 },
+          factor: { type: 'number', minimum: 1, default: 2 },
+          jitter: { type: 'number', minimum: 0, maximum: 1, default: 0.2 },
+        },
+      },
+      maxAttempts: { type: 'integer', minimum: 1, default: 15, description: 'Attempts before an event moves to the dead letters.' },
+      maxAgeMs: { type: 'integer', minimum: 1, default: 86400000, description: 'Age after which an undelivered event moves to the dead letters.' },
+      concurrency: { type: 'integer', minimum: 1, maximum: 256, default: 4, description: 'Requests in flight at once (never two of one call).' },
+    },
+  },
+  create: (config, ctx) => new WebhookSink(config, ctx),
+  validate(config) {
+    const problems: Array<{ path: Array<string | number>; message: string }> = [];
+    const check = (path: Array<string | number>, compile: () => unknown) => {
+      try {
+        compile();
+      } catch (err) {
+        if (err instanceof TemplateError) problems.push(...under(path, err.problems));
+        else problems.push({ path, message: (err as Error).message });
+      }
+    };
+    const preset = config.preset ? PRESETS[config.preset] : undefined;
+    const method = config.method ?? preset?.method ?? 'POST';
+    const format = config.format ?? preset?.format ?? 'json';
+    if (method === 'GET' && format !== 'query') problems.push({ path: ['format'], message: `method GET sends no body: use format query (is '${format}')` });
+    check(['url'], () => compileUrl(config.url));
+    for (const [name, value] of Object.entries(config.headers ?? {})) check(['headers', name], () => compileText(value));
+    check(['params'], () => compileParams(config.params ?? []));
+    for (const [type, route] of Object.entries(config.routes ?? {})) if (route) check(['routes', type, 'params'], () => compileParams(route.params));
+    if (config.body !== undefined) check(['body'], () => compileBody(config.body, format === 'form' ? 'form' : 'json'));
+    if (config.secret) check(['secret'], () => secretKey(config.secret ?? ''));
+    return problems;
+  },
+};

@@ -1,0 +1,42 @@
+// The real Bridge (controller, sinks, outbox) fed by a recorded real-Asterisk trace over a
+// loopback AMI socket: for sink tests that need real events without a live PBX.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { startReplayServer } from '../../dist/ami/replay-server.js';
+import { Bridge } from '../../dist/bridge.js';
+import { defaultConfig, type ConfigOverrides } from '../../dist/config/load.js';
+import type { BridgeEvent } from '../../dist/events/types.js';
+
+export interface ReplayBridge {
+  bridge: Bridge;
+  /** Every event the normalizer produced (all of them reached the sinks' deliver()). */
+  events: BridgeEvent[];
+  logs: Array<Record<string, unknown>>;
+  outboxPath: string;
+  stop(): Promise<void>;
+}
+
+export async function runBridgeOnTrace(trace: Buffer, overrides: ConfigOverrides, outboxPath?: string): Promise<ReplayBridge> {
+  const path = outboxPath ?? join(mkdtempSync(join(tmpdir(), 'crm-bridge-outbox-')), 'outbox.db');
+  const config = defaultConfig({ calls: { agentContexts: ['agents', 'phones'] }, outbox: { path }, ...overrides });
+  const server = await startReplayServer(trace);
+  const logs: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+  const bridge = new Bridge({ config, log, source: { host: server.host, port: server.port, reconnect: false, resync: false } });
+  const events: BridgeEvent[] = [];
+  bridge.events$.subscribe((e) => events.push(e));
+  await bridge.start();
+  await bridge.done;
+  return {
+    bridge,
+    events,
+    logs,
+    outboxPath: path,
+    stop: async () => {
+      await bridge.stop();
+      await server.close();
+    },
+  };
+}
