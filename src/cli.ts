@@ -26,8 +26,8 @@ Usage:
                                             events waiting for delivery (or dead letters), NDJSON
   crm-bridge outbox retry [--sink S] [EVENT-ID...] [--config FILE]
                                             move dead letters back for delivery (all, or these ids)
-  crm-bridge outbox purge [--sink S] [--dead] [--config FILE]
-                                            delete waiting events (or dead letters)
+  crm-bridge outbox purge --yes [--sink S] [--dead] [--config FILE]
+                                            delete waiting events (or dead letters) for good
   crm-bridge --help | --version
 
 Environment:
@@ -55,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
         sink: { type: 'string' },
         dead: { type: 'boolean' },
         limit: { type: 'string' },
+        yes: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -203,9 +204,10 @@ async function replay(tracePath: string, configPath: string | undefined): Promis
   return 0;
 }
 
-async function outboxCommand(args: string[], opts: { config?: string; sink?: string; dead?: boolean; limit?: string }): Promise<number> {
+async function outboxCommand(args: string[], opts: { config?: string; sink?: string; dead?: boolean; limit?: string; yes?: boolean }): Promise<number> {
   const [action, ...ids] = args;
   if (action !== 'list' && action !== 'retry' && action !== 'purge') return usage('outbox needs list, retry or purge');
+  if (action === 'purge' && !opts.yes) return usage('outbox purge deletes undelivered events for good: add --yes to confirm');
   const config = load(opts.config);
   if (typeof config === 'number') return config;
   const path = outboxPath(config);

@@ -115,3 +115,27 @@ t.test('given webhook templates naming unknown variables, when checked, then eac
   t.match(r.stderr, "sinks[0].params[0].from: unknown name 'callerNumbr'");
   t.match(r.stderr, 'sinks[0].format: method GET sends no body');
 });
+
+t.test('given an outbox with a dead letter, when listed, retried and purged from the command line, then each does what it says', async (t) => {
+  const { Outbox } = await import('../dist/outbox/index.js');
+  const dbPath = join(tmp, 'cli-outbox.db');
+  const box = Outbox.open(dbPath);
+  box.enqueue('crm', 'call-1', 'evt-1', '{"id":"evt-1"}');
+  box.enqueue('crm', 'call-1', 'evt-2', '{"id":"evt-2"}');
+  const first = box.due('crm', Date.now(), 10)[0]!;
+  box.deadLetter(first, 'rejected', 'HTTP 400');
+  box.close();
+  const file = join(tmp, 'outbox-config.yaml');
+  writeFileSync(file, `pbx: { name: pbx1, ami: { username: b, secret: x } }\noutbox: { path: ${dbPath} }\n`);
+  const waiting = await cli(['outbox', 'list', '--config', file]);
+  t.equal(waiting.code, 0, waiting.stderr);
+  t.same(waiting.stdout.trim().split('\n').map((l) => JSON.parse(l).eventId), ['evt-2']);
+  const dead = await cli(['outbox', 'list', '--dead', '--config', file]);
+  t.same(dead.stdout.trim().split('\n').map((l) => JSON.parse(l).eventId), ['evt-1']);
+  t.match((await cli(['outbox', 'retry', 'evt-1', '--config', file])).stdout, '1 dead letter(s) queued');
+  const after = await cli(['outbox', 'list', '--config', file]);
+  t.same(after.stdout.trim().split('\n').map((l) => JSON.parse(l).eventId), ['evt-2', 'evt-1'], 'then the redriven event goes to the end of its call');
+  const refused = await cli(['outbox', 'purge', '--config', file]);
+  t.equal(refused.code, 64, 'then purge without --yes is refused');
+  t.match((await cli(['outbox', 'purge', '--yes', '--config', file])).stdout, '2 waiting event(s) deleted');
+});

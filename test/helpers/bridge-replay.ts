@@ -1,6 +1,6 @@
 // The real Bridge (controller, sinks, outbox) fed by a recorded real-Asterisk trace over a
 // loopback AMI socket: for sink tests that need real events without a live PBX.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -19,7 +19,8 @@ export interface ReplayBridge {
 }
 
 export async function runBridgeOnTrace(trace: Buffer, overrides: ConfigOverrides, outboxPath?: string): Promise<ReplayBridge> {
-  const path = outboxPath ?? join(mkdtempSync(join(tmpdir(), 'crm-bridge-outbox-')), 'outbox.db');
+  const dir = outboxPath ? null : mkdtempSync(join(tmpdir(), 'crm-bridge-outbox-'));
+  const path = outboxPath ?? join(dir!, 'outbox.db');
   const config = defaultConfig({ calls: { agentContexts: ['agents', 'phones'] }, outbox: { path }, ...overrides });
   const server = await startReplayServer(trace);
   const logs: Array<Record<string, unknown>> = [];
@@ -37,6 +38,7 @@ export async function runBridgeOnTrace(trace: Buffer, overrides: ConfigOverrides
     stop: async () => {
       await bridge.stop();
       await server.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
