@@ -10,6 +10,10 @@ import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
 import type { CallTracker } from './normalizer/tracker.js';
+import { AgentChannel } from './http/agent-channel.js';
+import { HttpServer } from './http/server.js';
+import { TokenVerifier, type Principal } from './http/tokens.js';
+import { AgentDirectory } from './normalizer/agents.js';
 import { Outbox } from './outbox/index.js';
 import { SINKS } from './sinks/registry.js';
 import type { Sink } from './sinks/types.js';
@@ -43,6 +47,9 @@ export class Bridge {
   tracker: CallTracker | null = null;
   private sinks: Sink[] = [];
   private outbox: Outbox | null = null;
+  /** The HTTP server (screen pop, widget), when `http` is configured. */
+  http: HttpServer | null = null;
+  channel: AgentChannel | null = null;
   private subscription: Subscription | null = null;
   private ended: Promise<void> = Promise.resolve();
   private readonly log: Logger;
@@ -54,6 +61,16 @@ export class Bridge {
   async start(): Promise<void> {
     const { config } = this.ctx;
     this.sinks = this.ctx.sinks ?? this.createSinks();
+    if (config.http && !this.ctx.sinks) {
+      this.channel = new AgentChannel({
+        log: this.log.child({ module: 'screenpop' }),
+        keepAliveSeconds: config.http.keepAliveSeconds,
+        retryMs: config.http.retryMs,
+        bufferPerAgent: config.http.bufferPerAgent,
+        agentQueues: new Map(config.agents.filter((a) => a.queues?.length).map((a) => [a.id, a.queues ?? []])),
+      });
+      this.sinks.push(this.channel);
+    }
     for (const sink of this.sinks) {
       await sink.start();
       this.log.debug({ sink: sink.name }, 'sink started');
@@ -86,6 +103,24 @@ export class Bridge {
         next: (event) => this.deliver(event),
         complete: () => done(),
       });
+    if (config.http && this.channel) {
+      const statics: Array<{ token: string; who: Principal }> = [
+        ...config.agents.filter((a) => a.token).map((a) => ({ token: a.token ?? '', who: { kind: 'agent' as const, agentId: a.id } })),
+        ...config.http.supervisors.map((s) => ({ token: s.token, who: { kind: 'supervisor' as const, name: s.name } })),
+      ];
+      if (statics.length === 0 && !config.http.tokenSecret) {
+        this.log.warn('http is on but no token is configured (agents[].token, http.supervisors, http.tokenSecret): nobody can connect');
+      }
+      this.http = new HttpServer({
+        config: config.http,
+        rules: config.screenpop,
+        channel: this.channel,
+        tokens: new TokenVerifier(statics, config.http.tokenSecret),
+        agents: new AgentDirectory({ agents: config.agents, agentContexts: config.calls.agentContexts, extensionPattern: config.calls.extensionPattern }),
+        log: this.log.child({ module: 'http' }),
+      });
+      await this.http.start();
+    }
     await this.source.start();
   }
 
@@ -102,6 +137,14 @@ export class Bridge {
       this.log.error({ err }, 'stopping the AMI source failed');
     }
     this.subscription?.unsubscribe();
+    try {
+      // No new streams or requests; open streams end when the screen-pop sink stops below.
+      const closing = this.http?.stop();
+      this.channel?.stop().catch(() => undefined);
+      await closing;
+    } catch (err) {
+      this.log.error({ err }, 'stopping the HTTP server failed');
+    }
     for (const sink of [...this.sinks].reverse()) {
       try {
         await sink.stop();

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { startReplayServer } from './ami/replay-server.js';
 import { Bridge, USER_AGENT, outboxPath } from './bridge.js';
+import { mintToken, parseTtl } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
 import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig } from './config/load.js';
 import { createLogger } from './log.js';
@@ -28,6 +29,9 @@ Usage:
                                             move dead letters back for delivery (all, or these ids)
   crm-bridge outbox purge --yes [--sink S] [--dead] [--config FILE]
                                             delete waiting events (or dead letters) for good
+  crm-bridge token AGENT-ID [--ttl 8h] [--supervisor] [--config FILE]
+                                            mint a signed, expiring token for the agent page and
+                                            event stream (needs http.tokenSecret)
   crm-bridge --help | --version
 
 Environment:
@@ -56,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
         dead: { type: 'boolean' },
         limit: { type: 'string' },
         yes: { type: 'boolean' },
+        ttl: { type: 'string' },
+        supervisor: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -82,6 +88,9 @@ export async function main(argv: string[]): Promise<number> {
       return checkConfig(rest[0] ?? values.config);
     case 'outbox':
       return outboxCommand(rest, values);
+    case 'token':
+      if (!rest[0]) return usage('token needs an agent id (or a name, with --supervisor)');
+      return tokenCommand(rest[0], values);
     case undefined:
       process.stdout.write(HELP);
       return EXIT_USAGE;
@@ -231,5 +240,20 @@ async function outboxCommand(args: string[], opts: { config?: string; sink?: str
   } finally {
     outbox.close();
   }
+  return 0;
+}
+
+function tokenCommand(subject: string, opts: { config?: string; ttl?: string; supervisor?: boolean }): number {
+  const ttl = parseTtl(opts.ttl ?? '12h');
+  if (ttl === null) return usage(`--ttl must look like 3600, 30m, 8h or 7d (is '${opts.ttl}')`);
+  const config = load(opts.config);
+  if (typeof config === 'number') return config;
+  const secret = config.http?.tokenSecret;
+  if (!secret) {
+    process.stderr.write('crm-bridge: http.tokenSecret is not set: signed tokens need it (32+ random bytes, e.g. { file: /etc/crm-bridge/token.key })\n');
+    return EXIT_CONFIG;
+  }
+  const who = opts.supervisor ? { kind: 'supervisor' as const, name: subject } : { kind: 'agent' as const, agentId: subject };
+  process.stdout.write(`${mintToken(secret, who, ttl)}\n`);
   return 0;
 }

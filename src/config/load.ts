@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { applyEnvOverrides } from './env.js';
 import { SINKS } from '../sinks/registry.js';
+import { compileText, compileUrl, TemplateError } from '../template/index.js';
 import { ConfigError } from './errors.js';
 import { configSchema, type BridgeConfig } from './schema.js';
 import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from './secret.js';
@@ -135,7 +136,7 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     return value;
   });
   // Templates and option combinations, once the shape is right and secrets are resolved.
-  if (shapeOk && problems.length === 0) problems.push(...sinkProblems(doc));
+  if (shapeOk && problems.length === 0) problems.push(...sinkProblems(doc), ...screenpopProblems(doc));
   if (problems.length > 0) {
     const lines = problems.map((p) => formatProblem(p, origins));
     throw new ConfigError(opts.source, [...new Set(lines)]);
@@ -172,6 +173,32 @@ function sinkProblems(doc: unknown): ConfigProblem[] {
     const type = isObject(entry) ? entry['type'] : undefined;
     const def = typeof type === 'string' ? SINKS[type] : undefined;
     for (const p of def?.validate?.(entry) ?? []) problems.push({ path: ['sinks', i, ...p.path], message: p.message });
+  });
+  return problems;
+}
+
+/** Screen-pop rules: templates name known variables; each target has what it needs. */
+function screenpopProblems(doc: unknown): ConfigProblem[] {
+  const rules = isObject(doc) && Array.isArray(doc['screenpop']) ? (doc['screenpop'] as Array<Record<string, unknown>>) : [];
+  const problems: ConfigProblem[] = [];
+  const http = isObject(doc) ? doc['http'] : undefined;
+  if (rules.length > 0 && !http) problems.push({ path: ['screenpop'], message: 'needs http.listen: the agent page and its event stream are served by the HTTP server' });
+  rules.forEach((rule, i) => {
+    const target = rule['target'];
+    if (target === 'clipboard' ? typeof rule['text'] !== 'string' : typeof rule['url'] !== 'string') {
+      problems.push({ path: ['screenpop', i], message: target === 'clipboard' ? 'target clipboard needs text' : `target ${String(target)} needs url` });
+    }
+    for (const key of ['url', 'text'] as const) {
+      const value = rule[key];
+      if (typeof value !== 'string') continue;
+      try {
+        if (key === 'url') compileUrl(value);
+        else compileText(value);
+      } catch (err) {
+        if (err instanceof TemplateError) for (const p of err.problems) problems.push({ path: ['screenpop', i, key, ...p.path], message: p.message });
+        else problems.push({ path: ['screenpop', i, key], message: (err as Error).message });
+      }
+    }
   });
   return problems;
 }

@@ -44,6 +44,30 @@ export interface AgentConfig {
   name?: string;
   extension?: string;
   interfaces: string[];
+  token?: string;
+  queues?: string[];
+}
+
+export interface HttpConfig {
+  listen: string;
+  allowedOrigins: string[];
+  keepAliveSeconds: number;
+  retryMs: number;
+  bufferPerAgent: number;
+  tokenSecret?: string;
+  supervisors: Array<{ name: string; token: string }>;
+}
+
+export type PopTarget = 'new-tab' | 'named-tab' | 'embedded' | 'hash' | 'background' | 'clipboard';
+
+export interface ScreenPopRule {
+  id?: string;
+  events: string[];
+  url?: string;
+  text?: string;
+  target: PopTarget;
+  name?: string;
+  closeOn?: string[];
 }
 
 /**
@@ -72,6 +96,8 @@ export interface BridgeConfig {
   agents: AgentConfig[];
   sinks: SinkConfig[];
   outbox: OutboxConfig;
+  http?: HttpConfig;
+  screenpop: ScreenPopRule[];
   log: LogConfig;
 }
 
@@ -171,6 +197,67 @@ const agentsSchema: JsonSchema = {
         description: 'Device interfaces of the agent (PJSIP/201, Local/201@agents); matched case-insensitively.',
         items: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]*/\\S+$' },
       },
+      token: secretSchema("The agent's static token for the screen-pop stream and the agent page (or mint signed ones: `crm-bridge token`)."),
+      queues: {
+        type: 'array',
+        items: { type: 'string', minLength: 1 },
+        uniqueItems: true,
+        description: "Queues whose calls this agent's screen pop also receives (e.g. call.queued). Default: only calls the agent is part of.",
+      },
+    },
+  },
+};
+
+const httpSchema: JsonSchema = {
+  type: 'object',
+  description: "The daemon's HTTP server: agents' screen-pop stream and page, the widget, and (later) the API and metrics.",
+  additionalProperties: false,
+  required: ['listen'],
+  properties: {
+    listen: { type: 'string', pattern: '^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$', description: 'host:port to listen on, e.g. 127.0.0.1:8090.' },
+    allowedOrigins: {
+      type: 'array',
+      default: [],
+      items: { type: 'string', pattern: '^https?://[^/\\s]+$' },
+      description: 'Origins of CRM pages allowed to call the HTTP endpoints from a browser (CORS) and to exchange messages with the widget, e.g. https://crm.example.com.',
+    },
+    keepAliveSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 15, description: 'Seconds between keep-alive comments on event streams.' },
+    retryMs: { type: 'integer', minimum: 100, default: 3000, description: 'Reconnect delay hinted to browsers (SSE retry:).' },
+    bufferPerAgent: { type: 'integer', minimum: 1, maximum: 100000, default: 200, description: 'Events kept per agent so a reconnecting browser (Last-Event-ID) misses nothing.' },
+    tokenSecret: secretSchema('Key that signs tokens minted with `crm-bridge token` (32+ random bytes).'),
+    supervisors: {
+      type: 'array',
+      default: [],
+      description: 'Tokens that may watch every agent\'s stream.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'token'],
+        properties: {
+          name: { type: 'string', minLength: 1, description: 'Who holds it (for the logs).' },
+          token: secretSchema('The supervisor token.'),
+        },
+      },
+    },
+  },
+};
+
+const screenpopSchema: JsonSchema = {
+  type: 'array',
+  default: [],
+  description: 'Screen-pop rules: which events pop what in the agent page, and how.',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['events', 'target'],
+    properties: {
+      id: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'Rule id (default: its position, rule-1, rule-2, …).' },
+      events: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^(call|agent)\\.[a-z_]+$' }, description: 'Event types that pop, e.g. [call.ringing].' },
+      url: { type: 'string', minLength: 1, description: 'URL template (same engine and variables as webhooks), values encoded for where they land.' },
+      text: { type: 'string', minLength: 1, description: 'Text template for target clipboard.' },
+      target: { enum: ['new-tab', 'named-tab', 'embedded', 'hash', 'background', 'clipboard'], description: 'Where the pop goes.' },
+      name: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'Window name for target named-tab (default crm).' },
+      closeOn: { type: 'array', uniqueItems: true, items: { type: 'string' }, description: 'Events that close a pending pop of the same call (default [call.ring_stopped]).' },
     },
   },
 };
@@ -241,6 +328,8 @@ export function configSchema(): JsonSchema {
       agents: agentsSchema,
       sinks: sinksSchema(),
       outbox: outboxSchema,
+      http: httpSchema,
+      screenpop: screenpopSchema,
       log: logSchema,
     },
   };

@@ -43,6 +43,7 @@ export function localPartner(channel: string): string | null {
 export class AgentDirectory {
   private readonly byInterface = new Map<string, AgentConfig>();
   private readonly byExtension = new Map<string, AgentConfig>();
+  private readonly byAgentId = new Map<string, AgentConfig>();
   private readonly agentContexts: Set<string>;
   private readonly extensionRe: RegExp;
   /** Names learnt from queue members (MemberName), by interface; bounded by the member count. */
@@ -50,6 +51,7 @@ export class AgentDirectory {
 
   constructor(opts: AgentDirectoryOptions) {
     for (const a of opts.agents) {
+      this.byAgentId.set(a.id, a);
       for (const i of a.interfaces ?? []) this.byInterface.set(i.toLowerCase(), a);
       if (a.extension) this.byExtension.set(a.extension, a);
     }
@@ -85,6 +87,12 @@ export class AgentDirectory {
     if (cfg) return this.build(cfg, cfg.interfaces?.[0] ?? null, undefined);
     if (!this.extensionRe.test(ext)) return null;
     return { id: ext, extension: ext, name: null, interface: null };
+  }
+
+  /** A configured agent by id, or null. */
+  byId(id: string): Agent | null {
+    const cfg = this.byAgentId.get(id);
+    return cfg ? this.build(cfg, cfg.interfaces?.[0] ?? null, undefined) : null;
   }
 
   isAgentExtension(ext: string): boolean {

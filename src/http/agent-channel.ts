@@ -1,0 +1,202 @@
+// The screen-pop channel: a sink that routes each event to the agents it concerns and streams it
+// to their browsers as Server-Sent Events. An agent sees only events about itself (calls it
+// rang for, answered, transferred; its own agent.* events) and, if configured, its queues' calls;
+// a supervisor sees everything. Per-agent buffers let a reconnecting browser (Last-Event-ID)
+// miss nothing, and a fresh connection starts with the agent's calls still in progress.
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { BridgeEvent } from '../events/types.js';
+import type { Sink } from '../sinks/types.js';
+import type { Principal } from './tokens.js';
+
+interface Buffered {
+  id: string;
+  event: BridgeEvent;
+  /** The SSE message, serialized once for every stream it goes to. */
+  frame: string;
+}
+
+/** A bounded FIFO of events with lookup by id. */
+class EventBuffer {
+  private items: Buffered[] = [];
+  constructor(private readonly max: number) {}
+
+  push(b: Buffered): void {
+    this.items.push(b);
+    if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
+  }
+
+  /** Events after `id`, or null when `id` is no longer (or never was) in the buffer. */
+  after(id: string): Buffered[] | null {
+    const i = this.items.findIndex((b) => b.id === id);
+    return i < 0 ? null : this.items.slice(i + 1);
+  }
+
+  find(id: string): Buffered | undefined {
+    return this.items.find((b) => b.id === id);
+  }
+
+  /** Every buffered event of the given calls, in order. */
+  ofCalls(callIds: ReadonlySet<string>): Buffered[] {
+    return this.items.filter((b) => 'callId' in b.event && callIds.has(b.event.callId));
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+}
+
+interface Session {
+  who: Principal;
+  res: ServerResponse;
+}
+
+export interface AgentChannelOptions {
+  log: Logger;
+  keepAliveSeconds: number;
+  retryMs: number;
+  bufferPerAgent: number;
+  /** Queues whose calls an agent also follows (agents[].queues). */
+  agentQueues: ReadonlyMap<string, readonly string[]>;
+}
+
+const AGENT_SPECIFIC = new Set(['call.ringing', 'call.answered', 'call.ring_stopped']);
+
+/** Streams that fall this far behind are cut; the browser reconnects and resumes from its buffer. */
+const MAX_BACKLOG_BYTES = 1 << 20;
+
+export class AgentChannel implements Sink {
+  readonly name = 'screenpop';
+  private readonly buffers = new Map<string, EventBuffer>();
+  private readonly all: EventBuffer;
+  /** callId -> agents the call concerns so far; freed at call.hangup. */
+  private readonly involved = new Map<string, Set<string>>();
+  /** agentId -> calls of theirs still in progress. */
+  private readonly inProgress = new Map<string, Set<string>>();
+  private readonly sessions = new Set<Session>();
+  private keepAlive: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: AgentChannelOptions) {
+    this.all = new EventBuffer(opts.bufferPerAgent * 10);
+  }
+
+  async start(): Promise<void> {
+    // One timer for every stream, not one per stream: cheap with thousands of agents.
+    this.keepAlive = setInterval(() => this.broadcastComment('keep-alive'), this.opts.keepAliveSeconds * 1000);
+    this.keepAlive.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.keepAlive = null;
+    for (const s of this.sessions) s.res.end();
+    this.sessions.clear();
+  }
+
+  get streams(): number {
+    return this.sessions.size;
+  }
+
+  deliver(event: BridgeEvent): void {
+    const frame = `id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`;
+    const b: Buffered = { id: event.id, event, frame };
+    const agents = this.recipients(event);
+    for (const agentId of agents) this.bufferOf(agentId).push(b);
+    this.all.push(b);
+    for (const s of this.sessions) {
+      if (s.who.kind === 'supervisor' || agents.has(s.who.agentId)) this.write(s, frame);
+    }
+    if (event.type === 'call.hangup') {
+      for (const agentId of this.involved.get(event.callId) ?? []) this.inProgress.get(agentId)?.delete(event.callId);
+      this.involved.delete(event.callId);
+    }
+  }
+
+  /** Attaches an SSE response for `who`, replaying what it missed since `lastEventId`. */
+  open(who: Principal, res: ServerResponse, lastEventId: string | null): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(`retry: ${this.opts.retryMs}\n\n`);
+    const session: Session = { who, res };
+    const buffer = who.kind === 'supervisor' ? this.all : this.buffers.get(who.agentId);
+    let replay: Buffered[] = [];
+    const resumed = lastEventId && buffer ? buffer.after(lastEventId) : null;
+    if (resumed) replay = resumed;
+    else if (buffer && who.kind === 'agent') {
+      if (lastEventId) this.opts.log.info({ agent: who.agentId }, 'Last-Event-ID no longer buffered; sending the calls in progress');
+      replay = buffer.ofCalls(this.inProgress.get(who.agentId) ?? new Set());
+    }
+    for (const b of replay) res.write(b.frame);
+    this.sessions.add(session);
+    res.on('close', () => this.sessions.delete(session));
+    this.opts.log.debug({ who: describe(who), replayed: replay.length, streams: this.sessions.size }, 'event stream opened');
+  }
+
+  /** An event this principal received, for rendering its pops (isolation: none other). */
+  eventFor(who: Principal, eventId: string): BridgeEvent | undefined {
+    const buffer = who.kind === 'supervisor' ? this.all : this.buffers.get(who.agentId);
+    return buffer?.find(eventId)?.event;
+  }
+
+  /** The agents an event concerns. */
+  private recipients(event: BridgeEvent): Set<string> {
+    const out = new Set<string>();
+    if (!('callId' in event)) {
+      out.add(event.agent.id);
+      return out;
+    }
+    let involved = this.involved.get(event.callId);
+    const add = (id: string | undefined) => {
+      if (!id) return;
+      involved ??= new Set();
+      this.involved.set(event.callId, involved);
+      if (!involved.has(id)) {
+        involved.add(id);
+        let calls = this.inProgress.get(id);
+        if (!calls) this.inProgress.set(id, (calls = new Set()));
+        calls.add(event.callId);
+      }
+    };
+    add(event.agent?.id);
+    if (event.type === 'call.transferred') add(event.transfer.to.agent?.id);
+    // One agent's ringing, answer or stop is that agent's business alone; the rest of the call
+    // (queued, transferred, missed, hangup) goes to every agent the call concerns.
+    if (AGENT_SPECIFIC.has(event.type)) {
+      if (event.agent) out.add(event.agent.id);
+      return out;
+    }
+    if (event.queue) {
+      for (const [agentId, queues] of this.opts.agentQueues) if (queues.includes(event.queue.name)) add(agentId);
+    }
+    for (const id of involved ?? []) out.add(id);
+    return out;
+  }
+
+  private bufferOf(agentId: string): EventBuffer {
+    let b = this.buffers.get(agentId);
+    if (!b) this.buffers.set(agentId, (b = new EventBuffer(this.opts.bufferPerAgent)));
+    return b;
+  }
+
+  private write(s: Session, frame: string): void {
+    if (s.res.writableLength > MAX_BACKLOG_BYTES) {
+      this.opts.log.warn({ who: describe(s.who) }, 'event stream too far behind; closing it (the browser resumes from its buffer)');
+      s.res.destroy();
+      this.sessions.delete(s);
+      return;
+    }
+    s.res.write(frame);
+  }
+
+  private broadcastComment(text: string): void {
+    for (const s of this.sessions) this.write(s, `: ${text}\n\n`);
+  }
+}
+
+export function describe(who: Principal): string {
+  return who.kind === 'agent' ? `agent:${who.agentId}` : `supervisor:${who.name}`;
+}
