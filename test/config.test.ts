@@ -56,6 +56,7 @@ t.test('given a minimal config, when loaded, then every default is filled', asyn
     agents: [],
     sinks: [{ type: 'log' }],
     outbox: { synchronous: 'normal' },
+    screenpop: [],
     log: { level: 'info' },
   } satisfies BridgeConfig);
 });
@@ -218,6 +219,12 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_CALLS_EXTENSION_PATTERN=calls.extensionPattern',
         'CRM_BRIDGE_CONFIG_OUTBOX_PATH=outbox.path',
         'CRM_BRIDGE_CONFIG_OUTBOX_SYNCHRONOUS=outbox.synchronous',
+        'CRM_BRIDGE_CONFIG_HTTP_LISTEN=http.listen',
+        'CRM_BRIDGE_CONFIG_HTTP_ALLOWED_ORIGINS=http.allowedOrigins',
+        'CRM_BRIDGE_CONFIG_HTTP_KEEP_ALIVE_SECONDS=http.keepAliveSeconds',
+        'CRM_BRIDGE_CONFIG_HTTP_RETRY_MS=http.retryMs',
+        'CRM_BRIDGE_CONFIG_HTTP_BUFFER_PER_AGENT=http.bufferPerAgent',
+        'CRM_BRIDGE_CONFIG_HTTP_TOKEN_SECRET=http.tokenSecret',
         'CRM_BRIDGE_CONFIG_LOG_LEVEL=log.level',
       ],
     );
