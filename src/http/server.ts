@@ -10,6 +10,7 @@ import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import { compileText, compileUrl, templateVars, type CompiledTemplate } from '../template/index.js';
 import { AgentChannel, describe } from './agent-channel.js';
+import { FramingChecker, type Framing } from './framing.js';
 import type { Principal, TokenVerifier } from './tokens.js';
 
 export interface Pop {
@@ -20,6 +21,8 @@ export interface Pop {
   text: string | null;
   callId: string | null;
   eventId: string;
+  /** For embedded pops: whether the CRM page lets itself be framed by the agent page. */
+  framing?: Framing;
 }
 
 interface CompiledRule {
@@ -86,6 +89,7 @@ export class HttpServer {
   private readonly routes: Array<[string, RegExp, Handler]>;
   /** Static files, read once at start: only these names can ever be served. */
   private readonly files = new Map<string, { body: Buffer; type: string }>();
+  private readonly framing = new FramingChecker();
 
   constructor(private readonly ctx: HttpServerContext) {
     this.routes = [
@@ -213,12 +217,17 @@ export class HttpServer {
     this.ctx.log.info({ who: describe(who), resumed: Boolean(last) }, 'agent connected');
   }
 
-  private pops(req: IncomingMessage, res: ServerResponse, url: URL, eventId: string): void {
+  private async pops(req: IncomingMessage, res: ServerResponse, url: URL, eventId: string): Promise<void> {
     const who = this.authenticate(req, res, url);
     if (!who) return;
     const event = this.ctx.channel.eventFor(who, eventId);
     if (!event) return this.json(res, 404, { error: 'no such event for you' });
-    this.json(res, 200, renderPops(this.rules, event));
+    const pops = renderPops(this.rules, event);
+    // The agent page's origin, as the browser sees it (reverse proxies pass Host / X-Forwarded-*).
+    const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+    const parent = `${proto}://${(req.headers['x-forwarded-host'] as string | undefined) ?? req.headers.host ?? ''}`;
+    await Promise.all(pops.filter((p) => p.target === 'embedded' && p.url).map(async (p) => (p.framing = await this.framing.check(p.url ?? '', parent))));
+    this.json(res, 200, pops);
   }
 
   private page(res: ServerResponse, file: string, frameableByOrigins = false): void {

@@ -1,0 +1,174 @@
+// The screen-pop channel on a real http.Server: isolation between agents, tokens, resume after a
+// forced disconnect, keep-alives, pops rendered server-side, and 1,000 concurrent streams. The
+// events are the real ones the normalizer makes of recorded Asterisk traces.
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import t from 'tap';
+import type { BridgeEvent } from '../dist/events/types.js';
+import { AgentChannel } from '../dist/http/agent-channel.js';
+import { HttpServer } from '../dist/http/server.js';
+import { mintToken, TokenVerifier, type Principal } from '../dist/http/tokens.js';
+import { AgentDirectory } from '../dist/normalizer/agents.js';
+import { replayTrace } from './helpers/replay.js';
+import { connectSse, type SseClient } from './helpers/sse.js';
+
+const events = async (name: string) => (await replayTrace(readFileSync(new URL(`./fixtures/${name}.ami`, import.meta.url)))).events;
+const SECRET = 'k'.repeat(40);
+
+async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200) {
+  const log = pino({ level: 'silent' });
+  const channel = new AgentChannel({ log, keepAliveSeconds, retryMs: 1500, bufferPerAgent, agentQueues: new Map([['203', ['sales']]]) });
+  const statics: Array<{ token: string; who: Principal }> = [
+    { token: 't-201', who: { kind: 'agent', agentId: '201' } },
+    { token: 't-202', who: { kind: 'agent', agentId: '202' } },
+    { token: 't-203', who: { kind: 'agent', agentId: '203' } },
+    { token: 't-sup', who: { kind: 'supervisor', name: 'floor' } },
+  ];
+  const server = new HttpServer({
+    config: { listen: '127.0.0.1:0', allowedOrigins: ['https://crm.example.com'], keepAliveSeconds, retryMs: 1500, bufferPerAgent, tokenSecret: SECRET, supervisors: [] },
+    rules: [
+      { events: ['call.ringing'], url: 'https://crm.example.com/contact?phone={callerNumber}&id={Omlcrmcustomerid}', target: 'new-tab' },
+      { id: 'copy', events: ['call.answered'], text: 'Call from {callerName} <{callerNumber}>', target: 'clipboard' },
+    ],
+    channel,
+    tokens: new TokenVerifier(statics, SECRET),
+    agents: new AgentDirectory({ agents: [], agentContexts: ['agents'], extensionPattern: '^[0-9]{2,6}$' }),
+    log,
+  });
+  await channel.start();
+  await server.start();
+  const base = `http://127.0.0.1:${server.address!.port}`;
+  return {
+    channel,
+    base,
+    stream: (token: string, headers: Record<string, string> = {}) => connectSse(`${base}/agent/events?token=${encodeURIComponent(token)}`, headers),
+    stop: async () => {
+      await channel.stop();
+      await server.stop();
+    },
+  };
+}
+
+const parsed = (c: SseClient) => c.messages.map((m) => JSON.parse(m.data) as BridgeEvent);
+
+t.test('given agents 201 and 202 rung by one ring-all queue call', async (t) => {
+  const all = await events('queue-answered');
+  const srv = await startServer();
+  t.teardown(() => srv.stop());
+  const a = await srv.stream('t-201');
+  const b = await srv.stream('t-202');
+  const sup = await srv.stream('t-sup');
+  const follower = await srv.stream('t-203');
+  for (const e of all) srv.channel.deliver(e);
+  await sup.waitFor((c) => c.messages.length === all.length, 'the supervisor to get everything');
+  await a.waitFor((c) => parsed(c).some((e) => e.type === 'call.hangup'), '201 to see the hangup');
+  await b.waitFor((c) => parsed(c).some((e) => e.type === 'call.hangup'), '202 to see the hangup');
+
+  const agentOf = (e: BridgeEvent) => ('agent' in e && e.agent ? e.agent.id : null);
+  const personal = new Set(['call.ringing', 'call.answered', 'call.ring_stopped']);
+  t.notOk(parsed(a).some((e) => personal.has(e.type) && agentOf(e) !== '201'), "then 201 never sees 202's ringing, answer or ring stop");
+  t.notOk(parsed(b).some((e) => personal.has(e.type) && agentOf(e) !== '202'), "then 202 never sees 201's");
+  t.ok(parsed(a).some((e) => e.type === 'call.ringing' && agentOf(e) === '201'), 'then 201 sees its own ringing');
+  t.ok(parsed(b).some((e) => e.type === 'call.ring_stopped' && agentOf(e) === '202'), 'then 202 sees its ring stop');
+  t.notOk(parsed(a).some((e) => e.type.startsWith('agent.') && agentOf(e) !== '201'), "then no other agent's status reaches 201");
+  t.same(parsed(sup).map((e) => e.id), all.map((e) => e.id), 'then the supervisor sees every event, in order');
+  t.ok(parsed(follower).some((e) => e.type === 'call.queued'), "then an agent following the queue sees its calls queue");
+  t.notOk(parsed(follower).some((e) => e.type === 'call.ringing'), "but not other agents' phones ringing");
+  for (const c of [a, b, sup]) for (const m of c.messages) t.equal(m.id, (JSON.parse(m.data) as BridgeEvent).id, 'each message id is the event id');
+  t.equal(a.retry, 1500, 'then the stream starts with the retry hint');
+
+  const ring202 = all.find((e) => e.type === 'call.ringing' && agentOf(e) === '202')!;
+  const ring201 = all.find((e) => e.type === 'call.ringing' && agentOf(e) === '201')!;
+  const pops = await fetch(`${srv.base}/agent/pops/${ring201.id}`, { headers: { authorization: 'Bearer t-201' } });
+  t.equal(pops.status, 200);
+  const body = (await pops.json()) as Array<{ url: string; target: string }>;
+  t.same(body.map((p) => p.target), ['new-tab']);
+  t.equal(new URL(body[0]!.url).searchParams.get('phone'), '+4915112345678', "then the pop URL carries the caller's number");
+  t.equal(new URL(body[0]!.url).searchParams.get('id'), '12345', 'and the dialplan variable');
+  const stolen = await fetch(`${srv.base}/agent/pops/${ring202.id}`, { headers: { authorization: 'Bearer t-201' } });
+  t.equal(stolen.status, 404, "then 201 cannot fetch the pops of 202's event");
+});
+
+t.test('given requests without a valid token, then they are refused', async (t) => {
+  const srv = await startServer();
+  t.teardown(() => srv.stop());
+  t.equal((await fetch(`${srv.base}/agent/events`)).status, 401, 'no token');
+  t.equal((await fetch(`${srv.base}/agent/events?token=nope`)).status, 401, 'a wrong token');
+  t.equal((await fetch(`${srv.base}/agent/me`, { headers: { authorization: 'Bearer t-20' } })).status, 401, 'a prefix of a real token');
+  const expired = mintToken(SECRET, { kind: 'agent', agentId: '201' }, 60, Date.now() - 120_000);
+  t.equal((await fetch(`${srv.base}/agent/events?token=${expired}`)).status, 401, 'an expired signed token');
+  const forged = mintToken('x'.repeat(40), { kind: 'agent', agentId: '201' }, 3600);
+  t.equal((await fetch(`${srv.base}/agent/events?token=${forged}`)).status, 401, 'a token signed with another key');
+  const good = mintToken(SECRET, { kind: 'agent', agentId: '201' }, 3600);
+  const me = await fetch(`${srv.base}/agent/me`, { headers: { authorization: `Bearer ${good}` } });
+  t.equal(me.status, 200, 'a valid signed token works');
+  t.equal(((await me.json()) as { agent: { id: string } }).agent.id, '201');
+  t.equal((await fetch(`${srv.base}/agent`)).status, 200, 'the page itself loads without a token (it asks for one)');
+});
+
+t.test('given a forced disconnect, when the browser resumes with Last-Event-ID, then it misses nothing and gets nothing twice', async (t) => {
+  const all = (await events('ten-calls')).filter((e) => e.type !== 'agent.status');
+  const srv = await startServer();
+  t.teardown(() => srv.stop());
+  // The reference: a second tab of agent 201 that stays connected throughout.
+  const whole = await srv.stream('t-201');
+  const first = await srv.stream('t-201');
+  // A marker for agent 201 after each half tells when 201's streams have everything so far.
+  const marker = (id: string) => ({ ...all.find((e) => e.type === 'agent.status' || e.type.startsWith('agent.')) ?? {}, specVersion: '1', id, type: 'agent.status', time: new Date().toISOString(), server: 'pbx1', seq: 1, agent: { id: '201', extension: '201', name: null, interface: null }, status: 'idle' }) as BridgeEvent;
+  const has = (id: string) => (c: SseClient) => c.messages.some((m) => m.id === id);
+  const half = Math.floor(all.length / 2);
+  for (const e of all.slice(0, half)) srv.channel.deliver(e);
+  srv.channel.deliver(marker('marker-1'));
+  await first.waitFor(has('marker-1'), '201 to get the first half');
+  const seen = first.messages.map((m) => m.id);
+  first.cut();
+  await first.closed;
+  for (const e of all.slice(half)) srv.channel.deliver(e);
+  srv.channel.deliver(marker('marker-2'));
+  await whole.waitFor(has('marker-2'), 'the reference stream to get everything');
+  const second = await srv.stream('t-201', { 'last-event-id': seen[seen.length - 1]! });
+  const expected = whole.messages.map((m) => m.id);
+  t.ok(expected.length > seen.length + 1, `then events arrived while it was away (${expected.length - seen.length})`);
+  await second.waitFor(has('marker-2'), 'the resumed stream to catch up');
+  t.same([...seen, ...second.messages.map((m) => m.id)], expected, 'then it has every event once, in order');
+});
+
+t.test('given a fresh connection during a call, then the agent first gets that call in progress', async (t) => {
+  const all = await events('queue-answered');
+  const srv = await startServer();
+  t.teardown(() => srv.stop());
+  const answered = all.findIndex((e) => e.type === 'call.answered');
+  for (const e of all.slice(0, answered + 1)) srv.channel.deliver(e);
+  const late = await srv.stream('t-201');
+  await late.waitFor((c) => parsed(c).some((e) => e.type === 'call.answered'), 'the call in progress');
+  t.same(parsed(late).map((e) => e.type).filter((x) => x !== 'agent.status'), ['call.started', 'call.queued', 'call.ringing', 'call.answered'].filter((x) => parsed(late).some((e) => e.type === x)), 'then the events of the call so far, in order');
+  t.ok(parsed(late).some((e) => e.type === 'call.ringing'), 'including its own ringing (to pop if it has not yet)');
+});
+
+t.test('given an idle stream, then keep-alive comments arrive', async (t) => {
+  const srv = await startServer(1);
+  t.teardown(() => srv.stop());
+  const c = await srv.stream('t-201');
+  await c.waitFor((x) => x.comments.filter((m) => m === 'keep-alive').length >= 2, 'two keep-alives', 5000);
+  t.equal(c.messages.length, 0);
+});
+
+t.test('given 1,000 agents connected at once, then each gets its own pop and only it', async (t) => {
+  const srv = await startServer(15, 20);
+  t.teardown(() => srv.stop());
+  const template = (await events('direct-answered')).find((e) => e.type === 'call.ringing')!;
+  const clients: SseClient[] = [];
+  for (let i = 0; i < 1000; i++) clients.push(await srv.stream(mintToken(SECRET, { kind: 'agent', agentId: `a${i}` }, 3600)));
+  t.equal(srv.channel.streams, 1000, 'then 1,000 streams are open');
+  for (let i = 0; i < 1000; i++) {
+    const agent = { id: `a${i}`, extension: null, name: null, interface: null };
+    srv.channel.deliver({ ...template, id: `ring-${i}`, callId: `call-${i}`, agent } as BridgeEvent);
+  }
+  await Promise.all(clients.map((c, i) => c.waitFor((x) => x.messages.length >= 1, `agent a${i}'s pop`)));
+  let wrong = 0;
+  clients.forEach((c, i) => {
+    if (c.messages.length !== 1 || c.messages[0]!.id !== `ring-${i}`) wrong++;
+  });
+  t.equal(wrong, 0, 'then every agent got exactly its own event');
+  for (const c of clients) c.cut();
+});
