@@ -55,3 +55,17 @@ t.test('given asterisk-manager frames, then they flatten to one string per heade
   t.same(glued.event, { event: 'Newstate', uniqueid: '1.1' });
   t.same(glued.problem, { repeated: ['event', 'uniqueid'] });
 });
+
+t.test('given CRM response headers, then the framing verdict follows X-Frame-Options and CSP frame-ancestors', async (t) => {
+  const { framingFrom } = await import('../dist/http/framing.js');
+  const page = 'https://crm.example.com/contact';
+  const bridge = 'http://bridge.local:8090';
+  t.equal(framingFrom({}, page, bridge), 'allowed');
+  t.equal(framingFrom({ 'x-frame-options': 'DENY' }, page, bridge), 'refused');
+  t.equal(framingFrom({ 'x-frame-options': 'sameorigin' }, page, bridge), 'refused');
+  t.equal(framingFrom({ 'x-frame-options': 'SAMEORIGIN' }, 'http://bridge.local:8090/x', bridge), 'allowed');
+  t.equal(framingFrom({ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'" }, page, bridge), 'refused');
+  t.equal(framingFrom({ 'content-security-policy': 'frame-ancestors http://bridge.local:8090 https://other' }, page, bridge), 'allowed');
+  t.equal(framingFrom({ 'content-security-policy': "frame-ancestors 'self'", 'x-frame-options': 'ALLOWALL' }, page, bridge), 'refused', 'CSP wins over X-Frame-Options');
+  t.equal(framingFrom({ 'content-security-policy': 'frame-ancestors *.local:8090' }, page, bridge), 'allowed');
+});
