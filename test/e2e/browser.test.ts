@@ -27,6 +27,13 @@ async function startCrm() {
     for (const w of [...waiters]) w();
     const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8' };
     if (req.url?.startsWith('/noframe')) headers['x-frame-options'] = 'DENY';
+    if (req.url?.startsWith('/host')) {
+      // A CRM page embedding the widget; it records what the widget hands it.
+      const bridgeUrl = new URL(req.url, 'http://x').searchParams.get('bridge') ?? '';
+      res.writeHead(200, headers);
+      res.end(`<!doctype html><title>CRM host</title><script>window.got = []; window.addEventListener('crm-bridge', (e) => window.got.push(e.detail.event));</script><script src="${bridgeUrl.replace(/[^A-Za-z0-9:/._-]/g, '')}/widget.js" data-token="t-201"></script>`);
+      return;
+    }
     res.writeHead(200, headers);
     res.end(`<!doctype html><title>CRM</title><h1 id="crm">CRM record</h1><p id="q"></p><script>document.getElementById('q').textContent = location.href</script>`);
   });
@@ -65,10 +72,13 @@ t.test('given an agent page open in chromium and a real call ringing agent 201',
   t.teardown(() => asterisk.stop());
   const crm = await startCrm();
   t.teardown(() => crm.close());
+  const stranger = await startCrm();
+  t.teardown(() => stranger.close());
   const port = await freePort();
   const extra = `http:
   listen: 127.0.0.1:${port}
   keepAliveSeconds: 5
+  allowedOrigins: [${crm.url}]
 agents:
   - { id: "201", extension: "201", name: Agent 201, token: t-201, interfaces: [Local/201@agents] }
   - { id: "202", extension: "202", name: Agent 202, token: t-202, interfaces: [Local/202@agents] }
@@ -185,5 +195,22 @@ screenpop:
     await page.getByTestId('open-blocked').first().click();
     t.match((await opened).url(), /\/contact\?phone=%2B4915112345678/, 'then one click opens the record');
     await scenario;
+  });
+
+  t.test('when a CRM page embeds the widget, then it receives the events, and a page of another origin does not', async (t) => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    t.teardown(() => browser.close());
+    const context = await browser.newContext();
+    const host = await context.newPage();
+    await host.goto(`${crm.url}/host?bridge=${encodeURIComponent(bridge)}`);
+    const other = await context.newPage();
+    await other.goto(`${stranger.url}/host?bridge=${encodeURIComponent(bridge)}`);
+    const scenario = scenarios['direct-answered'](driver);
+    await host.waitForFunction(() => (window as unknown as { got: string[] }).got.includes('call.hangup'), undefined, { timeout: 60_000 });
+    await scenario;
+    const got = await host.evaluate(() => (window as unknown as { got: string[] }).got);
+    t.ok(got.includes('call.ringing') && got.includes('call.answered'), `then the allowed CRM page got the call (${got.join(', ')})`);
+    const leaked = await other.evaluate(() => (window as unknown as { got: string[] }).got);
+    t.same(leaked, [], 'then a page of an origin not in http.allowedOrigins got nothing');
   });
 });
