@@ -1171,9 +1171,9 @@ function makeFrame(url, title) {
  * A CRM that forbids framing (X-Frame-Options / CSP frame-ancestors) shows as an empty frame, and
  * current browsers do not tell the embedding page: Chromium fires `load` on the refused frame, with
  * a cross-origin error document, just as for a page that loaded. So, as well as it can be done:
- * 1. a Pop with `frameable: false` (should the bridge ever check the CRM's headers), or a CRM
- *    origin known to refuse (learned below, kept in localStorage), is not framed: the tab explains
- *    why and the record opens in a new tab;
+ * 1. a Pop with `framing: 'refused'` (the bridge HEAD-requests the CRM page and reads its
+ *    X-Frame-Options / CSP frame-ancestors), or a CRM origin known to refuse (learned below, kept
+ *    in localStorage), is not framed: the tab explains why and the record opens in a new tab;
  * 2. where the browser does give it away (the frame's document is readable although the CRM is on
  *    another origin: about:blank or an error page), the origin is learned as refusing;
  * 3. no load event after FRAME_TIMEOUT_MS: a hint that it may be blocked;

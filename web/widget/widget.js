@@ -32,6 +32,7 @@
 
   var READY_TIMEOUT_MS = 15000;
   var QUEUE_MAX = 20;
+  var REQUEST_TIMEOUT_MS = 20000;
 
   var state = {
     iframe: null,
@@ -114,7 +115,14 @@
         return;
       }
       msg.id = state.nextId++;
-      state.waiting[msg.id] = resolve;
+      var id = msg.id;
+      state.waiting[id] = resolve;
+      // No answer at all (origin not allow-listed, bridge down): settle anyway.
+      setTimeout(function () {
+        if (state.waiting[id] !== resolve) return;
+        delete state.waiting[id];
+        resolve({ ok: false, action: msg.action, id: id, message: 'no answer from the bridge (timed out)' });
+      }, REQUEST_TIMEOUT_MS);
       if (state.ready) send(msg);
       else {
         state.queue.push(msg);
