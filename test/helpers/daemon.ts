@@ -130,6 +130,8 @@ calls:
   agentContexts: [agents, phones]
 sinks:
   - type: log
+outbox:
+  path: ${join(mkdtempSync(join(tmpdir(), 'crm-bridge-e2e-outbox-')), 'outbox.db')}
 log:
   level: debug
 ${extra}`;
