@@ -108,18 +108,24 @@ export class Bridge {
         ...config.agents.filter((a) => a.token).map((a) => ({ token: a.token ?? '', who: { kind: 'agent' as const, agentId: a.id } })),
         ...config.http.supervisors.map((s) => ({ token: s.token, who: { kind: 'supervisor' as const, name: s.name } })),
       ];
-      if (statics.length === 0 && !config.http.tokenSecret) {
-        this.log.warn('http is on but no token is configured (agents[].token, http.supervisors, http.tokenSecret): nobody can connect');
+      if (statics.length === 0 && !config.http.tokenSecret && !config.api?.tokens.length) {
+        this.log.warn('http is on but no token is configured (agents[].token, http.supervisors, http.tokenSecret, api.tokens): nobody can connect');
       }
+      const tokens = new TokenVerifier(statics, config.http.tokenSecret);
+      const agents = new AgentDirectory({ agents: config.agents, agentContexts: config.calls.agentContexts, extensionPattern: config.calls.extensionPattern });
       this.http = new HttpServer({
         config: config.http,
         rules: config.screenpop,
         channel: this.channel,
-        tokens: new TokenVerifier(statics, config.http.tokenSecret),
-        agents: new AgentDirectory({ agents: config.agents, agentContexts: config.calls.agentContexts, extensionPattern: config.calls.extensionPattern }),
+        tokens,
+        agents,
         log: this.log.child({ module: 'http' }),
+        // The API acts on the PBX through the same AMI connection the events come from.
+        ...(config.api ? { api: { config: config.api, ami: this.source, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
       });
       await this.http.start();
+    } else if (config.api && !this.ctx.sinks) {
+      this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');
     }
     await this.source.start();
   }

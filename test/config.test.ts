@@ -225,6 +225,13 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_HTTP_RETRY_MS=http.retryMs',
         'CRM_BRIDGE_CONFIG_HTTP_BUFFER_PER_AGENT=http.bufferPerAgent',
         'CRM_BRIDGE_CONFIG_HTTP_TOKEN_SECRET=http.tokenSecret',
+        'CRM_BRIDGE_CONFIG_API_RATE_LIMIT_PER_MINUTE=api.rateLimit.perMinute',
+        'CRM_BRIDGE_CONFIG_API_RATE_LIMIT_BURST=api.rateLimit.burst',
+        'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_AGENT_CHANNEL=api.clickToCall.agentChannel',
+        'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_CONTEXT=api.clickToCall.context',
+        'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_NUMBER_PATTERN=api.clickToCall.numberPattern',
+        'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_CALLER_ID=api.clickToCall.callerId',
+        'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_RING_TIMEOUT_SECONDS=api.clickToCall.ringTimeoutSeconds',
         'CRM_BRIDGE_CONFIG_LOG_LEVEL=log.level',
       ],
     );

@@ -58,6 +58,19 @@ export interface HttpConfig {
   supervisors: Array<{ name: string; token: string }>;
 }
 
+/** The JSON API (/api/v1) on the HTTP server: tokens, rate limit, click-to-call. */
+export interface ApiConfig {
+  tokens: Array<{ name: string; token: string }>;
+  rateLimit: { perMinute: number; burst: number };
+  clickToCall: {
+    agentChannel: string;
+    context: string;
+    numberPattern: string;
+    callerId: string;
+    ringTimeoutSeconds: number;
+  };
+}
+
 export type PopTarget = 'new-tab' | 'named-tab' | 'embedded' | 'hash' | 'background' | 'clipboard';
 
 export interface ScreenPopRule {
@@ -97,6 +110,7 @@ export interface BridgeConfig {
   sinks: SinkConfig[];
   outbox: OutboxConfig;
   http?: HttpConfig;
+  api?: ApiConfig;
   screenpop: ScreenPopRule[];
   log: LogConfig;
 }
@@ -242,6 +256,68 @@ const httpSchema: JsonSchema = {
   },
 };
 
+const apiSchema: JsonSchema = {
+  type: 'object',
+  description: 'The versioned JSON API (/api/v1) on the HTTP server (needs http): click-to-call. Absent: no API.',
+  additionalProperties: false,
+  properties: {
+    tokens: {
+      type: 'array',
+      default: [],
+      description: "API tokens (Authorization: Bearer), e.g. one per CRM. An agent's own token may also place calls, for that agent only.",
+      uniqueBy: [{ key: 'name' }],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'token'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'Who holds it (for the logs and the rate limit).' },
+          token: secretSchema('The API token (32+ random characters).'),
+        },
+      },
+    },
+    rateLimit: {
+      type: 'object',
+      description: 'Per-token rate limit (token bucket); over it, requests get 429 with Retry-After.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        perMinute: { type: 'integer', minimum: 1, maximum: 100000, default: 60, description: 'Sustained requests per minute per token.' },
+        burst: { type: 'integer', minimum: 1, maximum: 100000, default: 10, description: 'Requests a token may make at once before the rate applies.' },
+      },
+    },
+    clickToCall: {
+      type: 'object',
+      description: "POST /api/v1/calls: ring the agent's device, then dial the number.",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        agentChannel: {
+          type: 'string',
+          pattern: '^[A-Za-z][A-Za-z0-9_]*/([^\\s{},]|\\{(extension|id)\\})+$',
+          default: 'PJSIP/{extension}',
+          description: "Device to ring for an agent without interfaces ({extension}, {id}); an agent with interfaces rings its first one.",
+        },
+        context: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'from-internal', description: 'Dialplan context the number is dialled in once the agent answers.' },
+        numberPattern: {
+          type: 'string',
+          minLength: 1,
+          regexp: true,
+          default: '^\\+?[0-9]{3,15}$',
+          description: 'JavaScript regular expression: the allow-list of dialable numbers, checked after normalization (spaces, dashes, dots and parentheses removed).',
+        },
+        callerId: {
+          type: 'string',
+          pattern: '^([^{}\\x00-\\x1f]|\\{(number|extension|name|id)\\})*$',
+          default: '"{number}" <{extension}>',
+          description: "Caller ID of the agent's leg ({number}, {extension}, {name}, {id}): what the agent's phone shows, and the call's caller.",
+        },
+        ringTimeoutSeconds: { type: 'integer', minimum: 5, maximum: 300, default: 30, description: "How long the agent's device rings before the call is given up." },
+      },
+    },
+  },
+};
+
 const screenpopSchema: JsonSchema = {
   type: 'array',
   default: [],
@@ -329,6 +405,7 @@ export function configSchema(): JsonSchema {
       sinks: sinksSchema(),
       outbox: outboxSchema,
       http: httpSchema,
+      api: apiSchema,
       screenpop: screenpopSchema,
       log: logSchema,
     },

@@ -5,6 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import type { Logger } from 'pino';
+import { apiRoutes, type ApiContext } from '../api/router.js';
 import type { HttpConfig, ScreenPopRule } from '../config/schema.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
@@ -69,6 +70,8 @@ export interface HttpServerContext {
   tokens: TokenVerifier;
   agents: AgentDirectory;
   log: Logger;
+  /** The JSON API (/api/v1), when `api` is configured. */
+  api?: ApiContext;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, params: string[]) => void | Promise<void>;
@@ -101,6 +104,7 @@ export class HttpServer {
       ['GET', /^\/widget\.js$/, (_q, res) => this.asset(res, 'widget/widget.js')],
       ['GET', /^\/widget\/?$/, (_q, res) => this.page(res, 'widget/index.html', true)],
       ['GET', /^\/widget\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.asset(res, `widget/${p[0]}`)],
+      ...(ctx.api ? apiRoutes(ctx.api) : []),
     ];
   }
 

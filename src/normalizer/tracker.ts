@@ -105,10 +105,19 @@ interface Call {
   /** Set when an attended transfer took this (consult) call's target away. */
   transferredAway: boolean;
   cause: { code: number | null; text: string | null } | null;
+  /** The contract's `origin`, from CRMBRIDGE_ORIGIN; null for calls that came to be the ordinary way. */
+  origin: string | null;
 }
 
 const VAR_PREFIX = 'Omlcrm';
 const EXPORT_LIST = 'OMLCUSTOMDIALPLANVARS';
+/**
+ * Set by the bridge's own Originate (click-to-call, src/api) on the channel it creates. Asterisk
+ * sets an Originate's variables at channel creation, so the VarSet arrives right after the first
+ * Newchannel, before the call is announced: every event of the call, call.started included,
+ * carries it as `origin`. The first value wins.
+ */
+const ORIGIN_VAR = 'CRMBRIDGE_ORIGIN';
 
 const DEVICE_STATUS: Record<string, AgentStatus> = {
   NOT_INUSE: 'idle',
@@ -418,6 +427,7 @@ export class CallTracker {
       hangupBy: null,
       transferredAway: false,
       cause: null,
+      origin: null,
     };
   }
 
@@ -491,6 +501,8 @@ export class CallTracker {
       }
     } else if (name.startsWith(VAR_PREFIX)) {
       call.omlValues.set(name, value);
+    } else if (name === ORIGIN_VAR) {
+      if (value !== '') call.origin ??= value;
     } else if (ch.side === 'origin' && value !== '') {
       if (name === 'QUEUESTATUS') call.queueStatus = value;
       else if (name === 'DIALSTATUS' && value !== 'ANSWER') call.dialStatus = value;
@@ -956,6 +968,7 @@ export class CallTracker {
       queue: this.queueInfo(call),
       vars: this.vars(call),
       channel: null,
+      ...(call.origin !== null ? { origin: call.origin } : {}),
       ...fields,
     } as CallEvent;
     this.out.push(event);

@@ -1,0 +1,46 @@
+// Who is calling the API. `Authorization: Bearer <token>` only (a token in a query string ends
+// up in proxy logs): an API token from `api.tokens`, or an agent's own token (static or minted),
+// which may act for that agent only. Supervisor tokens watch streams; they do not drive the PBX.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TokenVerifier } from '../http/tokens.js';
+import { ApiError } from './errors.js';
+
+export type ApiPrincipal = { kind: 'api'; name: string } | { kind: 'agent'; agentId: string };
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** The principal's name for logs and its rate-limit bucket. */
+export function principalKey(who: ApiPrincipal): string {
+  return who.kind === 'api' ? `api:${who.name}` : `agent:${who.agentId}`;
+}
+
+export class ApiAuth {
+  private readonly tokens: Array<[Buffer, string]>;
+
+  constructor(
+    apiTokens: ReadonlyArray<{ name: string; token: string }>,
+    private readonly others: TokenVerifier | null,
+  ) {
+    this.tokens = apiTokens.map((t) => [digest(t.token), t.name]);
+  }
+
+  /** The caller, or an ApiError: 401 without a valid token, 403 for a token the API does not take. */
+  authenticate(header: string | undefined): ApiPrincipal {
+    const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (!m) {
+      throw new ApiError(401, header === undefined ? 'a token is required: Authorization: Bearer <token>' : 'malformed Authorization header: expected Bearer <token>', undefined, { 'www-authenticate': 'Bearer' });
+    }
+    const token = m[1]!;
+    const d = digest(token);
+    let name: string | null = null;
+    // Every entry is compared, so the time taken says nothing about which one matched.
+    for (const [known, n] of this.tokens) if (timingSafeEqual(known, d)) name = n;
+    if (name !== null) return { kind: 'api', name };
+    const who = this.others?.verify(token) ?? null;
+    if (who?.kind === 'agent') return { kind: 'agent', agentId: who.agentId };
+    if (who?.kind === 'supervisor') throw new ApiError(403, 'a supervisor token cannot use the API: use an API token (api.tokens) or the agent\'s own token');
+    throw new ApiError(401, 'invalid or expired token', undefined, { 'www-authenticate': 'Bearer error="invalid_token"' });
+  }
+}
