@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import t from 'tap';
 import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { scenarios } from '../helpers/scenarios.js';
 
@@ -57,13 +57,6 @@ async function startCrm() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, waitForHit, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
 }
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 t.test('given an agent page open in chromium and a real call ringing agent 201', async (t) => {
   t.ok(existsSync(CHROMIUM), 'chromium is installed (CI installs it; this test never skips)');

@@ -4,13 +4,11 @@
 // call carry origin click-to-call and are schema-valid; bad requests get a clear 4xx and create
 // no channel in Asterisk.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { validateEvent } from '../../dist/events/schema.js';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
 import { AmiDriver, type AmiFrame } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
 import { byCall, contractViolations } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { scenarios } from '../helpers/scenarios.js';
@@ -18,13 +16,6 @@ import { scenarios } from '../helpers/scenarios.js';
 const API_TOKEN = 'e2e-api-token-0123456789abcdef0123456789';
 const AGENT_TOKEN = 'e2e-agent-201-token-0123456789abcdef';
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const isNewchannel = (f: AmiFrame) => f.event === 'Newchannel';
 

@@ -140,8 +140,8 @@ async function ensureRootfs(): Promise<void> {
   }
 }
 
-/** A port that was free a moment ago (the kernel's pick). startAsterisk checks it got it. */
-function freePort(): Promise<number> {
+/** A port on 127.0.0.1 that was free a moment ago (the kernel's pick). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
