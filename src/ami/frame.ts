@@ -12,6 +12,16 @@ export interface FrameProblem {
 }
 
 /**
+ * A copy of `s` that shares no memory with the string it was cut from. asterisk-manager splits
+ * each socket read (up to 64 KB) into lines and values, and V8 keeps such pieces as slices of
+ * the whole read: an event kept for hours (screen-pop replay buffers) would otherwise hold every
+ * AMI read its values came from (measured: ~2 MB per agent with full buffers).
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1); // V8 copies strings shorter than 13 anyway
+}
+
+/**
  * Flattens a frame from `asterisk-manager` into an AmiEvent.
  *
  * - `Variable: NAME` (VarSet) arrives as `{ variable: { NAME: '' } }`: we keep the name.
@@ -25,13 +35,13 @@ export function flattenFrame(frame: ManagerFrame): { event: AmiEvent; problem: F
   for (const key of Object.keys(frame)) {
     const value = frame[key];
     if (typeof value === 'string') {
-      out[key] = value;
+      out[key] = detach(value);
     } else if (Array.isArray(value)) {
-      out[key] = value.length > 0 ? String(value[0]) : '';
+      out[key] = value.length > 0 ? detach(String(value[0])) : '';
       (repeated ??= []).push(key);
     } else if (key === 'variable' && value !== null && typeof value === 'object') {
       const names = Object.keys(value as Record<string, unknown>);
-      out.variable = names[0] ?? '';
+      out.variable = detach(names[0] ?? '');
       // "Variable: a=b" would arrive as { a: 'b' }; a real VarSet never has '=' in the name.
       const rest = (value as Record<string, unknown>)[out.variable];
       if (typeof rest === 'string' && rest !== '') out.variable = `${out.variable}=${rest}`;
