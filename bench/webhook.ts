@@ -50,7 +50,7 @@
 // daemon died or exited badly, reconnected, or an event was lost. Everything listens on 127.0.0.1;
 // every loop is bounded in count and time; it kills the processes it started (by their pid) and
 // removes its temp dirs, also on SIGINT/SIGTERM.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -61,57 +61,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { splitGreeting } from '../dist/ami/replay-server.js';
+import { children, cleanupAll, CRLF, drained, exited, gitHead, idParts, filesystemOf, latencyStats, machine, mergeLiterals, median, pct, procSample as procSampleKB, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
 const BIN = path.join(ROOT, 'bin/crm-bridge.js');
 const TRACE_PATH = path.join(ROOT, 'test/fixtures/ten-calls.ami');
 const LOADER = ['--import', '@tapjs/typescript/import'];
-const CRLF = '\r\n';
-
-// ------------------------------------------------------------------------------------------------
-// Small utilities
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function round(n: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-/** Nearest-rank percentile of an ascending array. */
-function pct(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
-}
-
-function median(xs: number[]): number {
-  return pct([...xs].sort((a, b) => a - b), 50);
-}
-
-function latencyStats(values: number[]): { n: number; mean: number; p50: number; p90: number; p95: number; p99: number; p999: number; max: number; min: number } {
-  const s = Float64Array.from(values).sort();
-  const sum = values.reduce((a, b) => a + b, 0);
-  return {
-    n: s.length,
-    mean: s.length ? round(sum / s.length, 2) : Number.NaN,
-    min: s.length ? (s[0] as number) : Number.NaN,
-    p50: pct(s, 50),
-    p90: pct(s, 90),
-    p95: pct(s, 95),
-    p99: pct(s, 99),
-    p999: pct(s, 99.9),
-    max: s.length ? (s[s.length - 1] as number) : Number.NaN,
-  };
-}
-
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  /* keep 100 */
-}
 
 interface ProcSample {
   cpuSec: number;
@@ -119,99 +75,14 @@ interface ProcSample {
   hwmMB: number;
 }
 
-/** CPU seconds (user+system) and memory of a live process from /proc, or null if it is gone. */
+/** CPU seconds of a live process and its memory in MB (rounded to 0.1), or null if it is gone. */
 function procSample(pid: number): ProcSample | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After "pid (comm) ": state is field 3, utime 14, stime 15 (1-based) -> index 11, 12 here.
-    const cpuSec = (Number(fields[11]) + Number(fields[12])) / clockTicks;
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { cpuSec, rssMB: round(kb('VmRSS') / 1024), hwmMB: round(kb('VmHWM') / 1024) };
-  } catch {
-    return null;
-  }
-}
-
-/** Whole-machine CPU jiffies from /proc/stat: busy and total. */
-function systemCpu(): { busy: number; total: number } {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-function filesystemOf(dir: string): string {
-  try {
-    return execFileSync('df', ['-hT', dir], { encoding: 'utf8' }).trim().split('\n').pop() ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-function machine(): Record<string, unknown> {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
-  const meminfo = fs.readFileSync('/proc/meminfo', 'utf8');
-  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
-  return {
-    nproc: os.availableParallelism(),
-    cpuModel: model,
-    ramGB: round(memKb / 1024 / 1024, 1),
-    node: process.version,
-    kernel: `${os.type()} ${os.release()} ${os.arch()}`,
-    tmpdirFilesystem: filesystemOf(os.tmpdir()),
-    loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
-// Cleanup: only what this process started, by pid; temp dirs it created.
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-
-function tempDir(prefix: string, base = os.tmpdir()): string {
-  const dir = fs.mkdtempSync(path.join(base, prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-
-function removeDir(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
-  tempDirs.delete(dir);
-}
-
-function cleanupAll(): void {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  }
-  children.clear();
-  for (const d of [...tempDirs]) removeDir(d);
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-/** Resolves with `p`, or rejects after `ms` naming `what`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const s = procSampleKB(pid);
+  return s && { cpuSec: s.cpuSec, rssMB: round(s.rssKB / 1024), hwmMB: round(s.hwmKB / 1024) };
 }
 
 // ------------------------------------------------------------------------------------------------
 // The AMI stream: the recorded trace's frames as templates, rendered per repetition.
-
-/** A frame as parts: literal text, a per-repetition value, or null for the Timestamp value. */
-type Part = string | ((rep: number) => string) | null;
 
 interface Trace {
   greeting: string;
@@ -227,13 +98,6 @@ interface Trace {
   rewritten: { uniqueidEpochs: [number, number]; channelSeqs: [number, number]; headers: string[]; agents: string };
 }
 
-// Uniqueid, Linkedid, DestUniqueid, LocalOneLinkedid, …: every header naming a channel's or call's id.
-const UID_HEADER = /(?:Uniqueid|Linkedid)$/i;
-const UID_VALUE = /^(\d{9,11})\.(\d+)$/;
-// A channel name with its 8-hex-digit sequence number: Local/201@agents-00000022;1, PJSIP/201-0000001a.
-const CHANNEL = /([A-Za-z0-9]+\/[^\s;,|]*?-)([0-9a-f]{8})(?![0-9a-f])/g;
-const UUID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-)([0-9a-f]{12})$/;
-
 function loadTrace(file: string, freshAgents = false): Trace {
   const raw = fs.readFileSync(file);
   const { greeting, body } = splitGreeting(raw);
@@ -242,29 +106,7 @@ function loadTrace(file: string, freshAgents = false): Trace {
     .split(`${CRLF}${CRLF}`)
     .filter((f) => f.trim() !== '');
   // First pass: the ranges to offset by, so repetitions never collide.
-  let eMin = Infinity;
-  let eMax = -Infinity;
-  let cMin = Infinity;
-  let cMax = -Infinity;
-  const headers = new Set<string>();
-  for (const text of texts) {
-    for (const line of text.split(CRLF)) {
-      const i = line.indexOf(': ');
-      if (i < 0) continue;
-      const name = line.slice(0, i);
-      const value = line.slice(i + 2);
-      const m = UID_VALUE.exec(value);
-      if (m && name !== 'Timestamp' && UID_HEADER.test(name)) {
-        headers.add(name);
-        eMin = Math.min(eMin, Number(m[1]));
-        eMax = Math.max(eMax, Number(m[1]));
-      }
-      for (const c of value.matchAll(CHANNEL)) {
-        cMin = Math.min(cMin, parseInt(c[2] as string, 16));
-        cMax = Math.max(cMax, parseInt(c[2] as string, 16));
-      }
-    }
-  }
+  const { eMin, eMax, cMin, cMax, headers } = scanIds(texts);
   if (!Number.isFinite(eMin)) throw new Error(`${file}: no Uniqueid values found`);
   // The agents' extensions, from the queue members' interfaces (Local/201@agents, PJSIP/201).
   const agentExts: string[] = [];
@@ -282,25 +124,9 @@ function loadTrace(file: string, freshAgents = false): Trace {
   const compile = (text: string): Part[] => {
     const parts: Part[] = [];
     for (const line of text.split(CRLF)) {
-      const i = line.indexOf(': ');
-      const name = i >= 0 ? line.slice(0, i) : '';
-      const value = i >= 0 ? line.slice(i + 2) : '';
-      if (name === 'Timestamp') {
-        parts.push('Timestamp: ', null, CRLF);
-        continue;
-      }
-      const uid = UID_VALUE.exec(value);
-      if (uid && UID_HEADER.test(name)) {
-        const epoch = Number(uid[1]);
-        const rest = uid[2] as string;
-        parts.push(`${name}: `, (rep) => `${epoch + rep * epochSpan}.${rest}`, CRLF);
-        continue;
-      }
-      const uuid = name === 'BridgeUniqueid' ? UUID.exec(value) : null;
-      if (uuid) {
-        const head = uuid[1] as string;
-        const tail = parseInt(uuid[2] as string, 16);
-        parts.push(`${name}: `, (rep) => head + ((tail + rep) % 2 ** 48).toString(16).padStart(12, '0'), CRLF);
+      const ids = idParts(line, epochSpan);
+      if (ids) {
+        parts.push(...ids);
         continue;
       }
       CHANNEL.lastIndex = 0;
@@ -334,14 +160,7 @@ function loadTrace(file: string, freshAgents = false): Trace {
       parts.push(line + CRLF);
     }
     parts.push(CRLF);
-    // Merge adjacent literals: fewer concatenations per frame.
-    const merged: Part[] = [];
-    for (const p of parts) {
-      const prev = merged[merged.length - 1];
-      if (typeof p === 'string' && typeof prev === 'string') merged[merged.length - 1] = prev + p;
-      else merged.push(p);
-    }
-    return merged;
+    return mergeLiterals(parts);
   };
 
   let loginFrame = '';
@@ -360,41 +179,6 @@ function loadTrace(file: string, freshAgents = false): Trace {
   const stamp = '1795423831.279196';
   const bytesPerRep = frames.reduce((n, f) => n + render(f, 0, stamp).length, 0);
   return { greeting, loginFrame, once, frames, bytesPerRep, freshAgents, rewritten: { uniqueidEpochs: [eMin, eMax], channelSeqs: [cMin, cMax], headers: [...headers].sort(), agents: freshAgents ? `${agentExts.join(', ')} -> 10000 + rep × ${agentExts.length} + i` : `${agentExts.join(', ')} (as recorded, in every repetition)` } };
-}
-
-function render(parts: Part[], rep: number, stamp: string): string {
-  let s = '';
-  for (const p of parts) {
-    if (typeof p === 'string') s += p;
-    else if (p === null) s += stamp;
-    else s += p(rep);
-  }
-  return s;
-}
-
-/**
- * AMI Timestamp values: the wall-clock ms at which a frame is written, with a counter in the µs
- * digits (0–499) so that two frames of one ms never share a Timestamp (the normalizer derives
- * event ids from it) and the event's ms-rounded `time` is still that ms. More than 500 frames in
- * one ms borrow the next ms (only in unpaced bursts; a frame is then stamped ≤ 1 ms late).
- */
-class Stamper {
-  private lastMs = 0;
-  private n = 0;
-  borrowed = 0;
-  stamp(): string {
-    let ms = Date.now();
-    if (ms <= this.lastMs) {
-      ms = this.lastMs;
-      if (++this.n >= 500) {
-        ms = this.lastMs + 1;
-        this.n = 0;
-        this.borrowed++;
-      }
-    } else this.n = 0;
-    this.lastMs = ms;
-    return `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}${String(this.n).padStart(3, '0')}`;
-  }
 }
 
 /** Renders repetition after repetition, frame by frame. */
@@ -509,86 +293,6 @@ function calibrate(trace: Trace): Calibration {
   }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Loopback AMI server: greeting, Login, then whatever the feeder writes (whole frames only, so an
-// action's response may be written at any time without cutting a frame).
-
-interface AmiServer {
-  port: number;
-  logins: number;
-  /** The first logged-in socket. */
-  loggedIn: Promise<net.Socket>;
-  disconnectedAt: number | null;
-  close(): Promise<void>;
-}
-
-function parseAction(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const i = line.indexOf(':');
-    if (i > 0) fields[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-  }
-  return fields;
-}
-
-async function startAmiServer(trace: Trace, stamper: Stamper): Promise<AmiServer> {
-  const sockets = new Set<net.Socket>();
-  let resolveLogin!: (s: net.Socket) => void;
-  const loggedIn = new Promise<net.Socket>((r) => (resolveLogin = r));
-  const state: AmiServer = {
-    port: 0,
-    logins: 0,
-    loggedIn,
-    disconnectedAt: null,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      sockets.delete(socket);
-      if (state.logins > 0 && state.disconnectedAt === null) state.disconnectedAt = Date.now();
-    });
-    socket.write(trace.greeting);
-    let pending = '';
-    socket.on('data', (data: Buffer) => {
-      pending += data.toString('latin1');
-      if (pending.length > 1 << 20) return socket.destroy(); // not an AMI client
-      let end: number;
-      while ((end = pending.indexOf(`${CRLF}${CRLF}`)) >= 0) {
-        const action = parseAction(pending.slice(0, end));
-        pending = pending.slice(end + 4);
-        const id = action.actionid ? `ActionID: ${action.actionid}${CRLF}` : '';
-        const name = action.action?.toLowerCase();
-        if (name === 'login') {
-          state.logins++;
-          let out = `Response: Success${CRLF}${id}Message: Authentication accepted${CRLF}${CRLF}`;
-          for (const f of trace.once) out += render(f, 0, stamper.stamp());
-          socket.write(out);
-          if (state.logins === 1) resolveLogin(socket);
-        } else if (name === 'ping') {
-          socket.write(`Response: Success${CRLF}${id}Ping: Pong${CRLF}Timestamp: ${stamper.stamp()}${CRLF}${CRLF}`);
-        } else if (name === 'logoff') {
-          socket.end(`Response: Goodbye${CRLF}${id}Message: Thanks for all the fish.${CRLF}${CRLF}`);
-        } else {
-          socket.write(`Response: Error${CRLF}${id}Message: Not available in the benchmark${CRLF}${CRLF}`);
-        }
-      }
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  state.port = (server.address() as net.AddressInfo).port;
-  return state;
-}
-
 interface FeedResult {
   mode: 'paced' | 'max';
   reps: number;
@@ -684,19 +388,7 @@ async function feedMax(socket: net.Socket, stream: Stream, stamper: Stamper, sec
     maxWritable = Math.max(maxWritable, socket.writableLength);
     if (!ok) {
       drainWaits++;
-      await within(
-        new Promise<void>((r) => {
-          const done = () => {
-            socket.off('drain', done);
-            socket.off('close', done);
-            r();
-          };
-          socket.on('drain', done);
-          socket.on('close', done);
-        }),
-        Math.max(1, deadline - Date.now()),
-        'the AMI socket to drain',
-      );
+      await drained(socket, deadline);
     } else await new Promise<void>((r) => setImmediate(r));
   }
   const endedAt = Date.now();
@@ -1062,23 +754,6 @@ interface Options {
   quietWaitS: number;
   /** Where the run's temp dir (outbox, config, daemon log) is made. */
   outboxDir: string;
-}
-
-/**
- * On a shared machine: waits (at most `maxS` seconds) until the whole machine was less than
- * `busyPct` (of one core) busy over 3 s, so a run does not start in the middle of someone's build.
- */
-async function waitForQuiet(busyPct: number, maxS: number): Promise<{ waitedS: number; busyPctAtStart: number }> {
-  const start = Date.now();
-  let busy = Number.NaN;
-  for (let i = 0; i < Math.ceil(maxS / 3) + 1; i++) {
-    const a = systemCpu();
-    await sleep(3000);
-    const b = systemCpu();
-    busy = round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100 * os.availableParallelism());
-    if (busy < busyPct || Date.now() - start >= maxS * 1000) break;
-  }
-  return { waitedS: round((Date.now() - start) / 1000, 0), busyPctAtStart: busy };
 }
 
 function specLabel(s: RunSpec): string {
@@ -1486,16 +1161,10 @@ async function main(): Promise<number> {
   const meta: Record<string, unknown> = {
     benchmark: 'webhook sink: AMI frame written -> HTTP request arriving at a local receiver, durable outbox',
     date: new Date().toISOString(),
-    machine: machine(),
+    machine: machine({ nproc: os.availableParallelism(), tmpdirFilesystem: true }),
     note: values.note ?? null,
     command: `node ${[...process.execArgv, path.relative(ROOT, SELF), ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ')}`,
-    gitHead: (() => {
-      try {
-        return execFileSync('git', ['-C', ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-      } catch {
-        return null;
-      }
-    })(),
+    gitHead: gitHead(ROOT),
   };
   const prepared = new Map<boolean, { trace: Trace; cal: Calibration }>();
   const prepare = (freshAgents: boolean) => {
@@ -1531,7 +1200,7 @@ async function main(): Promise<number> {
   const results: Array<Record<string, unknown>> = [];
   for (const spec of specs) {
     const p = prepare(spec.freshAgents);
-    const quiet = opts.quietWaitS > 0 ? await waitForQuiet(25, opts.quietWaitS) : null;
+    const quiet = opts.quietWaitS > 0 ? await waitForQuiet(25, opts.quietWaitS, os.availableParallelism()) : null;
     if (quiet) process.stderr.write(`\nmachine ${quiet.busyPctAtStart}% busy (of one core) before the run, after waiting ${quiet.waitedS} s\n`);
     results.push({ ...(await runOnce(spec, p.trace, p.cal, opts)), machineBeforeRun: quiet });
   }

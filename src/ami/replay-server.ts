@@ -40,7 +40,7 @@ export function splitGreeting(trace: Buffer): { greeting: string; body: Buffer }
   return { greeting: DEFAULT_GREETING, body: trace };
 }
 
-function parseAction(text: string): Record<string, string> {
+export function parseAction(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {
     const i = line.indexOf(':');
