@@ -1,7 +1,6 @@
 // The controller: wires the AMI source through the normalizer to the sinks. The whole
 // architecture in one sentence: a source emits AMI input, the normalizer turns it into
 // contract events, and every configured sink receives every event.
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
@@ -15,14 +14,9 @@ import { HttpServer } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { AgentDirectory } from './normalizer/agents.js';
 import { Outbox } from './outbox/index.js';
+import { USER_AGENT } from './version.js';
 import { SINKS } from './sinks/registry.js';
 import type { Sink } from './sinks/types.js';
-
-export const USER_AGENT = `asterisk-crm-bridge/${packageVersion()}`;
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /** Where the outbox lives: config, else systemd's StateDirectory, else ./data. */
 export function outboxPath(config: BridgeConfig, env: NodeJS.ProcessEnv = process.env): string {

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { startReplayServer } from './ami/replay-server.js';
-import { Bridge, USER_AGENT, outboxPath } from './bridge.js';
+import { Bridge, outboxPath } from './bridge.js';
+import { USER_AGENT, VERSION } from './version.js';
 import { mintToken, parseTtl } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
 import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig } from './config/load.js';
@@ -41,11 +42,6 @@ Environment:
 Docs: README.md (quick start, configuration, event contract, dialplan guide, operations).
 `;
 
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -70,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.version) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const [command, ...rest] = positionals;
@@ -138,7 +134,7 @@ async function run(path: string | undefined): Promise<number> {
   const config = load(path);
   if (typeof config === 'number') return config;
   const log = daemonLogger(config.log.level);
-  log.info({ version: version(), config: describeConfig(config) }, 'crm-bridge starting');
+  log.info({ version: VERSION, config: describeConfig(config) }, 'crm-bridge starting');
   const bridge = new Bridge({ config, log });
   let stopping: Promise<void> | null = null;
   let stopped!: () => void;

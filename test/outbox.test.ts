@@ -8,12 +8,12 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pino, { type Logger } from 'pino';
 import t, { type Test } from 'tap';
+import { backoffDelay } from '../dist/backoff.js';
 import {
   Dispatcher,
   MAX_ERROR_LENGTH,
   Outbox,
   OutboxVersionError,
-  retryDelay,
   type Clock,
   type DeliveryOutcome,
   type DeliveryResult,
@@ -277,9 +277,9 @@ t.test('given a sink that never answers, when events go to it and to another sin
 
 t.test('given the retry policy, then delays grow exponentially to the cap, with jitter within ±jitter', async (t) => {
   const policy = { initialDelayMs: 1000, maxDelayMs: 8000, factor: 2, jitter: 0 };
-  t.same([1, 2, 3, 4, 5, 9].map((n) => retryDelay(policy, n)), [1000, 2000, 4000, 8000, 8000, 8000]);
+  t.same([1, 2, 3, 4, 5, 9].map((n) => backoffDelay(policy, n)), [1000, 2000, 4000, 8000, 8000, 8000]);
   const jittered = { ...policy, jitter: 0.25 };
-  t.same([0, 0.5, 1].map((x) => retryDelay(jittered, 2, () => x)), [1500, 2000, 2500]);
+  t.same([0, 0.5, 1].map((x) => backoffDelay(jittered, 2, () => x)), [1500, 2000, 2500]);
 });
 
 t.test('given a failed attempt, when time passes, then the next attempt is made exactly at its backoff time and not before, and later events of the call wait for it', async (t) => {

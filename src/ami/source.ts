@@ -15,15 +15,10 @@ import type { Logger } from 'pino';
 import { BehaviorSubject, Subject } from 'rxjs';
 import type { NormalizerInput } from '../normalizer/index.js';
 import type { SnapshotChannel } from '../normalizer/tracker.js';
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { flattenFrame, type ManagerFrame } from './frame.js';
 
-export interface ReconnectPolicy {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  factor: number;
-  /** 0..1: each delay is randomized by up to this fraction, so a fleet does not reconnect in step. */
-  jitter: number;
-}
+export type ReconnectPolicy = BackoffPolicy;
 
 export interface AmiSourceOptions {
   host: string;
@@ -61,12 +56,6 @@ interface Manager {
 }
 
 type ManagerCtor = new (port?: number, host?: string, username?: string, password?: string, events?: boolean) => Manager;
-
-export function backoffDelay(policy: ReconnectPolicy, attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * Math.pow(policy.factor, Math.max(0, attempt - 1)));
-  const spread = base * policy.jitter;
-  return Math.max(0, Math.round(base - spread + random() * 2 * spread));
-}
 
 export class AmiSource {
   /** AMI events, resync markers and snapshots, in the order Asterisk sent them. */

@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document served at GET /api/v1/openapi.json, built from the router's own
 // endpoint table: an endpoint cannot exist without being described. Request schemas are the
 // ones the API validates with (OpenAPI 3.1 schemas are JSON Schema 2020-12).
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.js';
 
 export interface ResponseDoc {
   description: string;
@@ -48,14 +48,6 @@ export const AUTH_RESPONSES: Record<string, ResponseDoc> = {
   },
 };
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
-
 export function openApiDocument(endpoints: readonly EndpointDoc[], schemas: Record<string, unknown>): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const e of endpoints) {
@@ -84,7 +76,7 @@ export function openApiDocument(endpoints: readonly EndpointDoc[], schemas: Reco
     openapi: '3.1.0',
     info: {
       title: 'asterisk-crm-bridge API',
-      version: packageVersion(),
+      version: VERSION,
       description:
         'Acting back on the PBX. Every endpoint but this document needs `Authorization: Bearer <token>`: an API token (api.tokens) or an agent\'s own token, which acts for that agent only. Errors are `{ error, problems? }`. Each token has a rate limit (429 with Retry-After).',
     },

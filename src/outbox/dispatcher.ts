@@ -10,6 +10,7 @@
 // Nothing here throws to the caller: a throwing deliver() is a retryable failure, and an outbox
 // error is logged and retried later (the rows are still in the outbox).
 import type { Logger } from 'pino';
+import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import type { DeadReason, Outbox, OutboxItem } from './outbox.js';
 
 /** What a sink says about one attempt. */
@@ -22,13 +23,7 @@ export type DeliveryResult =
 
 export type Deliver = (item: OutboxItem, signal: AbortSignal) => Promise<DeliveryResult>;
 
-export interface RetryPolicy {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  factor: number;
-  /** Fraction: each delay is drawn uniformly from base × [1 − jitter, 1 + jitter]. */
-  jitter: number;
-}
+export type RetryPolicy = BackoffPolicy;
 
 /** Time, injectable so tests can drive retries without waiting. */
 export interface Clock {
@@ -82,12 +77,6 @@ const realClock: Clock = {
 };
 
 /** Capped exponential backoff with jitter, as the AMI reconnect uses: attempt 1 waits initialDelayMs. */
-export function retryDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * Math.pow(policy.factor, Math.max(0, attempt - 1)));
-  const spread = base * policy.jitter;
-  return Math.max(0, Math.round(base - spread + random() * 2 * spread));
-}
-
 export function truncate(text: string, max = MAX_ERROR_LENGTH): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
@@ -260,7 +249,7 @@ export class Dispatcher {
       return this.emit({ kind: 'dead', item, attempt, error, reason });
     }
     const afterMs = result.retry && typeof result.afterMs === 'number' && Number.isFinite(result.afterMs) ? Math.max(0, result.afterMs) : 0;
-    const delay = Math.max(afterMs, retryDelay(this.opts.retry, attempt, this.random));
+    const delay = Math.max(afterMs, backoffDelay(this.opts.retry, attempt, this.random));
     const nextAttemptAt = now + delay;
     this.outbox.reschedule(item, nextAttemptAt, error);
     log.warn({ ...base, retryInMs: delay, error }, `delivery failed (attempt ${at}); retrying in ${delay} ms`);

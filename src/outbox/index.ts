@@ -3,7 +3,6 @@ export { Outbox, OutboxVersionError, type DeadLetter, type DeadReason, type Enqu
 export {
   Dispatcher,
   MAX_ERROR_LENGTH,
-  retryDelay,
   truncate,
   type Clock,
   type Deliver,
