@@ -52,31 +52,67 @@ export interface ResolvedWebhook {
   params: Array<ReturnType<typeof compileParams>>;
   routes: Map<string, ReturnType<typeof compileParams>>;
   body: ReturnType<typeof compileBody> | null;
+  /** HMAC key of the signing secret, or null. */
+  key: Buffer | null;
 }
 
-/** Compiles a sink's templates; throws (TemplateError or Error) listing what is wrong. */
-export function resolveWebhook(config: WebhookSinkConfig): ResolvedWebhook {
+type Problem = { path: Array<string | number>; message: string };
+
+/**
+ * Compiles a sink's settings: the user's, over its preset's, over the defaults. Every problem is
+ * collected with its path in the sink entry (config validation reports them all at once); the
+ * result is usable only when there are none.
+ */
+function compileWebhook(config: WebhookSinkConfig, problems: Problem[]): ResolvedWebhook {
+  const attempt = <T>(path: Array<string | number>, compile: () => T): T | null => {
+    try {
+      return compile();
+    } catch (err) {
+      if (err instanceof TemplateError) problems.push(...under(path, err.problems));
+      else problems.push({ path, message: (err as Error).message });
+      return null;
+    }
+  };
   const preset: PresetSettings | undefined = config.preset ? PRESETS[config.preset] : undefined;
-  if (config.preset && !preset) throw new Error(`unknown preset '${config.preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
+  if (config.preset && !preset) problems.push({ path: ['preset'], message: `unknown preset '${config.preset}' (known: ${Object.keys(PRESETS).join(', ')})` });
   const method = config.method ?? preset?.method ?? 'POST';
   const format = config.format ?? preset?.format ?? 'json';
-  if (method === 'GET' && format !== 'query') throw new Error(`method GET sends no body: use format query (is '${format}')`);
+  if (method === 'GET' && format !== 'query') problems.push({ path: ['format'], message: `method GET sends no body: use format query (is '${format}')` });
   const events = config.events ?? (preset?.events.length ? preset.events : null);
+  // Compiled in the order the keys are documented, so problems are reported in that order.
+  const url = attempt(['url'], () => compileUrl(config.url)) ?? compileUrl('');
+  const headers: ResolvedWebhook['headers'] = [];
+  for (const [name, value] of Object.entries(config.headers ?? {})) {
+    const compiled = attempt(['headers', name], () => compileText(value));
+    if (compiled) headers.push([name, compiled]);
+  }
+  const params = attempt(['params'], () => compileParams(config.params ?? [])) ?? compileParams([]);
   const routes = new Map<string, ReturnType<typeof compileParams>>();
-  for (const [type, route] of Object.entries({ ...(preset?.routes ?? {}), ...(config.routes ?? {}) })) {
-    if (route) routes.set(type, compileParams(route.params as ParamSpec[]));
+  for (const [type, route] of Object.entries(preset?.routes ?? {})) if (route) routes.set(type, compileParams(route.params as ParamSpec[]));
+  for (const [type, route] of Object.entries(config.routes ?? {})) {
+    const compiled = route ? attempt(['routes', type, 'params'], () => compileParams(route.params)) : null;
+    if (compiled) routes.set(type, compiled);
   }
   return {
     method,
     format,
     events: events ? new Set(events) : null,
     when: { ...(preset?.when ?? {}), ...(config.when ?? {}) },
-    url: compileUrl(config.url),
-    headers: Object.entries(config.headers ?? {}).map(([k, v]) => [k, compileText(v)]),
-    params: [compileParams((preset?.params ?? []) as ParamSpec[]), compileParams(config.params ?? [])],
+    url,
+    headers,
+    params: [compileParams((preset?.params ?? []) as ParamSpec[]), params],
     routes,
-    body: config.body !== undefined ? compileBody(config.body, format === 'form' ? 'form' : 'json') : null,
+    body: config.body !== undefined ? attempt(['body'], () => compileBody(config.body, format === 'form' ? 'form' : 'json')) : null,
+    key: config.secret ? attempt(['secret'], () => secretKey(config.secret ?? '')) : null,
   };
+}
+
+/** Compiles a sink's templates; throws listing everything that is wrong. */
+export function resolveWebhook(config: WebhookSinkConfig): ResolvedWebhook {
+  const problems: Problem[] = [];
+  const resolved = compileWebhook(config, problems);
+  if (problems.length > 0) throw new Error(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; '));
+  return resolved;
 }
 
 function partitionOf(e: BridgeEvent): string {
@@ -132,7 +168,6 @@ class WebhookSink implements Sink {
   private dispatcher: Dispatcher | null = null;
   private http: HttpAgent | null = null;
   private auth: Authenticator | null = null;
-  private key: Buffer | null = null;
 
   constructor(
     private readonly config: WebhookSinkConfig,
@@ -143,7 +178,6 @@ class WebhookSink implements Sink {
 
   async start(): Promise<void> {
     this.resolved = resolveWebhook(this.config);
-    this.key = this.config.secret ? secretKey(this.config.secret) : null;
     this.http = createHttpAgent({ connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs, connections: this.config.concurrency });
     this.auth = createAuthenticator(this.config.auth, this.ctx.log, this.config.timeouts.readMs);
     this.dispatcher = new Dispatcher(
@@ -186,7 +220,7 @@ class WebhookSink implements Sink {
     } catch (err) {
       return { ok: false, retry: false, error: (err as Error).message };
     }
-    if (this.key) Object.assign(req.headers, sign(this.key, event.id, Date.now() / 1000, req.body ?? ''));
+    if (w.key) Object.assign(req.headers, sign(w.key, event.id, Date.now() / 1000, req.body ?? ''));
     else req.headers['webhook-id'] = event.id;
     try {
       const authorization = await this.auth.header();
@@ -305,25 +339,8 @@ export const webhookSink: SinkDefinition<WebhookSinkConfig> = {
   },
   create: (config, ctx) => new WebhookSink(config, ctx),
   validate(config) {
-    const problems: Array<{ path: Array<string | number>; message: string }> = [];
-    const check = (path: Array<string | number>, compile: () => unknown) => {
-      try {
-        compile();
-      } catch (err) {
-        if (err instanceof TemplateError) problems.push(...under(path, err.problems));
-        else problems.push({ path, message: (err as Error).message });
-      }
-    };
-    const preset = config.preset ? PRESETS[config.preset] : undefined;
-    const method = config.method ?? preset?.method ?? 'POST';
-    const format = config.format ?? preset?.format ?? 'json';
-    if (method === 'GET' && format !== 'query') problems.push({ path: ['format'], message: `method GET sends no body: use format query (is '${format}')` });
-    check(['url'], () => compileUrl(config.url));
-    for (const [name, value] of Object.entries(config.headers ?? {})) check(['headers', name], () => compileText(value));
-    check(['params'], () => compileParams(config.params ?? []));
-    for (const [type, route] of Object.entries(config.routes ?? {})) if (route) check(['routes', type, 'params'], () => compileParams(route.params));
-    if (config.body !== undefined) check(['body'], () => compileBody(config.body, format === 'form' ? 'form' : 'json'));
-    if (config.secret) check(['secret'], () => secretKey(config.secret ?? ''));
+    const problems: Problem[] = [];
+    compileWebhook(config, problems);
     return problems;
   },
 };
