@@ -12,7 +12,6 @@ import type { CallTracker } from './normalizer/tracker.js';
 import { AgentChannel } from './http/agent-channel.js';
 import { HttpServer } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
-import { AgentDirectory } from './normalizer/agents.js';
 import { Outbox } from './outbox/index.js';
 import { USER_AGENT } from './version.js';
 import { SINKS } from './sinks/registry.js';
@@ -106,7 +105,7 @@ export class Bridge {
         this.log.warn('http is on but no token is configured (agents[].token, http.supervisors, http.tokenSecret, api.tokens): nobody can connect');
       }
       const tokens = new TokenVerifier(statics, config.http.tokenSecret);
-      const agents = new AgentDirectory({ agents: config.agents, agentContexts: config.calls.agentContexts, extensionPattern: config.calls.extensionPattern });
+      const agents = this.tracker.agents;
       this.http = new HttpServer({
         config: config.http,
         rules: config.screenpop,

@@ -255,6 +255,11 @@ export class CallTracker {
     this.inbound = new Set(opts.inboundContexts.map((c) => c.toLowerCase()));
   }
 
+  /** Who is an agent: shared with the HTTP side (pops, API), so both know the same agents. */
+  get agents(): AgentDirectory {
+    return this.opts.agents;
+  }
+
   /** Number of calls in progress (for metrics and tests). */
   get activeCalls(): number {
     return this.calls.size;
