@@ -84,6 +84,20 @@ async function agentInBridge(driver: AmiDriver, agent: Agent, since: number): Pr
 /** The agent's phone: the far (`;2`) end of the agent's Local channel. */
 const phoneOf = (agentLeg: string): string => agentLeg.replace(/;1$/, ';2');
 
+/**
+ * The start of both transfer scenarios: a direct call that 201 answers after 1 s and keeps
+ * (60 s), with 202 set to answer after 1 s and talk 3 s. Returns 201's leg in the bridge.
+ */
+async function answeredBy201ThenTo202(driver: AmiDriver): Promise<string> {
+  await agents(driver, {
+    '201': { mode: 'answer', delay: 1, talk: 60 },
+    '202': { mode: 'answer', delay: 1, talk: 3 },
+  });
+  const since = driver.mark();
+  await callFromPstn(driver, AGENT_201_DID, 'wait', 60);
+  return agentInBridge(driver, '201', since);
+}
+
 async function callsOver(driver: AmiDriver, timeoutMs = SCENARIO_TIMEOUT_MS): Promise<void> {
   await driver.waitForAllCallsOver(timeoutMs);
 }
@@ -138,13 +152,7 @@ export const scenarios = {
    * to 202@internal; 202 answers after 1 s and hangs up after 3 s of talk.
    */
   'blind-transfer': async (driver) => {
-    await agents(driver, {
-      '201': { mode: 'answer', delay: 1, talk: 60 },
-      '202': { mode: 'answer', delay: 1, talk: 3 },
-    });
-    const since = driver.mark();
-    await callFromPstn(driver, AGENT_201_DID, 'wait', 60);
-    const agentLeg = await agentInBridge(driver, '201', since);
+    const agentLeg = await answeredBy201ThenTo202(driver);
     await driver.action({ Action: 'BlindTransfer', Channel: agentLeg, Context: 'internal', Exten: '202' });
     await callsOver(driver);
   },
@@ -159,13 +167,7 @@ export const scenarios = {
    * prompt file is missing from the rootfs, which aborts the transfer).
    */
   'attended-transfer': async (driver) => {
-    await agents(driver, {
-      '201': { mode: 'answer', delay: 1, talk: 60 },
-      '202': { mode: 'answer', delay: 1, talk: 3 },
-    });
-    const since = driver.mark();
-    await callFromPstn(driver, AGENT_201_DID, 'wait', 60);
-    const agentLeg = await agentInBridge(driver, '201', since);
+    const agentLeg = await answeredBy201ThenTo202(driver);
     const beforeTransfer = driver.mark();
     await driver.action({ Action: 'Atxfer', Channel: agentLeg, Context: 'internal', Exten: '202' });
     // The transfer dials Local/202@internal; its ;1 joins 201 in a consultation bridge at once,
