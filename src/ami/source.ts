@@ -16,7 +16,7 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import type { NormalizerInput } from '../normalizer/index.js';
 import type { SnapshotChannel } from '../normalizer/tracker.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { flattenFrame, type ManagerFrame } from './frame.js';
+import { flattenFrame, type AmiEvent, type ManagerFrame } from './frame.js';
 
 export type ReconnectPolicy = BackoffPolicy;
 
@@ -171,13 +171,13 @@ export class AmiSource {
   }
 
   private async resync(m: Manager): Promise<void> {
-    const actionid = `crm-bridge-${process.pid}-${++this.actionSeq}`;
-    const channels: SnapshotChannel[] = [];
-    const collect = (frame: ManagerFrame) => {
-      if (frame.actionid !== actionid) return;
-      const { event } = flattenFrame(frame);
-      if (event.event === 'CoreShowChannel') {
-        channels.push({
+    this.input$.next({ kind: 'resync-begin', receivedAt: Date.now() });
+    try {
+      const rows = await this.listOn(m, { action: 'CoreShowChannels' }, 'CoreShowChannelsComplete');
+      if (this.manager !== m) return;
+      const channels: SnapshotChannel[] = rows
+        .filter((event) => event.event === 'CoreShowChannel')
+        .map((event) => ({
           channel: event.channel ?? '',
           uniqueid: event.uniqueid ?? '',
           linkedid: event.linkedid ?? '',
@@ -187,50 +187,72 @@ export class AmiSource {
           calleridname: event.calleridname,
           channelstatedesc: event.channelstatedesc,
           bridgeid: event.bridgeid,
-        });
-      } else if (event.event === 'CoreShowChannelsComplete') {
-        done();
-      }
-    };
-    let finish!: () => void;
-    const complete = new Promise<void>((r) => (finish = r));
-    const done = () => finish();
-    this.resyncCollector = collect;
-    this.input$.next({ kind: 'resync-begin', receivedAt: Date.now() });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`CoreShowChannels timed out after ${this.opts.actionTimeoutMs} ms`)), this.opts.actionTimeoutMs);
-        m.action({ action: 'CoreShowChannels', actionid }, (err) => {
-          if (err) {
-            clearTimeout(timer);
-            reject(new Error(`CoreShowChannels failed: ${String(err.message ?? 'error')}`));
-            return;
-          }
-          void complete.then(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      });
-      if (this.manager !== m) return;
+        }));
       this.input$.next({ kind: 'snapshot', channels, receivedAt: Date.now() });
       this.log.info({ channels: channels.length }, 'AMI state resynchronized');
     } catch (err) {
       this.log.warn({ err }, 'AMI resync failed; calls that ended while disconnected end when their channels are next seen');
-    } finally {
-      this.resyncCollector = null;
     }
   }
 
-  private resyncCollector: ((frame: ManagerFrame) => void) | null = null;
+  /**
+   * Sends a list action (CoreShowChannels, QueueStatus, …) and resolves with the events that
+   * answer it, up to and including `completeEvent`. Those events carry the action's ActionID
+   * and are not passed on to input$: they describe state, they are not news.
+   */
+  list(fields: Record<string, string>, completeEvent: string, timeoutMs = this.opts.actionTimeoutMs): Promise<AmiEvent[]> {
+    const m = this.manager;
+    if (!m || this.status.state !== 'connected') return Promise.reject(new Error('AMI is not connected'));
+    return this.listOn(m, fields, completeEvent, timeoutMs);
+  }
+
+  private listOn(m: Manager, fields: Record<string, string>, completeEvent: string, timeoutMs = this.opts.actionTimeoutMs): Promise<AmiEvent[]> {
+    const actionid = `crm-bridge-${process.pid}-${++this.actionSeq}`;
+    const name = fields.action ?? '?';
+    const rows: AmiEvent[] = [];
+    const complete = completeEvent.toLowerCase();
+    return new Promise<AmiEvent[]>((resolve, reject) => {
+      let answered = false;
+      let finished = false;
+      const end = (err: Error | null) => {
+        clearTimeout(timer);
+        this.collectors.delete(actionid);
+        if (err) reject(err);
+        else resolve(rows);
+      };
+      const timer = setTimeout(() => {
+        m.removeAllListeners(actionid);
+        end(new Error(`AMI action ${name} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.collectors.set(actionid, (event) => {
+        rows.push(event);
+        if (event.event?.toLowerCase() === complete) {
+          finished = true;
+          if (answered) end(null);
+        }
+      });
+      m.action({ ...fields, actionid }, (err) => {
+        if (err) {
+          end(new Error(`AMI action ${name} failed: ${String(err.message ?? 'error')}`));
+          return;
+        }
+        answered = true;
+        if (finished) end(null);
+      });
+    });
+  }
+
+  /** Collectors of list actions in flight, by ActionID. */
+  private readonly collectors = new Map<string, (event: AmiEvent) => void>();
 
   private onFrame(m: Manager, frame: ManagerFrame): void {
     if (this.manager !== m) return;
-    if (frame.actionid !== undefined && this.resyncCollector) {
-      this.resyncCollector(frame);
+    const { event, problem } = flattenFrame(frame);
+    const collector = event.actionid !== undefined ? this.collectors.get(event.actionid) : undefined;
+    if (collector) {
+      collector(event);
       return;
     }
-    const { event, problem } = flattenFrame(frame);
     if (problem) {
       // Some events repeat headers by design (TestEvent's State); a repeated Event header means
       // two frames were glued together, which is worth a warning.
