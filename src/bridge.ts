@@ -3,7 +3,7 @@
 // contract events, and every configured sink receives every event.
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { Subject, type Subscription } from 'rxjs';
+import { map, Subject, tap, type Subscription } from 'rxjs';
 import { AmiSource } from './ami/source.js';
 import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
@@ -13,6 +13,7 @@ import { AgentChannel } from './http/agent-channel.js';
 import { HttpServer } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
+import { PresenceSync } from './presence/sync.js';
 import { USER_AGENT } from './version.js';
 import { SINKS } from './sinks/registry.js';
 import type { Sink } from './sinks/types.js';
@@ -43,6 +44,8 @@ export class Bridge {
   /** The HTTP server (screen pop, widget), when `http` is configured. */
   http: HttpServer | null = null;
   channel: AgentChannel | null = null;
+  /** Presence sync between the CRM and the queues, when `api` is configured. */
+  presence: PresenceSync | null = null;
   private subscription: Subscription | null = null;
   private ended: Promise<void> = Promise.resolve();
   private readonly log: Logger;
@@ -90,8 +93,28 @@ export class Bridge {
     const normalizerLog = this.log.child({ module: 'normalizer' });
     let done!: () => void;
     this.ended = new Promise<void>((r) => (done = r));
-    this.subscription = this.source.input$
-      .pipe(normalize({ tracker: this.tracker, onError: (err, input) => this.onNormalizerError(normalizerLog, err, input) }))
+    const source = this.source;
+    if (config.api) {
+      const presence = new PresenceSync({ config: config.api.presence, agents: this.tracker.agents, ami: source, log: this.log.child({ module: 'presence' }) });
+      this.presence = presence;
+      // After every login: which queues each agent is in, and paused or not.
+      let logins = 0;
+      source.status$.subscribe((s) => {
+        if (s.state !== 'connected' || s.logins === logins) return;
+        logins = s.logins;
+        source.list({ action: 'QueueStatus' }, 'QueueStatusComplete').then(
+          (rows) => presence.seedFrom(rows),
+          (err: unknown) => this.log.warn({ err }, 'presence: QueueStatus failed; queue memberships are learnt from events until the next login'),
+        );
+      });
+    }
+    const presence = this.presence;
+    this.subscription = source.input$
+      .pipe(
+        tap((input) => presence?.observe(input)),
+        normalize({ tracker: this.tracker, onError: (err, input) => this.onNormalizerError(normalizerLog, err, input) }),
+        map((event) => (presence ? presence.annotate(event) : event)),
+      )
       .subscribe({
         next: (event) => this.deliver(event),
         complete: () => done(),
@@ -114,7 +137,7 @@ export class Bridge {
         agents,
         log: this.log.child({ module: 'http' }),
         // The API acts on the PBX through the same AMI connection the events come from.
-        ...(config.api ? { api: { config: config.api, ami: this.source, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
+        ...(config.api ? { api: { config: config.api, ami: this.source, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
       });
       await this.http.start();
     } else if (config.api && !this.ctx.sinks) {

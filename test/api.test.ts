@@ -322,7 +322,7 @@ t.test('the OpenAPI document', async (t) => {
     const endpoints = apiEndpoints(api.ctx);
     const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     t.same(described.sort(), endpoints.map((e) => `${e.method} ${e.path}`).sort());
-    t.same(described.sort(), ['GET /api/v1/openapi.json', 'POST /api/v1/calls']);
+    t.same(described.sort(), ['GET /api/v1/agents/{id}/presence', 'GET /api/v1/openapi.json', 'POST /api/v1/calls', 'PUT /api/v1/agents/{id}/presence']);
     for (const e of endpoints) {
       const op = doc.paths[e.path][e.method.toLowerCase()];
       t.type(op.operationId, 'string', `${e.method} ${e.path} has an operationId`);

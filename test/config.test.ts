@@ -232,6 +232,9 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_NUMBER_PATTERN=api.clickToCall.numberPattern',
         'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_CALLER_ID=api.clickToCall.callerId',
         'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_RING_TIMEOUT_SECONDS=api.clickToCall.ringTimeoutSeconds',
+        'CRM_BRIDGE_CONFIG_API_PRESENCE_MODE=api.presence.mode',
+        'CRM_BRIDGE_CONFIG_API_PRESENCE_DEFAULT_REASON=api.presence.defaultReason',
+        'CRM_BRIDGE_CONFIG_API_PRESENCE_CRM_READY_REASON=api.presence.crmReadyReason',
         'CRM_BRIDGE_CONFIG_LOG_LEVEL=log.level',
       ],
     );

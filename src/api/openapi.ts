@@ -15,6 +15,8 @@ export interface OperationDoc {
   summary: string;
   description?: string;
   tags?: string[];
+  /** Path parameters, as OpenAPI writes them. */
+  parameters?: ReadonlyArray<Record<string, unknown>>;
   /** A components/schemas name. */
   requestBody?: string;
   responses: Record<string, ResponseDoc>;
@@ -66,6 +68,7 @@ export function openApiDocument(endpoints: readonly EndpointDoc[], schemas: Reco
       ...(op.description ? { description: op.description } : {}),
       ...(op.tags ? { tags: op.tags } : {}),
       ...(e.auth ? {} : { security: [] }),
+      ...(op.parameters ? { parameters: op.parameters } : {}),
       ...(op.requestBody
         ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.requestBody}` } } } } }
         : {}),

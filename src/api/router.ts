@@ -10,14 +10,26 @@ import { ApiAuth, principalKey, type ApiPrincipal } from './auth.js';
 import { CALL_ACCEPTED_SCHEMA, CALL_REQUEST_SCHEMA, ClickToCall, type AmiActions } from './click-to-call.js';
 import { ApiError, sendJson } from './errors.js';
 import { AUTH_RESPONSES, ERROR_SCHEMA, openApiDocument, type EndpointDoc } from './openapi.js';
+import { PBX_PRESENCE_SCHEMA, PRESENCE_REQUEST_SCHEMA, PRESENCE_RESULT_SCHEMA, PresenceApi } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
+import type { PresenceSync } from '../presence/sync.js';
 
 export const API_PREFIX = '/api/v1';
+const PRESENCE_PATH = new RegExp(`^${API_PREFIX}/agents/([^/]+)/presence/?$`);
+const AGENT_ID_PARAMETER = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: "The agent's id (or extension, for agents not in the config).",
+  schema: { type: 'string', minLength: 1, maxLength: 128 },
+} as const;
 
 export interface ApiContext {
   config: ApiConfig;
   /** The AMI source: click-to-call sends its Originate through it. */
   ami: AmiActions;
+  /** Presence sync (needs AMI); null: the presence endpoints answer 503. */
+  presence: PresenceSync | null;
   agents: AgentDirectory;
   /** The HTTP server's verifier of agent (and supervisor) tokens; agents may act for themselves. */
   tokens: TokenVerifier | null;
@@ -35,7 +47,8 @@ interface Reply {
 
 export interface Endpoint extends EndpointDoc {
   pattern: RegExp;
-  handle(req: IncomingMessage, who: ApiPrincipal | null): Promise<Reply> | Reply;
+  /** `params`: the path pattern's groups, undecoded. */
+  handle(req: IncomingMessage, who: ApiPrincipal | null, params: string[]): Promise<Reply> | Reply;
 }
 
 /** Same shape as the HTTP server's route handlers. */
@@ -43,6 +56,12 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL,
 
 /** Every API endpoint, described. */
 export function apiEndpoints(ctx: ApiContext): Endpoint[] {
+  const presenceApi = ctx.presence ? new PresenceApi(ctx.presence, ctx.agents) : null;
+  const presence = (req: IncomingMessage): PresenceApi => {
+    if (presenceApi) return presenceApi;
+    req.resume();
+    throw new ApiError(503, 'presence needs the AMI source (pbx.ami): ARI cannot pause queue members');
+  };
   const clickToCall = new ClickToCall({ config: ctx.config.clickToCall, ami: ctx.ami, agents: ctx.agents, log: ctx.log, ...(ctx.newId ? { newId: ctx.newId } : {}) });
   const endpoints: Endpoint[] = [
     {
@@ -74,6 +93,55 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
       },
       handle: (req, who) => clickToCall.handle(req, who!),
     },
+    {
+      method: 'PUT',
+      path: `${API_PREFIX}/agents/{id}/presence`,
+      pattern: PRESENCE_PATH,
+      auth: true,
+      operation: {
+        operationId: 'setPresence',
+        summary: "The agent's CRM presence changed: bring the agent's queues in step",
+        tags: ['presence'],
+        description: `Mode '${ctx.config.presence.mode}' (api.presence.mode). synchronized: ready unpauses the agent in all its queues, not_ready pauses them with the reason. complementary: ready pauses them (reason '${ctx.config.presence.crmReadyReason}'), not_ready leaves them as they are. Asking for the state the PBX is already in changes nothing. The agent.paused / agent.unpaused events this causes carry origin 'api' and no crmPresence, so they are not bounced back to the CRM.`,
+        parameters: [AGENT_ID_PARAMETER],
+        requestBody: 'PresenceRequest',
+        responses: {
+          '200': { description: 'Done: the queues now follow the CRM (`changed` lists the queues this request changed).', schema: 'PresenceResult' },
+          '400': { description: 'The body is not valid JSON or breaks the schema; `problems` lists every problem.', schema: 'Error' },
+          ...AUTH_RESPONSES,
+          '404': { description: 'No such agent.', schema: 'Error' },
+          '409': { description: 'The agent is not a member of any queue.', schema: 'Error' },
+          '413': { description: 'The body is too large.', schema: 'Error' },
+          '415': { description: 'The body is not application/json.', schema: 'Error' },
+          '502': { description: 'Asterisk refused a QueuePause.', schema: 'Error' },
+          '503': {
+            description: 'The PBX is not reachable (AMI not connected), or presence is not available (no AMI).',
+            schema: 'Error',
+            headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 1 } } },
+          },
+        },
+      },
+      handle: (req, who, params) => presence(req).put(req, who!, params[0] ?? ''),
+    },
+    {
+      method: 'GET',
+      path: `${API_PREFIX}/agents/{id}/presence`,
+      pattern: PRESENCE_PATH,
+      auth: true,
+      operation: {
+        operationId: 'getPresence',
+        summary: "The agent's state on the PBX: its queues and whether each is paused",
+        tags: ['presence'],
+        parameters: [AGENT_ID_PARAMETER],
+        responses: {
+          '200': { description: "The agent's queue memberships, as the bridge last saw them.", schema: 'PbxPresence' },
+          ...AUTH_RESPONSES,
+          '404': { description: 'No such agent.', schema: 'Error' },
+          '503': { description: 'Presence is not available (no AMI).', schema: 'Error' },
+        },
+      },
+      handle: (req, who, params) => presence(req).get(who!, params[0] ?? ''),
+    },
   ];
   const openapi: Endpoint = {
     method: 'GET',
@@ -89,7 +157,14 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
     handle: () => ({ status: 200, body: document }),
   };
   endpoints.push(openapi);
-  const document = openApiDocument(endpoints, { CallRequest: CALL_REQUEST_SCHEMA, CallAccepted: CALL_ACCEPTED_SCHEMA, Error: ERROR_SCHEMA });
+  const document = openApiDocument(endpoints, {
+    CallRequest: CALL_REQUEST_SCHEMA,
+    CallAccepted: CALL_ACCEPTED_SCHEMA,
+    PresenceRequest: PRESENCE_REQUEST_SCHEMA,
+    PresenceResult: PRESENCE_RESULT_SCHEMA,
+    PbxPresence: PBX_PRESENCE_SCHEMA,
+    Error: ERROR_SCHEMA,
+  });
   return endpoints;
 }
 
@@ -100,7 +175,7 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
   const limiter = new RateLimiter(perMinute, burst, ctx.now);
   const log = ctx.log;
 
-  const serve = async (e: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const serve = async (e: Endpoint, req: IncomingMessage, res: ServerResponse, params: string[]): Promise<void> => {
     let who: ApiPrincipal | null = null;
     try {
       if (e.auth) {
@@ -112,7 +187,7 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
           });
         }
       }
-      const reply = await e.handle(req, who);
+      const reply = await e.handle(req, who, params);
       sendJson(res, reply.status, reply.body, reply.headers);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err; // the HTTP server logs it and answers 500
@@ -123,5 +198,5 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
     }
   };
 
-  return apiEndpoints(ctx).map((e) => [e.method, e.pattern, (req, res) => serve(e, req, res)]);
+  return apiEndpoints(ctx).map((e) => [e.method, e.pattern, (req, res, _url, params) => serve(e, req, res, params)]);
 }

@@ -69,6 +69,11 @@ export interface ApiConfig {
     callerId: string;
     ringTimeoutSeconds: number;
   };
+  presence: {
+    mode: 'synchronized' | 'complementary';
+    defaultReason: string;
+    crmReadyReason: string;
+  };
 }
 
 export type PopTarget = 'new-tab' | 'named-tab' | 'embedded' | 'hash' | 'background' | 'clipboard';
@@ -258,7 +263,7 @@ const httpSchema: JsonSchema = {
 
 const apiSchema: JsonSchema = {
   type: 'object',
-  description: 'The versioned JSON API (/api/v1) on the HTTP server (needs http): click-to-call. Absent: no API.',
+  description: 'The versioned JSON API (/api/v1) on the HTTP server (needs http): click-to-call and presence. Absent: no API.',
   additionalProperties: false,
   properties: {
     tokens: {
@@ -313,6 +318,22 @@ const apiSchema: JsonSchema = {
           description: "Caller ID of the agent's leg ({number}, {extension}, {name}, {id}): what the agent's phone shows, and the call's caller.",
         },
         ringTimeoutSeconds: { type: 'integer', minimum: 5, maximum: 300, default: 30, description: "How long the agent's device rings before the call is given up." },
+      },
+    },
+    presence: {
+      type: 'object',
+      description: "PUT /api/v1/agents/{id}/presence and the crmPresence field of agent events: the agent's queue availability and CRM presence kept in step.",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        mode: {
+          type: 'string',
+          enum: ['synchronized', 'complementary'],
+          default: 'synchronized',
+          description: "synchronized: the same state on both sides. complementary: never ready on both (CRM ready pauses the queues; queues ready tell the CRM not_ready).",
+        },
+        defaultReason: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[^\\x00-\\x1f]*$', default: 'crm', description: 'Pause reason when the CRM sets not_ready without one (synchronized mode).' },
+        crmReadyReason: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[^\\x00-\\x1f]*$', default: 'crm-ready', description: 'Complementary mode: pause reason while the agent is ready in the CRM.' },
       },
     },
   },

@@ -111,17 +111,24 @@ export interface CallHangup extends Envelope, CallFields {
 export interface AgentEventBase extends Envelope {
   agent: Agent;
 }
-export interface AgentLogin extends AgentEventBase { type: 'agent.login'; queue: QueueInfo }
-export interface AgentLogout extends AgentEventBase { type: 'agent.logout'; queue: QueueInfo }
-export interface AgentPaused extends AgentEventBase {
+/** Presence sync (api.presence): what the CRM should set now; absent when it need not change. */
+export interface CrmPresenceField {
+  crmPresence?: 'ready' | 'not_ready';
+}
+export interface AgentLogin extends AgentEventBase, CrmPresenceField { type: 'agent.login'; queue: QueueInfo }
+export interface AgentLogout extends AgentEventBase, CrmPresenceField { type: 'agent.logout'; queue: QueueInfo }
+export interface AgentPaused extends AgentEventBase, CrmPresenceField {
   type: 'agent.paused';
   queue: QueueInfo | null;
   reason: string | null;
+  /** 'api': the bridge made this change on a CRM's request. */
+  origin?: 'api';
 }
-export interface AgentUnpaused extends AgentEventBase {
+export interface AgentUnpaused extends AgentEventBase, CrmPresenceField {
   type: 'agent.unpaused';
   queue: QueueInfo | null;
   reason: string | null;
+  origin?: 'api';
 }
 export interface AgentStatusEvent extends AgentEventBase { type: 'agent.status'; status: AgentStatus }
 

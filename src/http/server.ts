@@ -158,10 +158,12 @@ export class HttpServer {
       res.writeHead(204).end();
       return;
     }
+    let pathKnown = false;
     for (const [method, re, handler] of this.routes) {
       const m = re.exec(url.pathname);
       if (!m) continue;
-      if (req.method !== method) return this.json(res, 405, { error: 'method not allowed' });
+      pathKnown = true;
+      if (req.method !== method) continue;
       try {
         await handler(req, res, url, m.slice(1));
       } catch (err) {
@@ -171,6 +173,10 @@ export class HttpServer {
         else res.end();
       }
       return;
+    }
+    if (pathKnown) {
+      const allowed = this.routes.filter(([, re]) => re.test(url.pathname)).map(([method]) => method);
+      return this.json(res, 405, { error: 'method not allowed' }, { allow: [...new Set(allowed)].join(', ') });
     }
     this.json(res, 404, { error: 'not found' });
   }

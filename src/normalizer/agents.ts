@@ -81,6 +81,12 @@ export class AgentDirectory {
     };
   }
 
+  /** The agent behind a queue member: its state interface (the phone) first, then its interface. */
+  fromMember(iface: string, stateInterface: string | undefined, memberName: string | undefined): Agent | null {
+    const viaState = stateInterface && stateInterface !== iface ? this.fromChannel(stateInterface, memberName) : null;
+    return viaState ?? this.fromChannel(iface, memberName);
+  }
+
   /** The agent reached by dialling an extension (transfer targets), or null. */
   fromExtension(ext: string): Agent | null {
     const cfg = this.byExtension.get(ext);

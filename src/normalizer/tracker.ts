@@ -876,9 +876,7 @@ export class CallTracker {
     const iface = ev.interface ?? ev.location ?? '';
     if (!iface) return null;
     this.opts.agents.learnName(iface, ev.membername);
-    const state = ev.stateinterface;
-    const viaState = state && state !== iface ? this.opts.agents.fromChannel(state, ev.membername) : null;
-    return viaState ?? this.opts.agents.fromChannel(iface, ev.membername);
+    return this.opts.agents.fromMember(iface, ev.stateinterface, ev.membername);
   }
 
   private onMemberLogin(ev: AmiEvent, type: 'agent.login' | 'agent.logout'): void {

@@ -42,6 +42,8 @@ export const KNOWN_NAMES = [
   'waitSeconds',
   'agentStatus',
   'paused',
+  'crmPresence',
+  'origin',
 ] as const;
 
 export type KnownName = (typeof KNOWN_NAMES)[number];
@@ -131,6 +133,8 @@ export function templateVars(event: BridgeEvent): TemplateVars {
     waitSeconds: null,
     agentStatus: null,
     paused: null,
+    crmPresence: 'crmPresence' in event ? event.crmPresence ?? null : null,
+    origin: 'origin' in event ? event.origin ?? null : null,
   };
   switch (event.type) {
     case 'call.answered':
