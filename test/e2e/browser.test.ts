@@ -31,7 +31,7 @@ async function startCrm() {
       // A CRM page embedding the widget; it records what the widget hands it.
       const bridgeUrl = new URL(req.url, 'http://x').searchParams.get('bridge') ?? '';
       res.writeHead(200, headers);
-      res.end(`<!doctype html><title>CRM host</title><script>window.got = []; window.addEventListener('crm-bridge', (e) => window.got.push(e.detail.event));</script><script src="${bridgeUrl.replace(/[^A-Za-z0-9:/._-]/g, '')}/widget.js" data-token="t-201"></script>`);
+      res.end(`<!doctype html><title>CRM host</title><script>window.got = []; window.details = []; window.addEventListener('crm-bridge', (e) => { window.got.push(e.detail.event); window.details.push(e.detail); });</script><script src="${bridgeUrl.replace(/[^A-Za-z0-9:/._-]/g, '')}/widget.js" data-token="t-201"></script>`);
       return;
     }
     res.writeHead(200, headers);
@@ -75,6 +75,10 @@ t.test('given an agent page open in chromium and a real call ringing agent 201',
 agents:
   - { id: "201", extension: "201", name: Agent 201, token: t-201, interfaces: [Local/201@agents] }
   - { id: "202", extension: "202", name: Agent 202, token: t-202, interfaces: [Local/202@agents] }
+api:
+  tokens: [{ name: crm, token: browser-test-api-token-0123456789abcdef }]
+  clickToCall: { context: from-internal }
+  presence: { mode: synchronized }
 screenpop:
   - id: tab
     events: [call.ringing]
@@ -205,5 +209,43 @@ screenpop:
     t.ok(got.includes('call.ringing') && got.includes('call.answered'), `then the allowed CRM page got the call (${got.join(', ')})`);
     const leaked = await other.evaluate(() => (window as unknown as { got: string[] }).got);
     t.same(leaked, [], 'then a page of an origin not in http.allowedOrigins got nothing');
+  });
+
+  t.test("when the CRM page calls out and sets presence through the widget, then the PBX acts, and the PBX's own pause reaches the page", async (t) => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    t.teardown(() => browser.close());
+    const host = await (await browser.newContext()).newPage();
+    await host.goto(`${crm.url}/host?bridge=${encodeURIComponent(bridge)}`);
+    await host.waitForFunction(() => (window as unknown as { got: string[] }).got.includes('ready'), undefined, { timeout: 15_000 });
+    type Widget = { callOut(n: string): Promise<Record<string, any>>; setPresence(s: string, r?: string): Promise<Record<string, any>> };
+    const widget = () => (window as unknown as { CrmBridge: Widget }).CrmBridge;
+
+    // Click-to-call (Tencent's callOut): agent 201's device (Local/201@agents) answers after 1 s.
+    await driver.action({ Action: 'Setvar', Variable: 'AGENT_201_MODE', Value: 'answer' });
+    const from = daemon.events.length;
+    const out = await host.evaluate(`(${widget.toString()})().callOut('555 0101')`) as Record<string, any>;
+    t.match(out, { ok: true, action: 'callOut', status: 202, body: { agent: '201', number: '5550101', status: 'originating' } }, JSON.stringify(out));
+    const id = out['body']['id'] as string;
+    const events = await daemon.waitForEvents((all) => {
+      const mine = all.slice(from).filter((e) => 'callId' in e && e.callId === id);
+      return mine.some((e) => e.type === 'call.hangup') ? mine : undefined;
+    }, 'the events of the widget\'s call');
+    t.same(events.map((e) => e.type), ['call.started', 'call.answered', 'call.hangup'], 'then a real call was placed');
+    t.ok(events.every((e) => 'origin' in e && e.origin === 'click-to-call'), 'then its events say click-to-call');
+    t.match(events[0], { agent: { id: '201' }, called: { number: '5550101' } });
+
+    // Presence from the CRM page: the agent's queues pause.
+    const set = await host.evaluate(`(${widget.toString()})().setPresence('not_ready', 'lunch')`) as Record<string, any>;
+    t.match(set, { ok: true, action: 'presence', status: 200, body: { agent: '201', pbx: 'not_ready', changed: ['sales'] } }, JSON.stringify(set));
+    const paused = await daemon.waitForEvents((all) => all.slice(from).find((e) => e.type === 'agent.paused' && e.agent.id === '201'), "201's agent.paused");
+    t.match(paused, { reason: 'lunch', origin: 'api' });
+    t.match(await asterisk.cli('queue show sales'), /Local\/201@agents.*paused:lunch/i, 'then Asterisk has 201 paused');
+
+    // The PBX side: a supervisor unpauses 201; the page is asked to set the CRM presence to ready.
+    await driver.action({ Action: 'QueuePause', Queue: 'sales', Interface: 'Local/201@agents', Paused: 'false' });
+    await host.waitForFunction(() => (window as unknown as { got: string[] }).got.includes('presenceSync'), undefined, { timeout: 15_000 });
+    const details = (await host.evaluate(() => (window as unknown as { details: Array<{ event: string; data: Record<string, unknown> }> }).details)).filter((d) => d.event === 'presenceSync');
+    t.equal(details.length, 1, 'then exactly one presenceSync: the CRM\'s own change did not come back');
+    t.match(details[0]?.data, { agent: '201', state: 'ready', reason: null });
   });
 });

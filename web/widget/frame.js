@@ -1,6 +1,8 @@
 // The widget's iframe page (/widget, loaded by /widget.js inside a CRM page). It runs on the
 // bridge's origin, holds the agent's event stream (SSE, with the token from its own URL) and:
-//   - posts { source: 'crm-bridge', event, data } to window.parent, only ever with the parent's
+//   - posts { source: 'crm-bridge', event, data } to window.parent (each bridge event by its type,
+//     plus 'presenceSync' { agent, state, reason } when an agent event says the CRM's presence
+//     should follow the queues: api.presence), only ever with the parent's
 //     exact origin as targetOrigin, and only when that origin is in the allow-list that
 //     GET /agent/me returns as `allowedOrigins` (http.allowedOrigins) — never '*';
 //   - accepts { action: 'hello' | 'callOut' | 'presence', … } only from window.parent and only
@@ -195,6 +197,11 @@ function connect(resume) {
     seenOrder.push(ev.id);
     if (seenOrder.length > 2000) seen.delete(seenOrder.shift());
     post(ev.type, ev);
+    // Presence sync (the CRM Connector's requestSyncOmnichannel): the CRM page should now set
+    // the agent's presence to this state. Absent on changes the CRM itself asked for (no echo).
+    if ((ev.crmPresence === 'ready' || ev.crmPresence === 'not_ready') && ev.agent && typeof ev.agent.id === 'string') {
+      post('presenceSync', { agent: ev.agent.id, state: ev.crmPresence, reason: typeof ev.reason === 'string' ? ev.reason : null, eventId: ev.id });
+    }
   };
   source.onerror = () => {
     if (es !== source) return;

@@ -10,6 +10,11 @@
  *   CrmBridge.callOut('+4915112345678');        // -> Promise<{ ok, action, status?, message? }>
  *   CrmBridge.setPresence('not_ready', 'lunch'); // -> Promise<{ ok, … }>
  *
+ * Presence sync both ways (api.presence): call setPresence whenever the CRM's presence changes,
+ * and follow the bridge's 'presenceSync' event { agent, state, reason } — the queues changed on
+ * the PBX and the CRM's presence should now be `state`. Changes the CRM asked for itself never
+ * come back as presenceSync, so the two handlers cannot ping-pong.
+ *
  * It creates a hidden iframe to /widget on the bridge's origin (the origin this script was loaded
  * from). The iframe holds the event stream and posts each event here; this script accepts only
  * messages whose origin is the bridge and whose source is that iframe. The iframe, in turn, talks
