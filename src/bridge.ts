@@ -1,6 +1,7 @@
 // The controller: wires the AMI source through the normalizer to the sinks. The whole
 // architecture in one sentence: a source emits AMI input, the normalizer turns it into
-// contract events, and every configured sink receives every event.
+// contract events, and every configured sink receives every event. It also owns what the
+// operator touches: readiness, metrics, and the SIGHUP reload.
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
@@ -10,10 +11,12 @@ import type { BridgeEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
 import type { CallTracker } from './normalizer/tracker.js';
 import { AgentChannel } from './http/agent-channel.js';
-import { HttpServer } from './http/server.js';
+import { HttpServer, type HttpServerContext } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
 import { PresenceSync } from './presence/sync.js';
+import { BridgeMetrics } from './ops/metrics.js';
+import { opsRoutes, tokenMatcher, type Readiness } from './ops/routes.js';
 import { USER_AGENT } from './version.js';
 import { SINKS } from './sinks/registry.js';
 import type { Sink } from './sinks/types.js';
@@ -46,24 +49,39 @@ export class Bridge {
   channel: AgentChannel | null = null;
   /** Presence sync between the CRM and the queues, when `api` is configured. */
   presence: PresenceSync | null = null;
+  /** Prometheus metrics (served at /metrics when http is on). */
+  readonly metrics: BridgeMetrics;
+  /** The config in force (a reload replaces what it can). */
+  private config: BridgeConfig;
+  /** Names of the sinks that use the outbox (for outbox metrics). */
+  private readonly durableSinks = new Set<string>();
+  /** While sinks are being swapped (reload): events held for the new sinks. */
+  private held: BridgeEvent[] | null = null;
+  private stopping = false;
   private subscription: Subscription | null = null;
   private ended: Promise<void> = Promise.resolve();
   private readonly log: Logger;
 
   constructor(private readonly ctx: BridgeContext) {
     this.log = ctx.log;
+    this.config = ctx.config;
+    this.metrics = new BridgeMetrics({
+      callsInProgress: () => this.tracker?.activeCalls ?? 0,
+      sseClients: () => this.channel?.streams ?? 0,
+      outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.durableSinks] } : null),
+    });
   }
 
   async start(): Promise<void> {
-    const { config } = this.ctx;
-    this.sinks = this.ctx.sinks ?? this.createSinks();
+    const { config } = this;
+    this.sinks = this.ctx.sinks ?? this.createSinks(config);
     if (config.http && !this.ctx.sinks) {
       this.channel = new AgentChannel({
         log: this.log.child({ module: 'screenpop' }),
         keepAliveSeconds: config.http.keepAliveSeconds,
         retryMs: config.http.retryMs,
         bufferPerAgent: config.http.bufferPerAgent,
-        agentQueues: new Map(config.agents.filter((a) => a.queues?.length).map((a) => [a.id, a.queues ?? []])),
+        agentQueues: agentQueues(config),
       });
       this.sinks.push(this.channel);
     }
@@ -109,41 +127,164 @@ export class Bridge {
       });
     }
     const presence = this.presence;
+    const metrics = this.metrics;
+    source.status$.subscribe((s) => metrics.ami(s));
+    let receivedAt: number | null = null;
     this.subscription = source.input$
       .pipe(
-        tap((input) => presence?.observe(input)),
+        tap((input) => {
+          receivedAt = input.receivedAt;
+          if (input.kind === 'event') metrics.amiEvent();
+          presence?.observe(input);
+        }),
         normalize({ tracker: this.tracker, onError: (err, input) => this.onNormalizerError(normalizerLog, err, input) }),
         map((event) => (presence ? presence.annotate(event) : event)),
       )
       .subscribe({
-        next: (event) => this.deliver(event),
+        next: (event) => {
+          this.deliver(event);
+          metrics.event(event, receivedAt);
+        },
         complete: () => done(),
       });
     if (config.http && this.channel) {
-      const statics: Array<{ token: string; who: Principal }> = [
-        ...config.agents.filter((a) => a.token).map((a) => ({ token: a.token ?? '', who: { kind: 'agent' as const, agentId: a.id } })),
-        ...config.http.supervisors.map((s) => ({ token: s.token, who: { kind: 'supervisor' as const, name: s.name } })),
-      ];
-      if (statics.length === 0 && !config.http.tokenSecret && !config.api?.tokens.length) {
-        this.log.warn('http is on but no token is configured (agents[].token, http.supervisors, http.tokenSecret, api.tokens): nobody can connect');
-      }
-      const tokens = new TokenVerifier(statics, config.http.tokenSecret);
-      const agents = this.tracker.agents;
-      this.http = new HttpServer({
-        config: config.http,
-        rules: config.screenpop,
-        channel: this.channel,
-        tokens,
-        agents,
-        log: this.log.child({ module: 'http' }),
-        // The API acts on the PBX through the same AMI connection the events come from.
-        ...(config.api ? { api: { config: config.api, ami: this.source, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
-      });
+      this.http = new HttpServer({ ...this.httpContext(config), channel: this.channel, log: this.log.child({ module: 'http' }) });
       await this.http.start();
     } else if (config.api && !this.ctx.sinks) {
       this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');
     }
     await this.source.start();
+  }
+
+  /** What the HTTP server needs from a config (also what a reload replaces). */
+  private httpContext(config: BridgeConfig): Omit<HttpServerContext, 'channel' | 'log'> {
+    const http = config.http!;
+    const statics: Array<{ token: string; who: Principal }> = [
+      ...config.agents.filter((a) => a.token).map((a) => ({ token: a.token ?? '', who: { kind: 'agent' as const, agentId: a.id } })),
+      ...http.supervisors.map((s) => ({ token: s.token, who: { kind: 'supervisor' as const, name: s.name } })),
+    ];
+    if (statics.length === 0 && !http.tokenSecret && !config.api?.tokens.length) {
+      this.log.warn('http is on but no token is configured (agents[].token, http.supervisors, http.tokenSecret, api.tokens): nobody can connect');
+    }
+    const tokens = new TokenVerifier(statics, http.tokenSecret);
+    const agents = this.tracker!.agents;
+    const metricsToken = tokenMatcher(http.metricsToken);
+    return {
+      config: http,
+      rules: config.screenpop,
+      tokens,
+      agents,
+      // The API acts on the PBX through the same AMI connection the events come from.
+      ...(config.api ? { api: { config: config.api, ami: this.source!, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
+      extraRoutes: opsRoutes({
+        readiness: () => this.readiness(),
+        metrics: this.metrics,
+        mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
+      }),
+    };
+  }
+
+  /** Ready = logged in to AMI, and the outbox (if any sink uses it) can be written. */
+  readiness(): Readiness {
+    const checks: Record<string, string> = {};
+    const status = this.source?.status;
+    checks.ami = status?.state === 'connected' ? 'ok' : `AMI ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
+    checks.outbox = this.outbox ? this.outbox.writeProblem() ?? 'ok' : 'ok (not used: no durable sink)';
+    if (this.stopping) checks.daemon = 'stopping';
+    const ready = !this.stopping && checks.ami === 'ok' && checks.outbox.startsWith('ok');
+    return { ready, checks };
+  }
+
+  /**
+   * Applies a new, already validated config without dropping the AMI connection or an event:
+   * sinks, agents, tokens, screen-pop rules, API settings, log level. What cannot change without
+   * a restart (pbx, outbox, http.listen, calls.inboundContexts, api on/off) is kept and named.
+   */
+  async reload(next: BridgeConfig): Promise<{ applied: string[]; needsRestart: string[] }> {
+    const prev = this.config;
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    if (!same(prev.pbx, next.pbx)) needsRestart.push('pbx');
+    if (!same(prev.outbox, next.outbox)) needsRestart.push('outbox');
+    if (!same(prev.calls.inboundContexts, next.calls.inboundContexts)) needsRestart.push('calls.inboundContexts');
+    if (Boolean(prev.http) !== Boolean(next.http) || prev.http?.listen !== next.http?.listen) needsRestart.push('http.listen');
+    if (Boolean(prev.api) !== Boolean(next.api)) needsRestart.push('api (on/off)');
+    if (prev.log.level !== next.log.level) {
+      this.log.level = next.log.level;
+      applied.push('log.level');
+    }
+    if (!same(prev.agents, next.agents) || !same(prev.calls, next.calls)) {
+      this.tracker?.agents.reload({ agents: next.agents, agentContexts: next.calls.agentContexts, extensionPattern: next.calls.extensionPattern });
+      this.channel?.setAgentQueues(agentQueues(next));
+      applied.push('agents');
+    }
+    if (!this.ctx.sinks && !same(prev.sinks, next.sinks)) {
+      await this.swapSinks(next);
+      applied.push('sinks');
+    }
+    if (next.api && this.presence && !same(prev.api?.presence, next.api.presence)) {
+      this.presence.configure(next.api.presence);
+      applied.push('api.presence');
+    }
+    const httpNow = { ...next, http: next.http ? { ...next.http, listen: prev.http?.listen ?? next.http.listen } : next.http };
+    if (this.http && next.http && (!same(prev.http, httpNow.http) || !same(prev.screenpop, next.screenpop) || !same(prev.api, next.api) || !same(prev.agents, next.agents))) {
+      this.http.reconfigure(this.httpContext({ ...httpNow, api: prev.api && next.api ? next.api : prev.api }));
+      applied.push('http (tokens, screen-pop rules, API)');
+    }
+    this.config = {
+      ...next,
+      pbx: prev.pbx,
+      outbox: prev.outbox,
+      calls: { ...next.calls, inboundContexts: prev.calls.inboundContexts },
+      http: prev.http && next.http ? httpNow.http : prev.http,
+      api: prev.api && next.api ? next.api : prev.api,
+    };
+    return { applied, needsRestart };
+  }
+
+  /**
+   * Stops the configured sinks (they drain; the outbox keeps what they had not delivered), then
+   * starts the new ones. Events that arrive meanwhile go to the screen-pop channel at once and
+   * are held for the new sinks, so none is lost. If a new sink fails to start, the old ones
+   * come back and the error is thrown.
+   */
+  private async swapSinks(next: BridgeConfig): Promise<void> {
+    const old = this.sinks.filter((s) => s !== this.channel);
+    const keep = this.channel ? [this.channel] : [];
+    this.held = [];
+    this.sinks = keep;
+    this.log.info({ stopping: old.map((s) => s.name) }, 'reload: swapping sinks; events meanwhile are held for the new ones');
+    let target = old;
+    let failure: unknown = null;
+    try {
+      for (const sink of [...old].reverse()) {
+        try {
+          await sink.stop();
+        } catch (err) {
+          this.log.error({ err, sink: sink.name }, 'stopping a sink for the reload failed');
+        }
+      }
+      const started: Sink[] = [];
+      try {
+        const fresh = this.createSinks(next);
+        for (const sink of fresh) {
+          await sink.start();
+          started.push(sink);
+        }
+        target = fresh;
+      } catch (err) {
+        failure = err;
+        for (const sink of started) await sink.stop().catch(() => undefined);
+        for (const sink of old) await sink.start();
+      }
+    } finally {
+      const held = this.held ?? [];
+      this.held = null;
+      this.sinks = [...target, ...keep];
+      for (const event of held) this.deliverTo(target, event);
+    }
+    if (failure) throw failure;
   }
 
   /** Resolves when the source has ended (replay: the trace is over). */
@@ -153,6 +294,7 @@ export class Bridge {
 
   /** Stops taking AMI input, lets everything accepted reach the sinks, then stops the sinks. */
   async stop(): Promise<void> {
+    this.stopping = true;
     try {
       await this.source?.stop();
     } catch (err) {
@@ -185,28 +327,40 @@ export class Bridge {
 
   /** The durable outbox, opened when the first durable sink asks for it. */
   private openOutbox = (): Outbox => {
-    this.outbox ??= Outbox.open(outboxPath(this.ctx.config), {
+    this.outbox ??= Outbox.open(outboxPath(this.config), {
       log: this.log.child({ module: 'outbox' }),
-      synchronous: this.ctx.config.outbox.synchronous,
+      synchronous: this.config.outbox.synchronous,
     });
     return this.outbox;
   };
 
-  private createSinks(): Sink[] {
-    return this.ctx.config.sinks.map((entry, i) => {
+  private createSinks(config: BridgeConfig): Sink[] {
+    return config.sinks.map((entry, i) => {
       const def = SINKS[entry.type];
       if (!def) throw new Error(`sinks[${i}].type: unknown sink type '${entry.type}'`);
-      return def.create(entry, {
+      let sink: Sink | null = null;
+      sink = def.create(entry, {
         log: this.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` }),
-        server: this.ctx.config.pbx.name,
-        outbox: this.openOutbox,
+        server: config.pbx.name,
+        outbox: () => {
+          if (sink) this.durableSinks.add(sink.name);
+          return this.openOutbox();
+        },
         userAgent: USER_AGENT,
+        onOutcome: (name, outcome) => this.metrics.outcome(name, outcome),
       });
+      return sink;
     });
   }
 
   private deliver(event: BridgeEvent): void {
-    for (const sink of this.sinks) {
+    this.held?.push(event);
+    this.deliverTo(this.sinks, event);
+    this.events$.next(event);
+  }
+
+  private deliverTo(sinks: readonly Sink[], event: BridgeEvent): void {
+    for (const sink of sinks) {
       try {
         sink.deliver(event);
       } catch (err) {
@@ -214,11 +368,15 @@ export class Bridge {
         this.log.error({ err, sink: sink.name, eventId: event.id }, 'sink threw while accepting an event');
       }
     }
-    this.events$.next(event);
   }
 
   private onNormalizerError(log: Logger, err: unknown, input: NormalizerInput): void {
     const event = input.kind === 'event' ? input.event : undefined;
+    this.metrics.normalizerError();
     log.error({ err, amiEvent: event?.event, uniqueid: event?.uniqueid, linkedid: event?.linkedid }, 'could not normalize an AMI event; skipped it and carried on');
   }
+}
+
+function agentQueues(config: BridgeConfig): Map<string, readonly string[]> {
+  return new Map(config.agents.filter((a) => a.queues?.length).map((a) => [a.id, a.queues ?? []]));
 }

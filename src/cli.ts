@@ -11,6 +11,7 @@ import { Outbox } from './outbox/index.js';
 import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { logSink } from './sinks/log.js';
+import { systemdNotifier } from './ops/systemd.js';
 
 export const EXIT_USAGE = 64;
 export const EXIT_NOINPUT = 66;
@@ -133,26 +134,69 @@ function daemonLogger(level: string): Logger {
 async function run(path: string | undefined): Promise<number> {
   const config = load(path);
   if (typeof config === 'number') return config;
+  const file = findConfigPath(path)!;
   const log = daemonLogger(config.log.level);
   log.info({ version: VERSION, config: describeConfig(config) }, 'crm-bridge starting');
+  const systemd = systemdNotifier(log);
   const bridge = new Bridge({ config, log });
   let stopping: Promise<void> | null = null;
-  let stopped!: () => void;
-  const finished = new Promise<void>((r) => (stopped = r));
+  let stopped!: (code: number) => void;
+  const finished = new Promise<number>((r) => (stopped = r));
+
+  // SIGTERM / SIGINT: stop reading AMI, drain, close; a second signal exits at once.
   const shutdown = (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
       log.flush();
       process.exit(1);
     }
-    log.info({ signal }, 'shutting down');
+    const timeoutMs = config.shutdown.timeoutMs;
+    log.info({ signal, timeoutMs }, 'shutting down: draining deliveries and closing streams');
+    systemd.stopping('stopping: draining deliveries');
+    const deadline = setTimeout(() => {
+      log.error({ timeoutMs }, 'shutdown deadline reached: exiting with work unfinished (undelivered events stay in the outbox for the next start)');
+      log.flush();
+      process.exit(0);
+    }, timeoutMs);
+    deadline.unref();
     stopping = bridge.stop().finally(() => {
+      clearTimeout(deadline);
       log.info('stopped');
-      stopped();
+      stopped(0);
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  // SIGHUP: reload the config file; an invalid one is refused and the running config kept.
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      if (stopping) return;
+      systemd.reloading();
+      let next: BridgeConfig;
+      try {
+        next = loadConfig(file);
+      } catch (err) {
+        bridge.metrics.reload('refused');
+        const problems = err instanceof ConfigError ? err.errors : [(err as Error).message];
+        log.error({ file, problems }, 'SIGHUP: the new config is not valid; kept the running one');
+        systemd.ready('running (config reload refused: see the log)');
+        return;
+      }
+      try {
+        const { applied, needsRestart } = await bridge.reload(next);
+        bridge.metrics.reload('applied');
+        if (needsRestart.length) log.warn({ needsRestart }, 'SIGHUP: these settings changed but only take effect after a restart');
+        log.info({ file, applied }, applied.length ? 'SIGHUP: config reloaded' : 'SIGHUP: config reloaded; nothing to change');
+      } catch (err) {
+        bridge.metrics.reload('refused');
+        log.error({ err }, 'SIGHUP: applying the new config failed; kept the running sinks');
+      }
+      systemd.ready('running');
+    });
+  });
+
   try {
     await bridge.start();
   } catch (err) {
@@ -161,9 +205,19 @@ async function run(path: string | undefined): Promise<number> {
     log.flush();
     return 1;
   }
-  await finished;
+  const ami = config.pbx.ami;
+  systemd.status(`connecting to AMI at ${ami.host}:${ami.port}`);
+  // READY=1 once the sinks run (start() above) and AMI is logged in.
+  void bridge.source!.loggedIn.then(() => {
+    if (stopping) return;
+    systemd.ready(`connected to AMI at ${ami.host}:${ami.port}`);
+    const every = systemd.startWatchdog();
+    if (every) log.info({ everyMs: every }, 'systemd watchdog: pinging');
+  });
+  const code = await finished;
+  systemd.close();
   await new Promise<void>((r) => log.flush(() => r()));
-  return 0;
+  return code;
 }
 
 async function replay(tracePath: string, configPath: string | undefined): Promise<number> {

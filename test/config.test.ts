@@ -58,6 +58,7 @@ t.test('given a minimal config, when loaded, then every default is filled', asyn
     outbox: { synchronous: 'normal' },
     screenpop: [],
     log: { level: 'info' },
+    shutdown: { timeoutMs: 15000 },
   } satisfies BridgeConfig);
 });
 
@@ -225,6 +226,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_HTTP_RETRY_MS=http.retryMs',
         'CRM_BRIDGE_CONFIG_HTTP_BUFFER_PER_AGENT=http.bufferPerAgent',
         'CRM_BRIDGE_CONFIG_HTTP_TOKEN_SECRET=http.tokenSecret',
+        'CRM_BRIDGE_CONFIG_HTTP_METRICS_TOKEN=http.metricsToken',
         'CRM_BRIDGE_CONFIG_API_RATE_LIMIT_PER_MINUTE=api.rateLimit.perMinute',
         'CRM_BRIDGE_CONFIG_API_RATE_LIMIT_BURST=api.rateLimit.burst',
         'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_AGENT_CHANNEL=api.clickToCall.agentChannel',
@@ -236,6 +238,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_API_PRESENCE_DEFAULT_REASON=api.presence.defaultReason',
         'CRM_BRIDGE_CONFIG_API_PRESENCE_CRM_READY_REASON=api.presence.crmReadyReason',
         'CRM_BRIDGE_CONFIG_LOG_LEVEL=log.level',
+        'CRM_BRIDGE_CONFIG_SHUTDOWN_TIMEOUT_MS=shutdown.timeoutMs',
       ],
     );
   });

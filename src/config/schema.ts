@@ -55,6 +55,7 @@ export interface HttpConfig {
   retryMs: number;
   bufferPerAgent: number;
   tokenSecret?: string;
+  metricsToken?: string;
   supervisors: Array<{ name: string; token: string }>;
 }
 
@@ -102,6 +103,10 @@ export interface LogConfig {
   level: LogLevel;
 }
 
+export interface ShutdownConfig {
+  timeoutMs: number;
+}
+
 /** A loaded config: validated, every default filled, every secret resolved. */
 export interface OutboxConfig {
   path?: string;
@@ -118,6 +123,7 @@ export interface BridgeConfig {
   api?: ApiConfig;
   screenpop: ScreenPopRule[];
   log: LogConfig;
+  shutdown: ShutdownConfig;
 }
 
 export const DEFAULT_INBOUND_CONTEXTS = ['from-pstn', 'from-trunk', 'from-external', 'from-did-direct', 'ext-did'];
@@ -244,6 +250,7 @@ const httpSchema: JsonSchema = {
     retryMs: { type: 'integer', minimum: 100, default: 3000, description: 'Reconnect delay hinted to browsers (SSE retry:).' },
     bufferPerAgent: { type: 'integer', minimum: 1, maximum: 100000, default: 200, description: 'Events kept per agent so a reconnecting browser (Last-Event-ID) misses nothing.' },
     tokenSecret: secretSchema('Key that signs tokens minted with `crm-bridge token` (32+ random bytes).'),
+    metricsToken: secretSchema('Bearer token Prometheus sends to scrape GET /metrics (supervisor tokens work too). Absent: /metrics needs a supervisor token.'),
     supervisors: {
       type: 'array',
       default: [],
@@ -406,6 +413,22 @@ const logSchema: JsonSchema = {
   },
 };
 
+const shutdownSchema: JsonSchema = {
+  type: 'object',
+  description: 'Stopping (SIGTERM / SIGINT): a second signal exits at once.',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    timeoutMs: {
+      type: 'integer',
+      minimum: 1000,
+      maximum: 600000,
+      default: 15000,
+      description: 'How long draining may take before the daemon exits anyway (what is left stays in the outbox). Keep it below systemd TimeoutStopSec.',
+    },
+  },
+};
+
 let cached: JsonSchema | null = null;
 
 /**
@@ -429,6 +452,7 @@ export function configSchema(): JsonSchema {
       api: apiSchema,
       screenpop: screenpopSchema,
       log: logSchema,
+      shutdown: shutdownSchema,
     },
   };
   return cached;

@@ -76,7 +76,7 @@ export class AgentChannel implements Sink {
   private readonly sessions = new Set<Session>();
   private keepAlive: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: AgentChannelOptions) {
+  constructor(private opts: AgentChannelOptions) {
     this.all = new EventBuffer(opts.bufferPerAgent * 10);
   }
 
@@ -91,6 +91,11 @@ export class AgentChannel implements Sink {
     this.keepAlive = null;
     for (const s of this.sessions) s.res.end();
     this.sessions.clear();
+  }
+
+  /** Which queues' calls each agent also follows (SIGHUP reload). */
+  setAgentQueues(agentQueues: ReadonlyMap<string, readonly string[]>): void {
+    this.opts = { ...this.opts, agentQueues };
   }
 
   get streams(): number {

@@ -72,9 +72,11 @@ export interface HttpServerContext {
   log: Logger;
   /** The JSON API (/api/v1), when `api` is configured. */
   api?: ApiContext;
+  /** More routes (health, metrics): `[method, path pattern, handler]`. */
+  extraRoutes?: Array<[string, RegExp, Handler]>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, params: string[]) => void | Promise<void>;
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, params: string[]) => void | Promise<void>;
 
 const WEB_ROOT = new URL('../../web/', import.meta.url);
 const TYPES: Record<string, string> = {
@@ -89,13 +91,29 @@ const TYPES: Record<string, string> = {
 export class HttpServer {
   private server: http.Server | null = null;
   private rules: CompiledRule[] = [];
-  private readonly routes: Array<[string, RegExp, Handler]>;
+  private routes: Array<[string, RegExp, Handler]> = [];
   /** Static files, read once at start: only these names can ever be served. */
   private readonly files = new Map<string, { body: Buffer; type: string }>();
   private readonly framing = new FramingChecker();
 
-  constructor(private readonly ctx: HttpServerContext) {
-    this.routes = [
+  constructor(private ctx: HttpServerContext) {
+    this.routes = this.buildRoutes();
+  }
+
+  /**
+   * New settings (SIGHUP reload): rules, tokens, agents, API. The listening socket and the open
+   * streams stay; `config.listen` itself only changes with a restart.
+   */
+  reconfigure(next: Omit<HttpServerContext, 'channel' | 'log'>): void {
+    const rules = compileRules(next.rules);
+    this.ctx = { ...this.ctx, ...next, config: { ...next.config, listen: this.ctx.config.listen } };
+    this.rules = rules;
+    this.routes = this.buildRoutes();
+  }
+
+  private buildRoutes(): Array<[string, RegExp, Handler]> {
+    const ctx = this.ctx;
+    return [
       ['GET', /^\/agent\/?$/, (_q, res) => this.page(res, 'agent/index.html')],
       ['GET', /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.asset(res, `agent/${p[0]}`)],
       ['GET', /^\/agent\/me$/, (req, res, url) => this.me(req, res, url)],
@@ -105,6 +123,7 @@ export class HttpServer {
       ['GET', /^\/widget\/?$/, (_q, res) => this.page(res, 'widget/index.html', true)],
       ['GET', /^\/widget\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.asset(res, `widget/${p[0]}`)],
       ...(ctx.api ? apiRoutes(ctx.api) : []),
+      ...(ctx.extraRoutes ?? []),
     ];
   }
 

@@ -41,22 +41,33 @@ export function localPartner(channel: string): string | null {
 }
 
 export class AgentDirectory {
-  private readonly byInterface = new Map<string, AgentConfig>();
-  private readonly byExtension = new Map<string, AgentConfig>();
-  private readonly byAgentId = new Map<string, AgentConfig>();
-  private readonly agentContexts: Set<string>;
-  private readonly extensionRe: RegExp;
+  private byInterface = new Map<string, AgentConfig>();
+  private byExtension = new Map<string, AgentConfig>();
+  private byAgentId = new Map<string, AgentConfig>();
+  private agentContexts = new Set<string>();
+  private extensionRe = /$^/;
   /** Names learnt from queue members (MemberName), by interface; bounded by the member count. */
   private readonly learntNames = new Map<string, string>();
 
   constructor(opts: AgentDirectoryOptions) {
+    this.reload(opts);
+  }
+
+  /** Replaces who is an agent (SIGHUP reload); everyone sharing this directory sees the new one. */
+  reload(opts: AgentDirectoryOptions): void {
+    const byAgentId = new Map<string, AgentConfig>();
+    const byInterface = new Map<string, AgentConfig>();
+    const byExtension = new Map<string, AgentConfig>();
     for (const a of opts.agents) {
-      this.byAgentId.set(a.id, a);
-      for (const i of a.interfaces ?? []) this.byInterface.set(i.toLowerCase(), a);
-      if (a.extension) this.byExtension.set(a.extension, a);
+      byAgentId.set(a.id, a);
+      for (const i of a.interfaces ?? []) byInterface.set(i.toLowerCase(), a);
+      if (a.extension) byExtension.set(a.extension, a);
     }
-    this.agentContexts = new Set(opts.agentContexts.map((c) => c.toLowerCase()));
     this.extensionRe = new RegExp(opts.extensionPattern);
+    this.agentContexts = new Set(opts.agentContexts.map((c) => c.toLowerCase()));
+    this.byAgentId = byAgentId;
+    this.byInterface = byInterface;
+    this.byExtension = byExtension;
   }
 
   learnName(iface: string, name: string | undefined): void {

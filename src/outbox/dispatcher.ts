@@ -32,13 +32,14 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** What became of one attempt; for metrics and tests. */
-export type DeliveryOutcome =
+/** What became of one attempt; for metrics and tests. `durationMs`: how long the attempt took. */
+export type DeliveryOutcome = (
   | { kind: 'delivered'; item: OutboxItem; attempt: number }
   | { kind: 'retry'; item: OutboxItem; attempt: number; error: string; nextAttemptAt: number }
   | { kind: 'dead'; item: OutboxItem; attempt: number; error: string; reason: DeadReason }
   /** Cut short by stop(): the row is left as it was and will be attempted again after a restart. */
-  | { kind: 'aborted'; item: OutboxItem; attempt: number };
+  | { kind: 'aborted'; item: OutboxItem; attempt: number }
+) & { durationMs?: number };
 
 export interface DispatcherOptions {
   sink: string;
@@ -206,6 +207,7 @@ export class Dispatcher {
 
   private async attempt(item: OutboxItem, signal: AbortSignal): Promise<void> {
     const attempt = item.attempts + 1;
+    const started = this.clock.now();
     let result: DeliveryResult;
     try {
       result = await this.deliver(item, signal);
@@ -217,14 +219,14 @@ export class Dispatcher {
       result = { ok: false, retry: true, error: err instanceof Error ? err.message : String(err) };
     }
     try {
-      this.record(item, attempt, result, signal);
+      this.record(item, attempt, result, signal, this.clock.now() - started);
     } catch (err) {
       // The row is still in the outbox as it was: it will be attempted (again) later.
       this.opts.log.error({ err, sink: this.opts.sink, eventId: item.eventId }, 'could not record a delivery outcome in the outbox; the event will be attempted again');
     }
   }
 
-  private record(item: OutboxItem, attempt: number, result: DeliveryResult, signal: AbortSignal): void {
+  private record(item: OutboxItem, attempt: number, result: DeliveryResult, signal: AbortSignal, durationMs: number): void {
     const { sink, maxAttempts, maxAgeMs, log } = this.opts;
     const now = this.clock.now();
     const at = `${attempt}/${maxAttempts}`;
@@ -232,12 +234,12 @@ export class Dispatcher {
     if (result.ok) {
       this.outbox.ack(item, now);
       log.debug(base, 'delivered');
-      return this.emit({ kind: 'delivered', item, attempt });
+      return this.emit({ kind: 'delivered', item, attempt , durationMs });
     }
     const error = truncate(result.error || 'unknown error');
     if (signal.aborted) {
       log.info({ ...base, error }, 'delivery aborted by shutdown; the event stays in the outbox');
-      return this.emit({ kind: 'aborted', item, attempt });
+      return this.emit({ kind: 'aborted', item, attempt , durationMs });
     }
     let reason: DeadReason | null = null;
     if (!result.retry) reason = 'rejected';
@@ -246,14 +248,14 @@ export class Dispatcher {
     if (reason) {
       this.outbox.deadLetter(item, reason, error, now);
       log.error({ ...base, reason, error }, `delivery failed (attempt ${at}); moved to dead letters (${reason})`);
-      return this.emit({ kind: 'dead', item, attempt, error, reason });
+      return this.emit({ kind: 'dead', item, attempt, error, reason , durationMs });
     }
     const afterMs = result.retry && typeof result.afterMs === 'number' && Number.isFinite(result.afterMs) ? Math.max(0, result.afterMs) : 0;
     const delay = Math.max(afterMs, backoffDelay(this.opts.retry, attempt, this.random));
     const nextAttemptAt = now + delay;
     this.outbox.reschedule(item, nextAttemptAt, error);
     log.warn({ ...base, retryInMs: delay, error }, `delivery failed (attempt ${at}); retrying in ${delay} ms`);
-    this.emit({ kind: 'retry', item, attempt, error, nextAttemptAt });
+    this.emit({ kind: 'retry', item, attempt, error, nextAttemptAt , durationMs });
   }
 
   private emit(outcome: DeliveryOutcome): void {

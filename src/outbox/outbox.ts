@@ -274,6 +274,17 @@ export class Outbox {
     if (this.db.open) this.db.close();
   }
 
+  /** null if the outbox can be written right now, else why not (for /readyz). A real, tiny write. */
+  writeProblem(): string | null {
+    if (!this.db.open) return 'the outbox is closed';
+    try {
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
   /** Accepts one event for one sink. Synchronous: when it returns, the row is committed. */
   enqueue(sink: string, partition: string, eventId: string, payload: string, now = Date.now()): void {
     this.stmt.insert.run({ sink, partition, eventId, payload, now });

@@ -102,13 +102,18 @@ export class PresenceSync {
   private readonly now: () => number;
   private readonly echoWindowMs: number;
 
-  constructor(private readonly opts: PresenceSyncOptions) {
+  constructor(private opts: PresenceSyncOptions) {
     this.now = opts.now ?? Date.now;
     this.echoWindowMs = opts.echoWindowMs ?? 10_000;
   }
 
   get mode(): PresenceMode {
     return this.opts.config.mode;
+  }
+
+  /** New settings (SIGHUP reload); memberships and pending expectations stay. */
+  configure(config: PresenceConfig): void {
+    this.opts = { ...this.opts, config };
   }
 
   /** The agent's state on the PBX, and its memberships. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
+import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
 
 /** A JSON Schema fragment (draft 2020-12 / Ajv) describing one sink's config entry. */
@@ -14,6 +15,8 @@ export interface SinkContext {
   outbox: () => Outbox;
   /** `asterisk-crm-bridge/<version>`, for User-Agent headers. */
   userAgent: string;
+  /** Told what became of each delivery attempt (metrics). */
+  onOutcome?: (sink: string, outcome: DeliveryOutcome) => void;
 }
 
 /**

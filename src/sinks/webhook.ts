@@ -4,7 +4,7 @@
 import type { Agent as HttpAgent } from 'undici';
 import type { BridgeEvent, EventType } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
-import { Dispatcher, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
+import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { appendParams, compileBody, compileParams, compileText, compileUrl, templateVars, TemplateError, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
 import { createAuthenticator, type AuthConfig, type Authenticator } from '../webhook/auth.js';
@@ -189,6 +189,7 @@ class WebhookSink implements Sink {
         maxAttempts: this.config.maxAttempts,
         maxAgeMs: this.config.maxAgeMs,
         log: this.ctx.log,
+        ...(this.ctx.onOutcome ? { onOutcome: (o: DeliveryOutcome) => this.ctx.onOutcome?.(this.name, o) } : {}),
       },
       (item, signal) => this.attempt(item, signal),
     );

@@ -26,6 +26,8 @@ export interface Daemon {
   waitForEvents<T>(check: (events: BridgeEvent[]) => T | undefined, what: string, timeoutMs?: number): Promise<T>;
   /** SIGTERM and the exit code. */
   stop(): Promise<number | null>;
+  /** Resolves with the exit code once the daemon has exited. */
+  readonly exit: Promise<number | null>;
 }
 
 export function writeConfig(yaml: string): string {
@@ -109,6 +111,7 @@ export function startDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): Da
     child,
     waitForLog: (pred, what, timeoutMs = 20_000, since = 0) => wait(() => logs.slice(since).find(pred), what, timeoutMs),
     waitForEvents: (check, what, timeoutMs = 60_000) => wait(() => check(events), what, timeoutMs),
+    exit,
     stop: () => {
       if (exited === undefined) child.kill('SIGTERM');
       return exit;

@@ -1,0 +1,143 @@
+// Prometheus metrics (prom-client), served at GET /metrics on the http.listen server. One
+// registry per bridge (not prom-client's global one), so tests can run several. Gauges that
+// mirror state someone else keeps (calls in progress, outbox depth, SSE clients) are read at
+// scrape time through `collect`, never copied on the hot path.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AmiStatus } from '../ami/source.js';
+import type { BridgeEvent } from '../events/types.js';
+import type { DeliveryOutcome } from '../outbox/dispatcher.js';
+import type { Outbox } from '../outbox/index.js';
+
+export const METRICS_PREFIX = 'crm_bridge_';
+
+/** What the metrics read at scrape time. */
+export interface MetricsSources {
+  callsInProgress(): number;
+  sseClients(): number;
+  /** The outbox if it is open, and the durable sinks' names. */
+  outbox(): { outbox: Outbox; sinks: string[] } | null;
+}
+
+export class BridgeMetrics {
+  readonly registry = new Registry();
+  private readonly amiConnected: Gauge;
+  private readonly amiLogins: Counter;
+  private readonly amiDisconnects: Counter;
+  private readonly amiEvents: Counter;
+  private readonly events: Counter<'type'>;
+  private readonly eventLatency: Histogram;
+  private readonly deliveries: Counter<'sink' | 'result'>;
+  private readonly deliveryDuration: Histogram<'sink'>;
+  private readonly deliveryLatency: Histogram<'sink'>;
+  private readonly normalizerErrors: Counter;
+  private readonly reloads: Counter<'result'>;
+  private lastAmiState: string | null = null;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    const p = METRICS_PREFIX;
+    collectDefaultMetrics({ register: this.registry, prefix: p });
+    this.amiConnected = new Gauge({ name: `${p}ami_connected`, help: '1 while logged in to AMI, else 0.', registers });
+    this.amiConnected.set(0);
+    this.amiLogins = new Counter({ name: `${p}ami_logins_total`, help: 'Successful AMI logins (the first one and every reconnect).', registers });
+    this.amiDisconnects = new Counter({ name: `${p}ami_disconnects_total`, help: 'AMI connections lost or refused.', registers });
+    this.amiEvents = new Counter({ name: `${p}ami_events_received_total`, help: 'AMI events received (before normalization).', registers });
+    this.events = new Counter({ name: `${p}events_total`, help: 'Normalized events handed to the sinks, by type.', labelNames: ['type'], registers });
+    this.eventLatency = new Histogram({
+      name: `${p}event_latency_seconds`,
+      help: 'From receiving the AMI event to handing the normalized event to the sinks.',
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: `${p}sink_deliveries_total`,
+      help: 'Delivery attempts by durable sinks, by result: delivered, retry, dead, aborted.',
+      labelNames: ['sink', 'result'],
+      registers,
+    });
+    this.deliveryDuration = new Histogram({
+      name: `${p}sink_attempt_duration_seconds`,
+      help: 'How long one delivery attempt took (e.g. the webhook request).',
+      labelNames: ['sink'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.deliveryLatency = new Histogram({
+      name: `${p}sink_delivery_latency_seconds`,
+      help: 'From accepting an event into the outbox to its successful delivery (retries included).',
+      labelNames: ['sink'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
+      registers,
+    });
+    this.normalizerErrors = new Counter({ name: `${p}normalizer_errors_total`, help: 'AMI inputs the normalizer could not handle (skipped, logged).', registers });
+    this.reloads = new Counter({ name: `${p}config_reloads_total`, help: 'SIGHUP reloads, by result: applied, refused.', labelNames: ['result'], registers });
+    new Gauge({
+      name: `${p}calls_in_progress`,
+      help: 'Calls the normalizer is tracking right now.',
+      registers,
+      collect() {
+        this.set(sources.callsInProgress());
+      },
+    });
+    new Gauge({
+      name: `${p}sse_clients`,
+      help: 'Open event streams (agent pages, widgets, supervisors).',
+      registers,
+      collect() {
+        this.set(sources.sseClients());
+      },
+    });
+    const perSink = (name: string, help: string, read: (o: Outbox, sink: string) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['sink'],
+        registers,
+        collect() {
+          this.reset();
+          const o = sources.outbox();
+          if (!o) return;
+          for (const sink of o.sinks) this.set({ sink }, read(o.outbox, sink));
+        },
+      });
+    perSink(`${p}outbox_depth`, 'Events waiting in the outbox for delivery, by sink.', (o, s) => o.depth(s));
+    perSink(`${p}outbox_oldest_age_seconds`, 'Age of the oldest event waiting in the outbox, by sink (0 when none).', (o, s) => o.oldestAgeMs(s) / 1000);
+    perSink(`${p}dead_letters`, 'Events in the dead-letter table, by sink (see crm-bridge outbox list --dead).', (o, s) => o.deadCount(s));
+  }
+
+  ami(status: AmiStatus): void {
+    const was = this.lastAmiState;
+    this.lastAmiState = status.state;
+    if (status.state === was) return;
+    this.amiConnected.set(status.state === 'connected' ? 1 : 0);
+    if (status.state === 'connected') this.amiLogins.inc();
+    if (status.state === 'disconnected' && was !== null) this.amiDisconnects.inc();
+  }
+
+  amiEvent(): void {
+    this.amiEvents.inc();
+  }
+
+  event(event: BridgeEvent, receivedAt: number | null, now = Date.now()): void {
+    this.events.inc({ type: event.type });
+    if (receivedAt !== null) this.eventLatency.observe(Math.max(0, now - receivedAt) / 1000);
+  }
+
+  outcome(sink: string, o: DeliveryOutcome, now = Date.now()): void {
+    this.deliveries.inc({ sink, result: o.kind });
+    if (o.durationMs !== undefined) this.deliveryDuration.observe({ sink }, o.durationMs / 1000);
+    if (o.kind === 'delivered') this.deliveryLatency.observe({ sink }, Math.max(0, now - o.item.createdAt) / 1000);
+  }
+
+  normalizerError(): void {
+    this.normalizerErrors.inc();
+  }
+
+  reload(result: 'applied' | 'refused'): void {
+    this.reloads.inc({ result });
+  }
+
+  async render(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}

@@ -1,0 +1,66 @@
+// Operations endpoints on the http.listen server: GET /healthz (the process answers), GET /readyz
+// (AMI logged in, outbox writable: 200 or 503 with what is not ready), GET /metrics (Prometheus,
+// Bearer token: http.metricsToken or a supervisor token). Health checks need no token and say
+// nothing beyond ok / not ready and why.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Handler } from '../http/server.js';
+import type { BridgeMetrics } from './metrics.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** One entry per check: 'ok' or what is wrong. */
+  checks: Record<string, string>;
+}
+
+export interface OpsContext {
+  readiness(): Readiness;
+  metrics: BridgeMetrics;
+  /** True if this bearer token may read /metrics. */
+  mayScrape(token: string): boolean;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** A constant-time check of a token against a configured one (absent: never). */
+export function tokenMatcher(expected: string | undefined): (token: string) => boolean {
+  if (!expected) return () => false;
+  const want = digest(expected);
+  return (token) => timingSafeEqual(digest(token), want);
+}
+
+function send(res: ServerResponse, status: number, body: string, type: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+  res.end(body);
+}
+
+function bearer(req: IncomingMessage): string | null {
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+  return m ? m[1]! : null;
+}
+
+export function opsRoutes(ctx: OpsContext): Array<[string, RegExp, Handler]> {
+  const json = (res: ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
+  return [
+    ['GET', /^\/healthz$/, (_req, res) => json(res, 200, { status: 'ok' })],
+    [
+      'GET',
+      /^\/readyz$/,
+      (_req, res) => {
+        const r = ctx.readiness();
+        json(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+      },
+    ],
+    [
+      'GET',
+      /^\/metrics$/,
+      async (req, res) => {
+        const token = bearer(req);
+        if (!token) return send(res, 401, 'a token is required: Authorization: Bearer <http.metricsToken or a supervisor token>\n', 'text/plain; charset=utf-8', { 'www-authenticate': 'Bearer' });
+        if (!ctx.mayScrape(token)) return send(res, 403, 'this token may not read metrics\n', 'text/plain; charset=utf-8');
+        const { body, contentType } = await ctx.metrics.render();
+        send(res, 200, body, contentType);
+      },
+    ],
+  ];
+}
