@@ -48,6 +48,11 @@ export interface SnapshotChannel {
   calleridname?: string;
   channelstatedesc?: string;
   bridgeid?: string;
+  /**
+   * Channel variables read on demand at resync (their VarSet went by while disconnected), in the
+   * order they are to be applied: OMLCUSTOMDIALPLANVARS before the values it lists.
+   */
+  vars?: ReadonlyArray<readonly [name: string, value: string]>;
 }
 
 type Side = 'origin' | 'leg';
@@ -226,6 +231,10 @@ export class CallTracker {
   private seedN = 0;
   private inputs = 0;
   private resyncMark = Number.POSITIVE_INFINITY;
+  /** Channels that hung up after the resync query went out (the snapshot may still list them). */
+  private goneDuringResync = new Set<string>();
+  /** While resync() adds the snapshot's channels: calls are announced once their variables are in. */
+  private deferAnnounce = false;
 
   /** Handler per AMI event (lower-case name): the AMI -> call-event mapping, as one table. */
   private readonly handlers: Record<string, (ev: AmiEvent) => void> = {
@@ -284,6 +293,8 @@ export class CallTracker {
     this.seedN = 0;
     this.inputs++;
     this.out = [];
+    // A snapshot being taken may still list a channel that hangs up meanwhile: remember it.
+    if (name === 'hangup' && this.resyncMark !== Number.POSITIVE_INFINITY && ev.uniqueid) this.goneDuringResync.add(ev.uniqueid);
     handler(ev);
     const out = this.out;
     this.out = [];
@@ -298,6 +309,7 @@ export class CallTracker {
   /** Marks the moment a CoreShowChannels query went out. */
   markResync(): void {
     this.resyncMark = this.inputs;
+    this.goneDuringResync.clear();
   }
 
   resync(channels: readonly SnapshotChannel[], now: number): BridgeEvent[] {
@@ -306,6 +318,9 @@ export class CallTracker {
     this.resyncMark = Number.POSITIVE_INFINITY;
     this.seedBase = null;
     this.out = [];
+    const gone = this.goneDuringResync;
+    this.goneDuringResync = new Set();
+    channels = channels.filter((c) => !gone.has(c.uniqueid));
     const live = new Set(channels.map((c) => c.uniqueid));
     for (const call of [...this.calls.values()]) {
       let alive = 0;
@@ -326,6 +341,8 @@ export class CallTracker {
     // CoreShowChannels lists channels in no particular order; a call's first channel (its
     // origin) is the one Asterisk created first.
     const picked = new Set<Call>();
+    const touched = new Set<Call>();
+    this.deferAnnounce = true;
     for (const c of [...channels].sort(byCreation)) {
       if (this.channelCall.has(c.uniqueid)) continue;
       const known = this.calls.has(c.linkedid || c.uniqueid);
@@ -341,7 +358,16 @@ export class CallTracker {
       });
       const call = this.callOf(c.uniqueid, c.linkedid);
       if (call && !known) picked.add(call);
+      if (call) touched.add(call);
     }
+    // The CRM variables whose VarSet went by while we were away, before anything is announced.
+    for (const c of channels) {
+      for (const [variable, value] of c.vars ?? []) {
+        this.onVarSet({ event: 'VarSet', channel: c.channel, uniqueid: c.uniqueid, linkedid: c.linkedid || c.uniqueid, variable, value });
+      }
+    }
+    this.deferAnnounce = false;
+    for (const call of touched) if (!picked.has(call)) this.maybeAnnounce(call);
     // Announce what we picked up; a bridged agent channel means the call is already answered.
     const bridged = new Map<string, SnapshotChannel[]>();
     for (const c of channels) {
@@ -920,7 +946,7 @@ export class CallTracker {
 
   /** Announces the call once the first event that matters arrives, or once we know enough. */
   private maybeAnnounce(call: Call): void {
-    if (call.started) return;
+    if (call.started || this.deferAnnounce) return;
     const known = call.originAgent ? call.called.number !== null : call.caller.number !== null;
     if (known) this.ensureStarted(call);
   }

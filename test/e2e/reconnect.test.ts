@@ -30,9 +30,9 @@ t.test('given calls in progress when the AMI connection drops', async (t) => {
   });
 
   /** Places a direct call to an agent and returns the Linkedid once the agent answered. */
-  async function answeredCall(ext: string): Promise<string> {
+  async function answeredCall(ext: string, vars: Record<string, string> = {}): Promise<string> {
     const since = driver.mark();
-    await driver.originate({ channel: `Local/4100420${ext.slice(-1)}@from-pstn`, context: 'caller', exten: 'wait', callerId: CALLER, variables: { CALLER_WAIT: '120' } });
+    await driver.originate({ channel: `Local/4100420${ext.slice(-1)}@from-pstn`, context: 'caller', exten: 'wait', callerId: CALLER, variables: { CALLER_WAIT: '120', ...vars } });
     const answered: AmiFrame = await driver.waitFor(
       (f) => f.event === 'DialEnd' && (f.get('DestChannel') ?? '').startsWith(`Local/${ext}@agents-`) && f.get('DialStatus') === 'ANSWER',
       20_000,
@@ -56,7 +56,8 @@ t.test('given calls in progress when the AMI connection drops', async (t) => {
   // While the bridge is away: one call ends, another begins and is answered.
   await driver.action({ Action: 'Hangup', Channel: callerChannel(endsWhileAway) });
   await driver.waitForCallOver(endsWhileAway, 20_000);
-  const beganWhileAway = await answeredCall('202');
+  // Its CRM variables are set while the bridge is away: their VarSet events are never seen.
+  const beganWhileAway = await answeredCall('202', { OMLCUSTOMDIALPLANVARS: 'Omlcrmcustomerid&Omlcrmnote', Omlcrmcustomerid: '4711', Omlcrmnote: 'a=b & c#d', Secretvar: 'x' });
 
   const logsAtResume = daemon.logs.length;
   proxy.resume();
@@ -78,5 +79,10 @@ t.test('given calls in progress when the AMI connection drops', async (t) => {
   for (const e of daemon.events) t.same(validateEvent(e), [], `${e.type} is schema-valid`);
   const away = calls.get(beganWhileAway)?.[0] as CallEvent | undefined;
   t.equal(away?.caller.number, '+4930111222', 'then the picked-up call knows its caller');
+  for (const e of calls.get(beganWhileAway) ?? []) {
+    t.same((e as CallEvent).vars, { Omlcrmcustomerid: '4711', Omlcrmnote: 'a=b & c#d' }, `then ${e.type} of the picked-up call carries the CRM variables read at resync`);
+  }
+  const resynced = daemon.logs.filter((l) => l.msg === 'AMI state resynchronized').at(-1);
+  t.ok(Number(resynced?.['variablesRead']) >= 3, 'then the resync read the variables it had missed');
   t.ok(proxy.connections >= 2, 'then the daemon reconnected');
 });
