@@ -70,12 +70,23 @@ const channelIs =
   (f: AmiFrame): boolean =>
     pattern.test(f.get('Channel') ?? '');
 
-/** The agent's leg as it sits in the bridge with the caller: `Local/201@agents-XXXXXXXX;1`. */
+/**
+ * The agent's leg as it sits in the bridge with the caller: `Local/201@agents-XXXXXXXX;1`.
+ * Resolves once the caller is in that bridge too: the agent's leg enters first, and a transfer
+ * asked for before the caller joins is refused ("Transfer invalid": nobody to transfer).
+ */
 async function agentInBridge(driver: AmiDriver, agent: Agent, since: number): Promise<string> {
   const entered = await driver.waitFor(
     (f) => f.event === 'BridgeEnter' && channelIs(new RegExp(`^Local/${agent}@agents-[0-9a-f]+;1$`))(f),
     SCENARIO_TIMEOUT_MS,
     `agent ${agent}'s leg to enter a bridge`,
+    since,
+  );
+  const bridge = entered.get('BridgeUniqueid');
+  await driver.waitFor(
+    (f) => f.event === 'BridgeEnter' && f.get('BridgeUniqueid') === bridge && Number(f.get('BridgeNumChannels')) >= 2,
+    SCENARIO_TIMEOUT_MS,
+    `the caller to join agent ${agent} in bridge ${bridge}`,
     since,
   );
   return entered.get('Channel')!;
