@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
 import { AmiSource } from './ami/source.js';
+import { AriSource } from './ari/source.js';
 import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
@@ -40,7 +41,10 @@ export interface BridgeContext {
 export class Bridge {
   /** Every normalized event, after it was handed to the sinks. */
   readonly events$ = new Subject<BridgeEvent>();
+  /** The AMI source (events, actions), when pbx.ami is configured. */
   source: AmiSource | null = null;
+  /** The ARI source, when pbx.ari is configured: the event source without AMI, else a variable reader. */
+  ari: AriSource | null = null;
   tracker: CallTracker | null = null;
   private sinks: Sink[] = [];
   private outbox: Outbox | null = null;
@@ -97,22 +101,42 @@ export class Bridge {
       agents: config.agents,
     });
     const ami = config.pbx.ami;
-    const over = this.ctx.source ?? {};
-    this.source = new AmiSource({
-      host: over.host ?? ami.host,
-      port: over.port ?? ami.port,
-      username: ami.username,
-      secret: ami.secret,
-      reconnect: over.reconnect === false ? false : ami.reconnect,
-      actionTimeoutMs: ami.actionTimeoutMs,
-      resync: over.resync ?? ami.resync,
-      log: this.log.child({ module: 'ami' }),
-    });
+    const ari = config.pbx.ari;
+    const over = this.ctx.source;
+    if (ami || over) {
+      this.source = new AmiSource({
+        host: over?.host ?? ami?.host ?? '127.0.0.1',
+        port: over?.port ?? ami?.port ?? 5038,
+        username: ami?.username ?? '',
+        secret: ami?.secret ?? '',
+        reconnect: over?.reconnect === false ? false : (ami?.reconnect ?? false),
+        actionTimeoutMs: ami?.actionTimeoutMs ?? 10_000,
+        resync: over?.resync ?? ami?.resync ?? true,
+        log: this.log.child({ module: 'ami' }),
+        // With ARI on too, missed variables are read through it; AMI Getvar while it is away.
+        readVar: async (ch, name) => (this.ari?.status.state === 'connected' ? this.ari.getVar(ch.uniqueid, name) : undefined),
+      });
+    }
+    if (ari && !over) {
+      // ARI alone: the event source. Next to AMI: only for reading variables — its events are not
+      // fed to the normalizer, so every event is emitted once.
+      this.ari = new AriSource({
+        url: ari.url,
+        username: ari.username,
+        password: ari.password,
+        app: ari.app,
+        reconnect: ari.reconnect,
+        actionTimeoutMs: ari.actionTimeoutMs,
+        resync: this.source ? false : ari.resync,
+        log: this.log.child({ module: 'ari' }),
+      });
+    }
     const normalizerLog = this.log.child({ module: 'normalizer' });
     let done!: () => void;
     this.ended = new Promise<void>((r) => (done = r));
     const source = this.source;
-    if (config.api) {
+    const events = this.eventSource;
+    if (config.api && source) {
       const presence = new PresenceSync({ config: config.api.presence, agents: this.tracker.agents, ami: source, log: this.log.child({ module: 'presence' }) });
       this.presence = presence;
       // After every login: which queues each agent is in, and paused or not.
@@ -128,9 +152,9 @@ export class Bridge {
     }
     const presence = this.presence;
     const metrics = this.metrics;
-    source.status$.subscribe((s) => metrics.ami(s));
+    events.status$.subscribe((s) => metrics.ami(s));
     let receivedAt: number | null = null;
-    this.subscription = source.input$
+    this.subscription = events.input$
       .pipe(
         tap((input) => {
           receivedAt = input.receivedAt;
@@ -153,7 +177,15 @@ export class Bridge {
     } else if (config.api && !this.ctx.sinks) {
       this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');
     }
-    await this.source.start();
+    await this.ari?.start();
+    await this.source?.start();
+  }
+
+  /** Where events come from: AMI, or ARI when AMI is not configured. */
+  get eventSource(): AmiSource | AriSource {
+    const source = this.source ?? this.ari;
+    if (!source) throw new Error('no event source: the config has neither pbx.ami nor pbx.ari');
+    return source;
   }
 
   /** What the HTTP server needs from a config (also what a reload replaces). */
@@ -175,7 +207,7 @@ export class Bridge {
       tokens,
       agents,
       // The API acts on the PBX through the same AMI connection the events come from.
-      ...(config.api ? { api: { config: config.api, ami: this.source!, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
+      ...(config.api ? { api: { config: config.api, ami: this.source, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
       extraRoutes: opsRoutes({
         readiness: () => this.readiness(),
         metrics: this.metrics,
@@ -187,11 +219,12 @@ export class Bridge {
   /** Ready = logged in to AMI, and the outbox (if any sink uses it) can be written. */
   readiness(): Readiness {
     const checks: Record<string, string> = {};
-    const status = this.source?.status;
-    checks.ami = status?.state === 'connected' ? 'ok' : `AMI ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
+    const kind = this.source ? 'ami' : 'ari';
+    const status = (this.source ?? this.ari)?.status;
+    checks[kind] = status?.state === 'connected' ? 'ok' : `${kind.toUpperCase()} ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
     checks.outbox = this.outbox ? this.outbox.writeProblem() ?? 'ok' : 'ok (not used: no durable sink)';
     if (this.stopping) checks.daemon = 'stopping';
-    const ready = !this.stopping && checks.ami === 'ok' && checks.outbox.startsWith('ok');
+    const ready = !this.stopping && checks[kind] === 'ok' && checks.outbox.startsWith('ok');
     return { ready, checks };
   }
 
@@ -295,10 +328,12 @@ export class Bridge {
   /** Stops taking AMI input, lets everything accepted reach the sinks, then stops the sinks. */
   async stop(): Promise<void> {
     this.stopping = true;
-    try {
-      await this.source?.stop();
-    } catch (err) {
-      this.log.error({ err }, 'stopping the AMI source failed');
+    for (const source of [this.source, this.ari]) {
+      try {
+        await source?.stop();
+      } catch (err) {
+        this.log.error({ err }, 'stopping a PBX source failed');
+      }
     }
     this.subscription?.unsubscribe();
     try {

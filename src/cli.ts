@@ -205,12 +205,13 @@ async function run(path: string | undefined): Promise<number> {
     log.flush();
     return 1;
   }
-  const ami = config.pbx.ami;
-  systemd.status(`connecting to AMI at ${ami.host}:${ami.port}`);
-  // READY=1 once the sinks run (start() above) and AMI is logged in.
-  void bridge.source!.loggedIn.then(() => {
+  const { ami, ari } = config.pbx;
+  const where = ami ? `AMI at ${ami.host}:${ami.port}` : `ARI at ${ari?.url ?? '?'}`;
+  systemd.status(`connecting to ${where}`);
+  // READY=1 once the sinks run (start() above) and the event source is logged in.
+  void bridge.eventSource.loggedIn.then(() => {
     if (stopping) return;
-    systemd.ready(`connected to AMI at ${ami.host}:${ami.port}`);
+    systemd.ready(`connected to ${where}`);
     const every = systemd.startWatchdog();
     if (every) log.info({ everyMs: every }, 'systemd watchdog: pinging');
   });

@@ -17,6 +17,7 @@ export const REDACT_PATHS = [
   '*.authorization',
   '*.headers.authorization',
   'config.pbx.ami.secret',
+  'config.pbx.ari.password',
 ];
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {

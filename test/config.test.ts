@@ -96,6 +96,16 @@ t.test('given an invalid config, when loaded, then the ConfigError message names
   t.equal(EXIT_CONFIG, 78);
 });
 
+t.test('given a PBX with neither ami nor ari, when loaded, then it says the bridge needs one', async (t) => {
+  t.same(errorsOf(() => loadConfig(fixture('no-pbx-access.yaml'), NO_ENV)), ['pbx: needs ami (the manager interface) or ari (the REST interface), or both']);
+  const ari = loadConfig(fixture('ari-only.yaml'), NO_ENV);
+  t.same(ari.pbx, {
+    name: 'pbx1',
+    ari: { url: 'http://127.0.0.1:8088', username: 'crm-bridge', password: 's3cret', app: 'crm-bridge', reconnect: { initialDelayMs: 500, maxDelayMs: 30000, factor: 2, jitter: 0.2 }, actionTimeoutMs: 10000, resync: true },
+  }, 'then ARI alone is a valid PBX, defaults filled');
+  t.equal(describeConfig(ari).pbx.ari?.password, '[redacted]', 'and its password is redacted when the config is logged');
+});
+
 t.test('given a YAML syntax error, when loaded, then it is reported as file:line:col', async (t) => {
   const path = fixture('syntax-error.yaml');
   t.same(errorsOf(() => loadConfig(path, NO_ENV)), [`${path}:5:11: Nested mappings are not allowed in compact mappings`]);
@@ -215,6 +225,16 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_PBX_AMI_RECONNECT_JITTER=pbx.ami.reconnect.jitter',
         'CRM_BRIDGE_CONFIG_PBX_AMI_ACTION_TIMEOUT_MS=pbx.ami.actionTimeoutMs',
         'CRM_BRIDGE_CONFIG_PBX_AMI_RESYNC=pbx.ami.resync',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_URL=pbx.ari.url',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_USERNAME=pbx.ari.username',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_PASSWORD=pbx.ari.password',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_APP=pbx.ari.app',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_RECONNECT_INITIAL_DELAY_MS=pbx.ari.reconnect.initialDelayMs',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_RECONNECT_MAX_DELAY_MS=pbx.ari.reconnect.maxDelayMs',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_RECONNECT_FACTOR=pbx.ari.reconnect.factor',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_RECONNECT_JITTER=pbx.ari.reconnect.jitter',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_ACTION_TIMEOUT_MS=pbx.ari.actionTimeoutMs',
+        'CRM_BRIDGE_CONFIG_PBX_ARI_RESYNC=pbx.ari.resync',
         'CRM_BRIDGE_CONFIG_CALLS_INBOUND_CONTEXTS=calls.inboundContexts',
         'CRM_BRIDGE_CONFIG_CALLS_AGENT_CONTEXTS=calls.agentContexts',
         'CRM_BRIDGE_CONFIG_CALLS_EXTENSION_PATTERN=calls.extensionPattern',

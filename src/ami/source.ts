@@ -16,6 +16,7 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import type { NormalizerInput } from '../normalizer/index.js';
 import type { SnapshotChannel } from '../normalizer/tracker.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { readMissedVars } from '../normalizer/missed-vars.js';
 import { flattenFrame, type AmiEvent, type ManagerFrame } from './frame.js';
 
 export type ReconnectPolicy = BackoffPolicy;
@@ -32,16 +33,12 @@ export interface AmiSourceOptions {
   /** Injected for tests: the delay before attempt n (1-based). */
   random?: () => number;
   /**
-   * Reads a channel variable on demand (ARI when configured, see src/bridge.ts); by default AMI
-   * Getvar. Used after a resync for the CRM variables whose VarSet went by while disconnected.
+   * Reads a channel variable on demand through another way in (ARI when configured, see
+   * src/bridge.ts); `undefined` means "not available now: use AMI Getvar". Used after a resync
+   * for the CRM variables whose VarSet went by while disconnected.
    */
-  readVar?: (channel: SnapshotChannel, name: string) => Promise<string | null>;
+  readVar?: (channel: SnapshotChannel, name: string) => Promise<string | null | undefined>;
 }
-
-/** Variables read from live channels after a resync: what the normalizer takes from VarSet. */
-const EXPORT_LIST = 'OMLCUSTOMDIALPLANVARS';
-const ORIGIN_VARIABLE = 'CRMBRIDGE_ORIGIN';
-const RESYNC_READS_AT_ONCE = 4;
 
 export type AmiState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
@@ -198,53 +195,20 @@ export class AmiSource {
           channelstatedesc: event.channelstatedesc,
           bridgeid: event.bridgeid,
         }));
-      const read = channels.length ? await this.readMissedVars(m, channels) : 0;
+      // The CRM variables whose VarSet went by while we were away (src/normalizer/missed-vars.ts).
+      const getvar = async (ch: SnapshotChannel, name: string): Promise<string | null> => {
+        const viaOther = this.opts.readVar ? await this.opts.readVar(ch, name) : undefined;
+        if (viaOther !== undefined) return viaOther;
+        const res = await this.send(m, { action: 'Getvar', channel: ch.channel, variable: name }, this.opts.actionTimeoutMs);
+        return typeof res.value === 'string' && res.value !== '' ? res.value : null;
+      };
+      const withVars = await readMissedVars(channels, getvar, () => this.manager === m);
       if (this.manager !== m) return;
-      this.input$.next({ kind: 'snapshot', channels, receivedAt: Date.now() });
-      this.log.info({ channels: channels.length, variablesRead: read }, 'AMI state resynchronized');
+      this.input$.next({ kind: 'snapshot', channels: withVars.channels, receivedAt: Date.now() });
+      this.log.info({ channels: channels.length, variablesRead: withVars.found }, 'AMI state resynchronized');
     } catch (err) {
       this.log.warn({ err }, 'AMI resync failed; calls that ended while disconnected end when their channels are next seen');
     }
-  }
-
-  /**
-   * The CRM variables of channels that were already up when we (re)connected: their VarSet events
-   * went by while we were away, so each channel is asked for OMLCUSTOMDIALPLANVARS, the variables
-   * it lists and CRMBRIDGE_ORIGIN; what is set goes into the snapshot (`vars`), which the
-   * normalizer applies before it announces a call it picks up. Returns how many values were found.
-   */
-  private async readMissedVars(m: Manager, channels: SnapshotChannel[]): Promise<number> {
-    const read = async (ch: SnapshotChannel, name: string): Promise<string | null> => {
-      try {
-        if (this.opts.readVar) return await this.opts.readVar(ch, name);
-        const res = await this.send(m, { action: 'Getvar', channel: ch.channel, variable: name }, this.opts.actionTimeoutMs);
-        return typeof res.value === 'string' && res.value !== '' ? res.value : null;
-      } catch {
-        return null; // the channel is gone by now, or the variable is not set
-      }
-    };
-    let found = 0;
-    const one = async (ch: SnapshotChannel): Promise<SnapshotChannel> => {
-      const vars: Array<[string, string]> = [];
-      const [list, origin] = await Promise.all([read(ch, EXPORT_LIST), read(ch, ORIGIN_VARIABLE)]);
-      if (origin) vars.push([ORIGIN_VARIABLE, origin]);
-      if (list) {
-        vars.push([EXPORT_LIST, list]);
-        const names = [...new Set(list.split('&').map((n) => n.trim().replace(/^_{1,2}/, '')).filter((n) => n.startsWith('Omlcrm')))];
-        const values = await Promise.all(names.map((n) => read(ch, n)));
-        names.forEach((n, i) => {
-          const v = values[i];
-          if (v !== null && v !== undefined) vars.push([n, v]);
-        });
-      }
-      found += vars.length;
-      return vars.length ? { ...ch, vars } : ch;
-    };
-    for (let i = 0; i < channels.length && this.manager === m; i += RESYNC_READS_AT_ONCE) {
-      const done = await Promise.all(channels.slice(i, i + RESYNC_READS_AT_ONCE).map(one));
-      done.forEach((ch, j) => (channels[i + j] = ch));
-    }
-    return found;
   }
 
   /**

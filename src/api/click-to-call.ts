@@ -171,7 +171,8 @@ export interface AmiActions {
 
 export interface ClickToCallContext {
   config: ApiConfig['clickToCall'];
-  ami: AmiActions;
+  /** null: no AMI (ARI alone): calls are refused with 503. */
+  ami: AmiActions | null;
   agents: AgentDirectory;
   log: Logger;
   newId?: () => string;
@@ -205,12 +206,14 @@ export class ClickToCall {
     }
     const { agent, device } = resolved;
     this.warnIfNotAgentDevice(agent, device);
-    const state = this.ctx.ami.status.state;
+    const ami = this.ctx.ami;
+    if (!ami) throw new ApiError(503, 'click-to-call needs the AMI source (pbx.ami): this bridge reads Asterisk over ARI only');
+    const state = ami.status.state;
     if (state !== 'connected') throw this.unavailable(state);
     const id = (this.ctx.newId ?? randomUUID)();
     const action = originateAction({ id, device, agent, number, vars: body.vars ?? {}, config: this.ctx.config });
     try {
-      await this.ctx.ami.action(action);
+      await ami.action(action);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (/not connected/i.test(message)) throw this.unavailable('disconnected');

@@ -26,8 +26,8 @@ const AGENT_ID_PARAMETER = {
 
 export interface ApiContext {
   config: ApiConfig;
-  /** The AMI source: click-to-call sends its Originate through it. */
-  ami: AmiActions;
+  /** The AMI source: click-to-call sends its Originate through it (null: ARI alone, no AMI). */
+  ami: AmiActions | null;
   /** Presence sync (needs AMI); null: the presence endpoints answer 503. */
   presence: PresenceSync | null;
   agents: AgentDirectory;

@@ -71,6 +71,7 @@ import {
   snapshotChannel,
   translate,
 } from './translate.js';
+import { readMissedVars } from '../normalizer/missed-vars.js';
 
 export type AriState = AmiState;
 export type AriStatus = AmiStatus;
@@ -438,9 +439,11 @@ export class AriSource {
         if (gen !== this.generation) return;
         const live = new Set(chans.map((c) => c.id));
         pruneTranslateState(this.translation, live, knownBefore);
-        const snapshot = chans.map((c) => snapshotChannel(c, bridgeOf.get(c.id), this.translation));
+        const listed = chans.map((c) => snapshotChannel(c, bridgeOf.get(c.id), this.translation));
+        // The CRM variables whose ChannelVarset went by while we were away (src/normalizer/missed-vars.ts).
+        const { channels: snapshot, found } = await readMissedVars(listed, (ch, name) => this.getVar(ch.uniqueid, name), () => this.generation === gen);
         this.input$.next({ kind: 'snapshot', channels: snapshot, receivedAt: Date.now() });
-        this.log.info({ channels: snapshot.length }, 'ARI state resynchronized');
+        this.log.info({ channels: snapshot.length, variablesRead: found }, 'ARI state resynchronized');
       });
     } catch (err) {
       if (gen !== this.generation) return;

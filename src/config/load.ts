@@ -66,7 +66,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): BridgeConfig {
   const blank = (['username', 'secret'] as const).filter((k) => ami[k] === '');
   for (const key of blank) ami[key] = NO_CREDENTIAL;
   const config = finish(doc, { source: 'defaultConfig()', env: {}, baseDir: process.cwd(), applyEnv: false });
-  for (const key of blank) config.pbx.ami[key] = '';
+  for (const key of blank) config.pbx.ami![key] = '';
   return config;
 }
 
@@ -136,7 +136,7 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     return value;
   });
   // Templates and option combinations, once the shape is right and secrets are resolved.
-  if (shapeOk && problems.length === 0) problems.push(...sinkProblems(doc), ...screenpopProblems(doc));
+  if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc), ...sinkProblems(doc), ...screenpopProblems(doc));
   if (problems.length > 0) {
     const lines = problems.map((p) => formatProblem(p, origins));
     throw new ConfigError(opts.source, [...new Set(lines)]);
@@ -163,6 +163,15 @@ function merge(base: Record<string, unknown>, over: unknown): Record<string, unk
     base[key] = isObject(current) && isObject(value) ? merge(current, value) : value;
   }
   return base;
+}
+
+/** The PBX needs a way in: AMI, ARI, or both. */
+function pbxProblems(doc: unknown): ConfigProblem[] {
+  const pbx = isObject(doc) ? doc['pbx'] : undefined;
+  if (isObject(pbx) && !pbx['ami'] && !pbx['ari']) {
+    return [{ path: ['pbx'], message: 'needs ami (the manager interface) or ari (the REST interface), or both' }];
+  }
+  return [];
 }
 
 /** What each sink's own validate() finds (templates, option combinations), with config paths. */

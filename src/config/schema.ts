@@ -28,9 +28,21 @@ export interface AmiConfig {
   resync: boolean;
 }
 
+export interface AriConfig {
+  url: string;
+  username: string;
+  password: string;
+  app: string;
+  reconnect: ReconnectConfig;
+  actionTimeoutMs: number;
+  resync: boolean;
+}
+
 export interface PbxConfig {
   name: string;
-  ami: AmiConfig;
+  /** At least one of ami / ari is configured (the loader checks). */
+  ami?: AmiConfig;
+  ari?: AriConfig;
 }
 
 export interface CallsConfig {
@@ -138,11 +150,30 @@ const contextList = (description: string, defaults: string[]): JsonSchema => ({
   default: defaults,
 });
 
+const reconnectSchema: JsonSchema = {
+  type: 'object',
+  description: 'Capped exponential backoff between reconnection attempts.',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    initialDelayMs: { type: 'integer', minimum: 1, default: 500, description: 'Delay before the first retry, in ms.' },
+    maxDelayMs: { type: 'integer', minimum: 1, default: 30000, description: 'Upper bound of the delay, in ms.' },
+    factor: { type: 'number', minimum: 1, default: 2, description: 'Each failed attempt multiplies the delay by this.' },
+    jitter: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.2,
+      description: 'Randomizes each delay by up to this fraction, so many bridges do not reconnect in step.',
+    },
+  },
+};
+
 const pbxSchema: JsonSchema = {
   type: 'object',
   description: 'The Asterisk server this bridge watches.',
   additionalProperties: false,
-  required: ['name', 'ami'],
+  required: ['name'],
   properties: {
     name: {
       type: 'string',
@@ -159,26 +190,25 @@ const pbxSchema: JsonSchema = {
         port: { type: 'integer', minimum: 1, maximum: 65535, default: 5038, description: 'AMI TCP port.' },
         username: { type: 'string', minLength: 1, description: 'AMI user ([section] name in manager.conf).' },
         secret: secretSchema('AMI password (`secret =` in manager.conf).'),
-        reconnect: {
-          type: 'object',
-          description: 'Capped exponential backoff between reconnection attempts.',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            initialDelayMs: { type: 'integer', minimum: 1, default: 500, description: 'Delay before the first retry, in ms.' },
-            maxDelayMs: { type: 'integer', minimum: 1, default: 30000, description: 'Upper bound of the delay, in ms.' },
-            factor: { type: 'number', minimum: 1, default: 2, description: 'Each failed attempt multiplies the delay by this.' },
-            jitter: {
-              type: 'number',
-              minimum: 0,
-              maximum: 1,
-              default: 0.2,
-              description: 'Randomizes each delay by up to this fraction, so many bridges do not reconnect in step.',
-            },
-          },
-        },
+        reconnect: reconnectSchema,
         actionTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Every AMI action (login, resync queries) fails after this many ms without a response.' },
         resync: { type: 'boolean', default: true, description: 'After each (re)connect, query live channels to rebuild call state.' },
+      },
+    },
+    ari: {
+      type: 'object',
+      description:
+        "Asterisk REST Interface (http.conf, ari.conf; needs `channelvars = CHANNEL(linkedid)` in ari.conf [general]). Alone: the event source where AMI is not allowed (no queue events: see README). With ami: only reads channel variables on demand; events still come from AMI, once.",
+      additionalProperties: false,
+      required: ['username', 'password'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://[^\\s/]+/?$', default: 'http://127.0.0.1:8088', description: "Asterisk's HTTP server (http.conf bindaddr:bindport)." },
+        username: { type: 'string', minLength: 1, description: 'ARI user ([section] name in ari.conf, type = user; read_only = yes is enough).' },
+        password: secretSchema('ARI password (`password =` in ari.conf).'),
+        app: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'crm-bridge', description: 'Stasis application name, unique per bridge (subscribed to every channel).' },
+        reconnect: reconnectSchema,
+        actionTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Every ARI request (and the websocket open) fails after this many ms.' },
+        resync: { type: 'boolean', default: true, description: 'After each (re)connect, list live channels to rebuild call state (ARI alone).' },
       },
     },
   },
