@@ -207,7 +207,7 @@ export class Bridge {
       tokens,
       agents,
       // The API acts on the PBX through the same AMI connection the events come from.
-      ...(config.api ? { api: { config: config.api, ami: this.source, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
+      ...(config.api ? { api: { config: config.api, ami: this.source, ari: this.ari, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
       extraRoutes: opsRoutes({
         readiness: () => this.readiness(),
         metrics: this.metrics,

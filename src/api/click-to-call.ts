@@ -127,16 +127,20 @@ export interface OriginateInput {
   config: ApiConfig['clickToCall'];
 }
 
-/** The AMI Originate action for a click-to-call. */
-export function originateAction(o: OriginateInput): Record<string, string> {
-  // Caller ID text: no quotes or angle brackets from the values, which would change its parse.
+/** The caller ID of the agent's leg. No quotes or angle brackets from the values, which would change its parse. */
+function callerIdOf(o: OriginateInput): string {
   const clean = (s: string | null) => (s ?? '').replace(/["<>]/g, '');
-  const callerId = renderTemplate(o.config.callerId, {
+  return renderTemplate(o.config.callerId, {
     number: clean(o.number),
     extension: clean(o.agent.extension),
     name: clean(o.agent.name ?? o.agent.id),
     id: clean(o.agent.id),
   });
+}
+
+/** The AMI Originate action for a click-to-call. */
+export function originateAction(o: OriginateInput): Record<string, string> {
+  const callerId = callerIdOf(o);
   const names = Object.keys(o.vars);
   const variables = [
     `${ORIGIN_VARIABLE}=${ORIGIN}`,
@@ -169,10 +173,50 @@ export interface AmiActions {
   action(fields: Record<string, string>): Promise<unknown>;
 }
 
+/** What click-to-call needs of the ARI source (AriSource has it). */
+export interface AriOriginate {
+  readonly status: { state: string };
+  originate(o: { endpoint: string; context: string; extension: string; callerId: string; timeoutSeconds: number; channelId: string; variables: Record<string, string> }): Promise<void>;
+}
+
+/** Places the call: AMI Originate, or ARI POST /channels when the bridge has no AMI. */
+export interface Originator {
+  readonly via: 'AMI' | 'ARI';
+  readonly status: { state: string };
+  originate(o: OriginateInput): Promise<void>;
+}
+
+export function amiOriginator(ami: AmiActions): Originator {
+  return {
+    via: 'AMI',
+    get status() {
+      return ami.status;
+    },
+    originate: async (o) => {
+      await ami.action(originateAction(o));
+    },
+  };
+}
+
+/** The same call over ARI: the same device, context, number, caller ID, id and variables (no escaping: JSON). */
+export function ariOriginator(ari: AriOriginate): Originator {
+  return {
+    via: 'ARI',
+    get status() {
+      return ari.status;
+    },
+    originate: async (o) => {
+      const names = Object.keys(o.vars);
+      const variables: Record<string, string> = { [ORIGIN_VARIABLE]: ORIGIN, ...o.vars, ...(names.length ? { [EXPORT_LIST]: names.join('&') } : {}) };
+      await ari.originate({ endpoint: o.device, context: o.config.context, extension: o.number, callerId: callerIdOf(o), timeoutSeconds: o.config.ringTimeoutSeconds, channelId: o.id, variables });
+    },
+  };
+}
+
 export interface ClickToCallContext {
   config: ApiConfig['clickToCall'];
-  /** null: no AMI (ARI alone): calls are refused with 503. */
-  ami: AmiActions | null;
+  /** null: neither AMI nor ARI can place calls: requests are refused with 503. */
+  originator: Originator | null;
   agents: AgentDirectory;
   log: Logger;
   newId?: () => string;
@@ -206,26 +250,25 @@ export class ClickToCall {
     }
     const { agent, device } = resolved;
     this.warnIfNotAgentDevice(agent, device);
-    const ami = this.ctx.ami;
-    if (!ami) throw new ApiError(503, 'click-to-call needs the AMI source (pbx.ami): this bridge reads Asterisk over ARI only');
-    const state = ami.status.state;
-    if (state !== 'connected') throw this.unavailable(state);
+    const originator = this.ctx.originator;
+    if (!originator) throw new ApiError(503, 'click-to-call needs pbx.ami or pbx.ari');
+    const state = originator.status.state;
+    if (state !== 'connected') throw this.unavailable(state, originator.via);
     const id = (this.ctx.newId ?? randomUUID)();
-    const action = originateAction({ id, device, agent, number, vars: body.vars ?? {}, config: this.ctx.config });
     try {
-      await ami.action(action);
+      await originator.originate({ id, device, agent, number, vars: body.vars ?? {}, config: this.ctx.config });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (/not connected/i.test(message)) throw this.unavailable('disconnected');
+      if (/not connected/i.test(message)) throw this.unavailable('disconnected', originator.via);
       if (/timed out/i.test(message)) throw new ApiError(504, `Asterisk did not answer the Originate in time: ${message}`);
       throw new ApiError(502, `Asterisk refused the call: ${message}`);
     }
-    this.ctx.log.info({ id, agent: agent.id, device, number, vars: Object.keys(body.vars ?? {}) }, 'click-to-call: ringing the agent, then the number');
+    this.ctx.log.info({ id, agent: agent.id, device, number, via: originator.via, vars: Object.keys(body.vars ?? {}) }, 'click-to-call: ringing the agent, then the number');
     return { status: 202, body: { id, agent: agent.id, number, status: 'originating' } };
   }
 
-  private unavailable(state: string): ApiError {
-    return new ApiError(503, `the PBX is not reachable right now (AMI ${state}); try again`, undefined, { 'retry-after': '5' });
+  private unavailable(state: string, via: string): ApiError {
+    return new ApiError(503, `the PBX is not reachable right now (${via} ${state}); try again`, undefined, { 'retry-after': '5' });
   }
 
   /** A device the normalizer would not take for the agent's makes events that do not name the agent. */

@@ -7,7 +7,7 @@ import type { ApiConfig } from '../config/schema.js';
 import type { TokenVerifier } from '../http/tokens.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import { ApiAuth, principalKey, type ApiPrincipal } from './auth.js';
-import { CALL_ACCEPTED_SCHEMA, CALL_REQUEST_SCHEMA, ClickToCall, type AmiActions } from './click-to-call.js';
+import { amiOriginator, ariOriginator, CALL_ACCEPTED_SCHEMA, CALL_REQUEST_SCHEMA, ClickToCall, type AmiActions, type AriOriginate } from './click-to-call.js';
 import { ApiError, sendJson } from './errors.js';
 import { AUTH_RESPONSES, ERROR_SCHEMA, openApiDocument, type EndpointDoc } from './openapi.js';
 import { PBX_PRESENCE_SCHEMA, PRESENCE_REQUEST_SCHEMA, PRESENCE_RESULT_SCHEMA, PresenceApi } from './presence.js';
@@ -28,6 +28,8 @@ export interface ApiContext {
   config: ApiConfig;
   /** The AMI source: click-to-call sends its Originate through it (null: ARI alone, no AMI). */
   ami: AmiActions | null;
+  /** The ARI source: click-to-call uses it when there is no AMI. */
+  ari?: AriOriginate | null;
   /** Presence sync (needs AMI); null: the presence endpoints answer 503. */
   presence: PresenceSync | null;
   agents: AgentDirectory;
@@ -62,7 +64,8 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
     req.resume();
     throw new ApiError(503, 'presence needs the AMI source (pbx.ami): ARI cannot pause queue members');
   };
-  const clickToCall = new ClickToCall({ config: ctx.config.clickToCall, ami: ctx.ami, agents: ctx.agents, log: ctx.log, ...(ctx.newId ? { newId: ctx.newId } : {}) });
+  const originator = ctx.ami ? amiOriginator(ctx.ami) : ctx.ari ? ariOriginator(ctx.ari) : null;
+  const clickToCall = new ClickToCall({ config: ctx.config.clickToCall, originator, agents: ctx.agents, log: ctx.log, ...(ctx.newId ? { newId: ctx.newId } : {}) });
   const endpoints: Endpoint[] = [
     {
       method: 'POST',
@@ -73,7 +76,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
         operationId: 'createCall',
         summary: "Click-to-call: ring the agent's device, then dial the number",
         tags: ['calls'],
-        description: `Rings the agent's device first (an agent's first configured interface, else ${ctx.config.clickToCall.agentChannel}); once the agent answers, dials the number in context '${ctx.config.clickToCall.context}'. Allowed numbers (after normalization): ${ctx.config.clickToCall.numberPattern}. Every event of the call carries origin 'click-to-call' and callId = the returned id.`,
+        description: `Rings the agent's device first (an agent's first configured interface, else ${ctx.config.clickToCall.agentChannel}) through ${ctx.ami ? 'AMI Originate' : 'ARI POST /channels'}; once the agent answers, dials the number in context '${ctx.config.clickToCall.context}'. Allowed numbers (after normalization): ${ctx.config.clickToCall.numberPattern}. Every event of the call carries origin 'click-to-call' and callId = the returned id.`,
         requestBody: 'CallRequest',
         responses: {
           '202': { description: "Accepted: the agent's device is being rung.", schema: 'CallAccepted' },
@@ -84,7 +87,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
           '422': { description: 'Unknown agent, an agent without a device, or a number that is not allowed.', schema: 'Error' },
           '502': { description: 'Asterisk refused the Originate.', schema: 'Error' },
           '503': {
-            description: 'The PBX is not reachable (AMI not connected).',
+            description: 'The PBX is not reachable (AMI, or ARI without AMI, not connected).',
             schema: 'Error',
             headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 1 } } },
           },

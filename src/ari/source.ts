@@ -196,6 +196,20 @@ export class AriSource {
     return this.readVar(client, channelId, name);
   }
 
+  /**
+   * Calls `endpoint` and, once it answers, runs the dialplan at `context,extension,1` (ARI
+   * POST /channels): click-to-call when the bridge has no AMI. `channelId` becomes the first
+   * channel's Uniqueid, hence the call's Linkedid.
+   */
+  async originate(o: { endpoint: string; context: string; extension: string; callerId: string; timeoutSeconds: number; channelId: string; variables: Record<string, string> }): Promise<void> {
+    const client = this.client;
+    if (!client || this.status.state !== 'connected') throw new Error('ARI is not connected');
+    await this.request(
+      client.channels.originate({ endpoint: o.endpoint, context: o.context, extension: o.extension, priority: 1, callerId: o.callerId, timeout: o.timeoutSeconds, channelId: o.channelId, variables: o.variables }),
+      `originating a call to ${o.endpoint}`,
+    );
+  }
+
   private async readVar(client: LibClient, channelId: string, name: string): Promise<string | null> {
     try {
       const res = await this.request(client.channels.getChannelVar({ channelId, variable: name }), `reading ${name} of channel ${channelId}`);

@@ -18,6 +18,16 @@ declare module 'ari-client' {
     channels: {
       list(): PromiseLike<Array<Record<string, unknown>>>;
       getChannelVar(opts: { channelId: string; variable: string }): PromiseLike<{ value: string }>;
+      originate(opts: {
+        endpoint: string;
+        context?: string;
+        extension?: string;
+        priority?: number;
+        callerId?: string;
+        timeout?: number;
+        channelId?: string;
+        variables?: Record<string, string>;
+      }): PromiseLike<unknown>;
     };
     events: {
       userEvent(opts: { eventName: string; application: string; source?: string; variables?: Record<string, unknown> }): PromiseLike<unknown>;

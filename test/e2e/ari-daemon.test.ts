@@ -4,7 +4,7 @@
 //   scenarios as the AMI tests, minus ARI's documented queue gaps (test/helpers/ari-expected.ts);
 // - "both": `pbx.ami` and `pbx.ari`: exactly the AMI sequences — ARI's events are not fed to the
 //   normalizer, so nothing is emitted twice — while ARI stays connected to read variables.
-// Also: in ARI-only mode the AMI-only API features say so (503) instead of failing obscurely.
+// Also: in ARI-only mode click-to-call goes through ARI; presence (AMI QueuePause) says 503.
 import t from 'tap';
 import { validateEvent } from '../../dist/events/schema.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
@@ -47,7 +47,7 @@ t.test('given two daemons on one real Asterisk: one on ARI alone, one on AMI and
   // ARI alone: the e2e config without its ami block.
   const apiPort = await freePort();
   const ariOnlyConfig = e2eConfig(asterisk.amiPort).replace(/  ami:\n(    .*\n)+/, ariBlock(asterisk.httpPort, 'crm-bridge-ari-only')) +
-    `http:\n  listen: 127.0.0.1:${apiPort}\napi:\n  tokens: [{ name: crm, token: { env: E2E_API_TOKEN } }]\n`;
+    `agents:\n  - { id: \"201\", name: Ana, extension: \"201\" }\nhttp:\n  listen: 127.0.0.1:${apiPort}\napi:\n  tokens: [{ name: crm, token: { env: E2E_API_TOKEN } }]\n  clickToCall: { agentChannel: "Local/{extension}@phones", context: from-internal }\n`;
   t.notMatch(ariOnlyConfig, /ami:/, 'given a config without AMI');
   const ari = startDaemon(writeConfig(ariOnlyConfig), env);
   t.teardown(() => ari.stop());
@@ -95,12 +95,31 @@ t.test('given two daemons on one real Asterisk: one on ARI alone, one on AMI and
     });
   }
 
-  t.test('when the CRM asks an ARI-only bridge for what needs AMI, then it gets a clear 503', async (t) => {
+  t.test('when the CRM asks an ARI-only bridge for a call, then ARI places it, tagged click-to-call', async (t) => {
+    const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/calls`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ agent: '201', number: '555 4321', vars: { Omlcrmcustomerid: '777', Omlcrmnote: 'Acme, Inc. (VIP) & "co"' } }),
+    });
+    const body = (await res.json()) as Record<string, string>;
+    t.equal(res.status, 202, JSON.stringify(body));
+    const id = body['id']!;
+    const events = await ari.waitForEvents((all) => {
+      const mine = all.filter((e) => 'callId' in e && e.callId === id);
+      return mine.some((e) => e.type === 'call.hangup') ? mine : undefined;
+    }, 'the events of the ARI click-to-call');
+    t.same(events.map((e) => e.type), ['call.started', 'call.answered', 'call.hangup'], 'then a real call: the agent answered, then the number');
+    for (const e of events) {
+      t.same(validateEvent(e), []);
+      t.match(e, { origin: 'click-to-call', vars: { Omlcrmcustomerid: '777', Omlcrmnote: 'Acme, Inc. (VIP) & "co"' } }, `${e.type} is tagged and carries the variables verbatim`);
+    }
+    t.match(events[0], { direction: 'outbound', agent: { id: '201' }, called: { number: '5554321' } });
+    t.ok(ari.logs.some((l) => l['msg'] === 'click-to-call: ringing the agent, then the number' && l['via'] === 'ARI'), 'then it went through ARI');
+  });
+
+  t.test('when the CRM asks an ARI-only bridge for presence, then it gets a clear 503', async (t) => {
     const base = `http://127.0.0.1:${apiPort}/api/v1`;
     const headers = { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' };
-    const call = await fetch(`${base}/calls`, { method: 'POST', headers, body: JSON.stringify({ agent: '201', number: '5551234' }) });
-    t.equal(call.status, 503);
-    t.match(await call.json(), { error: 'click-to-call needs the AMI source (pbx.ami): this bridge reads Asterisk over ARI only' });
     const presence = await fetch(`${base}/agents/201/presence`, { method: 'PUT', headers, body: JSON.stringify({ state: 'ready' }) });
     t.equal(presence.status, 503);
     t.match(await presence.json(), { error: /presence needs the AMI source/ });
