@@ -127,7 +127,7 @@ t.test('given a misspelt key, when loaded, then it is rejected as unknown with a
 
 t.test('given an unknown sink type and a bad sink key, when loaded, then each gets one precise message', async (t) => {
   t.same(errorsOf(() => loadConfig(fixture('unknown-sink-type.yaml'), NO_ENV)), [
-    "sinks[0].type: must be one of log, webhook (is 'lgo')",
+    "sinks[0].type: must be one of log, webhook, nats (is 'lgo')",
     "sinks[1].paht: unknown key (did you mean 'path'?)",
   ]);
 });

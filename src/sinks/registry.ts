@@ -1,10 +1,12 @@
 // The one table of sink types: adding a sink is adding a file and a row here.
 import type { SinkDefinition } from './types.js';
 import { logSink } from './log.js';
+import { natsSink } from './nats.js';
 import { webhookSink } from './webhook.js';
 
 // `any`: each row has its own config type; the table is indexed by the config's `type` string.
 export const SINKS: Record<string, SinkDefinition<any>> = {
   [logSink.type]: logSink,
   [webhookSink.type]: webhookSink,
+  [natsSink.type]: natsSink,
 };

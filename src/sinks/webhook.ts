@@ -5,6 +5,7 @@ import type { Agent as HttpAgent } from 'undici';
 import type { BridgeEvent, EventType } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
+import { partitionOf } from '../outbox/partition.js';
 import { appendParams, compileBody, compileParams, compileText, compileUrl, templateVars, TemplateError, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
 import { createAuthenticator, type AuthConfig, type Authenticator } from '../webhook/auth.js';
@@ -113,10 +114,6 @@ export function resolveWebhook(config: WebhookSinkConfig): ResolvedWebhook {
   const resolved = compileWebhook(config, problems);
   if (problems.length > 0) throw new Error(problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; '));
   return resolved;
-}
-
-function partitionOf(e: BridgeEvent): string {
-  return 'callId' in e ? e.callId : `agent:${e.agent.id}`;
 }
 
 /** Builds the HTTP request for one event (without auth and signature headers). */
