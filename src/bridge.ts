@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
 import { AmiSource } from './ami/source.js';
 import { AriSource } from './ari/source.js';
+import { validateEvent } from './events/schema.js';
+import { NatsSource } from './sources/nats.js';
 import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
@@ -45,6 +47,8 @@ export class Bridge {
   source: AmiSource | null = null;
   /** The ARI source, when pbx.ari is configured: the event source without AMI, else a variable reader. */
   ari: AriSource | null = null;
+  /** The NATS source of a delivery node (config `source`). */
+  nats: NatsSource | null = null;
   tracker: CallTracker | null = null;
   private sinks: Sink[] = [];
   private outbox: Outbox | null = null;
@@ -100,6 +104,18 @@ export class Bridge {
       extensionPattern: config.calls.extensionPattern,
       agents: config.agents,
     });
+    if (config.source) {
+      // A delivery node: normalized events from the stream, straight to the sinks.
+      this.nats = new NatsSource({
+        config: config.source,
+        log: this.log.child({ module: 'nats-source' }),
+        deliver: (event) => {
+          this.deliver(event);
+          this.metrics.event(event, null);
+        },
+        validate: (event) => validateEvent(event),
+      });
+    }
     const ami = config.pbx.ami;
     const ari = config.pbx.ari;
     const over = this.ctx.source;
@@ -136,6 +152,15 @@ export class Bridge {
     this.ended = new Promise<void>((r) => (done = r));
     const source = this.source;
     const events = this.eventSource;
+    if (events instanceof NatsSource) {
+      events.status$.subscribe((s) => this.metrics.ami(s));
+      let done!: () => void;
+      this.ended = new Promise<void>((r) => (done = r));
+      events.status$.subscribe({ complete: () => done() });
+      await this.startHttp(config);
+      await events.start();
+      return;
+    }
     if (config.api && source) {
       const presence = new PresenceSync({ config: config.api.presence, agents: this.tracker.agents, ami: source, log: this.log.child({ module: 'presence' }) });
       this.presence = presence;
@@ -171,19 +196,23 @@ export class Bridge {
         },
         complete: () => done(),
       });
+    await this.startHttp(config);
+    await this.ari?.start();
+    await this.source?.start();
+  }
+
+  private async startHttp(config: BridgeConfig): Promise<void> {
     if (config.http && this.channel) {
       this.http = new HttpServer({ ...this.httpContext(config), channel: this.channel, log: this.log.child({ module: 'http' }) });
       await this.http.start();
     } else if (config.api && !this.ctx.sinks) {
       this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');
     }
-    await this.ari?.start();
-    await this.source?.start();
   }
 
-  /** Where events come from: AMI, or ARI when AMI is not configured. */
-  get eventSource(): AmiSource | AriSource {
-    const source = this.source ?? this.ari;
+  /** Where events come from: AMI, or ARI when AMI is not configured, or the NATS stream (delivery node). */
+  get eventSource(): AmiSource | AriSource | NatsSource {
+    const source = this.nats ?? this.source ?? this.ari;
     if (!source) throw new Error('no event source: the config has neither pbx.ami nor pbx.ari');
     return source;
   }
@@ -219,8 +248,8 @@ export class Bridge {
   /** Ready = logged in to AMI, and the outbox (if any sink uses it) can be written. */
   readiness(): Readiness {
     const checks: Record<string, string> = {};
-    const kind = this.source ? 'ami' : 'ari';
-    const status = (this.source ?? this.ari)?.status;
+    const kind = this.nats ? 'nats' : this.source ? 'ami' : 'ari';
+    const status = (this.nats ?? this.source ?? this.ari)?.status;
     checks[kind] = status?.state === 'connected' ? 'ok' : `${kind.toUpperCase()} ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
     checks.outbox = this.outbox ? this.outbox.writeProblem() ?? 'ok' : 'ok (not used: no durable sink)';
     if (this.stopping) checks.daemon = 'stopping';
@@ -328,7 +357,7 @@ export class Bridge {
   /** Stops taking AMI input, lets everything accepted reach the sinks, then stops the sinks. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const source of [this.source, this.ari]) {
+    for (const source of [this.nats, this.source, this.ari]) {
       try {
         await source?.stop();
       } catch (err) {

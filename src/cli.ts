@@ -206,7 +206,7 @@ async function run(path: string | undefined): Promise<number> {
     return 1;
   }
   const { ami, ari } = config.pbx;
-  const where = ami ? `AMI at ${ami.host}:${ami.port}` : `ARI at ${ari?.url ?? '?'}`;
+  const where = config.source ? `NATS stream ${config.source.stream}` : ami ? `AMI at ${ami.host}:${ami.port}` : `ARI at ${ari?.url ?? '?'}`;
   systemd.status(`connecting to ${where}`);
   // READY=1 once the sinks run (start() above) and the event source is logged in.
   void bridge.eventSource.loggedIn.then(() => {

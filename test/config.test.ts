@@ -118,7 +118,7 @@ t.test('given a file that does not exist, when loaded, then the error names it',
 
 t.test('given an empty file, when loaded, then the required keys are reported', async (t) => {
   const dir = t.testdir({ 'config.yaml': '# nothing yet\n' });
-  t.same(errorsOf(() => loadConfig(join(dir, 'config.yaml'), NO_ENV)), ['pbx: is required']);
+  t.same(errorsOf(() => loadConfig(join(dir, 'config.yaml'), NO_ENV)), ['pbx: is required (or source, for a delivery node reading a NATS stream)']);
 });
 
 t.test('given a misspelt key, when loaded, then it is rejected as unknown with a suggestion', async (t) => {
@@ -235,6 +235,19 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_PBX_ARI_RECONNECT_JITTER=pbx.ari.reconnect.jitter',
         'CRM_BRIDGE_CONFIG_PBX_ARI_ACTION_TIMEOUT_MS=pbx.ari.actionTimeoutMs',
         'CRM_BRIDGE_CONFIG_PBX_ARI_RESYNC=pbx.ari.resync',
+        'CRM_BRIDGE_CONFIG_SOURCE_NAME=source.name',
+        'CRM_BRIDGE_CONFIG_SOURCE_SERVERS=source.servers',
+        'CRM_BRIDGE_CONFIG_SOURCE_STREAM=source.stream',
+        'CRM_BRIDGE_CONFIG_SOURCE_CONSUMER=source.consumer',
+        'CRM_BRIDGE_CONFIG_SOURCE_SUBJECT_PREFIX=source.subjectPrefix',
+        'CRM_BRIDGE_CONFIG_SOURCE_PARTITIONS=source.partitions',
+        'CRM_BRIDGE_CONFIG_SOURCE_PBX=source.pbx',
+        'CRM_BRIDGE_CONFIG_SOURCE_REPLAY_SECONDS=source.replaySeconds',
+        'CRM_BRIDGE_CONFIG_SOURCE_ACK_WAIT_SECONDS=source.ackWaitSeconds',
+        'CRM_BRIDGE_CONFIG_SOURCE_LEASE_SECONDS=source.leaseSeconds',
+        'CRM_BRIDGE_CONFIG_SOURCE_AUTH_TOKEN=source.auth.token',
+        'CRM_BRIDGE_CONFIG_SOURCE_AUTH_USER=source.auth.user',
+        'CRM_BRIDGE_CONFIG_SOURCE_AUTH_PASSWORD=source.auth.password',
         'CRM_BRIDGE_CONFIG_CALLS_INBOUND_CONTEXTS=calls.inboundContexts',
         'CRM_BRIDGE_CONFIG_CALLS_AGENT_CONTEXTS=calls.agentContexts',
         'CRM_BRIDGE_CONFIG_CALLS_EXTENSION_PATTERN=calls.extensionPattern',

@@ -141,6 +141,9 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     const lines = problems.map((p) => formatProblem(p, origins));
     throw new ConfigError(opts.source, [...new Set(lines)]);
   }
+  // A delivery node is named after its source (logs, sink context); it has no PBX of its own.
+  const source = (doc as { source?: { name: string } }).source;
+  if (source) (doc as Record<string, unknown>)['pbx'] = { name: source.name };
   return doc as BridgeConfig;
 }
 
@@ -165,9 +168,13 @@ function merge(base: Record<string, unknown>, over: unknown): Record<string, unk
   return base;
 }
 
-/** The PBX needs a way in: AMI, ARI, or both. */
+/** A bridge next to a PBX (pbx: AMI, ARI or both), or a delivery node (source), not both. */
 function pbxProblems(doc: unknown): ConfigProblem[] {
   const pbx = isObject(doc) ? doc['pbx'] : undefined;
+  const source = isObject(doc) ? doc['source'] : undefined;
+  if (pbx === undefined && source === undefined) return [{ path: ['pbx'], message: 'is required (or source, for a delivery node reading a NATS stream)' }];
+  if (pbx !== undefined && source !== undefined) return [{ path: ['source'], message: 'a config has pbx (a bridge next to a PBX) or source (a delivery node), not both' }];
+  if (source !== undefined && isObject(doc) && doc['api'] !== undefined) return [{ path: ['api'], message: 'needs a PBX connection (pbx): a delivery node cannot place calls or pause agents' }];
   if (isObject(pbx) && !pbx['ami'] && !pbx['ari']) {
     return [{ path: ['pbx'], message: 'needs ami (the manager interface) or ari (the REST interface), or both' }];
   }

@@ -1,3 +1,4 @@
+import type { NatsSourceConfig } from '../sources/nats.js';
 // The configuration schema: one JSON Schema, a description and default per key, and the
 // TypeScript shape of a loaded config. Adding a top-level section (http, screenpop, api, source)
 // is adding a property here and a field to BridgeConfig; env overrides, secret handling and the
@@ -126,7 +127,10 @@ export interface OutboxConfig {
 }
 
 export interface BridgeConfig {
+  /** A delivery node has no pbx in its file: the loader names it after `source.name`. */
   pbx: PbxConfig;
+  /** A delivery node: events from the NATS stream instead of a PBX. */
+  source?: NatsSourceConfig;
   calls: CallsConfig;
   agents: AgentConfig[];
   sinks: SinkConfig[];
@@ -459,6 +463,36 @@ const shutdownSchema: JsonSchema = {
   },
 };
 
+const sourceSchema: JsonSchema = {
+  type: 'object',
+  description: 'A delivery node: read the events PBX-side bridges published to a NATS JetStream stream (instead of pbx).',
+  additionalProperties: false,
+  required: ['type', 'servers', 'stream'],
+  properties: {
+    type: { const: 'nats' },
+    name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'delivery', description: "This node's name in logs." },
+    servers: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(nats|tls)://[^\\s/]+$' }, description: 'NATS servers.' },
+    stream: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'The stream the bridges publish to (their nats sink).' },
+    consumer: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'Durable consumer name: nodes with the same name share the work (webhook nodes). Absent: this node reads every event (pop nodes).',
+    },
+    subjectPrefix: { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'crm', description: "The bridges' subjectPrefix." },
+    partitions: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: "The bridges' partitions (the same number everywhere)." },
+    pbx: { type: 'array', items: { type: 'string' }, description: 'Only the events of these PBXs (their pbx.name). Absent: all.' },
+    replaySeconds: { type: 'integer', minimum: 0, default: 300, description: 'Without consumer: read this far back at start (warms the agents\' resume buffers).' },
+    ackWaitSeconds: { type: 'integer', minimum: 1, default: 30, description: 'With consumer: a message not acknowledged this long is redelivered.' },
+    leaseSeconds: { type: 'integer', minimum: 1, default: 5, description: "With consumer: partition lease refresh period; a dead node's partitions move after about 3× this." },
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'NATS credentials: a token, or a user and password.',
+      properties: { token: secretSchema('NATS token.'), user: { type: 'string', minLength: 1 }, password: secretSchema('NATS password.') },
+    },
+  },
+};
+
 let cached: JsonSchema | null = null;
 
 /**
@@ -471,9 +505,10 @@ export function configSchema(): JsonSchema {
     title: 'asterisk-crm-bridge configuration',
     type: 'object',
     additionalProperties: false,
-    required: ['pbx'],
+    required: [],
     properties: {
       pbx: pbxSchema,
+      source: sourceSchema,
       calls: callsSchema,
       agents: agentsSchema,
       sinks: sinksSchema(),

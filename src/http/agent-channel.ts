@@ -38,7 +38,7 @@ class EventBuffer {
 
   /** Every buffered event of the given calls, in order. */
   ofCalls(callIds: ReadonlySet<string>): Buffered[] {
-    return this.items.filter((b) => 'callId' in b.event && callIds.has(b.event.callId));
+    return this.items.filter((b) => 'callId' in b.event && callIds.has(callKey(b.event)));
   }
 
   get size(): number {
@@ -60,6 +60,11 @@ export interface AgentChannelOptions {
   agentQueues: ReadonlyMap<string, readonly string[]>;
 }
 
+/** Calls are told apart by server too: two PBXs (one delivery node) may reuse a Linkedid. */
+function callKey(e: { server: string; callId: string }): string {
+  return `${e.server}|${e.callId}`;
+}
+
 const AGENT_SPECIFIC = new Set(['call.ringing', 'call.answered', 'call.ring_stopped']);
 
 /** Streams that fall this far behind are cut; the browser reconnects and resumes from its buffer. */
@@ -69,7 +74,7 @@ export class AgentChannel implements Sink {
   readonly name = 'screenpop';
   private readonly buffers = new Map<string, EventBuffer>();
   private readonly all: EventBuffer;
-  /** callId -> agents the call concerns so far; freed at call.hangup. */
+  /** server|callId -> agents the call concerns so far; freed at call.hangup. */
   private readonly involved = new Map<string, Set<string>>();
   /** agentId -> calls of theirs still in progress. */
   private readonly inProgress = new Map<string, Set<string>>();
@@ -112,8 +117,9 @@ export class AgentChannel implements Sink {
       if (s.who.kind === 'supervisor' || agents.has(s.who.agentId)) this.write(s, frame);
     }
     if (event.type === 'call.hangup') {
-      for (const agentId of this.involved.get(event.callId) ?? []) this.inProgress.get(agentId)?.delete(event.callId);
-      this.involved.delete(event.callId);
+      const key = callKey(event);
+      for (const agentId of this.involved.get(key) ?? []) this.inProgress.get(agentId)?.delete(key);
+      this.involved.delete(key);
     }
   }
 
@@ -154,16 +160,17 @@ export class AgentChannel implements Sink {
       out.add(event.agent.id);
       return out;
     }
-    let involved = this.involved.get(event.callId);
+    const key = callKey(event);
+    let involved = this.involved.get(key);
     const add = (id: string | undefined) => {
       if (!id) return;
       involved ??= new Set();
-      this.involved.set(event.callId, involved);
+      this.involved.set(key, involved);
       if (!involved.has(id)) {
         involved.add(id);
         let calls = this.inProgress.get(id);
         if (!calls) this.inProgress.set(id, (calls = new Set()));
-        calls.add(event.callId);
+        calls.add(key);
       }
     };
     add(event.agent?.id);
