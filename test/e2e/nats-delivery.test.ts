@@ -6,7 +6,8 @@
 //   SIGKILL, the other takes over its partitions and nothing is lost;
 // - two pop nodes read everything: agent 201's stream on one node carries only 201's events, and
 //   resuming it on the other node with Last-Event-ID gives exactly the rest;
-// - a message on the stream that is not a valid event is parked and logged; nothing stops.
+// - a message on the stream that is not a valid event is parked and logged; nothing stops;
+// - NATS restarting (same store): the nodes reconnect and carry on.
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
@@ -153,5 +154,13 @@ t.test('given a NATS stream, webhook nodes sharing a consumer, and pop nodes', a
     t.teardown(() => b.cut());
     await b.waitFor((c) => rest.every((id) => c.messages.some((m) => m.id === id)), 'the resumed stream on pop node 2', 30_000);
     t.same(b.messages.filter((m) => m.id).map((m) => m.id).slice(0, rest.length), rest, 'then pop node 2 replays exactly what came after Last-Event-ID');
+  });
+
+  t.test('when NATS restarts, then the nodes carry on and nothing is lost', async (t) => {
+    await nats.stop();
+    await nats.restart();
+    const events = await feed('pbx7', 'direct-noanswer.ami');
+    await waitReceived(events, "pbx7's events at the receiver after the NATS restart");
+    t.pass('then every event published after the restart arrived');
   });
 });

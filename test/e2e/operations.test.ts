@@ -99,6 +99,15 @@ t.test('the systemd unit passes systemd-analyze verify', async (t) => {
   const { stdout, stderr } = await run('systemd-analyze', ['verify', join(dir, 'crm-bridge.service')]);
   t.equal(stderr, '', 'no warnings');
   t.equal(stdout, '');
+  // The per-role template (a bridge, a webhook node, a pop node on one machine).
+  const template = readFileSync(join(ROOT, 'systemd/crm-bridge@.service'), 'utf8');
+  t.match(template, /^ExecStart=\/usr\/bin\/crm-bridge run --config \/etc\/crm-bridge\/%i\.yaml$/m);
+  t.match(template, /^StateDirectory=crm-bridge\/%i$/m, 'one outbox per instance');
+  writeFileSync(join(dir, 'crm-bridge@.service'), template.replace('/usr/bin/crm-bridge', join(ROOT, 'bin/crm-bridge.js')));
+  for (const role of ['pbx1', 'webhooks', 'pops']) {
+    const r = await run('systemd-analyze', ['verify', join(dir, `crm-bridge@${role}.service`)]);
+    t.equal(r.stderr + r.stdout, '', `crm-bridge@${role} verifies`);
+  }
 });
 
 t.test('given a real Asterisk', async (t) => {
