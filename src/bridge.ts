@@ -268,6 +268,7 @@ export class Bridge {
     const applied: string[] = [];
     const needsRestart: string[] = [];
     if (!same(prev.pbx, next.pbx)) needsRestart.push('pbx');
+    if (!same(prev.source, next.source)) needsRestart.push('source');
     if (!same(prev.outbox, next.outbox)) needsRestart.push('outbox');
     if (!same(prev.calls.inboundContexts, next.calls.inboundContexts)) needsRestart.push('calls.inboundContexts');
     if (Boolean(prev.http) !== Boolean(next.http) || prev.http?.listen !== next.http?.listen) needsRestart.push('http.listen');
@@ -297,6 +298,7 @@ export class Bridge {
     this.config = {
       ...next,
       pbx: prev.pbx,
+      ...(prev.source ? { source: prev.source } : {}),
       outbox: prev.outbox,
       calls: { ...next.calls, inboundContexts: prev.calls.inboundContexts },
       http: prev.http && next.http ? httpNow.http : prev.http,
