@@ -1,3 +1,4 @@
+import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA } from '../nats/common.js';
 import type { NatsSourceConfig } from '../sources/nats.js';
 // The configuration schema: one JSON Schema, a description and default per key, and the
 // TypeScript shape of a loaded config. Adding a top-level section (http, screenpop, api, source)
@@ -471,25 +472,20 @@ const sourceSchema: JsonSchema = {
   properties: {
     type: { const: 'nats' },
     name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'delivery', description: "This node's name in logs." },
-    servers: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(nats|tls)://[^\\s/]+$' }, description: 'NATS servers.' },
+    servers: NATS_SERVERS_SCHEMA,
     stream: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'The stream the bridges publish to (their nats sink).' },
     consumer: {
       type: 'string',
       pattern: '^[A-Za-z0-9_-]+$',
       description: 'Durable consumer name: nodes with the same name share the work (webhook nodes). Absent: this node reads every event (pop nodes).',
     },
-    subjectPrefix: { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'crm', description: "The bridges' subjectPrefix." },
-    partitions: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: "The bridges' partitions (the same number everywhere)." },
+    subjectPrefix: NATS_PREFIX_SCHEMA,
+    partitions: NATS_PARTITIONS_SCHEMA,
     pbx: { type: 'array', items: { type: 'string' }, description: 'Only the events of these PBXs (their pbx.name). Absent: all.' },
     replaySeconds: { type: 'integer', minimum: 0, default: 300, description: 'Without consumer: read this far back at start (warms the agents\' resume buffers).' },
     ackWaitSeconds: { type: 'integer', minimum: 1, default: 30, description: 'With consumer: a message not acknowledged this long is redelivered.' },
     leaseSeconds: { type: 'integer', minimum: 1, default: 5, description: "With consumer: partition lease refresh period; a dead node's partitions move after about 3× this." },
-    auth: {
-      type: 'object',
-      additionalProperties: false,
-      description: 'NATS credentials: a token, or a user and password.',
-      properties: { token: secretSchema('NATS token.'), user: { type: 'string', minLength: 1 }, password: secretSchema('NATS password.') },
-    },
+    auth: NATS_AUTH_SCHEMA,
   },
 };
 

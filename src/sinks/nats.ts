@@ -15,9 +15,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { nanos } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import type { BridgeEvent } from '../events/types.js';
-import { secretSchema } from '../config/secret.js';
+import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA, natsConnect, type NatsAuth } from '../nats/common.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
 import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
@@ -34,7 +33,7 @@ export interface NatsSinkConfig {
   maxAgeSeconds: number;
   replicas: number;
   duplicateWindowSeconds: number;
-  auth?: { token?: string; user?: string; password?: string };
+  auth?: NatsAuth;
   publishTimeoutMs: number;
   concurrency: number;
   retry: { initialDelayMs: number; maxDelayMs: number; factor: number; jitter: number };
@@ -65,25 +64,16 @@ const schema: JsonSchema = {
   properties: {
     type: { const: 'nats' },
     name: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$', description: 'Name in logs, metrics and the outbox (default nats:<stream>).' },
-    servers: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(nats|tls)://[^\\s/]+$' }, description: 'NATS servers, e.g. nats://127.0.0.1:4222 (several: a cluster).' },
+    servers: NATS_SERVERS_SCHEMA,
     stream: { type: 'string', pattern: TOKEN, description: 'JetStream stream name, e.g. CRM_EVENTS.' },
-    subjectPrefix: { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'crm', description: 'Subjects are <subjectPrefix>.<server>.<type>.<partition>.' },
-    partitions: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: 'Partitions (last subject token) a call or agent hashes to. The same on every bridge feeding a stream.' },
+    subjectPrefix: NATS_PREFIX_SCHEMA,
+    partitions: NATS_PARTITIONS_SCHEMA,
     create: { type: 'boolean', default: true, description: 'Create the stream if it does not exist (else it must exist).' },
     storage: { type: 'string', enum: ['file', 'memory'], default: 'file', description: 'Stream storage (when created).' },
     maxAgeSeconds: { type: 'integer', minimum: 60, default: 604800, description: 'How long the stream keeps events (when created). Default 7 days.' },
     replicas: { type: 'integer', minimum: 1, maximum: 5, default: 1, description: 'Stream replicas (when created; 3 on a three-node cluster).' },
     duplicateWindowSeconds: { type: 'integer', minimum: 1, default: 120, description: 'Window in which the stream drops a second copy of an event id (when created). Must cover an HA pair\'s lag and a retried publish.' },
-    auth: {
-      type: 'object',
-      additionalProperties: false,
-      description: 'NATS credentials: a token, or a user and password.',
-      properties: {
-        token: secretSchema('NATS token.'),
-        user: { type: 'string', minLength: 1 },
-        password: secretSchema('NATS password.'),
-      },
-    },
+    auth: NATS_AUTH_SCHEMA,
     publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000, description: 'How long to wait for JetStream to acknowledge one publish.' },
     concurrency: { type: 'integer', minimum: 1, maximum: 1024, default: 64, description: 'Publishes in flight at once (each for a different call).' },
     retry: {
@@ -156,16 +146,7 @@ class NatsSink implements Sink {
   private async connect(): Promise<void> {
     const { servers, auth } = this.config;
     try {
-      const nc = await connect({
-        servers,
-        name: `crm-bridge ${this.name}`,
-        // Keep trying from the first attempt on, forever: events wait in the outbox meanwhile.
-        waitOnFirstConnect: true,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 1000,
-        ...(auth?.token ? { token: auth.token } : {}),
-        ...(auth?.user ? { user: auth.user, pass: auth.password ?? '' } : {}),
-      });
+      const nc = await natsConnect(servers, `crm-bridge ${this.name}`, auth);
       if (this.stopped) {
         await nc.close();
         return;

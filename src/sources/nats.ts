@@ -26,7 +26,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { nanos } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { connect } from '@nats-io/transport-node';
+import { natsConnect, type NatsAuth } from '../nats/common.js';
 import type { AmiStatus } from '../ami/source.js';
 import type { BridgeEvent } from '../events/types.js';
 
@@ -43,7 +43,7 @@ export interface NatsSourceConfig {
   replaySeconds: number;
   ackWaitSeconds: number;
   leaseSeconds: number;
-  auth?: { token?: string; user?: string; password?: string };
+  auth?: NatsAuth;
 }
 
 export interface NatsSourceOptions {
@@ -112,15 +112,7 @@ export class NatsSource {
     const c = this.opts.config;
     const log = this.opts.log;
     try {
-      const nc = await connect({
-        servers: c.servers,
-        name: `crm-bridge delivery ${this.nodeId}`,
-        waitOnFirstConnect: true,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 1000,
-        ...(c.auth?.token ? { token: c.auth.token } : {}),
-        ...(c.auth?.user ? { user: c.auth.user, pass: c.auth.password ?? '' } : {}),
-      });
+      const nc = await natsConnect(c.servers, `crm-bridge delivery ${this.nodeId}`, c.auth);
       if (this.stopped) return void (await nc.close());
       this.nc = nc;
       this.js = jetstream(nc);
