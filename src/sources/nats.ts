@@ -101,6 +101,8 @@ export class NatsSource {
     this.timer = null;
     this.ordered?.stop();
     for (const p of [...this.owned.keys()]) await this.release(p, true);
+    // Leave the group at once, so the others take the freed partitions now, not when the heartbeat expires.
+    await this.kv?.delete(`node.${this.nodeId}`).catch(() => undefined);
     const nc = this.nc;
     this.nc = null;
     if (nc) await nc.drain().catch(() => nc.close());
