@@ -1,0 +1,295 @@
+// Pipeline throughput benchmark (issue 7, "Benchmarks" (a)): AMI events per second through the
+// whole pipeline — the real AmiSource on `asterisk-manager`, the normalizer, a no-op sink, i.e. the
+// Bridge class with a sink that does nothing — as a ratio to `asterisk-manager` alone parsing the
+// same byte stream over the same kind of socket in the same run. A benchmark, not a test: it
+// measures and reports, and never runs in `npm test`.
+//
+//   npm run bench:pipeline                      # builds, then runs with the defaults
+//   node --import @tapjs/typescript/import bench/pipeline.ts [options]   # after `npm run build`
+//
+// The stream: every recorded real-Asterisk trace in test/fixtures/*.ami (Asterisk 22; ten-calls,
+// the nine single-call scenarios, an agent session), cloned --reps times (lib.ts loadCloneSet:
+// each clone with Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
+// Timestamps of its own; each call's recorded event frames in their recorded order; action
+// responses and the recorder's RecordingEnd UserEvent left out). It is rendered once, before the
+// runs, and every run gets the same bytes.
+//
+// A run: a fresh child process (bench/pipeline-child.ts) pinned to one CPU — this process, the
+// AMI server, on the other — connects over loopback TCP, logs in as 'warmup' (gets --warmup-reps
+// repetitions), then as 'measure' (gets the whole stream, written as fast as the socket takes it,
+// then closed). Frames/s = frames of the stream / (close seen − login accepted). Runs alternate
+// manager/bridge in ABBA order (pair i: manager first when i is even), --pairs pairs.
+//
+// Options: --reps 150  --warmup-reps 10  --pairs 5  --pin auto|off  --quiet-wait 60
+//   --quiet-wait S  before each run, wait up to S seconds for the machine to be < 25 % of a core busy
+//   --profile   one more run of each mode under --cpu-prof, summed up by module and function (not timed)
+//   --out FILE  default bench/results/pipeline.json      --note TEXT   recorded with the results
+//
+// Prints a Markdown table and writes --out. Exits 1 if a run failed or miscounted. Everything
+// listens on 127.0.0.1; it kills the processes it started (by pid) and removes its temp dirs.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { RunResult } from './pipeline-child.js';
+import { children, cleanupAll, cloneFrames, exited, gitHead, loadCloneSet, machine, median, renderClone, round, Stamper, startAmiServer, summarizeCpuProfile, systemCpu, tempDir, waitForQuiet, within, type CloneSet } from './lib.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(SELF), '..');
+const CHILD = path.join(ROOT, 'bench/pipeline-child.ts');
+const FIXTURES = path.join(ROOT, 'test/fixtures');
+const LOADER = ['--import', '@tapjs/typescript/import'];
+
+interface Stream {
+  chunks: Buffer[];
+  frames: number;
+  bytes: number;
+  calls: number;
+}
+
+/** `reps` repetitions of every trace, clone numbers from `firstClone` on, as ~1 MB buffers. */
+function renderStream(set: CloneSet, reps: number, firstClone: number): Stream {
+  const chunks: Buffer[] = [];
+  let pending: string[] = [];
+  let pendingLen = 0;
+  let frames = 0;
+  let bytes = 0;
+  let calls = 0;
+  let k = firstClone;
+  for (let r = 0; r < reps; r++) {
+    for (const t of set.traces) {
+      const s = renderClone(t, k++);
+      pending.push(s);
+      pendingLen += s.length;
+      frames += cloneFrames(t, 'full');
+      calls += t.calls;
+      if (pendingLen >= 1 << 20) {
+        chunks.push(Buffer.from(pending.join(''), 'latin1'));
+        bytes += pendingLen;
+        pending = [];
+        pendingLen = 0;
+      }
+    }
+  }
+  if (pendingLen) chunks.push(Buffer.from(pending.join(''), 'latin1'));
+  bytes += pendingLen;
+  return { chunks, frames, bytes, calls };
+}
+
+function writeAll(socket: net.Socket, s: Stream): void {
+  for (const c of s.chunks) socket.write(c);
+  socket.end();
+}
+
+interface Run extends RunResult {
+  pair: number;
+  framesPerSec: number;
+  framesPerCpuSec: number;
+  /** The whole machine during the run, % of one core (the run itself is ~100 of it). */
+  machineBusyPct: number;
+  /** Others' load just before the run (% of one core), after waiting for it to fall below 25. */
+  machineBusyPctBefore: number | null;
+  exit: number | null;
+  problems: string[];
+}
+
+async function runChild(mode: 'manager' | 'bridge', port: number, cpu: string | null, extraNodeArgs: string[] = []): Promise<{ result: RunResult | null; exit: number | null; stderr: string }> {
+  const args = [...extraNodeArgs, ...LOADER, CHILD, '--mode', mode, '--port', String(port)];
+  const child = cpu ? spawn('taskset', ['-c', cpu, process.execPath, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const { code } = await within(exited(child), 600_000, `pipeline child (${mode})`);
+  children.delete(child);
+  const line = out.trim().split('\n').pop() ?? '';
+  let result: RunResult | null = null;
+  try {
+    result = JSON.parse(line) as RunResult;
+  } catch {
+    /* reported below */
+  }
+  return { result, exit: code, stderr: err.slice(0, 2000) };
+}
+
+function spread(xs: number[]): { median: number; min: number; max: number; spreadPct: number; values: number[] } {
+  const m = median(xs);
+  const min = Math.min(...xs);
+  const max = Math.max(...xs);
+  return { median: m, min, max, spreadPct: round(((max - min) / m) * 100), values: xs };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      reps: { type: 'string', default: '150' },
+      'warmup-reps': { type: 'string', default: '10' },
+      pairs: { type: 'string', default: '5' },
+      pin: { type: 'string', default: 'auto' },
+      'quiet-wait': { type: 'string', default: '60' },
+      profile: { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join(ROOT, 'bench/results/pipeline.json') },
+      note: { type: 'string' },
+    },
+    strict: true,
+  });
+  const num = (name: string, v: string | undefined, min: number, max: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}] (is '${String(v)}')`);
+    return n;
+  };
+  const reps = num('reps', values.reps, 1, 5000);
+  const warmupReps = num('warmup-reps', values['warmup-reps'], 1, 1000);
+  const pairs = num('pairs', values.pairs, 1, 100);
+  const quietWait = num('quiet-wait', values['quiet-wait'], 0, 3600);
+  if (!fs.existsSync(path.join(ROOT, 'dist/bridge.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench:pipeline`)');
+  const nproc = os.availableParallelism();
+  const pin = values.pin === 'off' ? false : values.pin === 'auto' ? nproc >= 2 : (() => { throw new Error("--pin must be 'auto' or 'off'"); })();
+  // The measured child on CPU 0, this process (the AMI server) on CPU 1.
+  if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+
+  const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.ami')).sort().map((f) => path.join(FIXTURES, f));
+  const set = loadCloneSet(files);
+  const warm = renderStream(set, warmupReps, 0);
+  const stream = renderStream(set, reps, warmupReps * set.traces.length);
+  const framesPerRep = set.traces.reduce((n, t) => n + t.frames.length, 0);
+  const expectedFrames = stream.frames + set.once.length;
+  process.stderr.write(`stream: ${set.traces.length} traces, ${framesPerRep} frames and ${set.traces.reduce((n, t) => n + t.calls, 0)} calls per repetition; ${reps} repetitions = ${stream.frames} frames, ${stream.calls} calls, ${round(stream.bytes / 2 ** 20)} MiB (warm-up: ${warm.frames} frames)\n`);
+
+  const ami = await startAmiServer(set, new Stamper(), { onLogin: (socket, user) => writeAll(socket, user === 'warmup' ? warm : stream) });
+  const meta: Record<string, unknown> = {
+    benchmark: 'pipeline throughput: AMI event frames/s through AmiSource + normalizer + no-op sink (the Bridge class), relative to asterisk-manager alone on the same stream',
+    date: new Date().toISOString(),
+    machine: machine({ nproc }),
+    note: values.note ?? null,
+    command: `node ${[...process.execArgv, path.relative(ROOT, SELF), ...process.argv.slice(2)].join(' ')}`,
+    gitHead: gitHead(ROOT),
+    parameters: {
+      traces: set.traces.map((t) => ({ name: t.name, framesPerClone: t.frames.length, callsPerClone: t.calls, bytesPerClone: t.bytes })),
+      reps,
+      warmupReps,
+      pairs,
+      pinned: pin ? 'measured child: taskset -c 0; AMI server (this process): CPU 1' : 'no',
+      streamFrames: stream.frames,
+      streamCalls: stream.calls,
+      streamMiB: round(stream.bytes / 2 ** 20),
+      onceFrames: set.once.length,
+      rewriting: set.rewriting,
+      window: 'from the Login being accepted (child side) to the server closing the connection having been seen, i.e. after the last frame was handled',
+      bridge: 'src/bridge.ts Bridge with sinks: [a no-op sink]; pbx.ami reconnect off, resync off; calls settings of the test Asterisk the traces were recorded on; log level warn',
+      manager: "asterisk-manager 0.2.0 alone: connect, login, a 'managerevent' listener that counts",
+    },
+  };
+
+  const runs: Run[] = [];
+  let bridgeEvents: number | null = null;
+  for (let pair = 0; pair < pairs; pair++) {
+    const order: Array<'manager' | 'bridge'> = pair % 2 === 0 ? ['manager', 'bridge'] : ['bridge', 'manager'];
+    for (const mode of order) {
+      // A shared machine: wait (up to --quiet-wait s) until others use < 25 % of a core.
+      const quiet = quietWait > 0 ? await waitForQuiet(25, quietWait, nproc) : null;
+      const a = systemCpu();
+      const { result, exit, stderr } = await runChild(mode, ami.port, pin ? '0' : null);
+      const b = systemCpu();
+      const problems: string[] = [];
+      if (!result) problems.push(`no result (exit ${String(exit)}): ${stderr}`);
+      else {
+        if (result.mode === 'manager' && result.frames !== expectedFrames) problems.push(`counted ${String(result.frames)} frames, expected ${expectedFrames}`);
+        if (result.mode === 'bridge') {
+          bridgeEvents ??= result.events;
+          if (result.events !== bridgeEvents) problems.push(`${String(result.events)} events, another bridge run had ${String(bridgeEvents)}`);
+          if (result.activeCallsAtEnd !== 0) problems.push(`${String(result.activeCallsAtEnd)} calls still in progress at the end`);
+        }
+        if (result.logLines) problems.push(`${result.logLines} warning/error log lines: ${stderr}`);
+      }
+      const r: Run = {
+        ...(result ?? { mode, frames: null, events: null, activeCallsAtEnd: null, seconds: Number.NaN, cpuSeconds: Number.NaN, maxRssMB: Number.NaN, logLines: 0 }),
+        pair,
+        framesPerSec: result ? round(expectedFrames / result.seconds, 0) : Number.NaN,
+        framesPerCpuSec: result ? round(expectedFrames / result.cpuSeconds, 0) : Number.NaN,
+        machineBusyPct: round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100 * nproc),
+        machineBusyPctBefore: quiet?.busyPctAtStart ?? null,
+        exit,
+        problems,
+      };
+      runs.push(r);
+      process.stderr.write(`pair ${pair} ${mode.padEnd(7)} ${r.framesPerSec} frames/s (${round(r.seconds, 2)} s, ${round(r.cpuSeconds, 2)} CPU s, ${r.maxRssMB} MB max RSS; machine ${r.machineBusyPct}% of a core busy, ${String(r.machineBusyPctBefore)}% before)${problems.length ? ` PROBLEMS: ${problems.join('; ')}` : ''}\n`);
+    }
+  }
+
+  let profile: Record<string, unknown> | undefined;
+  if (values.profile) {
+    profile = { note: 'one more run of each mode under --cpu-prof (warm-up and measured connection, process start-up included; not timed): self time by module and function' };
+    for (const mode of ['manager', 'bridge'] as const) {
+      const dir = tempDir('crm-bridge-bench-prof-');
+      const { result } = await runChild(mode, ami.port, pin ? '0' : null, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+      const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      profile[mode] = { framesPerSecUnderProfiler: result ? round(expectedFrames / result.seconds, 0) : null, ...(file ? summarizeCpuProfile(path.join(dir, file)) : {}) };
+    }
+  }
+  await ami.close();
+
+  const of = (mode: string, key: 'framesPerSec' | 'framesPerCpuSec') => runs.filter((r) => r.mode === mode && r.problems.length === 0).map((r) => r[key]);
+  const pairRatios = (key: 'framesPerSec' | 'framesPerCpuSec') =>
+    [...Array(pairs).keys()]
+      .map((p) => {
+        const m = runs.find((r) => r.pair === p && r.mode === 'manager');
+        const b = runs.find((r) => r.pair === p && r.mode === 'bridge');
+        return m && b && !m.problems.length && !b.problems.length ? round(b[key] / m[key], 3) : Number.NaN;
+      })
+      .filter((x) => Number.isFinite(x));
+  const manager = spread(of('manager', 'framesPerSec'));
+  const bridge = spread(of('bridge', 'framesPerSec'));
+  const ratios = spread(pairRatios('framesPerSec'));
+  const cpuRatios = spread(pairRatios('framesPerCpuSec'));
+  const summary = {
+    managerFramesPerSec: manager,
+    bridgeFramesPerSec: bridge,
+    ratioOfMedians: round(bridge.median / manager.median, 3),
+    ratioPerPair: ratios,
+    ratioPerPairByCpuTime: cpuRatios,
+    bridgeEventsPerRun: bridgeEvents,
+    target: '≥ 0.8',
+    targetMet: ratios.values.length > 0 && ratios.median >= 0.8,
+  };
+  const problems = runs.flatMap((r) => r.problems.map((p) => `pair ${r.pair} ${r.mode}: ${p}`));
+  const m = meta.machine as Record<string, unknown>;
+  const table = [
+    `Machine: ${String(m.nproc)} CPUs (${String(m.cpuModel)}), Node ${String(m.node)}. Stream: ${stream.frames} AMI frames (${stream.calls} calls, ${round(stream.bytes / 2 ** 20)} MiB), ${pairs} pairs of runs, ABBA order.`,
+    '',
+    '| | median frames/s | min | max | spread | frames per CPU-second (median) |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| asterisk-manager alone | ${manager.median} | ${manager.min} | ${manager.max} | ${manager.spreadPct} % | ${median(of('manager', 'framesPerCpuSec'))} |`,
+    `| whole pipeline (Bridge, no-op sink) | ${bridge.median} | ${bridge.min} | ${bridge.max} | ${bridge.spreadPct} % | ${median(of('bridge', 'framesPerCpuSec'))} |`,
+    '',
+    `Ratio pipeline / asterisk-manager, per pair: median ${ratios.median} (min ${ratios.min}, max ${ratios.max}; pairs: ${ratios.values.join(', ')}); by CPU time: median ${cpuRatios.median} (min ${cpuRatios.min}, max ${cpuRatios.max}). Target ≥ 0.8: ${summary.targetMet ? 'met' : 'NOT met'}.`,
+    ...(problems.length ? ['', `**Problems: ${problems.join('; ')}**`] : []),
+  ].join('\n');
+  process.stdout.write(`\n${table}\n`);
+  (meta.machine as Record<string, unknown>).loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
+  fs.mkdirSync(path.dirname(values.out as string), { recursive: true });
+  fs.writeFileSync(values.out as string, `${JSON.stringify({ ...meta, summary, runs, ...(profile ? { profile } : {}), problems, markdown: table }, null, 2)}\n`);
+  process.stderr.write(`\nwrote ${path.relative(process.cwd(), values.out as string)}\n`);
+  return problems.length === 0 ? 0 : 1;
+}
+
+const onSignal = (sig: NodeJS.Signals) => {
+  process.stderr.write(`\n${sig}: cleaning up\n`);
+  cleanupAll();
+  process.exit(130);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  process.stderr.write(`bench/pipeline.ts: ${(err as Error).stack ?? String(err)}\n`);
+} finally {
+  cleanupAll();
+}
+process.exit(code);
