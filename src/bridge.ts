@@ -153,10 +153,7 @@ export class Bridge {
     const source = this.source;
     const events = this.eventSource;
     if (events instanceof NatsSource) {
-      events.status$.subscribe((s) => this.metrics.ami(s));
-      let done!: () => void;
-      this.ended = new Promise<void>((r) => (done = r));
-      events.status$.subscribe({ complete: () => done() });
+      events.status$.subscribe({ next: (s) => this.metrics.ami(s), complete: () => done() });
       await this.startHttp(config);
       await events.start();
       return;
