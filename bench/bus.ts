@@ -73,7 +73,6 @@ import { mintToken } from '../dist/http/tokens.js';
 import type { ReceiverDump, SseDump } from './bus-child.js';
 import {
   children,
-  cleanupAll,
   cloneFrames,
   CRLF,
   exited,
@@ -98,6 +97,7 @@ import {
   type CallTrace,
   type CloneSet,
   type Stats,
+  runBench,
 } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -1456,19 +1456,4 @@ async function main(): Promise<number> {
   return all.every((r) => r.ok) ? 0 : 1;
 }
 
-const onSignal = (sig: NodeJS.Signals) => {
-  process.stderr.write(`\n${sig}: cleaning up\n`);
-  cleanupAll();
-  process.exit(130);
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-let code = 1;
-try {
-  code = await main();
-} catch (err) {
-  process.stderr.write(`bench/bus.ts: ${(err as Error).stack ?? String(err)}\n`);
-} finally {
-  cleanupAll();
-}
-process.exit(code);
+await runBench('bus.ts', main);

@@ -169,6 +169,29 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 }
 
 /** Resolves with `p`, or rejects after `ms` naming `what`. */
+/**
+ * Runs a benchmark's main(): on SIGINT/SIGTERM, or when main ends or throws, every process and
+ * temp dir it started is cleaned up (cleanupAll), then the process exits with main's code.
+ */
+export async function runBench(name: string, main: () => Promise<number>): Promise<never> {
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\n${sig}: cleaning up\n`);
+    cleanupAll();
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let code = 1;
+  try {
+    code = await main();
+  } catch (err) {
+    process.stderr.write(`bench/${name}: ${(err as Error).stack ?? String(err)}\n`);
+  } finally {
+    cleanupAll();
+  }
+  process.exit(code);
+}
+
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -41,7 +41,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { MemoryReading, ToParent } from './memory-child.js';
-import { children, cleanupAll, cloneFrames, CRLF, exited, feedSocket, gitHead, loadCloneSet, machine, renderClone, round, slope, Stamper, startAmiServer, tempDir, TRACE_CALLS, type CallTrace, type CloneSet } from './lib.js';
+import { children, cloneFrames, CRLF, exited, feedSocket, gitHead, loadCloneSet, machine, renderClone, round, slope, Stamper, startAmiServer, tempDir, TRACE_CALLS, type CallTrace, type CloneSet, runBench } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -379,19 +379,4 @@ async function main(): Promise<number> {
   return problems.length === 0 ? 0 : 1;
 }
 
-const onSignal = (sig: NodeJS.Signals) => {
-  process.stderr.write(`\n${sig}: cleaning up\n`);
-  cleanupAll();
-  process.exit(130);
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-let code = 1;
-try {
-  code = await main();
-} catch (err) {
-  process.stderr.write(`bench/memory.ts: ${(err as Error).stack ?? String(err)}\n`);
-} finally {
-  cleanupAll();
-}
-process.exit(code);
+await runBench('memory.ts', main);

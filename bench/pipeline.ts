@@ -35,7 +35,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RunResult } from './pipeline-child.js';
-import { children, cleanupAll, cloneFrames, exited, gitHead, loadCloneSet, machine, median, renderClone, round, Stamper, startAmiServer, summarizeCpuProfile, systemCpu, tempDir, waitForQuiet, within, type CloneSet } from './lib.js';
+import { children, cloneFrames, exited, gitHead, loadCloneSet, machine, median, renderClone, round, Stamper, startAmiServer, summarizeCpuProfile, systemCpu, tempDir, waitForQuiet, within, type CloneSet, runBench } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -277,19 +277,4 @@ async function main(): Promise<number> {
   return problems.length === 0 ? 0 : 1;
 }
 
-const onSignal = (sig: NodeJS.Signals) => {
-  process.stderr.write(`\n${sig}: cleaning up\n`);
-  cleanupAll();
-  process.exit(130);
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-let code = 1;
-try {
-  code = await main();
-} catch (err) {
-  process.stderr.write(`bench/pipeline.ts: ${(err as Error).stack ?? String(err)}\n`);
-} finally {
-  cleanupAll();
-}
-process.exit(code);
+await runBench('pipeline.ts', main);

@@ -77,7 +77,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { splitGreeting } from '../dist/ami/replay-server.js';
 import { mintToken } from '../dist/http/tokens.js';
-import { children, cleanupAll, CRLF, drained, exited, gitHead, idParts, latencyStats, machine, mergeLiterals, pct, procSample, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, type ProcSample, type Stats } from './lib.js';
+import { children, CRLF, drained, exited, gitHead, idParts, latencyStats, machine, mergeLiterals, pct, procSample, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, type ProcSample, type Stats, runBench } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -1604,20 +1604,5 @@ function markdown(meta: Record<string, unknown>, r: Record<string, unknown>, opt
 if (process.argv.includes('--clients-child')) {
   await clientsChild();
 } else {
-  const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    cleanupAll();
-    process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let code = 1;
-  try {
-    code = await main();
-  } catch (err) {
-    process.stderr.write(`bench/screenpop.ts: ${(err as Error).stack ?? String(err)}\n`);
-  } finally {
-    cleanupAll();
-  }
-  process.exit(code);
+  await runBench('screenpop.ts', main);
 }

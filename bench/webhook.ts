@@ -61,7 +61,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { splitGreeting } from '../dist/ami/replay-server.js';
-import { children, cleanupAll, CRLF, drained, exited, gitHead, idParts, filesystemOf, latencyStats, machine, mergeLiterals, median, pct, procSample as procSampleKB, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part } from './lib.js';
+import { children, CRLF, drained, exited, gitHead, idParts, filesystemOf, latencyStats, machine, mergeLiterals, median, pct, procSample as procSampleKB, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, runBench } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -1216,20 +1216,5 @@ async function main(): Promise<number> {
 if (process.argv.includes('--receiver-child')) {
   await receiverChild();
 } else {
-  const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    cleanupAll();
-    process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let code = 1;
-  try {
-    code = await main();
-  } catch (err) {
-    process.stderr.write(`bench/webhook.ts: ${(err as Error).stack ?? String(err)}\n`);
-  } finally {
-    cleanupAll();
-  }
-  process.exit(code);
+  await runBench('webhook.ts', main);
 }
