@@ -5,7 +5,8 @@
 //   the CRM receiver, in order per call, both nodes do part of the work; after one is killed with
 //   SIGKILL, the other takes over its partitions and nothing is lost;
 // - two pop nodes read everything: agent 201's stream on one node carries only 201's events, and
-//   resuming it on the other node with Last-Event-ID gives exactly the rest;
+//   resuming it on the other node with Last-Event-ID gives exactly the rest; the first is then
+//   killed with SIGKILL and new rings still reach the agent on the second;
 // - a message on the stream that is not a valid event is parked and logged; nothing stops;
 // - NATS restarting (same store): the nodes reconnect and carry on.
 import { readFileSync } from 'node:fs';
@@ -154,6 +155,16 @@ t.test('given a NATS stream, webhook nodes sharing a consumer, and pop nodes', a
     t.teardown(() => b.cut());
     await b.waitFor((c) => rest.every((id) => c.messages.some((m) => m.id === id)), 'the resumed stream on pop node 2', 30_000);
     t.same(b.messages.filter((m) => m.id).map((m) => m.id).slice(0, rest.length), rest, 'then pop node 2 replays exactly what came after Last-Event-ID');
+
+    // Pop node 1 dies mid-stream: the agent is on node 2 now, and new rings keep coming there.
+    pop1.d.child.kill('SIGKILL');
+    t.equal(await pop1.d.exit, null, 'given pop node 1 killed with SIGKILL');
+    await a.closed;
+    const pbx8 = await feed('pbx8', 'direct-answered.ami');
+    const ring = pbx8.find((e) => e.type === 'call.ringing' && e.agent.id === '201');
+    t.ok(ring, "given pbx8's call rings 201");
+    await b.waitFor((c) => c.messages.some((m) => m.id === ring!.id), "the new ring on pop node 2", 30_000);
+    t.pass('then the agent on the surviving pop node gets it');
   });
 
   t.test('when NATS restarts, then the nodes carry on and nothing is lost', async (t) => {
