@@ -745,8 +745,11 @@ function profileCategory(url: string, fn: string): string {
   return url.replace(/^.*\/bench\//, 'bench/');
 }
 
-/** Self time (ms, % of busy) of the top modules and functions in `file`; idle excluded. */
-export function summarizeCpuProfile(file: string, top = 25): { busyMs: number; byModule: Array<{ name: string; ms: number; pct: number }>; topFunctions: Array<{ name: string; ms: number; pct: number }> } {
+/**
+ * Self time (ms, % of busy) of the top modules and functions in `file`; idle excluded. `category`
+ * names the module a sample belongs to (default: one per bridge file).
+ */
+export function summarizeCpuProfile(file: string, top = 25, category: (url: string, fn: string) => string = profileCategory): { busyMs: number; byModule: Array<{ name: string; ms: number; pct: number }>; topFunctions: Array<{ name: string; ms: number; pct: number }> } {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const selfMs = new Map<number, number>();
@@ -759,7 +762,7 @@ export function summarizeCpuProfile(file: string, top = 25): { busyMs: number; b
   for (const [id, ms] of selfMs) {
     const n = byId.get(id);
     if (!n) continue;
-    const cat = profileCategory(n.callFrame.url, n.callFrame.functionName);
+    const cat = category(n.callFrame.url, n.callFrame.functionName);
     if (cat === 'idle') continue;
     total += ms;
     cats.set(cat, (cats.get(cat) ?? 0) + ms);

@@ -61,7 +61,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { splitGreeting } from '../dist/ami/replay-server.js';
-import { children, CRLF, drained, exited, gitHead, idParts, filesystemOf, latencyStats, machine, mergeLiterals, median, pct, procSample as procSampleKB, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, runBench } from './lib.js';
+import { children, CRLF, drained, exited, gitHead, idParts, filesystemOf, latencyStats, machine, mergeLiterals, median, pct, procSample as procSampleKB, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, runBench, summarizeCpuProfile } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -1017,12 +1017,6 @@ async function runOnce(spec: RunSpec, trace: Trace, cal: Calibration, opts: Opti
 // ------------------------------------------------------------------------------------------------
 // --profile: where the daemon's CPU went (self time by module), from its .cpuprofile.
 
-interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }>;
-  samples?: number[];
-  timeDeltas?: number[];
-}
-
 function categoryOf(url: string, fn: string): string {
   if (fn === '(garbage collector)') return 'GC';
   if (fn === '(idle)') return 'idle';
@@ -1043,31 +1037,8 @@ function summarizeProfile(dir: string): Record<string, unknown> | undefined {
   if (!fs.existsSync(dir)) return undefined;
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) return undefined;
-  const prof = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const selfMs = new Map<number, number>();
-  const samples = prof.samples ?? [];
-  const deltas = prof.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) selfMs.set(samples[i] as number, (selfMs.get(samples[i] as number) ?? 0) + (deltas[i] ?? 0) / 1000);
-  const cats = new Map<string, number>();
-  const fns = new Map<string, number>();
-  let total = 0;
-  for (const [id, ms] of selfMs) {
-    const n = byId.get(id);
-    if (!n) continue;
-    const cat = categoryOf(n.callFrame.url, n.callFrame.functionName);
-    if (cat === 'idle') continue;
-    total += ms;
-    cats.set(cat, (cats.get(cat) ?? 0) + ms);
-    const fname = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
-    fns.set(fname, (fns.get(fname) ?? 0) + ms);
-  }
-  const top = (m: Map<string, number>, k: number) =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, k)
-      .map(([name, ms]) => ({ name, ms: round(ms, 0), pct: round((ms / total) * 100) }));
-  return { busyMs: round(total, 0), byModule: top(cats, 25), topFunctions: top(fns, 25) };
+  // Bridge samples grouped by directory (ami/, normalizer/, …), as the recorded results have them.
+  return summarizeCpuProfile(path.join(dir, file), 25, categoryOf);
 }
 
 // ------------------------------------------------------------------------------------------------
