@@ -11,6 +11,12 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or null when there is none (or it is malformed). */
+export function bearerToken(header: string | undefined): string | null {
+  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
 /** The principal's name for logs and its rate-limit bucket. */
 export function principalKey(who: ApiPrincipal): string {
   return who.kind === 'api' ? `api:${who.name}` : `agent:${who.agentId}`;
@@ -28,11 +34,10 @@ export class ApiAuth {
 
   /** The caller, or an ApiError: 401 without a valid token, 403 for a token the API does not take. */
   authenticate(header: string | undefined): ApiPrincipal {
-    const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (!m) {
+    const token = bearerToken(header);
+    if (token === null) {
       throw new ApiError(401, header === undefined ? 'a token is required: Authorization: Bearer <token>' : 'malformed Authorization header: expected Bearer <token>', undefined, { 'www-authenticate': 'Bearer' });
     }
-    const token = m[1]!;
     const d = digest(token);
     let name: string | null = null;
     // Every entry is compared, so the time taken says nothing about which one matched.

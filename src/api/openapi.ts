@@ -39,6 +39,11 @@ export const ERROR_SCHEMA = {
   },
 } as const;
 
+/** A `Retry-After` response header (seconds), as 429 and 503 answers carry it. */
+export function retryAfterHeader(description: string): ResponseDoc['headers'] {
+  return { 'Retry-After': { description, schema: { type: 'integer', minimum: 1 } } };
+}
+
 /** Responses every authenticated endpoint can give. */
 export const AUTH_RESPONSES: Record<string, ResponseDoc> = {
   '401': { description: 'No token, or not a valid one (Authorization: Bearer <token>).', schema: 'Error' },
@@ -46,7 +51,7 @@ export const AUTH_RESPONSES: Record<string, ResponseDoc> = {
   '429': {
     description: "Over this token's rate limit (api.rateLimit).",
     schema: 'Error',
-    headers: { 'Retry-After': { description: 'Seconds to wait before the next request.', schema: { type: 'integer', minimum: 1 } } },
+    headers: retryAfterHeader('Seconds to wait before the next request.'),
   },
 };
 

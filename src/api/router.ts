@@ -9,7 +9,7 @@ import type { AgentDirectory } from '../normalizer/agents.js';
 import { ApiAuth, principalKey, type ApiPrincipal } from './auth.js';
 import { amiOriginator, ariOriginator, CALL_ACCEPTED_SCHEMA, CALL_REQUEST_SCHEMA, ClickToCall, type AmiActions, type AriOriginate } from './click-to-call.js';
 import { ApiError, sendJson } from './errors.js';
-import { AUTH_RESPONSES, ERROR_SCHEMA, openApiDocument, type EndpointDoc } from './openapi.js';
+import { AUTH_RESPONSES, ERROR_SCHEMA, openApiDocument, retryAfterHeader, type EndpointDoc } from './openapi.js';
 import { PBX_PRESENCE_SCHEMA, PRESENCE_REQUEST_SCHEMA, PRESENCE_RESULT_SCHEMA, PresenceApi } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
 import type { PresenceSync } from '../presence/sync.js';
@@ -89,7 +89,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
           '503': {
             description: 'The PBX is not reachable (AMI, or ARI without AMI, not connected).',
             schema: 'Error',
-            headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 1 } } },
+            headers: retryAfterHeader('Seconds to wait before trying again.'),
           },
           '504': { description: 'Asterisk did not answer the Originate in time.', schema: 'Error' },
         },
@@ -120,7 +120,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
           '503': {
             description: 'The PBX is not reachable (AMI not connected), or presence is not available (no AMI).',
             schema: 'Error',
-            headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 1 } } },
+            headers: retryAfterHeader('Seconds to wait before trying again.'),
           },
         },
       },

@@ -3,7 +3,8 @@
 // Bearer token: http.metricsToken or a supervisor token). Health checks need no token and say
 // nothing beyond ok / not ready and why.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { bearerToken } from '../api/auth.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from './metrics.js';
 
@@ -34,11 +35,6 @@ function send(res: ServerResponse, status: number, body: string, type: string, h
   res.end(body);
 }
 
-function bearer(req: IncomingMessage): string | null {
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
-  return m ? m[1]! : null;
-}
-
 export function opsRoutes(ctx: OpsContext): Array<[string, RegExp, Handler]> {
   const json = (res: ServerResponse, status: number, body: unknown) => send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
   return [
@@ -55,7 +51,7 @@ export function opsRoutes(ctx: OpsContext): Array<[string, RegExp, Handler]> {
       'GET',
       /^\/metrics$/,
       async (req, res) => {
-        const token = bearer(req);
+        const token = bearerToken(req.headers.authorization);
         if (!token) return send(res, 401, 'a token is required: Authorization: Bearer <http.metricsToken or a supervisor token>\n', 'text/plain; charset=utf-8', { 'www-authenticate': 'Bearer' });
         if (!ctx.mayScrape(token)) return send(res, 403, 'this token may not read metrics\n', 'text/plain; charset=utf-8');
         const { body, contentType } = await ctx.metrics.render();
