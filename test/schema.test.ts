@@ -138,12 +138,18 @@ t.test('given CRM variables, then only Omlcrm-prefixed keys with string values p
   t.same(validateEvent(edit(queued, ['vars'], null)), ['/vars: must be object'], 'then no vars is {}, not null');
 });
 
-t.test('given call.ringing or call.ring_stopped with agent null, then it fails: they are about one agent', async (t) => {
-  t.same(validateEvent(edit(ringing, ['agent'], null)), ['/agent: must be object']);
-  t.same(validateEvent(edit(ringStopped, ['agent'], null)), ['/agent: must be object']);
-  t.same(validateEvent(edit(status, ['agent'], null)), ['/agent: must be object']);
+t.test('given call.ringing, call.answered or call.ring_stopped for a party that is not an agent, then agent null is valid and channel names it', async (t) => {
+  // The remote party of an outbound call, rung, answering and stopping through the trunk.
+  const trunk = { uniqueid: '1795369801.77', name: 'PJSIP/trunk-0000003c' };
+  for (const e of [ringing, answered, ringStopped]) {
+    t.same(validateEvent(edit(edit(e, ['agent'], null), ['channel'], trunk)), [], `then ${e.type} with agent null is valid`);
+    t.same(validateEvent(edit(e, ['channel'], null)), ['/channel: must be object'], `then ${e.type} without a channel fails: it names the rung party`);
+    t.same(validateEvent(edit(e, ['channel'], undefined)), ["/: must have required property 'channel'"]);
+  }
+  t.same(validateEvent(edit(ringing, ['agent'], '201')), ['/agent: must be object or null']);
+  t.same(validateEvent(edit(status, ['agent'], null)), ['/agent: must be object'], 'then agent events are still about one agent');
   t.same(validateEvent(edit(started, ['agent'], null)), [], 'then call.started may have no agent');
-  t.same(validateEvent(edit(started, ['agent'], '201')), ['/agent: must be object or null']);
+  t.same(validateEvent(edit(started, ['channel'], null)), [], 'then other call events may have no channel');
 });
 
 t.test('given call.queued with queue null, then it fails; agent.paused may have queue null', async (t) => {

@@ -35,27 +35,36 @@ export function contractViolations(events: readonly BridgeEvent[]): string[] {
     else if (types[types.length - 1] !== 'call.hangup') problems.push(`${where}: call.hangup is not last`);
     const answered = types.includes('call.answered');
     const missed = types.filter((t) => t === 'call.missed').length;
-    if (answered && missed > 0) problems.push(`${where}: answered and missed`);
-    if (!answered && missed !== 1) problems.push(`${where}: unanswered but call.missed ${missed} times`);
-    if (missed === 1 && types[types.length - 2] !== 'call.missed') problems.push(`${where}: call.missed not just before call.hangup`);
     const hangup = list[list.length - 1];
-    if (hangup?.type === 'call.hangup' && hangup.disposition !== (answered ? 'answered' : 'missed')) {
+    // A call whose channels went on in another call (the picker's own call in a pickup, a
+    // transfer's consult call) may end answered with nobody answering in it: its parties were
+    // not missed. The events say so only by that hang-up: answered, by agent, no call.missed.
+    const handedOver = !answered && missed === 0 && hangup?.type === 'call.hangup' && hangup.disposition === 'answered' && hangup.hangupBy === 'agent';
+    if (answered && missed > 0) problems.push(`${where}: answered and missed`);
+    if (!answered && !handedOver && missed !== 1) problems.push(`${where}: unanswered but call.missed ${missed} times`);
+    if (missed === 1 && types[types.length - 2] !== 'call.missed') problems.push(`${where}: call.missed not just before call.hangup`);
+    if (hangup?.type === 'call.hangup' && hangup.disposition !== (answered || handedOver ? 'answered' : 'missed')) {
       problems.push(`${where}: disposition ${hangup.disposition}`);
     }
-    // Every ring ends exactly once: answered by that agent, or ring_stopped for that agent.
+    // Every ring ends exactly once: answered by that party, or ring_stopped for that party. A
+    // party is its agent, or, for a device that is not an agent's, its channel.
+    const party = (e: CallEvent): string | null => (e.agent ? `agent ${e.agent.id}` : e.channel ? `channel ${e.channel.uniqueid} (${e.channel.name})` : null);
     const ringing = new Map<string, number>();
     for (const e of list) {
-      const agent = e.agent?.id;
-      if (e.type === 'call.ringing' && agent) {
-        if (ringing.get(agent)) problems.push(`${where}: agent ${agent} rings twice without stopping`);
-        ringing.set(agent, 1);
-      } else if ((e.type === 'call.answered' || e.type === 'call.ring_stopped') && agent && ringing.get(agent)) {
-        ringing.set(agent, 0);
-      } else if (e.type === 'call.ring_stopped' && agent) {
-        problems.push(`${where}: ring_stopped for ${agent} who was not ringing`);
+      if (e.type !== 'call.ringing' && e.type !== 'call.answered' && e.type !== 'call.ring_stopped') continue;
+      const who = party(e);
+      if (!who) {
+        problems.push(`${where}: ${e.type} seq ${e.seq} names neither an agent nor a channel`);
+      } else if (e.type === 'call.ringing') {
+        if (ringing.get(who)) problems.push(`${where}: ${who} rings twice without stopping`);
+        ringing.set(who, 1);
+      } else if (ringing.get(who)) {
+        ringing.set(who, 0);
+      } else if (e.type === 'call.ring_stopped') {
+        problems.push(`${where}: ring_stopped for ${who}, which was not ringing`);
       }
     }
-    for (const [agent, open] of ringing) if (open) problems.push(`${where}: agent ${agent} still ringing at hangup`);
+    for (const [who, open] of ringing) if (open) problems.push(`${where}: ${who} still ringing at hangup`);
     // Times never go backwards within a call.
     for (let i = 1; i < list.length; i++) {
       if (list[i]!.time < list[i - 1]!.time) problems.push(`${where}: time goes backwards at seq ${i + 1}`);
