@@ -1,11 +1,15 @@
 // Starts a real Asterisk 22 for a test: its own config dir and run dir inside the cached Debian
-// sid root filesystem (scripts/asterisk-rootfs.sh), its own AMI and HTTP ports on 127.0.0.1.
+// sid root filesystem (scripts/asterisk-rootfs.sh), its own AMI, HTTP and SIP ports on 127.0.0.1.
+// Two configurations: the PBX (test/asterisk/etc) and, for the SIP lab, a second instance that
+// plays the agents' phones and the PSTN over PJSIP (test/asterisk/phones); startSipLab() starts
+// both, each pointing its SIP at the other.
 //
 // Readiness is event-driven: the control socket appearing (inotify), then `core waitfullybooted`
 // (blocks inside Asterisk until boot ends), then an AMI login that receives `FullyBooted`.
 // Must run as root (chroot).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +18,11 @@ import { AmiDriver, withTimeout } from './ami-driver.js';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROOT = process.env.ASTERISK_ROOT ?? path.join(REPO, '.cache/asterisk-root');
 const ASTERISK = '/usr/sbin/asterisk';
-const CONFIG_SOURCE = path.join(REPO, 'test/asterisk/etc');
+const CONFIG_SOURCES = {
+  pbx: path.join(REPO, 'test/asterisk/etc'),
+  phones: path.join(REPO, 'test/asterisk/phones'),
+} as const;
+export type AsteriskConfig = keyof typeof CONFIG_SOURCES;
 const CUSTOM_DIALPLAN = path.join(REPO, 'dialplan/oml_extensions_custom.conf');
 const LOG_DIR = path.join(REPO, '.cache/asterisk-logs');
 /** Building the rootfs downloads ~500 MB; this bounds a hung mirror, not a slow one. */
@@ -29,12 +37,17 @@ export const BRIDGE_AMI_USER = 'bridge';
 export const BRIDGE_AMI_SECRET = 'bridge-secret';
 
 export interface AsteriskInstance {
+  readonly config: AsteriskConfig;
   readonly amiPort: number;
   readonly httpPort: number;
+  /** UDP port of its PJSIP transport on 127.0.0.1 (pjsip.conf). */
+  readonly sipPort: number;
   /** Host path of the root filesystem Asterisk runs in. */
   readonly root: string;
   /** Config dir as Asterisk sees it (inside the chroot), e.g. `/etc/cb-test-40123`. */
   readonly etcDir: string;
+  /** Run dir (spool, db, logs) as Asterisk sees it, e.g. `/run/cb-test-40123`. */
+  readonly runDir: string;
   /** Host path of the file holding Asterisk's stdout/stderr. */
   readonly logFile: string;
   /** Process id of Asterisk (chroot and setpriv exec it, so it is the spawned child). */
@@ -46,8 +59,16 @@ export interface AsteriskInstance {
 }
 
 export interface StartOptions {
+  /** Which configuration: `pbx` (the default) or `phones` (the SIP lab's phones and PSTN). */
+  config?: AsteriskConfig;
   amiPort?: number;
   httpPort?: number;
+  sipPort?: number;
+  /**
+   * SIP port of the other instance of the lab, where this one sends its SIP (the PBX's trunk;
+   * the phones' PBX). Without one, SIP goes to the discard port and fails at once.
+   */
+  peerSipPort?: number;
   /** Part of the config dir name; lets a post-mortem tell instances apart. */
   name?: string;
 }
@@ -57,14 +78,23 @@ export async function startAsterisk(opts: StartOptions = {}): Promise<AsteriskIn
     throw new Error('the real-Asterisk tests must run as root: they chroot into the Asterisk rootfs');
   }
   await ensureRootfs();
+  const config = opts.config ?? 'pbx';
   const amiPort = opts.amiPort ?? (await freePort());
   const httpPort = opts.httpPort ?? (await freePort());
+  const sipPort = opts.sipPort ?? (await freeUdpPort());
   const id = `cb-${opts.name ?? 'test'}-${amiPort}`;
   const etcDir = `/etc/${id}`;
   const runDir = `/run/${id}`;
   const hostEtc = path.join(ROOT, etcDir);
   const hostRun = path.join(ROOT, runDir);
-  writeConfig(hostEtc, { AMI_PORT: String(amiPort), HTTP_PORT: String(httpPort), ETC: etcDir, RUN: runDir });
+  writeConfig(config, hostEtc, {
+    AMI_PORT: String(amiPort),
+    HTTP_PORT: String(httpPort),
+    SIP_PORT: String(sipPort),
+    PEER_SIP_PORT: String(opts.peerSipPort ?? DISCARD_PORT),
+    ETC: etcDir,
+    RUN: runDir,
+  });
   fs.rmSync(hostRun, { recursive: true, force: true });
   // Asterisk exits at once if its database directory is missing; it creates nothing itself.
   for (const sub of ['db', 'log', 'spool']) fs.mkdirSync(path.join(hostRun, sub), { recursive: true });
@@ -109,7 +139,89 @@ export async function startAsterisk(opts: StartOptions = {}): Promise<AsteriskIn
     throw new Error(`${(err as Error).message}${stopped}\n--- tail of ${logFile} ---\n${tail(logFile, 40)}`);
   }
 
-  return { amiPort, httpPort, root: ROOT, etcDir, logFile, pid: child.pid!, cli, stop };
+  return { config, amiPort, httpPort, sipPort, root: ROOT, etcDir, runDir, logFile, pid: child.pid!, cli, stop };
+}
+
+/** The UDP discard port: SIP sent there by an instance without a peer fails at once. */
+const DISCARD_PORT = 9;
+const LAB_PHONES = ['201', '202', '203'] as const;
+/** ContactStatus values of a contact that is there (a registration raises `Created`). */
+const REGISTERED = /^(Created|Updated|Reachable|NonQualified)$/;
+
+export interface SipLab {
+  /** The PBX the bridge watches: test/asterisk/etc, with PJSIP phones 201-203 and a trunk. */
+  readonly pbx: AsteriskInstance;
+  /** The agents' phones and the PSTN: test/asterisk/phones, the PBX's SIP peer. */
+  readonly phones: AsteriskInstance;
+  /** Stops both. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the two instances of the SIP lab, each with the other's SIP port, and resolves once
+ * every phone has registered with the PBX (its AOR has a contact): a call to a phone before that
+ * would fail as unavailable.
+ */
+export async function startSipLab(opts: { name?: string } = {}): Promise<SipLab> {
+  const name = opts.name ?? 'lab';
+  const pbxSip = await freeUdpPort();
+  const phonesSip = await freeUdpPort();
+  const pbx = await startAsterisk({ name: `${name}-pbx`, config: 'pbx', sipPort: pbxSip, peerSipPort: phonesSip });
+  for (const phone of LAB_PHONES) writeGreeting(pbx, phone);
+  let phones: AsteriskInstance | undefined;
+  try {
+    // Logged in before the phones exist, so no registration can be missed.
+    const ami = await AmiDriver.connect(pbx.amiPort, AMI_USER, AMI_SECRET);
+    try {
+      phones = await startAsterisk({ name: `${name}-phones`, config: 'phones', sipPort: phonesSip, peerSipPort: pbxSip });
+      for (const phone of LAB_PHONES) {
+        await ami.waitFor(
+          (f) => f.event === 'ContactStatus' && f.get('AOR') === phone && REGISTERED.test(f.get('ContactStatus') ?? ''),
+          START_TIMEOUT_MS,
+          `phone ${phone} to register with the PBX`,
+        );
+      }
+    } finally {
+      await ami.close();
+    }
+  } catch (err) {
+    await Promise.allSettled([pbx.stop(), phones?.stop()]);
+    throw err;
+  }
+  const started = phones;
+  return {
+    pbx,
+    phones: started,
+    stop: async () => {
+      const results = await Promise.allSettled([pbx.stop(), started.stop()]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+  };
+}
+
+/**
+ * Gives a lab mailbox an "unavailable" greeting (half a second of silence). Without one,
+ * VoiceMail announces the mailbox number with prompts the test rootfs plays only slowly.
+ */
+function writeGreeting(pbx: AsteriskInstance, mailbox: string): void {
+  const dir = path.join(pbx.root, pbx.runDir, 'spool/voicemail/default', mailbox);
+  fs.mkdirSync(dir, { recursive: true });
+  const samples = 4000; // 0.5 s at 8 kHz, 16-bit mono PCM
+  const wav = Buffer.alloc(44 + samples * 2);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + samples * 2, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // mono
+  wav.writeUInt32LE(8000, 24);
+  wav.writeUInt32LE(16000, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36);
+  wav.writeUInt32LE(samples * 2, 40);
+  fs.writeFileSync(path.join(dir, 'unavail.wav'), wav);
 }
 
 /** Builds the Debian sid rootfs if it is missing. Two test files may race here, hence flock. */
@@ -152,13 +264,29 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Copies test/asterisk/etc and the product's custom dialplan, filling @PLACEHOLDERS@. */
-function writeConfig(hostEtc: string, values: Record<string, string>): void {
+/** A UDP port on 127.0.0.1 that was free a moment ago (for a SIP transport). */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket('udp4');
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Copies the configuration (test/asterisk/etc or test/asterisk/phones; the PBX also gets the
+ * product's custom dialplan), filling @PLACEHOLDERS@.
+ */
+function writeConfig(config: AsteriskConfig, hostEtc: string, values: Record<string, string>): void {
+  const source = CONFIG_SOURCES[config];
   fs.rmSync(hostEtc, { recursive: true, force: true });
   fs.mkdirSync(hostEtc, { recursive: true });
-  for (const file of fs.readdirSync(CONFIG_SOURCE)) {
+  for (const file of fs.readdirSync(source)) {
     if (!file.endsWith('.conf')) continue;
-    const text = fs.readFileSync(path.join(CONFIG_SOURCE, file), 'utf8');
+    const text = fs.readFileSync(path.join(source, file), 'utf8');
     const filled = text.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
       const value = values[key];
       if (value === undefined) throw new Error(`${file}: unknown placeholder ${whole}`);
@@ -166,7 +294,7 @@ function writeConfig(hostEtc: string, values: Record<string, string>): void {
     });
     fs.writeFileSync(path.join(hostEtc, file), filled);
   }
-  fs.copyFileSync(CUSTOM_DIALPLAN, path.join(hostEtc, 'oml_extensions_custom.conf'));
+  if (config === 'pbx') fs.copyFileSync(CUSTOM_DIALPLAN, path.join(hostEtc, 'oml_extensions_custom.conf'));
 }
 
 async function waitUntilBooted(
