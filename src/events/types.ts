@@ -66,15 +66,18 @@ export interface CallFields {
 
 export interface CallStarted extends Envelope, CallFields { type: 'call.started' }
 export interface CallQueued extends Envelope, CallFields { type: 'call.queued'; queue: QueueInfo }
-export interface CallRinging extends Envelope, CallFields { type: 'call.ringing'; agent: Agent }
+/** One device rung: `agent` null for a party that is not an agent, `channel` names the device. */
+export interface CallRinging extends Envelope, CallFields { type: 'call.ringing'; agent: Agent | null; channel: ChannelRef }
 export interface CallAnswered extends Envelope, CallFields {
   type: 'call.answered';
   agent: Agent | null;
+  channel: ChannelRef;
   ringSeconds: number | null;
 }
 export interface CallRingStopped extends Envelope, CallFields {
   type: 'call.ring_stopped';
-  agent: Agent;
+  agent: Agent | null;
+  channel: ChannelRef;
   reason: RingStopReason;
 }
 export interface TransferInfo {

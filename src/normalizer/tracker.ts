@@ -68,6 +68,24 @@ interface Leg {
   uniqueids: Set<string>;
   /** When this leg was last connected (answered or transferred to). */
   connectedAt: number | null;
+  /**
+   * A Local channel dialled directly that has dialled no device (yet): the party is whatever
+   * answers it (an application, a simulated phone). It becomes plumbing the moment a device is
+   * dialled beneath it. Its Ringing state says nothing (routing dialplans signal ringing before
+   * they dial), so it is announced (call.ringing, then call.answered) only if it answers.
+   */
+  provisional: boolean;
+  /** call.ringing was emitted for this leg. */
+  rang: boolean;
+  /**
+   * Reached through the far end of an originated Local channel (click-to-dial's call-back of
+   * the agent): this party places the call, so its ringing and answer are not the call's.
+   */
+  callback: boolean;
+  /** Why it stopped, when the reason waits for the device's hang-up cause (NOANSWER hides a 603). */
+  pendingStop: RingStopReason | null;
+  /** Why it stopped ringing, once it has. */
+  stopReason: RingStopReason | null;
 }
 
 interface Chan {
@@ -78,6 +96,21 @@ interface Chan {
   hungUp: boolean;
   /** Input counter when first seen (see markResync). */
   born: number;
+  /** The channel whose Dial rang this one (a Local ;2 continues its ;1's dial), or null. */
+  dialedBy: string | null;
+  /** How the dial into this channel ended (DialEnd status); null while it rings or if never dialled. */
+  dialStatus: string | null;
+  /** The channel reached Up. */
+  up: boolean;
+  /** The Linkedid last seen on this channel's events: a change means it joined another call. */
+  linkedid: string | null;
+  /** Q.850 cause of its Hangup. */
+  cause: number | null;
+  /**
+   * The consult side of a transfer completed while its target still rang (blonde): the dials
+   * it ends are handed to the transferee, not over.
+   */
+  handingOver: boolean;
 }
 
 interface Call {
@@ -107,8 +140,17 @@ interface Call {
   abandonedByOrigin: boolean;
   /** Who asked first to hang up since the parties were last connected. */
   hangupBy: HangupBy | null;
-  /** Set when an attended transfer took this (consult) call's target away. */
-  transferredAway: boolean;
+  /**
+   * Set when this call's channels went on in another call (a pickup absorbed the picker's call,
+   * a transfer took the consult call's target): it ends answered, not missed.
+   */
+  mergedAway: boolean;
+  /** An originated Local channel that is nobody: the parties are what its two ends dial. */
+  plumbingOrigin: boolean;
+  /** The caller's side gave up the dial: a top-level DialEnd CANCEL, QueueCallerAbandon, or hung up mid-dial. */
+  callerGaveUp: boolean;
+  /** Status of the latest top-level dial (DialEnd from a channel nobody dialled). */
+  topDialStatus: string | null;
   cause: { code: number | null; text: string | null } | null;
   /** The contract's `origin`, from CRMBRIDGE_ORIGIN; null for calls that came to be the ordinary way. */
   origin: string | null;
@@ -158,7 +200,29 @@ const DIAL_STATUS: Record<string, { ring: RingStopReason; missed: MissedReason }
   INVALIDARGS: { ring: 'unavailable', missed: 'unavailable' },
   DONTCALL: { ring: 'rejected', missed: 'unavailable' },
   TORTURE: { ring: 'rejected', missed: 'unavailable' },
+  // Dial U() / M() routine refused the call (GOSUB_RESULT=ABORT): the callee turned it down.
+  ABORT: { ring: 'rejected', missed: 'busy' },
 };
+
+/** Events with no handler of their own still carry Linkedids worth following (BridgeEnter…). */
+const LINKEDID_ONLY = (): void => undefined;
+
+/** DialEnd statuses that end a dial (RINGING, PROCEEDING, PROGRESS are progress reports). */
+function FINAL_DIAL_STATUS(status: string): boolean {
+  return status !== 'RINGING' && status !== 'PROCEEDING' && status !== 'PROGRESS';
+}
+
+function dialStopReason(status: string): RingStopReason {
+  return DIAL_STATUS[status]?.ring ?? 'no_answer';
+}
+
+/**
+ * A party is a device (any channel but a Local one) or a Local channel that is an agent's
+ * device (Local/201@agents); other Local channels are the PBX's plumbing between parties.
+ */
+function isPartyChannel(name: string, agent: Agent | null): boolean {
+  return !isLocal(name) || agent !== null;
+}
 
 /** Queue()'s QUEUESTATUS values that explain a missed call (TIMEOUT is not an abandon). */
 const QUEUE_STATUS: Record<string, MissedReason> = {
@@ -248,6 +312,8 @@ export class CallTracker {
     agentringnoanswer: (ev) => this.onAgentRingNoAnswer(ev),
     queuecallerjoin: (ev) => this.onQueueCallerJoin(ev),
     queuecallerleave: (ev) => this.onQueueCallerLeave(ev),
+    queuecallerabandon: (ev) => this.onQueueCallerAbandon(ev),
+    newstate: (ev) => this.onNewstate(ev),
     hanguprequest: (ev) => this.onHangupRequest(ev, false),
     softhanguprequest: (ev) => this.onHangupRequest(ev, true),
     hangup: (ev) => this.onHangup(ev),
@@ -285,7 +351,7 @@ export class CallTracker {
    */
   handle(ev: AmiEvent, receivedAt: number): BridgeEvent[] {
     const name = (ev.event ?? '').toLowerCase();
-    const handler = this.handlers[name];
+    const handler = Object.hasOwn(this.handlers, name) ? this.handlers[name] : LINKEDID_ONLY;
     if (!handler) return [];
     const ts = amiTimestamp(ev);
     this.now = ts ?? receivedAt / 1000;
@@ -295,6 +361,7 @@ export class CallTracker {
     this.out = [];
     // A snapshot being taken may still list a channel that hangs up meanwhile: remember it.
     if (name === 'hangup' && this.resyncMark !== Number.POSITIVE_INFINITY && ev.uniqueid) this.goneDuringResync.add(ev.uniqueid);
+    this.followLinkedid(ev);
     handler(ev);
     const out = this.out;
     this.out = [];
@@ -408,7 +475,7 @@ export class CallTracker {
       call = this.createCall(linkedid, ev);
       this.calls.set(linkedid, call);
     }
-    this.addChannel(call, uid, name);
+    this.addChannel(call, uid, name).linkedid = linkedid;
     this.maybeAnnounce(call);
   }
 
@@ -456,7 +523,10 @@ export class CallTracker {
       dialStatus: null,
       abandonedByOrigin: false,
       hangupBy: null,
-      transferredAway: false,
+      mergedAway: false,
+      plumbingOrigin: isLocal(name) && !this.inbound.has(context) && !originAgent,
+      callerGaveUp: false,
+      topDialStatus: null,
       cause: null,
       origin: null,
     };
@@ -480,7 +550,7 @@ export class CallTracker {
         }
       }
     }
-    const ch: Chan = { uniqueid: uid, name, side: s, legKey: key, hungUp: false, born: this.inputs };
+    const ch: Chan = { uniqueid: uid, name, side: s, legKey: key, hungUp: false, born: this.inputs, dialedBy: null, dialStatus: null, up: false, linkedid: null, cause: null, handingOver: false };
     call.channels.set(uid, ch);
     call.byName.set(name, uid);
     call.live++;
@@ -541,6 +611,14 @@ export class CallTracker {
   }
 
   // ---- ringing, answering ------------------------------------------------------------------
+  //
+  // The dial tree. Every DialBegin is an edge from the dialling channel to the dialled one; a
+  // Local ;2 continues whatever dial rang its ;1. The parties are the devices at the ends of
+  // the tree (any channel but a Local one, or a Local channel that is an agent's device); the
+  // Local channels between them are plumbing (ring groups, follow-me, routing chains). A
+  // party is connected to the caller once every dial on its path to the top has answered:
+  // a device that answers an inner Dial (a mobile's call-acceptance prompt, Dial U()) while
+  // the outer Dial has not is not an answer.
 
   private onDialBegin(ev: AmiEvent): void {
     // An Originate's own dial of its first channel has no calling channel: nothing rings.
@@ -550,6 +628,10 @@ export class CallTracker {
     const { call, ch } = hit;
     const destName = ev.destchannel;
     const destUid = ev.destuniqueid;
+    // A channel of another call dialled from this one (a pickup, a blonde transfer's target
+    // re-dialled by the transferee): it and everything it dialled join this call.
+    const other = this.callOf(destUid, undefined);
+    if (other && other !== call) this.moveTree(other, call, destUid);
     const agent = this.opts.agents.fromChannel(destName);
     if (ch.side === 'origin' && call.called.number === null && call.originAgent) {
       const exten = cidOrNull(ev.exten);
@@ -559,25 +641,32 @@ export class CallTracker {
       call.direction = agent || (call.called.number && this.opts.agents.isAgentExtension(call.called.number)) ? 'internal' : 'outbound';
     }
     this.ensureStarted(call);
-    // A leg dialling onward (Local/201@agents -> PJSIP/201) is still that agent's leg.
-    if (ch.side === 'leg' && ch.legKey) {
-      const leg = call.legs.get(ch.legKey);
-      if (leg && (!agent || !leg.agent || agent.id === leg.agent.id)) {
-        this.addChannel(call, destUid, destName, 'leg', leg.key);
-        return;
-      }
+    const enclosing = this.enclosingLeg(call, ch);
+    const dest = this.addChannel(call, destUid, destName, 'leg', null);
+    dest.dialedBy = ch.uniqueid;
+    dest.dialStatus = null;
+    const party = isPartyChannel(destName, agent);
+    // A leg dialling onward (Local/201@agents -> PJSIP/201, a routing chain) is still that leg,
+    // unless what it dials is another party (follow-me to a mobile, a ring group's members).
+    if (enclosing && (enclosing.provisional ? !party : !party || (agent !== null && enclosing.agent?.id === agent.id))) {
+      this.joinChannel(call, dest, enclosing);
+      return;
     }
-    if (agent) {
-      const leg = this.ring(call, agent, destUid, destName);
-      // A helper channel that is nobody's leg yet and dials an agent (Local/202@internal for a
-      // transfer target) is part of that agent's leg from now on, with its Local partner.
-      if (ch.side === 'leg' && !ch.legKey) this.joinLeg(call, ch, leg);
-    } else {
-      const key = `remote:${destUid}`;
-      this.addLeg(call, key, null, { uniqueid: destUid, name: destName });
-      this.addChannel(call, destUid, destName, 'leg', key);
-      call.firstRingAt ??= this.now;
+    if (enclosing?.provisional) this.dissolve(call, enclosing);
+    this.dissolveAbove(call, ch);
+    const callback = this.viaOriginFarEnd(call, ch);
+    if (!party) {
+      // Plumbing for now: a party if it answers by itself.
+      if (callback) return;
+      const leg = this.addLeg(call, `dev:${destUid}`, null, { uniqueid: destUid, name: destName });
+      leg.provisional = true;
+      this.joinChannel(call, dest, leg);
+      return;
     }
+    const leg = this.ring(call, agent, destUid, destName, { callback, quiet: dest.up || callback });
+    // A helper channel that is nobody's leg yet and dials an agent (Local/202@internal for a
+    // transfer target) is part of that agent's leg from now on, with its Local partner.
+    if (agent && ch.side === 'leg' && !ch.legKey && !this.channelHasDialer(call, ch)) this.joinLeg(call, ch, leg);
   }
 
   private onAgentCalled(ev: AmiEvent): void {
@@ -589,25 +678,50 @@ export class CallTracker {
     const agent = this.opts.agents.fromChannel(iface, ev.membername);
     if (!agent) return;
     this.ensureStarted(hit.call);
-    this.ring(hit.call, agent, ev.destuniqueid, ev.destchannel);
+    const dest = this.addChannel(hit.call, ev.destuniqueid, ev.destchannel, 'leg', null);
+    dest.dialedBy ??= hit.ch.uniqueid;
+    this.ring(hit.call, agent, ev.destuniqueid, ev.destchannel, { callback: false, quiet: false });
   }
 
-  private ring(call: Call, agent: Agent, uid: string, name: string): Leg {
-    const existing = call.legs.get(agent.id);
+  private ring(call: Call, agent: Agent | null, uid: string, name: string, how: { callback: boolean; quiet: boolean }): Leg {
+    const key = agent ? agent.id : `dev:${uid}`;
+    const existing = call.legs.get(key);
     if (existing && existing.state === 'ringing') {
       this.addChannel(call, uid, name, 'leg', existing.key);
+      const ch = call.channels.get(uid);
+      if (ch) this.joinChannel(call, ch, existing);
       return existing;
     }
-    const leg = this.addLeg(call, agent.id, agent, { uniqueid: uid, name });
-    this.addChannel(call, uid, name, 'leg', leg.key);
-    call.firstRingAt ??= this.now;
-    this.emit(call, 'call.ringing', { agent, channel: leg.channel });
+    const leg = this.addLeg(call, key, agent, { uniqueid: uid, name });
+    leg.callback = how.callback;
+    const ch = call.channels.get(uid);
+    if (ch) this.joinChannel(call, ch, leg);
+    if (!how.quiet) this.announceRing(call, leg);
     return leg;
   }
 
+  private announceRing(call: Call, leg: Leg): void {
+    if (leg.rang || leg.callback) return;
+    leg.rang = true;
+    call.firstRingAt ??= leg.ringStart;
+    this.emit(call, 'call.ringing', { agent: leg.agent, channel: leg.channel });
+  }
+
+  private joinChannel(call: Call, ch: Chan, leg: Leg): void {
+    ch.side = 'leg';
+    ch.legKey = leg.key;
+    leg.uniqueids.add(ch.uniqueid);
+    const partnerUid = this.partnerOf(call, ch);
+    const p = partnerUid ? call.channels.get(partnerUid) : undefined;
+    if (p && !p.legKey && p.side !== 'origin') {
+      p.side = 'leg';
+      p.legKey = leg.key;
+      leg.uniqueids.add(p.uniqueid);
+    }
+  }
+
   private joinLeg(call: Call, ch: Chan, leg: Leg): void {
-    const partner = localPartner(ch.name);
-    const partnerUid = partner ? call.byName.get(partner) : undefined;
+    const partnerUid = this.partnerOf(call, ch);
     for (const c of [ch, partnerUid ? call.channels.get(partnerUid) : undefined]) {
       if (!c || c.legKey) continue;
       c.legKey = leg.key;
@@ -615,8 +729,30 @@ export class CallTracker {
     }
   }
 
+  /** A provisional leg turned out to be plumbing: a device was dialled beneath it. */
+  private dissolve(call: Call, leg: Leg): void {
+    if (call.legs.get(leg.key) !== leg) return;
+    call.legs.delete(leg.key);
+    for (const uid of leg.uniqueids) {
+      const c = call.channels.get(uid);
+      if (c && c.legKey === leg.key) c.legKey = null;
+    }
+    if (leg.rang && leg.state === 'ringing') {
+      leg.state = 'ended';
+      this.emit(call, 'call.ring_stopped', { agent: leg.agent, channel: leg.channel, reason: 'no_answer' });
+    }
+  }
+
+  /** Dissolves every provisional leg on the path above `ch`. */
+  private dissolveAbove(call: Call, ch: Chan): void {
+    for (const c of this.pathUp(call, ch)) {
+      const leg = c.legKey ? call.legs.get(c.legKey) : undefined;
+      if (leg?.provisional) this.dissolve(call, leg);
+    }
+  }
+
   private addLeg(call: Call, key: string, agent: Agent | null, channel: ChannelRef): Leg {
-    const leg: Leg = { key, agent, channel, ringStart: this.now, state: 'ringing', uniqueids: new Set([channel.uniqueid]), connectedAt: null };
+    const leg: Leg = { key, agent, channel, ringStart: this.now, state: 'ringing', uniqueids: new Set([channel.uniqueid]), connectedAt: null, provisional: false, rang: false, callback: false, pendingStop: null, stopReason: null };
     call.legs.set(key, leg);
     const ch = call.channels.get(channel.uniqueid);
     if (ch) {
@@ -632,18 +768,135 @@ export class CallTracker {
     return key ? call.legs.get(key) : undefined;
   }
 
+  /** The leg a dialling channel belongs to, itself or through its Local partner. */
+  private enclosingLeg(call: Call, ch: Chan): Leg | undefined {
+    const own = ch.legKey ? call.legs.get(ch.legKey) : undefined;
+    if (own) return own;
+    const partnerUid = this.partnerOf(call, ch);
+    const key = partnerUid ? call.channels.get(partnerUid)?.legKey : undefined;
+    return key ? call.legs.get(key) : undefined;
+  }
+
+  private partnerOf(call: Call, ch: Chan): string | undefined {
+    const partner = localPartner(ch.name);
+    return partner ? call.byName.get(partner) : undefined;
+  }
+
+  /** The channel itself and the channels above it, up to the top of the dial tree. */
+  private pathUp(call: Call, from: Chan): Chan[] {
+    const path: Chan[] = [];
+    let cur: Chan | undefined = from;
+    const seen = new Set<string>();
+    while (cur && !seen.has(cur.uniqueid)) {
+      seen.add(cur.uniqueid);
+      path.push(cur);
+      const dialer = this.dialerOf(call, cur);
+      // A Local ;2 is reached through its ;1: both are on the path.
+      if (dialer && dialer.into !== cur) path.push(dialer.into);
+      cur = dialer ? call.channels.get(dialer.by) : undefined;
+    }
+    return path;
+  }
+
+  /** Who dialled this channel (or, for a Local channel, its partner): the edge into it. */
+  private dialerOf(call: Call, ch: Chan): { by: string; into: Chan } | null {
+    if (ch.dialedBy) return { by: ch.dialedBy, into: ch };
+    const partnerUid = this.partnerOf(call, ch);
+    const p = partnerUid ? call.channels.get(partnerUid) : undefined;
+    return p?.dialedBy ? { by: p.dialedBy, into: p } : null;
+  }
+
+  private channelHasDialer(call: Call, ch: Chan): boolean {
+    return this.dialerOf(call, ch) !== null;
+  }
+
+  /**
+   * True when `ch` is reached through the far end (;2) of an originated Local first channel
+   * that is nobody: click-to-dial rings the agent that way before dialling the number.
+   */
+  private viaOriginFarEnd(call: Call, ch: Chan): boolean {
+    if (!call.plumbingOrigin) return false;
+    const first = call.channels.get(call.firstChannel.uniqueid);
+    const farEnd = first ? this.partnerOf(call, first) : undefined;
+    if (!farEnd) return false;
+    return this.pathUp(call, ch).some((c) => c.uniqueid === farEnd);
+  }
+
+  /** Every dial on the way from this party's channel to the top of the tree has answered. */
+  private connectedToTop(call: Call, leg: Leg): boolean {
+    const ch = call.channels.get(leg.channel.uniqueid);
+    if (!ch) return false;
+    let cur: Chan | undefined = ch;
+    const seen = new Set<string>();
+    let steps = 0;
+    while (cur && !seen.has(cur.uniqueid)) {
+      seen.add(cur.uniqueid);
+      const edge = this.dialerOf(call, cur);
+      if (!edge) return steps > 0;
+      if (edge.into.dialStatus !== 'ANSWER') return false;
+      steps++;
+      // Dialled from another call that handed it over (a transfer across Linkedids): its
+      // answered dial is the top of its path here.
+      if (!call.channels.has(edge.by)) return true;
+      cur = call.channels.get(edge.by);
+    }
+    return false;
+  }
+
+  /** The ringing legs whose path to the top runs through `through`. */
+  private legsBelow(call: Call, through: Chan): Leg[] {
+    const out: Leg[] = [];
+    for (const leg of call.legs.values()) {
+      if (leg.state !== 'ringing') continue;
+      const ch = call.channels.get(leg.channel.uniqueid);
+      if (ch && this.pathUp(call, ch).includes(through)) out.push(leg);
+    }
+    return out;
+  }
+
   private onDialEnd(ev: AmiEvent): void {
     if (!ev.channel || !ev.destuniqueid) return;
+    const status = ev.dialstatus ?? '';
+    if (status === '' || !FINAL_DIAL_STATUS(status)) return;
     const hit = this.channelEvent(ev);
     if (!hit) return;
-    const leg = this.legOf(hit.call, ev.destuniqueid);
-    if (!leg) return;
-    const status = ev.dialstatus ?? '';
-    if (status === 'ANSWER') this.connectLeg(hit.call, leg);
-    else if (status === 'CANCEL') this.stopRinging(hit.call, leg, this.cancelReason(hit.call, leg));
-    else if (status !== '' && status !== 'RINGING' && status !== 'PROCEEDING' && status !== 'PROGRESS') {
-      this.stopRinging(hit.call, leg, DIAL_STATUS[status]?.ring ?? 'no_answer');
+    if (hit.ch.handingOver && status !== 'ANSWER') return;
+    // The dialled channel may have moved to another call since (a transfer, a pickup).
+    const call = this.callOf(ev.destuniqueid, undefined) ?? hit.call;
+    const dest = call.channels.get(ev.destuniqueid);
+    if (!dest) return;
+    // app_queue can end one leg twice (NOANSWER, then CANCEL): the first word stands.
+    if (dest.dialStatus !== null) return;
+    dest.dialStatus = status;
+    const topLevel = call === hit.call && !this.channelHasDialer(call, hit.ch);
+    if (topLevel) {
+      call.topDialStatus = status;
+      if (status === 'CANCEL' && !this.isConnected(call)) call.callerGaveUp = true;
     }
+    if (status === 'ANSWER') {
+      for (const leg of [...call.legs.values()]) {
+        if (leg.state !== 'ringing') continue;
+        if (leg.provisional && !leg.uniqueids.has(dest.uniqueid)) continue;
+        if (this.connectedToTop(call, leg)) this.connectLeg(call, leg);
+      }
+      return;
+    }
+    for (const leg of this.legsBelow(call, dest)) {
+      const own = leg.uniqueids.has(dest.uniqueid);
+      let reason: RingStopReason;
+      if (status === 'CANCEL') reason = this.cancelReason(call, leg);
+      else if (own && status === 'NOANSWER' && !dest.hungUp) {
+        // A decline (603) reads NOANSWER here; the device's hang-up cause tells.
+        leg.pendingStop = 'no_answer';
+        continue;
+      } else if (own && dest.cause !== null) reason = causeToStop(dest.cause) ?? dialStopReason(status);
+      else reason = dialStopReason(status);
+      this.stopRinging(call, leg, reason);
+    }
+  }
+
+  private isConnected(call: Call): boolean {
+    return call.connected !== null && call.connected.state === 'connected';
   }
 
   private onAgentConnect(ev: AmiEvent): void {
@@ -663,7 +916,7 @@ export class CallTracker {
 
   private cancelReason(call: Call, leg: Leg): RingStopReason {
     if (call.connected && call.connected !== leg && call.connected.state === 'connected') return 'answered_elsewhere';
-    if (call.abandonedByOrigin) return 'caller_hangup';
+    if (call.abandonedByOrigin || call.callerGaveUp) return 'caller_hangup';
     return 'no_answer';
   }
 
@@ -672,15 +925,18 @@ export class CallTracker {
     leg.state = 'connected';
     leg.connectedAt = this.now;
     this.ensureStarted(call);
-    const first = call.answeredAt === null;
+    if (leg.callback) {
+      // The call-back leg of click-to-dial: this party places the call.
+      call.originAgent ??= leg.agent;
+      return;
+    }
+    this.announceRing(call, leg);
     call.answeredAt ??= this.now;
     call.connected = leg;
     call.hangupBy = null;
-    const agent = leg.agent ?? call.originAgent;
-    call.lastAgent = agent;
-    if (leg.agent === null && !first) return; // a second remote party: nothing new for the CRM
+    call.lastAgent = leg.agent ?? call.originAgent;
     this.emit(call, 'call.answered', {
-      agent,
+      agent: leg.agent,
       channel: leg.channel,
       ringSeconds: round3(Math.max(0, this.now - leg.ringStart)),
     });
@@ -689,8 +945,11 @@ export class CallTracker {
   private stopRinging(call: Call, leg: Leg, reason: RingStopReason): void {
     if (leg.state !== 'ringing') return;
     leg.state = 'ended';
+    leg.stopReason = reason;
+    if (leg.callback) return;
+    if (leg.provisional && !leg.rang) return;
     call.lastRingEnd = this.now;
-    if (!leg.agent) return; // the remote party of an outbound call is nobody's ringing phone
+    if (!leg.rang) return;
     this.ensureStarted(call);
     this.emit(call, 'call.ring_stopped', { agent: leg.agent, channel: leg.channel, reason });
   }
@@ -705,6 +964,25 @@ export class CallTracker {
     const pos = Number(ev.position);
     call.queue = { name: ev.queue, position: Number.isInteger(pos) && pos > 0 ? pos : null, joinedAt: this.now, leftAt: null };
     this.emit(call, 'call.queued', { channel: { uniqueid: hit.ch.uniqueid, name: hit.ch.name } });
+  }
+
+  /**
+   * The caller left the queue before anyone answered. app_queue says so on a queue timeout too,
+   * so QUEUESTATUS (when VarSet events are there) still decides; without it this is an abandon.
+   */
+  private onQueueCallerAbandon(ev: AmiEvent): void {
+    const hit = this.channelEvent(ev);
+    if (!hit || this.isConnected(hit.call)) return;
+    hit.call.callerGaveUp = true;
+    if (hit.call.queue && hit.call.queue.leftAt === null) hit.call.queue.leftAt = this.now;
+  }
+
+  private onNewstate(ev: AmiEvent): void {
+    const hit = this.channelEvent(ev);
+    if (!hit) return;
+    const { ch } = hit;
+    const state = ev.channelstatedesc ?? '';
+    if (state === 'Up' || ev.channelstate === '6') ch.up = true;
   }
 
   private onQueueCallerLeave(ev: AmiEvent): void {
@@ -746,23 +1024,42 @@ export class CallTracker {
     ch.hungUp = true;
     call.live--;
     const code = ev.cause !== undefined && ev.cause !== '' ? Number(ev.cause) : NaN;
+    ch.cause = Number.isInteger(code) ? code : null;
     if (ch.uniqueid === call.firstChannel.uniqueid || call.cause === null) {
       call.cause = { code: Number.isFinite(code) ? code : null, text: cidOrNull(ev['cause-txt']) };
     }
+    // The caller hung up while its dial was still ringing: the caller gave up.
+    if (ch.side === 'origin' && call.answeredAt === null && this.dialsInProgress(call, ch)) call.callerGaveUp = true;
     const leg = ch.legKey ? call.legs.get(ch.legKey) : undefined;
-    if (leg && leg.state === 'ringing' && [...leg.uniqueids].every((u) => call.channels.get(u)?.hungUp !== false)) {
-      const byCause = Number.isFinite(code) ? causeToStop(code) : null;
-      this.stopRinging(call, leg, byCause ?? (call.abandonedByOrigin ? 'caller_hangup' : 'unavailable'));
+    if (leg && leg.state === 'ringing' && !leg.provisional && leg.channel.uniqueid === ch.uniqueid) {
+      const byCause = ch.cause !== null ? causeToStop(ch.cause) : null;
+      if (leg.pendingStop) this.stopRinging(call, leg, byCause ?? leg.pendingStop);
+      // Answered its own dial but was never connected, then hung up: it refused the call
+      // (a mobile's call-acceptance prompt, a Dial U() routine that hung up).
+      else if (ch.dialStatus === 'ANSWER') this.stopRinging(call, leg, 'rejected');
+      else if ([...leg.uniqueids].every((u) => call.channels.get(u)?.hungUp !== false)) {
+        this.stopRinging(call, leg, byCause ?? (call.abandonedByOrigin || call.callerGaveUp ? 'caller_hangup' : 'unavailable'));
+      }
     }
     if (call.live <= 0) this.endCall(call);
   }
 
+  /** Some dial that `ch` (or its Local partner) placed has not ended yet. */
+  private dialsInProgress(call: Call, ch: Chan): boolean {
+    const partnerUid = this.partnerOf(call, ch);
+    for (const c of call.channels.values()) {
+      if (c.dialStatus === null && c.dialedBy !== null && (c.dialedBy === ch.uniqueid || c.dialedBy === partnerUid)) return true;
+    }
+    return false;
+  }
+
   private endCall(call: Call): void {
     this.ensureStarted(call);
-    const answered = call.answeredAt !== null;
+    // Handed over to another call and never answered here: nothing was missed.
+    const answered = call.answeredAt !== null || call.mergedAway;
     for (const leg of call.legs.values()) {
       if (leg.state === 'ringing') {
-        this.stopRinging(call, leg, answered ? 'answered_elsewhere' : call.abandonedByOrigin ? 'caller_hangup' : 'no_answer');
+        this.stopRinging(call, leg, call.answeredAt !== null ? 'answered_elsewhere' : leg.pendingStop ?? (call.abandonedByOrigin || call.callerGaveUp ? 'caller_hangup' : 'no_answer'));
       }
     }
     const end = this.now;
@@ -772,10 +1069,11 @@ export class CallTracker {
       const wait = q ? (q.leftAt ?? end) - q.joinedAt : end - call.startTime;
       this.emit(call, 'call.missed', { reason, waitSeconds: round3(Math.max(0, wait)) });
       call.hangupBy = reason === 'abandoned' ? (call.direction === 'inbound' ? 'caller' : 'agent') : 'system';
-    } else if (call.transferredAway) {
+    } else if (call.mergedAway) {
       call.hangupBy = 'agent';
     }
-    const ringEnd = answered ? call.answeredAt : call.lastRingEnd ?? end;
+    const ringEnd = call.answeredAt !== null ? call.answeredAt : call.lastRingEnd ?? end;
+    const talkFrom = call.answeredAt;
     this.emit(call, 'call.hangup', {
       agent: call.lastAgent,
       channel: call.firstChannel,
@@ -784,7 +1082,7 @@ export class CallTracker {
       cause: call.cause ?? { code: null, text: null },
       durations: {
         ringSeconds: call.firstRingAt === null ? 0 : round3(Math.max(0, (ringEnd ?? end) - call.firstRingAt)),
-        talkSeconds: answered ? round3(Math.max(0, end - (call.answeredAt ?? end))) : 0,
+        talkSeconds: talkFrom !== null ? round3(Math.max(0, end - talkFrom)) : 0,
         totalSeconds: round3(Math.max(0, end - call.startTime)),
       },
     });
@@ -794,13 +1092,18 @@ export class CallTracker {
     this.calls.delete(call.id);
   }
 
+  /** Why a call was missed, from what happened, most telling evidence first. */
   private missedReason(call: Call): MissedReason {
-    if (call.abandonedByOrigin) return 'abandoned';
     const byQueue = call.queueStatus ? QUEUE_STATUS[call.queueStatus] : undefined;
     if (byQueue) return byQueue;
-    if (call.dialStatus === 'CANCEL') return 'abandoned';
-    const byDial = call.dialStatus ? DIAL_STATUS[call.dialStatus]?.missed : undefined;
-    return byDial ?? (call.firstRingAt !== null ? 'no_answer' : 'unavailable');
+    if (call.abandonedByOrigin || call.dialStatus === 'CANCEL' || call.callerGaveUp) return 'abandoned';
+    // Every party that was tried refused (busy, DND, declined, turned down a confirmation prompt).
+    const tried = [...call.legs.values()].filter((l) => !l.provisional && l.stopReason !== null);
+    if (tried.length > 0 && tried.every((l) => l.stopReason === 'busy' || l.stopReason === 'rejected')) return 'busy';
+    const status = call.dialStatus ?? call.topDialStatus;
+    const byDial = status ? DIAL_STATUS[status]?.missed : undefined;
+    if (byDial) return byDial;
+    return call.firstRingAt !== null || tried.length > 0 ? 'no_answer' : 'unavailable';
   }
 
   // ---- transfers -----------------------------------------------------------------------------
@@ -830,6 +1133,8 @@ export class CallTracker {
     this.ensureStarted(call);
     const fromLeg = this.legOf(call, ev.origtransfereruniqueid);
     const from = fromLeg?.agent ?? (ev.origtransfererchannel ? this.opts.agents.fromChannel(ev.origtransfererchannel) : null) ?? call.originAgent;
+    const second = this.callOf(ev.secondtransfereruniqueid, ev.secondtransfererlinkedid)?.channels.get(ev.secondtransfereruniqueid ?? '');
+    if (second) second.handingOver = true;
     const targetUid = ev.transfertargetuniqueid;
     const targetCall = this.callOf(targetUid, ev.transfertargetlinkedid);
     let targetLeg: Leg | undefined = targetCall && targetUid ? this.legOf(targetCall, targetUid) : undefined;
@@ -838,8 +1143,8 @@ export class CallTracker {
       // Two calls joined: the target's leg moves into the caller's call; the consult call
       // keeps only the transferer and ends on its own.
       number = targetCall.called.number;
-      targetLeg = this.moveLeg(targetCall, call, targetUid);
-      targetCall.transferredAway = true;
+      targetLeg = this.moveTree(targetCall, call, targetUid);
+      if (targetLeg && targetLeg.state === 'ringing') targetLeg = undefined;
     }
     // The target channel can be plumbing no leg owns (a Local helper the transfer dialled);
     // the target is then whom the transferer consulted: the latest connected leg but theirs.
@@ -868,32 +1173,90 @@ export class CallTracker {
     return best;
   }
 
-  /** Moves the channel `uid` (with its Local partner) and its leg from one call to another. */
-  private moveLeg(from: Call, to: Call, uid: string): Leg | undefined {
-    const ch = from.channels.get(uid);
-    if (!ch) return undefined;
-    const moving = [ch];
-    const partner = localPartner(ch.name);
-    const partnerUid = partner ? from.byName.get(partner) : undefined;
-    const p = partnerUid ? from.channels.get(partnerUid) : undefined;
-    if (p) moving.push(p);
-    const oldLeg = ch.legKey ? from.legs.get(ch.legKey) : undefined;
-    const agent = oldLeg?.agent ?? this.opts.agents.fromChannel(ch.name);
-    const key = agent?.id ?? `remote:${uid}`;
-    const leg: Leg = { key, agent, channel: { uniqueid: ch.uniqueid, name: ch.name }, ringStart: this.now, state: 'connected', uniqueids: new Set(), connectedAt: this.now };
-    to.legs.set(key, leg);
+  /**
+   * Moves the channel `uid`, its Local partner and everything they dialled, with their legs,
+   * from one call to another (a pickup, a transfer, a Linkedid that changed). The call left
+   * behind ends once its last channel is gone, answered: its parties went on elsewhere.
+   */
+  private moveTree(from: Call, to: Call, uid: string): Leg | undefined {
+    const root = from.channels.get(uid);
+    if (!root || from === to) return undefined;
+    const moving = new Set<Chan>([root]);
+    const partnerUid = this.partnerOf(from, root);
+    const partner = partnerUid ? from.channels.get(partnerUid) : undefined;
+    if (partner) moving.add(partner);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const c of from.channels.values()) {
+        if (moving.has(c)) continue;
+        const byMoving = c.dialedBy !== null && [...moving].some((m) => m.uniqueid === c.dialedBy);
+        const p = this.partnerOf(from, c);
+        const partnerMoving = p !== undefined && [...moving].some((m) => m.uniqueid === p);
+        if (byMoving || partnerMoving) {
+          moving.add(c);
+          grew = true;
+        }
+      }
+    }
+    const movedLegs = new Map<string, Leg>();
+    for (const c of moving) {
+      const leg = c.legKey ? from.legs.get(c.legKey) : undefined;
+      if (leg) movedLegs.set(leg.key, leg);
+    }
     for (const c of moving) {
       from.channels.delete(c.uniqueid);
       from.byName.delete(c.name);
       if (!c.hungUp) from.live--;
-      this.addChannel(to, c.uniqueid, c.name, 'leg', key);
-      const moved = to.channels.get(c.uniqueid);
-      if (moved) moved.hungUp = c.hungUp;
-      if (c.hungUp) to.live--;
+      to.channels.set(c.uniqueid, c);
+      to.byName.set(c.name, c.uniqueid);
+      if (!c.hungUp) to.live++;
+      this.channelCall.set(c.uniqueid, to.id);
+      if (c.side === 'origin') c.side = 'leg';
     }
-    if (oldLeg) oldLeg.state = 'ended';
+    let first: Leg | undefined;
+    for (const [key, leg] of movedLegs) {
+      from.legs.delete(key);
+      if (from.connected === leg) from.connected = null;
+      let newKey = key;
+      if (to.legs.has(newKey)) newKey = `${key}#${leg.channel.uniqueid}`;
+      leg.key = newKey;
+      for (const u of leg.uniqueids) {
+        const c = to.channels.get(u);
+        if (c) c.legKey = newKey;
+      }
+      to.legs.set(newKey, leg);
+      if (leg.uniqueids.has(uid) || leg.channel.uniqueid === uid) first = leg;
+      if (leg.state === 'ringing' && leg.rang) {
+        // It rings on in the call it joined.
+        leg.rang = false;
+        leg.ringStart = this.now;
+        this.ensureStarted(to);
+        this.announceRing(to, leg);
+      }
+    }
+    from.mergedAway = true;
     if (from.live <= 0) this.endCall(from);
-    return leg;
+    return first;
+  }
+
+  /**
+   * A channel whose events now carry another live call's Linkedid was bridged into that call
+   * (Asterisk 13 propagates the older Linkedid; pickups, Replaces, cross-call transfers).
+   */
+  private followLinkedid(ev: AmiEvent): void {
+    const uid = ev.uniqueid;
+    const linkedid = ev.linkedid;
+    if (!uid || !linkedid) return;
+    const id = this.channelCall.get(uid);
+    if (!id) return;
+    const call = this.calls.get(id);
+    const ch = call?.channels.get(uid);
+    if (!call || !ch) return;
+    const before = ch.linkedid;
+    ch.linkedid = linkedid;
+    if (before === null || before === linkedid || linkedid === call.id) return;
+    const target = this.calls.get(linkedid);
+    if (target && target !== call) this.moveTree(call, target, uid);
   }
 
   // ---- agents --------------------------------------------------------------------------------

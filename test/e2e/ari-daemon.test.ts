@@ -108,7 +108,7 @@ t.test('given two daemons on one real Asterisk: one on ARI alone, one on AMI and
       const mine = all.filter((e) => 'callId' in e && e.callId === id);
       return mine.some((e) => e.type === 'call.hangup') ? mine : undefined;
     }, 'the events of the ARI click-to-call');
-    t.same(events.map((e) => e.type), ['call.started', 'call.answered', 'call.hangup'], 'then a real call: the agent answered, then the number');
+    t.same(events.map((e) => e.type), ['call.started', 'call.ringing', 'call.answered', 'call.hangup'], 'then a real call: the agent answered, then the number rang and answered');
     for (const e of events) {
       t.same(validateEvent(e), []);
       t.match(e, { origin: 'click-to-call', vars: { Omlcrmcustomerid: '777', Omlcrmnote: 'Acme, Inc. (VIP) & "co"' } }, `${e.type} is tagged and carries the variables verbatim`);

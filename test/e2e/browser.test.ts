@@ -230,7 +230,7 @@ screenpop:
       const mine = all.slice(from).filter((e) => 'callId' in e && e.callId === id);
       return mine.some((e) => e.type === 'call.hangup') ? mine : undefined;
     }, 'the events of the widget\'s call');
-    t.same(events.map((e) => e.type), ['call.started', 'call.answered', 'call.hangup'], 'then a real call was placed');
+    t.same(events.map((e) => e.type), ['call.started', 'call.ringing', 'call.answered', 'call.hangup'], 'then a real call was placed (the number rings and answers, agent null)');
     t.ok(events.every((e) => 'origin' in e && e.origin === 'click-to-call'), 'then its events say click-to-call');
     t.match(events[0], { agent: { id: '201' }, called: { number: '5550101' } });
 

@@ -107,7 +107,9 @@ api:
 
     // The daemon's side.
     const events = await eventsOf(id);
-    t.same(events.map((e) => e.type), ['call.started', 'call.answered', 'call.hangup']);
+    // The number is a party that is not an agent: it rings and answers with agent null.
+    t.same(events.map((e) => e.type), ['call.started', 'call.ringing', 'call.answered', 'call.hangup']);
+    t.match(events[2], { type: 'call.answered', agent: null, channel: { name: /^Local\/5551234@pstn-out-/ } });
     for (const e of events) {
       t.same(validateEvent(e), [], `${e.type} is schema-valid`);
       t.equal(e.origin, 'click-to-call', `${e.type} says origin click-to-call`);
@@ -115,7 +117,7 @@ api:
     }
     t.same(contractViolations(events), []);
     t.match(events[0], { callId: id, direction: 'outbound', agent: { id: 'u-201', name: 'Ana' }, called: { number: '5551234' }, caller: { number: '201' } });
-    t.match(events[2], { type: 'call.hangup', disposition: 'answered' });
+    t.match(events[3], { type: 'call.hangup', disposition: 'answered' });
   });
 
   t.test("when an agent uses its own token for itself, then the call is placed too", async (t) => {

@@ -91,7 +91,9 @@ export const EXPECTED: Record<string, Expectation> = {
     ]],
   },
   outbound: {
-    calls: [['call.started', 'call.answered 201', 'call.hangup answered by:caller']],
+    // The remote party is not an agent: it rings and answers with agent null (contract,
+    // "Parties that are not agents"); the pstn-out Local channel is announced when it answers.
+    calls: [['call.started', 'call.ringing', 'call.answered', 'call.hangup answered by:caller']],
   },
   'agent-session': {
     calls: [],
