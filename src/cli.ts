@@ -8,7 +8,7 @@ import { Bridge, outboxPath } from './bridge.js';
 import { USER_AGENT, VERSION } from './version.js';
 import { mintToken, parseTtl } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
-import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig } from './config/load.js';
+import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig, type LoadOptions } from './config/load.js';
 import { createLogger } from './log.js';
 import { logSink } from './sinks/log.js';
 import { systemdNotifier } from './ops/systemd.js';
@@ -23,7 +23,8 @@ Usage:
                                             then /etc/crm-bridge/config.yaml)
   crm-bridge replay TRACE [--config FILE]   play a recorded AMI byte stream through the same
                                             parser and normalizer as live mode; prints one JSON
-                                            event per line on stdout (no config needed)
+                                            event per line on stdout. No config needed; a
+                                            config's pbx.ami / pbx.ari may be left out
   crm-bridge check-config [FILE]            validate a config file and exit (0 ok, 78 invalid)
   crm-bridge outbox list [--sink S] [--dead] [--limit N] [--config FILE]
                                             events waiting for delivery (or dead letters), NDJSON
@@ -102,14 +103,14 @@ function usage(message: string): number {
 }
 
 /** Loads the config or prints every problem and returns the exit code. */
-function load(path: string | undefined): BridgeConfig | number {
+function load(path: string | undefined, opts: LoadOptions = {}): BridgeConfig | number {
   const file = findConfigPath(path);
   if (!file) {
     process.stderr.write('crm-bridge: no config file: pass --config FILE, or create ./config.yaml or /etc/crm-bridge/config.yaml\n');
     return EXIT_CONFIG;
   }
   try {
-    return loadConfig(file);
+    return loadConfig(file, process.env, opts);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`crm-bridge: ${file} is not valid:\n${err.errors.map((e) => `  - ${e}`).join('\n')}\n`);
@@ -231,9 +232,13 @@ async function replay(tracePath: string, configPath: string | undefined): Promis
   }
   let config: BridgeConfig;
   if (configPath) {
-    const loaded = load(configPath);
+    // Replay never connects to the PBX: a config without pbx.ami or pbx.ari is fine.
+    const loaded = load(configPath, { offline: true });
     if (typeof loaded === 'number') return loaded;
-    config = loaded;
+    // Only what shapes the events is used (pbx.name, calls, agents): no delivery-node source,
+    // HTTP server or API; the events go to stdout whatever the sinks say.
+    const { source: _source, http: _http, api: _api, ...shaping } = loaded;
+    config = shaping;
   } else {
     config = defaultConfig();
   }

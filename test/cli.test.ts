@@ -96,6 +96,55 @@ t.test('given replay of a missing file, then it exits 66 and names the file', as
   t.match(r.stderr, 'nope.ami');
 });
 
+/** The events a replay printed, and the calls among them that never got their call.hangup. */
+function eventsOf(stdout: string): { events: BridgeEvent[]; calls: Set<string>; open: string[] } {
+  const events = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as BridgeEvent);
+  const calls = new Set<string>();
+  const ended = new Set<string>();
+  for (const e of events) {
+    if (!('callId' in e)) continue;
+    calls.add(e.callId);
+    if (e.type === 'call.hangup') ended.add(e.callId);
+  }
+  return { events, calls, open: [...calls].filter((c) => !ended.has(c)) };
+}
+
+const STACK_LINE = /^\s+at /m;
+
+t.test('given a config with no pbx.ami and no AMI secret, when a trace is replayed with it, then its settings apply and it exits 0', async (t) => {
+  const file = join(tmp, 'dialplan-author.yaml');
+  writeFileSync(file, ['pbx:', '  name: lab-pbx', 'calls:', '  agentContexts: [agents, phones]', ''].join('\n'));
+  const r = await cli(['replay', FIXTURE, '--config', file], {}, tmp);
+  t.equal(r.code, 0, r.stderr);
+  const { events } = eventsOf(r.stdout);
+  t.ok(events.length > 0);
+  t.same([...new Set(events.map((e) => e.server))], ['lab-pbx'], 'then every event names the PBX of the config');
+  const daemon = await cli(['check-config', file]);
+  t.equal(daemon.code, 78, 'then the daemon still refuses it: it needs a way to the PBX');
+  t.match(daemon.stderr, 'pbx: needs ami');
+
+  t.test('and given the production config, whose AMI secret file cannot be read, then replay does not need the secret either', async (t) => {
+    const prod = join(tmp, 'production.yaml');
+    writeFileSync(prod, ['pbx:', '  name: lab-pbx', '  ami: { username: bridge, secret: { file: /nonexistent/ami.secret } }', ''].join('\n'));
+    const r = await cli(['replay', FIXTURE, '--config', prod], {}, tmp);
+    t.equal(r.code, 0, r.stderr);
+    t.ok(eventsOf(r.stdout).events.length > 0);
+    t.equal((await cli(['check-config', prod])).code, 78, 'then the daemon still needs it');
+  });
+});
+
+t.test('given a replay config with mistakes, then each is listed as path: message and it exits 78 without replaying', async (t) => {
+  const file = join(tmp, 'dialplan-author-typos.yaml');
+  writeFileSync(file, ['pbx:', '  name: lab pbx', 'calls:', '  inboundContexts: from-pstn', '  agentContext: [agents]', ''].join('\n'));
+  const r = await cli(['replay', FIXTURE, '--config', file], {}, tmp);
+  t.equal(r.code, 78);
+  t.match(r.stderr, `pbx.name: must match pattern "^[A-Za-z0-9_.-]+$" (is 'lab pbx')`);
+  t.match(r.stderr, 'calls.inboundContexts: must be array');
+  t.match(r.stderr, "calls.agentContext: unknown key (did you mean 'agentContexts'?)");
+  t.notMatch(r.stderr, STACK_LINE);
+  t.equal(r.stdout, '');
+});
+
 t.test('given webhook templates naming unknown variables, when checked, then each is reported with a suggestion and it exits 78', async (t) => {
   const file = join(tmp, 'bad-templates.yaml');
   writeFileSync(file, [

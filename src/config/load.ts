@@ -33,18 +33,27 @@ export function findConfigPath(explicit?: string, cwd: string = process.cwd()): 
   return null;
 }
 
+export interface LoadOptions {
+  /**
+   * For a command that never connects to the PBX (`crm-bridge replay`): pbx.ami and pbx.ari
+   * become optional, and their secrets are not read (they come back empty), so neither the
+   * secret file nor the variable has to be there. Every other check applies.
+   */
+  offline?: boolean;
+}
+
 /**
  * Reads, overrides from `env`, validates and resolves a config file. Throws a ConfigError
  * listing every problem; never puts a secret's value in it.
  */
-export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): BridgeConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError(path, [`${path}: cannot read the config file (${fileErrorReason(err)})`]);
   }
-  return finish(parseYaml(path, text), { source: path, env, baseDir: dirname(resolve(path)), applyEnv: true });
+  return finish(parseYaml(path, text), { source: path, env, baseDir: dirname(resolve(path)), applyEnv: true, offline: opts.offline ?? false });
 }
 
 /** Overrides for defaultConfig(): nested keys merge, lists replace. */
@@ -65,7 +74,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): BridgeConfig {
   const ami = isObject(pbx) && isObject(pbx['ami']) ? pbx['ami'] : {};
   const blank = (['username', 'secret'] as const).filter((k) => ami[k] === '');
   for (const key of blank) ami[key] = NO_CREDENTIAL;
-  const config = finish(doc, { source: 'defaultConfig()', env: {}, baseDir: process.cwd(), applyEnv: false });
+  const config = finish(doc, { source: 'defaultConfig()', env: {}, baseDir: process.cwd(), applyEnv: false, offline: false });
   for (const key of blank) config.pbx.ami![key] = '';
   return config;
 }
@@ -109,6 +118,7 @@ interface FinishOptions {
   /** Relative `{ file }` secrets are resolved from here. */
   baseDir: string;
   applyEnv: boolean;
+  offline: boolean;
 }
 
 function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
@@ -130,13 +140,14 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
   mapSecrets(schema, doc, (value, path) => {
     const ref = parseSecretRef(value);
     if (!ref) return value; // shape already reported by the schema
+    if (opts.offline && path[0] === 'pbx') return '';
     const result = resolveSecret(ref, opts.env, opts.baseDir);
     if (result.ok) return result.value;
     problems.push({ path, message: result.problem });
     return value;
   });
   // Templates and option combinations, once the shape is right and secrets are resolved.
-  if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc), ...sinkProblems(doc), ...screenpopProblems(doc));
+  if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc, opts.offline), ...sinkProblems(doc), ...screenpopProblems(doc));
   if (problems.length > 0) {
     const lines = problems.map((p) => formatProblem(p, origins));
     throw new ConfigError(opts.source, [...new Set(lines)]);
@@ -168,14 +179,14 @@ function merge(base: Record<string, unknown>, over: unknown): Record<string, unk
   return base;
 }
 
-/** A bridge next to a PBX (pbx: AMI, ARI or both), or a delivery node (source), not both. */
-function pbxProblems(doc: unknown): ConfigProblem[] {
+/** A bridge next to a PBX (pbx: AMI, ARI or both; offline, neither is needed), or a delivery node (source), not both. */
+function pbxProblems(doc: unknown, offline: boolean): ConfigProblem[] {
   const pbx = isObject(doc) ? doc['pbx'] : undefined;
   const source = isObject(doc) ? doc['source'] : undefined;
   if (pbx === undefined && source === undefined) return [{ path: ['pbx'], message: 'is required (or source, for a delivery node reading a NATS stream)' }];
   if (pbx !== undefined && source !== undefined) return [{ path: ['source'], message: 'a config has pbx (a bridge next to a PBX) or source (a delivery node), not both' }];
   if (source !== undefined && isObject(doc) && doc['api'] !== undefined) return [{ path: ['api'], message: 'needs a PBX connection (pbx): a delivery node cannot place calls or pause agents' }];
-  if (isObject(pbx) && !pbx['ami'] && !pbx['ari']) {
+  if (!offline && isObject(pbx) && !pbx['ami'] && !pbx['ari']) {
     return [{ path: ['pbx'], message: 'needs ami (the manager interface) or ari (the REST interface), or both' }];
   }
   return [];
