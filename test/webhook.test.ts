@@ -1,10 +1,17 @@
 // The webhook sink end to end on real sockets: the real bridge fed by recorded real-Asterisk
 // traces, delivering through the durable outbox to real HTTP receivers on 127.0.0.1.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import t from 'tap';
-import type { BridgeEvent, CallEvent } from '../dist/events/types.js';
+import { defaultConfig } from '../dist/config/load.js';
+import { assertValidEvent } from '../dist/events/schema.js';
+import type { Agent, BridgeEvent, CallEvent } from '../dist/events/types.js';
 import { Outbox } from '../dist/outbox/index.js';
+import { webhookSink, type WebhookSinkConfig } from '../dist/sinks/webhook.js';
+import { contractViolations } from './helpers/contract.js';
 import { runBridgeOnTrace } from './helpers/bridge-replay.js';
 import { startReceiver, startSipgateReceiver, startZammadReceiver, type Received } from './helpers/receivers.js';
 
@@ -264,6 +271,143 @@ t.test('given the sipgate preset, then the sipgate push rules hold for every rec
     await run.stop();
     await sipgate.close();
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Parties that are not agents (agent null): the remote party of an outbound call, a mobile
+// reached through a trunk, a phone that is no known agent. The calls are written out event by
+// event (schema-valid, contract-ordered) and go through the real webhook sink and outbox to the
+// receivers that enforce Zammad's and sipgate's rules.
+
+const agent201: Agent = { id: '201', extension: '201', name: 'Zoë Łukasik', interface: 'PJSIP/201' };
+const agent202: Agent = { id: '202', extension: '202', name: 'José Núñez', interface: 'PJSIP/202' };
+const trunk = (n: string) => ({ uniqueid: `1795370530.${n}`, name: `PJSIP/trunk-000000${n}` });
+
+type Draft = { type: CallEvent['type']; agent?: Agent | null; channel?: { uniqueid: string; name: string } | null } & Record<string, unknown>;
+
+/** One call's events with the envelope and call fields filled in, seq 1, 2, 3…, a second apart. */
+function call(callId: string, direction: CallEvent['direction'], drafts: Draft[]): CallEvent[] {
+  const [caller, called] = direction === 'inbound' ? ['+4915112345678', '41004100'] : ['201', '+4930901820'];
+  return drafts.map((d, i) => {
+    const e = {
+      specVersion: '1', id: randomUUID(), time: new Date(Date.UTC(2026, 10, 22, 18, 0, i)).toISOString(), server: 'pbx1', seq: i + 1,
+      callId, direction, caller: { number: caller }, called: { number: called }, agent: null, queue: null, vars: {}, channel: null,
+      ...d,
+    };
+    assertValidEvent(e);
+    return e as CallEvent;
+  });
+}
+const hangup = (over: Record<string, unknown>): Draft => ({
+  type: 'call.hangup', disposition: 'answered', hangupBy: 'caller', cause: { code: 16, text: 'Normal Clearing' },
+  durations: { ringSeconds: 4, talkSeconds: 61.25, totalSeconds: 66 }, ...over,
+});
+
+const NON_AGENT_CALLS: Record<string, CallEvent[]> = {
+  // 201 calls out; the remote party rings and answers through the trunk.
+  outbound: call('1795370530.71', 'outbound', [
+    { type: 'call.started', agent: agent201 },
+    { type: 'call.ringing', channel: trunk('72') },
+    { type: 'call.answered', channel: trunk('72'), ringSeconds: 4 },
+    hangup({ agent: agent201 }),
+  ]),
+  // An inbound call forwarded from 201 to a mobile through the trunk; the mobile answers.
+  forwarded: call('1795370600.80', 'inbound', [
+    { type: 'call.started' },
+    { type: 'call.ringing', agent: agent201, channel: { uniqueid: '1795370600.81', name: 'PJSIP/201-00000031' } },
+    { type: 'call.ring_stopped', agent: agent201, channel: { uniqueid: '1795370600.81', name: 'PJSIP/201-00000031' }, reason: 'no_answer' },
+    { type: 'call.ringing', channel: trunk('82') },
+    { type: 'call.answered', channel: trunk('82'), ringSeconds: 3 },
+    hangup({}),
+  ]),
+  // A ring group of 202 and a phone that is no known agent; 202 answers.
+  group: call('1795370700.90', 'inbound', [
+    { type: 'call.started' },
+    { type: 'call.ringing', channel: { uniqueid: '1795370700.91', name: 'SIP/150010002-0000001e' } },
+    { type: 'call.ringing', agent: agent202, channel: { uniqueid: '1795370700.92', name: 'PJSIP/202-00000032' } },
+    { type: 'call.answered', agent: agent202, channel: { uniqueid: '1795370700.92', name: 'PJSIP/202-00000032' }, ringSeconds: 2 },
+    { type: 'call.ring_stopped', channel: { uniqueid: '1795370700.91', name: 'SIP/150010002-0000001e' }, reason: 'answered_elsewhere' },
+    hangup({ agent: agent202, hangupBy: 'agent' }),
+  ]),
+  // The picker's own call in a pickup: its channel went on in the picked call.
+  picker: call('1795370800.95', 'inbound', [
+    { type: 'call.started', channel: { uniqueid: '1795370800.95', name: 'SIP/150010003-00000021' } },
+    hangup({ hangupBy: 'agent', durations: { ringSeconds: 0, talkSeconds: 0, totalSeconds: 0.002 } }),
+  ]),
+  // A mobile that declined (SIP 603): missed, busy.
+  declined: call('1795370900.97', 'inbound', [
+    { type: 'call.started' },
+    { type: 'call.ringing', channel: trunk('98') },
+    { type: 'call.ring_stopped', channel: trunk('98'), reason: 'rejected' },
+    { type: 'call.missed', reason: 'busy', waitSeconds: 3 },
+    hangup({ disposition: 'missed', hangupBy: 'system', cause: { code: 21, text: 'Call Rejected' }, durations: { ringSeconds: 2, talkSeconds: 0, totalSeconds: 3 } }),
+  ]),
+};
+
+/** Delivers `events` through a real webhook sink (its own outbox) and stops it once `done` holds. */
+async function deliverThrough(sink: Partial<WebhookSinkConfig> & { url: string }, events: readonly BridgeEvent[], done: () => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'crm-bridge-outbox-'));
+  const config = defaultConfig({ outbox: { path: join(dir, 'outbox.db') }, sinks: [{ type: 'webhook', ...FAST_RETRY, ...sink }] });
+  const outbox = Outbox.open(config.outbox.path);
+  const webhook = webhookSink.create(config.sinks[0] as WebhookSinkConfig, { log: pino({ level: 'silent' }), server: 'pbx1', outbox: () => outbox, userAgent: 'test' });
+  await webhook.start();
+  try {
+    for (const e of events) webhook.deliver(e);
+    await done();
+  } finally {
+    await webhook.stop();
+    outbox.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const allEvents = Object.values(NON_AGENT_CALLS).flat();
+
+t.test('given calls whose parties are not agents, then they keep the contract', async (t) => {
+  t.same(contractViolations(allEvents), []);
+});
+
+t.test('given the zammad preset and parties that are not agents, when their calls are delivered, then Zammad sees one newCall, at most one answer without a user, and the right hangup', async (t) => {
+  const zammad = await startZammadReceiver('tok123');
+  t.teardown(() => zammad.close());
+  const calls = Object.keys(NON_AGENT_CALLS).length;
+  await deliverThrough({ preset: 'zammad', url: `${zammad.url}/api/v1/cti/tok123` }, allEvents, () =>
+    zammad.waitFor((r) => r.filter((x) => JSON.parse(x.body).event === 'hangup').length >= calls, `${calls} hangups`));
+  t.same(zammad.violations, [], 'then no receiver rule is broken');
+  const sent = (callId: string) => zammad.requests.map((r) => JSON.parse(r.body) as Record<string, unknown>).filter((b) => b.callId === callId);
+  const of = (name: string, event: string) => sent(NON_AGENT_CALLS[name]![0]!.callId).filter((b) => b.event === event);
+  t.same(zammad.calls.get('1795370530.71'), ['newCall', 'answer', 'hangup'], 'then the outbound call is newCall, answer, hangup');
+  t.same(zammad.calls.get('1795370600.80'), ['newCall', 'answer', 'hangup'], 'then the forwarded call is newCall, answer, hangup: the ringing mobile is no second newCall');
+  t.same(zammad.calls.get('1795370700.90'), ['newCall', 'answer', 'hangup']);
+  t.same(zammad.calls.get('1795370800.95'), ['newCall', 'hangup']);
+  t.same(zammad.calls.get('1795370900.97'), ['newCall', 'hangup']);
+  t.same(of('outbound', 'newCall'), [{ event: 'newCall', from: '201', to: '+4930901820', direction: 'out', callId: '1795370530.71', user: 'Zoë Łukasik' }], 'then an outbound newCall names the calling agent as user');
+  t.same(of('outbound', 'answer'), [{ event: 'answer', from: '201', to: '+4930901820', direction: 'out', callId: '1795370530.71' }], "then the remote party's answer has no user (Zammad would write it over the called party's name) and no answeringNumber");
+  t.same(of('forwarded', 'answer'), [{ event: 'answer', from: '+4915112345678', to: '41004100', direction: 'in', callId: '1795370600.80' }], 'then a mobile answering through the trunk opens no agent screen');
+  t.same(of('group', 'answer'), [{ event: 'answer', from: '+4915112345678', to: '41004100', direction: 'in', callId: '1795370700.90', user: 'José Núñez', answeringNumber: '202' }], 'then an agent answering after a non-agent rang is that agent');
+  t.equal(of('outbound', 'hangup')[0]?.cause, 'normalClearing');
+  t.equal(of('picker', 'hangup')[0]?.cause, 'forwarded', 'then a call handed to another call hangs up forwarded: Zammad does not count it as missed');
+  t.equal(of('declined', 'hangup')[0]?.cause, 'busy', 'then a declined call hangs up busy');
+});
+
+t.test('given the sipgate preset and parties that are not agents, then newCall comes once, an answer names no user and a handed-over call hangs up forwarded', async (t) => {
+  const sipgate = await startSipgateReceiver();
+  t.teardown(() => sipgate.close());
+  const calls = Object.keys(NON_AGENT_CALLS).length;
+  await deliverThrough({ preset: 'sipgate', url: `${sipgate.url}/io` }, allEvents, () =>
+    sipgate.waitFor((r) => r.filter((x) => new URLSearchParams(x.body).get('event') === 'hangup').length >= calls, `${calls} hangups`));
+  t.same(sipgate.violations, [], 'then no receiver rule is broken');
+  for (const [name, events] of Object.entries(NON_AGENT_CALLS)) {
+    const seq = sipgate.calls.get(events[0]!.callId) ?? [];
+    t.equal(seq.filter((x) => x === 'newCall').length, 1, `then ${name} has one newCall`);
+  }
+  const form = (callId: string, event: string) => sipgate.requests.map((r) => new URLSearchParams(r.body)).find((f) => f.get('callId') === callId && f.get('event') === event);
+  const outAnswer = form('1795370530.71', 'answer');
+  t.same([...(outAnswer?.keys() ?? [])].sort(), ['callId', 'direction', 'event', 'from', 'to'], 'then the remote party answers with no user, userId or answeringNumber');
+  t.same(form('1795370530.71', 'newCall')?.getAll('user[]'), ['Zoë Łukasik'], 'then the outbound newCall names the calling agent in user[]');
+  t.equal(form('1795370700.90', 'answer')?.get('answeringNumber'), '202');
+  t.equal(form('1795370800.95', 'hangup')?.get('cause'), 'forwarded');
+  t.equal(form('1795370900.97', 'hangup')?.get('cause'), 'busy');
 });
 
 t.test('given the generic-json preset, then every event arrives as the contract JSON', async (t) => {

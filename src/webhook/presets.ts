@@ -26,11 +26,24 @@ export interface PresetSettings {
 const DIRECTION = { from: 'direction', as: 'direction', map: { inbound: 'in', outbound: 'out', internal: 'out' } };
 /** Why an unanswered call ended, in the 7 causes Zammad and sipgate know. */
 const MISSED_CAUSE = { abandoned: 'cancel', no_answer: 'noAnswer', timeout: 'noAnswer', busy: 'busy', unavailable: 'notFound' };
+/**
+ * Why an answered call ended. A call that ends answered with no talk time in it had its parties
+ * handed to another call (the picker's own call in a pickup, a blonde transfer's consult call):
+ * `forwarded`, the cause both CRMs use for "went on elsewhere" — Zammad counts an inbound call
+ * hung up without an answer as missed unless its cause is `forwarded`.
+ */
+const ANSWERED_CAUSE = { from: 'talkSeconds', as: 'cause', map: { '0': 'forwarded' }, default: 'normalClearing' };
 
 /**
  * Zammad generic CTI (`POST /api/v1/cti/{token}`, JSON): newCall when the call starts, answer
- * when an agent answers, hangup exactly once — from call.missed (with its cause) for an
- * unanswered call, from call.hangup (normalClearing) for an answered one.
+ * when a party answers, hangup exactly once — from call.missed (with its cause) for an
+ * unanswered call, from call.hangup (normalClearing, or forwarded) for an answered one.
+ *
+ * Parties that are not agents (agent null: an outbound call's remote party, a mobile reached
+ * through a trunk) ring without any request — call.ringing is not sent, so never a second
+ * newCall — and their answer is an `answer` without `user` or `answeringNumber`: Zammad writes
+ * `user` over the called party's name and looks the answering agent up by `answeringNumber`,
+ * and such a party is neither; the event does not carry its number (outbound, it is `to`).
  */
 const zammad: PresetSettings = {
   method: 'POST',
@@ -47,7 +60,7 @@ const zammad: PresetSettings = {
     'call.started': { params: [{ from: 'agentName', as: 'user' }, { from: 'queue', as: 'queue' }] },
     'call.answered': { params: [{ from: 'agentName', as: 'user' }, { from: 'agentExtension', as: 'answeringNumber' }] },
     'call.missed': { params: [{ from: 'reason', as: 'cause', map: MISSED_CAUSE }] },
-    'call.hangup': { params: [{ value: 'normalClearing', as: 'cause' }, { from: 'agentName', as: 'user' }, { from: 'agentExtension', as: 'answeringNumber' }] },
+    'call.hangup': { params: [ANSWERED_CAUSE, { from: 'agentName', as: 'user' }, { from: 'agentExtension', as: 'answeringNumber' }] },
   },
   when: { 'call.hangup': { disposition: ['answered'] } },
 };
@@ -62,7 +75,7 @@ const sipgate: PresetSettings = {
     'call.started': { params: [{ from: 'agentName', as: 'user[]' }, { from: 'agentId', as: 'userId[]' }] },
     'call.answered': { params: [{ from: 'agentName', as: 'user' }, { from: 'agentId', as: 'userId' }, { from: 'agentExtension', as: 'answeringNumber' }] },
     'call.missed': { params: [{ from: 'reason', as: 'cause', map: MISSED_CAUSE }] },
-    'call.hangup': { params: [{ value: 'normalClearing', as: 'cause' }, { from: 'agentExtension', as: 'answeringNumber' }] },
+    'call.hangup': { params: [ANSWERED_CAUSE, { from: 'agentExtension', as: 'answeringNumber' }] },
   },
   when: zammad.when,
 };
