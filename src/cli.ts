@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { startReplayServer } from './ami/replay-server.js';
+import { notAmiReason, startReplayServer } from './ami/replay-server.js';
 import { Bridge, outboxPath } from './bridge.js';
 import { USER_AGENT, VERSION } from './version.js';
 import { mintToken, parseTtl } from './http/tokens.js';
@@ -14,6 +14,7 @@ import { logSink } from './sinks/log.js';
 import { systemdNotifier } from './ops/systemd.js';
 
 export const EXIT_USAGE = 64;
+export const EXIT_DATAERR = 65;
 export const EXIT_NOINPUT = 66;
 
 const HELP = `crm-bridge — Asterisk to CRM bridge
@@ -24,7 +25,8 @@ Usage:
   crm-bridge replay TRACE [--config FILE]   play a recorded AMI byte stream through the same
                                             parser and normalizer as live mode; prints one JSON
                                             event per line on stdout. No config needed; a
-                                            config's pbx.ami / pbx.ari may be left out
+                                            config's pbx.ami / pbx.ari may be left out. Exits 65
+                                            if TRACE is not AMI, 66 if it cannot be read
   crm-bridge check-config [FILE]            validate a config file and exit (0 ok, 78 invalid)
   crm-bridge outbox list [--sink S] [--dead] [--limit N] [--config FILE]
                                             events waiting for delivery (or dead letters), NDJSON
@@ -222,14 +224,37 @@ async function run(path: string | undefined): Promise<number> {
   return code;
 }
 
-async function replay(tracePath: string, configPath: string | undefined): Promise<number> {
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a directory, not an AMI recording',
+  EACCES: 'cannot read it (permission denied)',
+};
+
+/**
+ * Reads a trace and checks that it is an AMI recording, or prints one line saying what is wrong
+ * and returns the exit code: 66 when the file cannot be read, 65 (EX_DATAERR) when it is not AMI.
+ */
+function readTrace(path: string): Buffer | number {
   let trace: Buffer;
   try {
-    trace = readFileSync(tracePath);
+    trace = readFileSync(path);
   } catch (err) {
-    process.stderr.write(`crm-bridge: cannot read trace ${tracePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = (code && READ_ERRORS[code]) ?? `cannot read it (${code ?? (err as Error).message})`;
+    process.stderr.write(`crm-bridge: ${path}: ${why}\n`);
     return EXIT_NOINPUT;
   }
+  const notAmi = notAmiReason(trace);
+  if (notAmi) {
+    process.stderr.write(`crm-bridge: ${path}: not an AMI recording: ${notAmi}\n`);
+    return EXIT_DATAERR;
+  }
+  return trace;
+}
+
+async function replay(tracePath: string, configPath: string | undefined): Promise<number> {
+  const trace = readTrace(tracePath);
+  if (typeof trace === 'number') return trace;
   let config: BridgeConfig;
   if (configPath) {
     // Replay never connects to the PBX: a config without pbx.ami or pbx.ari is fine.

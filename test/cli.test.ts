@@ -1,6 +1,6 @@
 // The built command line, spawned as users run it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -90,12 +90,6 @@ t.test('given a recorded real-Asterisk trace and no config, when replayed, then 
   t.same(events.filter((e) => e.type !== 'agent.status'), inProcess.filter((e) => e.type !== 'agent.status'));
 });
 
-t.test('given replay of a missing file, then it exits 66 and names the file', async (t) => {
-  const r = await cli(['replay', join(tmp, 'nope.ami')]);
-  t.equal(r.code, 66);
-  t.match(r.stderr, 'nope.ami');
-});
-
 /** The events a replay printed, and the calls among them that never got their call.hangup. */
 function eventsOf(stdout: string): { events: BridgeEvent[]; calls: Set<string>; open: string[] } {
   const events = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as BridgeEvent);
@@ -110,6 +104,42 @@ function eventsOf(stdout: string): { events: BridgeEvent[]; calls: Set<string>; 
 }
 
 const STACK_LINE = /^\s+at /m;
+
+t.test('given replay of a file that is not an AMI recording, then one line on stderr names the file and what is wrong, and it exits non-zero', async (t) => {
+  const dir = mkdtempSync(join(tmp, 'not-ami-'));
+  mkdirSync(join(dir, 'traces'));
+  writeFileSync(join(dir, 'calls.json'), '{"events": [{"Event": "Newchannel"}]}\n');
+  // The first bytes of a JPEG file.
+  writeFileSync(join(dir, 'photo.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01]));
+  writeFileSync(join(dir, 'empty.ami'), '');
+  const cases = [
+    { file: 'calls.json', code: 65, says: "calls.json: not an AMI recording: it does not start with the 'Asterisk Call Manager/…' greeting or an AMI frame ('Event: …' or 'Response: …'); it starts with '{\"events\": [{\"Event\": \"Newchannel\"}]}'\n" },
+    { file: 'photo.jpg', code: 65, says: "photo.jpg: not an AMI recording: it does not start with the 'Asterisk Call Manager/…' greeting or an AMI frame ('Event: …' or 'Response: …'); it starts with binary data\n" },
+    { file: 'empty.ami', code: 65, says: 'empty.ami: not an AMI recording: the file is empty' },
+    { file: 'traces', code: 66, says: 'traces: is a directory, not an AMI recording' },
+    { file: 'missing.ami', code: 66, says: 'missing.ami: no such file' },
+  ];
+  for (const c of cases) {
+    const r = await cli(['replay', c.file], {}, dir);
+    t.equal(r.code, c.code, `${c.file}: exit code`);
+    t.equal(r.stderr.split('\n').length, 2, `${c.file}: one line`);
+    t.ok(r.stderr.startsWith(`crm-bridge: ${c.says}`), `${c.file}: names the file and what is wrong: ${r.stderr}`);
+    t.notMatch(r.stderr, STACK_LINE, `${c.file}: no stack trace`);
+    t.equal(r.stdout, '', `${c.file}: no events`);
+  }
+});
+
+t.test('given a trace that starts with frames instead of the greeting line, when replayed, then it gives the same events as with the greeting', async (t) => {
+  const withGreeting = readFileSync(FIXTURE);
+  const file = join(tmp, 'no-greeting.ami');
+  writeFileSync(file, withGreeting.subarray(withGreeting.indexOf('\r\n') + 2));
+  t.match(readFileSync(file, 'latin1'), /^Response: Success\r\n/);
+  const [a, b] = await Promise.all([cli(['replay', FIXTURE], {}, tmp), cli(['replay', file], {}, tmp)]);
+  t.equal(b.code, 0, b.stderr);
+  const ids = (stdout: string) => eventsOf(stdout).events.map((e) => `${e.type} ${e.id}`);
+  t.ok(ids(a.stdout).length > 0);
+  t.same(ids(b.stdout), ids(a.stdout));
+});
 
 t.test('given a config with no pbx.ami and no AMI secret, when a trace is replayed with it, then its settings apply and it exits 0', async (t) => {
   const file = join(tmp, 'dialplan-author.yaml');

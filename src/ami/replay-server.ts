@@ -28,16 +28,53 @@ export interface ReplayServer {
   close(): Promise<void>;
 }
 
-const DEFAULT_GREETING = 'Asterisk Call Manager/11.0.0\r\n';
+const GREETING_PREFIX = 'Asterisk Call Manager/';
+const DEFAULT_GREETING = `${GREETING_PREFIX}11.0.0\r\n`;
 
 /** Splits a trace into its greeting line (if it has one) and the rest. */
 export function splitGreeting(trace: Buffer): { greeting: string; body: Buffer } {
   const head = trace.subarray(0, 64).toString('latin1');
-  if (head.startsWith('Asterisk Call Manager/')) {
+  if (head.startsWith(GREETING_PREFIX)) {
     const eol = trace.indexOf('\n');
     if (eol >= 0) return { greeting: trace.subarray(0, eol + 1).toString('latin1'), body: trace.subarray(eol + 1) };
   }
   return { greeting: DEFAULT_GREETING, body: trace };
+}
+
+// What Asterisk writes first in every frame it sends; asterisk-manager splits headers at ': '.
+const FIRST_HEADER = /^(Event|Response): \S/i;
+
+/**
+ * Why `trace` is not an AMI recording, or null when it is one. A recording is the bytes of an
+ * AMI session: it starts with the greeting line (`Asterisk Call Manager/2.10.4`), or, when cut
+ * from a longer capture, with a frame's first header (`Event: …` or `Response: …`). Anything
+ * else (JSON, a picture, an empty file) would play as nothing, or as garbage frames, silently.
+ */
+export function notAmiReason(trace: Buffer): string | null {
+  if (trace.length === 0) return 'the file is empty';
+  const head = trace.subarray(0, 256);
+  if (head.toString('latin1').startsWith(GREETING_PREFIX)) return null;
+  const eol = head.indexOf('\n');
+  const firstLine = head.subarray(0, eol >= 0 ? eol : head.length).toString('latin1').replace(/\r$/, '');
+  if (FIRST_HEADER.test(firstLine)) return null;
+  return `it does not start with the '${GREETING_PREFIX}…' greeting or an AMI frame ('Event: …' or 'Response: …'); it starts with ${describeStart(head)}`;
+}
+
+/** `'{"calls": [{"id": 1, …'`, `binary data` or `a blank line`: how a file starts, on one short line. */
+function describeStart(head: Buffer): string {
+  let text: string;
+  try {
+    // stream: a character cut at the end of `head` is not an error.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
+  } catch {
+    return 'binary data';
+  }
+  // Control characters other than tab and line ends: not text.
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) return 'binary data';
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line.trim() === '') return 'a blank line';
+  const shown = line.length > 40 ? `${line.slice(0, 40)}…` : line;
+  return `'${shown.replace(/\t/g, '\\t')}'`;
 }
 
 export function parseAction(text: string): Record<string, string> {
