@@ -3,14 +3,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { notAmiReason, startReplayServer } from './ami/replay-server.js';
+import { notAmiReason, startReplayServer, unfinishedTail } from './ami/replay-server.js';
 import { Bridge, outboxPath } from './bridge.js';
-import { USER_AGENT, VERSION } from './version.js';
+import { VERSION } from './version.js';
 import { mintToken, parseTtl } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
 import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig, type LoadOptions } from './config/load.js';
+import { validateEvent } from './events/schema.js';
+import { isCallEvent, type BridgeEvent } from './events/types.js';
 import { createLogger } from './log.js';
-import { logSink } from './sinks/log.js';
+import type { Sink } from './sinks/types.js';
 import { systemdNotifier } from './ops/systemd.js';
 
 export const EXIT_USAGE = 64;
@@ -24,9 +26,11 @@ Usage:
                                             then /etc/crm-bridge/config.yaml)
   crm-bridge replay TRACE [--config FILE]   play a recorded AMI byte stream through the same
                                             parser and normalizer as live mode; prints one JSON
-                                            event per line on stdout. No config needed; a
+                                            event per line on stdout, then a summary (calls,
+                                            events, warnings) on stderr. No config needed; a
                                             config's pbx.ami / pbx.ari may be left out. Exits 65
-                                            if TRACE is not AMI, 66 if it cannot be read
+                                            if TRACE is not AMI, 66 if it cannot be read, 0 when
+                                            stdout closes early (| head)
   crm-bridge check-config [FILE]            validate a config file and exit (0 ok, 78 invalid)
   crm-bridge outbox list [--sink S] [--dead] [--limit N] [--config FILE]
                                             events waiting for delivery (or dead letters), NDJSON
@@ -253,6 +257,11 @@ function readTrace(path: string): Buffer | number {
 }
 
 async function replay(tracePath: string, configPath: string | undefined): Promise<number> {
+  const level = process.env.LOG_LEVEL || 'warn';
+  if (!(level in pino.levels.values) && level !== 'silent') {
+    process.stderr.write(`crm-bridge: LOG_LEVEL must be one of ${Object.keys(pino.levels.values).join(', ')} or silent (is '${level}')\n`);
+    return EXIT_USAGE;
+  }
   const trace = readTrace(tracePath);
   if (typeof trace === 'number') return trace;
   let config: BridgeConfig;
@@ -267,31 +276,149 @@ async function replay(tracePath: string, configPath: string | undefined): Promis
   } else {
     config = defaultConfig();
   }
-  const log = daemonLogger(process.env.LOG_LEVEL ?? 'warn');
+  const problems = new ProblemCounter(level);
+  const log = createLogger(problems.loggerLevel, problems);
   const server = await startReplayServer(trace);
-  const stdout = logSink.create(
-    { type: 'log' },
-    {
-      log: log.child({ module: 'sink' }),
-      server: config.pbx.name,
-      outbox: () => {
-        throw new Error('replay delivers to stdout only');
-      },
-      userAgent: USER_AGENT,
-    },
-  );
+  const out = new StdoutEvents(log.child({ module: 'replay' }));
   const bridge = new Bridge({
     config,
     log,
     source: { host: server.host, port: server.port, reconnect: false, resync: false },
-    sinks: [stdout],
+    sinks: [out],
   });
   await bridge.start();
-  await bridge.done;
+  await Promise.race([bridge.done, out.closed]);
   await bridge.stop();
   await server.close();
-  await new Promise<void>((r) => log.flush(() => r()));
+  if (out.writeError) {
+    // EPIPE: the reader has what it wanted (`crm-bridge replay t.ami | head`); like a tool
+    // ended by SIGPIPE, stop quietly, but with 0, so `set -o pipefail` scripts do not fail.
+    if (out.writeError === 'EPIPE') return 0;
+    process.stderr.write(`crm-bridge: cannot write events to standard output (${out.writeError})\n`);
+    return 1;
+  }
+  const tail = unfinishedTail(trace);
+  process.stderr.write(replaySummary({ calls: out.calls.size, events: out.events, logged: problems.byModule, loggedShown: problems.showsWarnings, openCalls: [...out.openCalls], tailBytes: tail }));
   return 0;
+}
+
+/**
+ * The replay's stdout: one JSON event per line. Also counts calls and events, notes calls
+ * without their call.hangup, checks every event against the contract's schema (the replay is
+ * how a dialplan author finds out what the CRM will get), and notices when stdout goes away.
+ */
+class StdoutEvents implements Sink {
+  readonly name = 'replay:stdout';
+  events = 0;
+  readonly calls = new Set<string>();
+  readonly openCalls = new Set<string>();
+  /** The error code when stdout failed (EPIPE: the reader went away). */
+  writeError: string | null = null;
+  /** Resolves when stdout fails: nothing more can be shown, so the replay stops. */
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+
+  constructor(private readonly log: Logger) {
+    this.closed = new Promise<void>((r) => (this.resolveClosed = r));
+  }
+
+  async start(): Promise<void> {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      this.writeError ??= err.code ?? err.message;
+      this.resolveClosed();
+    });
+  }
+
+  deliver(event: BridgeEvent): void {
+    if (this.writeError) return;
+    this.events++;
+    if (isCallEvent(event)) {
+      this.calls.add(event.callId);
+      if (event.type === 'call.hangup') this.openCalls.delete(event.callId);
+      else this.openCalls.add(event.callId);
+    }
+    const invalid = validateEvent(event);
+    if (invalid.length > 0) this.log.warn({ eventId: event.id, type: event.type, problems: invalid }, 'event does not match the event schema (schema/events.v1.json)');
+    process.stdout.write(`${JSON.stringify(event)}\n`);
+  }
+
+  async stop(): Promise<void> {
+    const out = process.stdout;
+    // stdout may be a pipe: wait until what was written has been handed to the OS.
+    if (!this.writeError && out.writableNeedDrain) await new Promise<void>((r) => out.once('drain', r));
+  }
+}
+
+const WARN = pino.levels.values.warn ?? 40;
+
+/**
+ * The replay's logger destination: writes the records at the level asked for to stderr, and
+ * counts every warning or error by module for the summary, even when the level hides them.
+ */
+class ProblemCounter implements pino.DestinationStream {
+  readonly byModule = new Map<string, number>();
+  /** The logger must produce warnings even at LOG_LEVEL=error, to count them. */
+  readonly loggerLevel: string;
+  /** Whether warnings reach stderr (not at LOG_LEVEL=error, fatal or silent). */
+  readonly showsWarnings: boolean;
+  private readonly shown: number;
+
+  constructor(level: string) {
+    this.shown = level === 'silent' ? Infinity : (pino.levels.values[level] ?? WARN);
+    this.loggerLevel = this.shown < WARN ? level : 'warn';
+    this.showsWarnings = this.shown <= WARN;
+  }
+
+  write(line: string): void {
+    const level = Number(/"level":(\d+)/.exec(line)?.[1] ?? 0);
+    if (level >= WARN) {
+      let module = 'other';
+      try {
+        module = String((JSON.parse(line) as { module?: unknown }).module ?? 'other');
+      } catch {
+        // not JSON: counted as other
+      }
+      this.byModule.set(module, (this.byModule.get(module) ?? 0) + 1);
+    }
+    // Synchronous, so the records come before the summary.
+    if (level >= this.shown) process.stderr.write(line);
+  }
+}
+
+interface ReplayTally {
+  calls: number;
+  events: number;
+  /** Warnings and errors logged, by module. */
+  logged: ReadonlyMap<string, number>;
+  /** Whether those were written to stderr (LOG_LEVEL may hide them). */
+  loggedShown: boolean;
+  /** Calls with no call.hangup when the trace ended. */
+  openCalls: string[];
+  /** Bytes after the last complete frame. */
+  tailBytes: number;
+}
+
+/** `crm-bridge replay: 3 calls, 27 events, 1 warning` and, with warnings, a line saying which. */
+function replaySummary(t: ReplayTally): string {
+  const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+  const parts: string[] = [];
+  const logged = (module: string) => t.logged.get(module) ?? 0;
+  const described = ['ami', 'normalizer', 'replay'];
+  if (logged('ami')) parts.push(n(logged('ami'), 'malformed frame', 'malformed frames'));
+  if (logged('normalizer')) parts.push(n(logged('normalizer'), 'AMI event the normalizer could not handle', 'AMI events the normalizer could not handle'));
+  if (logged('replay')) parts.push(n(logged('replay'), 'event not valid against the event schema', 'events not valid against the event schema'));
+  const others = [...t.logged].filter(([m]) => !described.includes(m)).reduce((sum, [, c]) => sum + c, 0);
+  if (others) parts.push(n(others, 'other problem', 'other problems'));
+  const loggedTotal = [...t.logged.values()].reduce((a, b) => a + b, 0);
+  if (loggedTotal > 0) parts[parts.length - 1] += t.loggedShown ? ' (logged above)' : ' (LOG_LEVEL=warn shows them)';
+  if (t.openCalls.length > 0) {
+    const ids = t.openCalls.slice(0, 3).join(', ') + (t.openCalls.length > 3 ? ', …' : '');
+    parts.push(`${n(t.openCalls.length, 'call', 'calls')} still open at the end of the trace (${ids})`);
+  }
+  if (t.tailBytes > 0) parts.push(`the trace ends inside a frame (its last ${n(t.tailBytes, 'byte', 'bytes')} never became an event)`);
+  const warnings = loggedTotal + t.openCalls.length + (t.tailBytes > 0 ? 1 : 0);
+  const head = `crm-bridge replay: ${n(t.calls, 'call', 'calls')}, ${n(t.events, 'event', 'events')}, ${n(warnings, 'warning', 'warnings')}\n`;
+  return parts.length > 0 ? `${head}  ${parts.join('; ')}\n` : head;
 }
 
 async function outboxCommand(args: string[], opts: { config?: string; sink?: string; dead?: boolean; limit?: string; yes?: boolean }): Promise<number> {

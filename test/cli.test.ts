@@ -175,6 +175,57 @@ t.test('given a replay config with mistakes, then each is listed as path: messag
   t.equal(r.stdout, '');
 });
 
+const SUMMARY = /^crm-bridge replay: (\d+) calls?, (\d+) events?, (\d+) warnings?$/;
+
+t.test('given a clean trace, when replayed, then stderr ends with a one-line summary of calls, events and warnings, and stdout holds only events', async (t) => {
+  const r = await cli(['replay', new URL('./fixtures/ten-calls.ami', import.meta.url).pathname], {}, tmp);
+  t.equal(r.code, 0, r.stderr);
+  const { events, calls, open } = eventsOf(r.stdout);
+  t.same(open, [], 'then every call of the trace ended');
+  t.same(r.stderr.split('\n'), [`crm-bridge replay: ${calls.size} calls, ${events.length} events, 0 warnings`, '']);
+});
+
+t.test('given a trace with a garbage frame that stops inside a frame in the middle of a call, when replayed, then the summary counts and names each warning', async (t) => {
+  const trace = readFileSync(FIXTURE);
+  const SEP = Buffer.from('\r\n\r\n');
+  const frames: Buffer[] = [];
+  for (let pos = trace.indexOf('\r\n') + 2, end; (end = trace.indexOf(SEP, pos)) >= 0; pos = end + 4) frames.push(trace.subarray(pos, end + 4));
+  // Cut in the middle of a frame, two thirds of the way through the call, after a frame that is
+  // neither an event nor a response.
+  const cut = Math.floor((frames.length * 2) / 3);
+  const half = frames[cut]!.subarray(0, 20);
+  const garbage = Buffer.from('this line is not a header\r\n\r\n');
+  const file = join(tmp, 'cut.ami');
+  writeFileSync(file, Buffer.concat([trace.subarray(0, trace.indexOf('\r\n') + 2), ...frames.slice(0, 5), garbage, ...frames.slice(5, cut), half]));
+
+  const r = await cli(['replay', file], {}, tmp);
+  t.equal(r.code, 0, r.stderr);
+  const { events, calls, open } = eventsOf(r.stdout);
+  t.ok(open.length > 0, 'the cut leaves a call open');
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  const logged = lines.filter((l) => l.startsWith('{') && (JSON.parse(l) as { level: number }).level >= 40);
+  t.ok(logged.some((l) => l.includes('neither an event nor a response')), 'the garbage frame is logged');
+  const [counts = '', which = '', ...more] = lines.slice(logged.length);
+  t.same(more, [], 'then the summary is two lines after the log lines');
+  const m = SUMMARY.exec(counts);
+  t.ok(m, counts);
+  t.same(m?.slice(1).map(Number), [calls.size, events.length, logged.length + open.length + 1]);
+  t.match(which, `${logged.length} malformed frame${logged.length === 1 ? '' : 's'} (logged above)`);
+  t.match(which, `${open.length} call${open.length === 1 ? '' : 's'} still open at the end of the trace (${open[0]}`);
+  t.match(which, `the trace ends inside a frame (its last ${half.length} bytes never became an event)`);
+});
+
+t.test('given stdout closed by the reader (replay | head), when replaying, then it stops quietly and exits 0', async (t) => {
+  const child = spawn(process.execPath, [BIN, 'replay', new URL('./fixtures/ten-calls.ami', import.meta.url).pathname], { env: { PATH: process.env.PATH }, cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The reader is gone before the first event: every write meets EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.equal(code, 0);
+  t.equal(stderr, '', 'then nothing on stderr: no stack trace, no error, no summary');
+});
+
 t.test('given webhook templates naming unknown variables, when checked, then each is reported with a suggestion and it exits 78', async (t) => {
   const file = join(tmp, 'bad-templates.yaml');
   writeFileSync(file, [

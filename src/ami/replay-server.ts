@@ -77,6 +77,20 @@ function describeStart(head: Buffer): string {
   return `'${shown.replace(/\t/g, '\\t')}'`;
 }
 
+/**
+ * How many bytes of `trace` follow its last complete frame (one that ends with a blank line): a
+ * recording cut in the middle of a frame. The parser keeps such bytes waiting for the rest, so
+ * they never become an event.
+ */
+export function unfinishedTail(trace: Buffer): number {
+  const { body } = splitGreeting(trace);
+  const text = body.toString('latin1');
+  const lf = text.lastIndexOf('\n\n');
+  const crlf = text.lastIndexOf('\n\r\n');
+  const end = Math.max(lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 3);
+  return text.slice(end).trim() === '' ? 0 : body.length - end;
+}
+
 export function parseAction(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {
