@@ -11,7 +11,7 @@ import { validateEvent } from './events/schema.js';
 import { NatsSource } from './sources/nats.js';
 import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
-import { createTracker, normalize, type NormalizerInput } from './normalizer/index.js';
+import { createTracker, normalize, type NormalizerInput, type SnapshotTrigger } from './normalizer/index.js';
 import type { CallTracker } from './normalizer/tracker.js';
 import { AgentChannel } from './http/agent-channel.js';
 import { HttpServer, type HttpServerContext } from './http/server.js';
@@ -35,7 +35,7 @@ export interface BridgeContext {
   config: BridgeConfig;
   log: Logger;
   /** Overrides for replay and tests; by default built from config.pbx.ami. */
-  source?: { reconnect?: false; resync?: boolean; host?: string; port?: number };
+  source?: { reconnect?: false; resync?: boolean; host?: string; port?: number; inventory?: boolean; reconcileIntervalMs?: number };
   /** Replaces the configured sinks (replay prints to stdout whatever the config says). */
   sinks?: Sink[];
 }
@@ -102,6 +102,7 @@ export class Bridge {
       inboundContexts: config.calls.inboundContexts,
       agentContexts: config.calls.agentContexts,
       extensionPattern: config.calls.extensionPattern,
+      agentsFromPbx: config.calls.agentsFromPbx,
       agents: config.agents,
     });
     if (config.source) {
@@ -128,6 +129,10 @@ export class Bridge {
         reconnect: over?.reconnect === false ? false : (ami?.reconnect ?? false),
         actionTimeoutMs: ami?.actionTimeoutMs ?? 10_000,
         resync: over?.resync ?? ami?.resync ?? true,
+        reconcileIntervalMs: over ? (over.reconcileIntervalMs ?? 0) : (ami?.reconcileIntervalSeconds ?? 60) * 1000,
+        // Read even with calls.agentsFromPbx off, so a reload can turn it on; a replay server
+        // answers no action during playback: no inventory there unless asked for.
+        inventory: over ? (over.inventory ?? false) : true,
         log: this.log.child({ module: 'ami' }),
         // With ARI on too, missed variables are read through it; AMI Getvar while it is away.
         readVar: async (ch, name) => (this.ari?.status.state === 'connected' ? this.ari.getVar(ch.uniqueid, name) : undefined),
@@ -176,10 +181,14 @@ export class Bridge {
     const metrics = this.metrics;
     events.status$.subscribe((s) => metrics.ami(s));
     let receivedAt: number | null = null;
+    // The input the normalizer is handling (the pipeline is synchronous), to tell which events
+    // a snapshot produced.
+    let current: NormalizerInput | null = null;
     this.subscription = events.input$
       .pipe(
         tap((input) => {
           receivedAt = input.receivedAt;
+          current = input;
           if (input.kind === 'event') metrics.amiEvent();
           presence?.observe(input);
         }),
@@ -188,6 +197,7 @@ export class Bridge {
       )
       .subscribe({
         next: (event) => {
+          if (current?.kind === 'snapshot' && event.type === 'call.hangup') this.onReconciled(normalizerLog, event, current.trigger ?? 'reconnect');
           this.deliver(event);
           metrics.event(event, receivedAt);
         },
@@ -275,7 +285,7 @@ export class Bridge {
       applied.push('log.level');
     }
     if (!same(prev.agents, next.agents) || !same(prev.calls, next.calls)) {
-      this.tracker?.agents.reload({ agents: next.agents, agentContexts: next.calls.agentContexts, extensionPattern: next.calls.extensionPattern });
+      this.tracker?.agents.reload({ agents: next.agents, agentContexts: next.calls.agentContexts, extensionPattern: next.calls.extensionPattern, fromPbx: next.calls.agentsFromPbx });
       this.channel?.setAgentQueues(agentQueues(next));
       applied.push('agents');
     }
@@ -431,6 +441,21 @@ export class Bridge {
         this.log.error({ err, sink: sink.name, eventId: event.id }, 'sink threw while accepting an event');
       }
     }
+  }
+
+  /**
+   * A call the live-channel snapshot ended: none of its channels is left, and its Hangup never
+   * reached the bridge (it was disconnected, or an event was lost). After a reconnect that is
+   * expected; the periodic reconciliation finding one means events went missing.
+   */
+  private onReconciled(log: Logger, event: BridgeEvent, trigger: SnapshotTrigger): void {
+    if (!('callId' in event)) return;
+    this.metrics.callReconciled(trigger);
+    const openSeconds = event.type === 'call.hangup' ? event.durations.totalSeconds : null;
+    log[trigger === 'periodic' ? 'warn' : 'info'](
+      { callId: event.callId, openSeconds, trigger },
+      trigger === 'periodic' ? 'reconciliation ended a call whose channels are gone (its Hangup never reached the bridge)' : 'resync ended a call that ended while the bridge was disconnected',
+    );
   }
 
   private onNormalizerError(log: Logger, err: unknown, input: NormalizerInput): void {

@@ -46,12 +46,14 @@ t.test('given a minimal config, when loaded, then every default is filled', asyn
         reconnect: { initialDelayMs: 500, maxDelayMs: 30000, factor: 2, jitter: 0.2 },
         actionTimeoutMs: 10000,
         resync: true,
+        reconcileIntervalSeconds: 60,
       },
     },
     calls: {
       inboundContexts: ['from-pstn', 'from-trunk', 'from-external', 'from-did-direct', 'ext-did'],
       agentContexts: ['agents', 'from-queue'],
       extensionPattern: '^[0-9]{2,6}$',
+      agentsFromPbx: true,
     },
     agents: [],
     sinks: [{ type: 'log' }],
@@ -67,7 +69,9 @@ t.test('given a config setting every key, when loaded, then its values are kept 
   t.equal(config.pbx.name, 'pbx-paris.1');
   t.same(config.pbx.ami.reconnect, { initialDelayMs: 250, maxDelayMs: 5000, factor: 1.5, jitter: 0 });
   t.equal(config.pbx.ami.resync, false);
+  t.equal(config.pbx.ami.reconcileIntervalSeconds, 0);
   t.same(config.calls.inboundContexts, ['from-sip-trunk']);
+  t.equal(config.calls.agentsFromPbx, false);
   t.same(config.agents[1], { id: 'u-2', interfaces: [] });
   t.same(config.sinks[0], { type: 'log', name: 'file', path: '/var/log/crm-bridge/events.ndjson', events: ['call.answered'] });
   t.equal(config.log.level, 'debug');
@@ -225,6 +229,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_PBX_AMI_RECONNECT_JITTER=pbx.ami.reconnect.jitter',
         'CRM_BRIDGE_CONFIG_PBX_AMI_ACTION_TIMEOUT_MS=pbx.ami.actionTimeoutMs',
         'CRM_BRIDGE_CONFIG_PBX_AMI_RESYNC=pbx.ami.resync',
+        'CRM_BRIDGE_CONFIG_PBX_AMI_RECONCILE_INTERVAL_SECONDS=pbx.ami.reconcileIntervalSeconds',
         'CRM_BRIDGE_CONFIG_PBX_ARI_URL=pbx.ari.url',
         'CRM_BRIDGE_CONFIG_PBX_ARI_USERNAME=pbx.ari.username',
         'CRM_BRIDGE_CONFIG_PBX_ARI_PASSWORD=pbx.ari.password',
@@ -251,6 +256,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_CALLS_INBOUND_CONTEXTS=calls.inboundContexts',
         'CRM_BRIDGE_CONFIG_CALLS_AGENT_CONTEXTS=calls.agentContexts',
         'CRM_BRIDGE_CONFIG_CALLS_EXTENSION_PATTERN=calls.extensionPattern',
+        'CRM_BRIDGE_CONFIG_CALLS_AGENTS_FROM_PBX=calls.agentsFromPbx',
         'CRM_BRIDGE_CONFIG_OUTBOX_PATH=outbox.path',
         'CRM_BRIDGE_CONFIG_OUTBOX_SYNCHRONOUS=outbox.synchronous',
         'CRM_BRIDGE_CONFIG_HTTP_LISTEN=http.listen',

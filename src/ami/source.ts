@@ -9,15 +9,19 @@
 // - our own ActionIDs and a timeout on every action (the package waits forever);
 // - an error listener, so connection errors are logged instead of swallowed;
 // - resync after every login: CoreShowChannels, so calls that ended while we were away still
-//   end, and calls that began while we were away are picked up.
+//   end, and calls that began while we were away are picked up; and the same query every
+//   `reconcileIntervalMs` while connected, so a call whose Hangup never reached us still ends;
+// - the PBX's device inventory (phones, trunks, queue members; src/ami/inventory.ts) at every
+//   login and after every PBX reload, for the AgentDirectory.
 import AsteriskManager from 'asterisk-manager';
 import type { Logger } from 'pino';
 import { BehaviorSubject, Subject } from 'rxjs';
-import type { NormalizerInput } from '../normalizer/index.js';
+import type { NormalizerInput, SnapshotTrigger } from '../normalizer/index.js';
 import type { SnapshotChannel } from '../normalizer/tracker.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { readMissedVars } from '../normalizer/missed-vars.js';
 import { flattenFrame, type AmiEvent, type ManagerFrame } from './frame.js';
+import { readInventory, type ListAnswer } from './inventory.js';
 
 export type ReconnectPolicy = BackoffPolicy;
 
@@ -29,6 +33,13 @@ export interface AmiSourceOptions {
   reconnect: ReconnectPolicy | false;
   actionTimeoutMs: number;
   resync: boolean;
+  /**
+   * With resync: also take the CoreShowChannels snapshot this often while connected (ms; 0 or
+   * absent: only after a login). Calls whose channels are all gone end with hangupBy "system".
+   */
+  reconcileIntervalMs?: number;
+  /** Read the PBX's device inventory at login (FullyBooted) and after every Reload. Default false. */
+  inventory?: boolean;
   log: Logger;
   /** Injected for tests: the delay before attempt n (1-based). */
   random?: () => number;
@@ -75,6 +86,13 @@ export class AmiSource {
   private attempt = 0;
   private firstLogin: { promise: Promise<void>; resolve: () => void };
   private readonly log: Logger;
+  /** The manager a CoreShowChannels snapshot is being taken on: never two at once (one resync mark). */
+  private resyncing: Manager | null = null;
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  /** Inventory reads: the manager one runs on, whether another was asked for meanwhile, the fallback timer. */
+  private inventoryRun: { m: Manager; again: boolean } | null = null;
+  private inventoryFallback: NodeJS.Timeout | null = null;
+  private inventoryAsked: Manager | null = null;
 
   constructor(private readonly opts: AmiSourceOptions) {
     this.log = opts.log;
@@ -174,10 +192,48 @@ export class AmiSource {
     this.status$.next({ state: 'connected', logins: status.logins + 1, failures: 0, lastError: null, since: new Date().toISOString() });
     this.log.info({ host: this.opts.host, port: this.opts.port, logins: status.logins + 1 }, 'AMI connected and logged in');
     this.firstLogin.resolve();
-    if (this.opts.resync) void this.resync(m);
+    if (this.opts.resync) void this.resync(m, 'reconnect');
+    if (this.opts.inventory) {
+      // Asterisk sends FullyBooted right after a login once it has booted (at the end of the boot
+      // otherwise), which is when the inventory is complete; a user without `read = system`
+      // never gets it, so read anyway after a while.
+      this.inventoryAsked = null;
+      this.inventoryFallback = setTimeout(() => {
+        this.inventoryFallback = null;
+        if (this.manager !== m || this.inventoryAsked === m) return;
+        this.log.debug('no FullyBooted event after login (is `read = system` missing?); reading the device inventory anyway');
+        this.askInventory(m);
+      }, this.opts.actionTimeoutMs);
+      this.inventoryFallback.unref();
+    }
   }
 
-  private async resync(m: Manager): Promise<void> {
+  /** Schedules the next periodic snapshot, if any is configured. */
+  private scheduleReconcile(m: Manager): void {
+    const every = this.opts.reconcileIntervalMs ?? 0;
+    if (!this.opts.resync || every <= 0 || this.stopped || this.manager !== m) return;
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = null;
+      if (this.manager !== m) return;
+      // The login's resync (or a slow previous one) still runs: try again after the interval.
+      if (this.resyncing === m) this.scheduleReconcile(m);
+      else void this.resync(m, 'periodic');
+    }, every);
+    this.reconcileTimer.unref();
+  }
+
+  private async resync(m: Manager, trigger: SnapshotTrigger): Promise<void> {
+    this.resyncing = m;
+    try {
+      await this.takeSnapshot(m, trigger);
+    } finally {
+      if (this.resyncing === m) this.resyncing = null;
+      this.scheduleReconcile(m);
+    }
+  }
+
+  private async takeSnapshot(m: Manager, trigger: SnapshotTrigger): Promise<void> {
     this.input$.next({ kind: 'resync-begin', receivedAt: Date.now() });
     try {
       const rows = await this.listOn(m, { action: 'CoreShowChannels' }, 'CoreShowChannelsComplete');
@@ -202,12 +258,64 @@ export class AmiSource {
         const res = await this.send(m, { action: 'Getvar', channel: ch.channel, variable: name }, this.opts.actionTimeoutMs);
         return typeof res.value === 'string' && res.value !== '' ? res.value : null;
       };
+      if (trigger === 'periodic') {
+        // Only the calls the bridge lost track of need it; not worth two Getvars per live channel
+        // every interval (a call picked up here lacks the CRM variables set before).
+        this.input$.next({ kind: 'snapshot', channels, receivedAt: Date.now(), trigger });
+        this.log.debug({ channels: channels.length }, 'AMI periodic reconciliation: live channels compared');
+        return;
+      }
       const withVars = await readMissedVars(channels, getvar, () => this.manager === m);
       if (this.manager !== m) return;
-      this.input$.next({ kind: 'snapshot', channels: withVars.channels, receivedAt: Date.now() });
+      this.input$.next({ kind: 'snapshot', channels: withVars.channels, receivedAt: Date.now(), trigger });
       this.log.info({ channels: channels.length, variablesRead: withVars.found }, 'AMI state resynchronized');
     } catch (err) {
-      this.log.warn({ err }, 'AMI resync failed; calls that ended while disconnected end when their channels are next seen');
+      if (this.manager !== m) return;
+      if (trigger === 'periodic') this.log.warn({ err }, 'AMI periodic reconciliation failed; trying again at the next interval');
+      else this.log.warn({ err }, 'AMI resync failed; calls that ended while disconnected end when their channels are next seen');
+    }
+  }
+
+  /** Asks for an inventory read on `m`; one that runs already is followed by one more. */
+  private askInventory(m: Manager): void {
+    this.inventoryAsked = m;
+    if (this.inventoryRun?.m === m) {
+      this.inventoryRun.again = true;
+      return;
+    }
+    const run = { m, again: false };
+    this.inventoryRun = run;
+    void (async () => {
+      do {
+        run.again = false;
+        await this.readInventoryOn(m);
+      } while (run.again && this.manager === m);
+      if (this.inventoryRun === run) this.inventoryRun = null;
+    })();
+  }
+
+  private async readInventoryOn(m: Manager): Promise<void> {
+    const list = (fields: Record<string, string>, complete: string): Promise<ListAnswer> =>
+      this.listOn(m, fields, complete).then(
+        (rows): ListAnswer => ({ ok: true, rows }),
+        (err: unknown) => {
+          if (err instanceof AmiErrorResponse) return { ok: false, message: err.response };
+          throw err;
+        },
+      );
+    try {
+      const inventory = await readInventory(list);
+      if (this.manager !== m) return;
+      this.input$.next({ kind: 'inventory', inventory, receivedAt: Date.now() });
+      const phones = inventory.devices.filter((d) => d.kind === 'phone');
+      const trunks = inventory.devices.filter((d) => d.kind === 'trunk');
+      this.log.info({ phones: phones.length, trunks: trunks.length, queueMembers: inventory.members?.length ?? null, sources: inventory.sources }, 'PBX device inventory read');
+      // Names for whoever wonders why a device is (not) an agent; bounded so a big PBX stays readable.
+      const names = (ds: typeof phones) => ds.slice(0, 200).map((d) => `${d.interface} (${d.why})`);
+      this.log.debug({ phones: names(phones), trunks: names(trunks), members: inventory.members?.slice(0, 200).map((x) => x.interface) ?? null }, 'PBX device inventory');
+    } catch (err) {
+      if (this.manager !== m) return;
+      this.log.warn({ err }, 'reading the PBX device inventory failed; agents are recognised by what was learnt before and by the patterns');
     }
   }
 
@@ -240,16 +348,19 @@ export class AmiSource {
         m.removeAllListeners(actionid);
         end(new Error(`AMI action ${name} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      this.collectors.set(actionid, (event) => {
-        rows.push(event);
-        if (event.event?.toLowerCase() === complete) {
-          finished = true;
-          if (answered) end(null);
-        }
+      this.collectors.set(actionid, {
+        push: (event) => {
+          rows.push(event);
+          if (event.event?.toLowerCase() === complete) {
+            finished = true;
+            if (answered) end(null);
+          }
+        },
+        fail: (why) => end(new Error(`AMI action ${name} abandoned: ${why}`)),
       });
       m.action({ ...fields, actionid }, (err) => {
         if (err) {
-          end(new Error(`AMI action ${name} failed: ${String(err.message ?? 'error')}`));
+          end(new AmiErrorResponse(name, String(err.message ?? 'error')));
           return;
         }
         answered = true;
@@ -259,16 +370,18 @@ export class AmiSource {
   }
 
   /** Collectors of list actions in flight, by ActionID. */
-  private readonly collectors = new Map<string, (event: AmiEvent) => void>();
+  private readonly collectors = new Map<string, { push: (event: AmiEvent) => void; fail: (why: string) => void }>();
 
   private onFrame(m: Manager, frame: ManagerFrame): void {
     if (this.manager !== m) return;
     const { event, problem } = flattenFrame(frame);
     const collector = event.actionid !== undefined ? this.collectors.get(event.actionid) : undefined;
     if (collector) {
-      collector(event);
+      collector.push(event);
       return;
     }
+    const name = event.event?.toLowerCase();
+    if (this.opts.inventory && (name === 'fullybooted' || name === 'reload')) this.askInventory(m);
     if (problem) {
       // Some events repeat headers by design (TestEvent's State); a repeated Event header means
       // two frames were glued together, which is worth a warning.
@@ -301,9 +414,18 @@ export class AmiSource {
     }, delay);
   }
 
+  private clearConnectionTimers(): void {
+    for (const t of [this.reconcileTimer, this.inventoryFallback]) if (t) clearTimeout(t);
+    this.reconcileTimer = null;
+    this.inventoryFallback = null;
+  }
+
   private dropManager(): void {
     const m = this.manager;
     this.manager = null;
+    this.clearConnectionTimers();
+    // List actions of this connection will never complete: end them now, not at their timeout.
+    for (const c of [...this.collectors.values()]) c.fail('connection lost');
     if (!m) return;
     m.removeAllListeners();
     // The package listens to its own 'error'; keep one so a late socket error is not thrown.
@@ -319,5 +441,15 @@ export class AmiSource {
     const s = this.status;
     if (s.state === state) return;
     this.status$.next({ ...s, state, lastError: error ?? s.lastError, since: new Date().toISOString() });
+  }
+}
+
+/** Asterisk answered an action with `Response: Error` (unknown action, module not loaded, empty list…). */
+export class AmiErrorResponse extends Error {
+  constructor(
+    readonly action: string,
+    readonly response: string,
+  ) {
+    super(`AMI action ${action} failed: ${response}`);
   }
 }

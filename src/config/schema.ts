@@ -28,6 +28,7 @@ export interface AmiConfig {
   reconnect: ReconnectConfig;
   actionTimeoutMs: number;
   resync: boolean;
+  reconcileIntervalSeconds: number;
 }
 
 export interface AriConfig {
@@ -51,6 +52,7 @@ export interface CallsConfig {
   inboundContexts: string[];
   agentContexts: string[];
   extensionPattern: string;
+  agentsFromPbx: boolean;
 }
 
 export interface AgentConfig {
@@ -198,6 +200,13 @@ const pbxSchema: JsonSchema = {
         reconnect: reconnectSchema,
         actionTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Every AMI action (login, resync queries) fails after this many ms without a response.' },
         resync: { type: 'boolean', default: true, description: 'After each (re)connect, query live channels to rebuild call state.' },
+        reconcileIntervalSeconds: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 86400,
+          default: 60,
+          description: 'With resync: query live channels this often while connected and end the calls none of whose channels is left (a Hangup the bridge never got). 0: only after a (re)connect.',
+        },
       },
     },
     ari: {
@@ -232,7 +241,12 @@ const callsSchema: JsonSchema = {
       minLength: 1,
       regexp: true,
       default: DEFAULT_EXTENSION_PATTERN,
-      description: 'JavaScript regular expression: a device channel (PJSIP/201-…) whose endpoint matches is an agent extension.',
+      description: 'JavaScript regular expression: a device channel (PJSIP/201-…) whose endpoint matches is an agent extension, unless the PBX lists the device as a trunk.',
+    },
+    agentsFromPbx: {
+      type: 'boolean',
+      default: true,
+      description: 'Recognise agents from what the PBX lists over AMI (queue members; PJSIP endpoints and SIP/IAX2 peers classified as phones; trunks are never agents). false: only agents, agentContexts and extensionPattern.',
     },
   },
 };

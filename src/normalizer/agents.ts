@@ -1,5 +1,17 @@
-// Who is an agent, and which one: from the `agents` config first, else from the channel or
-// queue-member interface (PJSIP/201-00000012 -> 201, Local/201@agents-0000;1 -> 201).
+// Who is an agent, and which one. The evidence, strongest first (README "How agents are
+// recognised"):
+//   1. the `agents` config: a device listed in an agent's `interfaces` is that agent's;
+//   2. queue members: a device the PBX has as a queue member (QueueStatus at login, and the
+//      queue events since: AgentCalled, QueueMember*) is an agent's;
+//   3. the PBX's device list: a PJSIP endpoint / SIP or IAX2 peer it calls a phone is an agent's,
+//      one it calls a trunk is never an agent's (src/ami/inventory.ts has the rule);
+//   4. the patterns, for devices the PBX does not list: Local/201@<agentContexts>, and a device
+//      whose name matches `extensionPattern` (PJSIP/201-00000012 -> 201).
+// An agent's id is its configured id, else its extension (the device name when it matches
+// extensionPattern), else the device's interface (PJSIP/alice).
+//
+// Levels 2 and 3 are learnt from the PBX (setInventory, observeMember): pure data in, no I/O, so
+// replay and tests feed them like the live AMI source does.
 import type { Agent } from '../events/types.js';
 
 export interface AgentConfig {
@@ -15,7 +27,28 @@ export interface AgentDirectoryOptions {
   agentContexts: readonly string[];
   /** A device endpoint matching this is an agent extension (PJSIP/201). */
   extensionPattern: string;
+  /** Use what the PBX says (queue members, phones and trunks): levels 2 and 3. Default true. */
+  fromPbx?: boolean;
 }
+
+export type DeviceKind = 'phone' | 'trunk';
+
+/** What the PBX lists: its devices with their kind, and its queue members. */
+export interface DeviceInventory {
+  /** Devices the PBX classified, by interface (PJSIP/201, SIP/301, IAX2/branch). */
+  devices: ReadonlyArray<{ interface: string; kind: DeviceKind }>;
+  /** Queue members (interface, state interface, member name); null when the PBX could not say. */
+  members: ReadonlyArray<QueueMemberRef> | null;
+}
+
+export interface QueueMemberRef {
+  interface: string;
+  stateInterface?: string | null;
+  name?: string | null;
+}
+
+/** Which evidence decided about a device (see the header). */
+export type AgentEvidence = 'config' | 'queue-member' | 'pbx-phone' | 'pbx-trunk' | 'pattern' | 'none';
 
 /** `PJSIP/201-0000000a` -> `PJSIP/201`; `Local/201@agents-0000000b;1` -> `Local/201@agents`. */
 export function interfaceOf(channel: string): string {
@@ -48,6 +81,14 @@ export class AgentDirectory {
   private extensionRe = /$^/;
   /** Names learnt from queue members (MemberName), by interface; bounded by the member count. */
   private readonly learntNames = new Map<string, string>();
+  private fromPbx = true;
+  /** What the PBX called each device (lower-case interface). Replaced by every inventory. */
+  private deviceKinds = new Map<string, DeviceKind>();
+  /**
+   * Queue member interfaces (lower case, Local's /n dropped): replaced by an inventory that lists
+   * members, added to by queue events. Bounded by the devices that are or were queue members.
+   */
+  private members = new Set<string>();
 
   constructor(opts: AgentDirectoryOptions) {
     this.reload(opts);
@@ -64,6 +105,7 @@ export class AgentDirectory {
       if (a.extension) byExtension.set(a.extension, a);
     }
     this.extensionRe = new RegExp(opts.extensionPattern);
+    this.fromPbx = opts.fromPbx ?? true;
     this.agentContexts = new Set(opts.agentContexts.map((c) => c.toLowerCase()));
     this.byAgentId = byAgentId;
     this.byInterface = byInterface;
@@ -74,21 +116,60 @@ export class AgentDirectory {
     if (name && name !== iface) this.learntNames.set(iface.toLowerCase(), name);
   }
 
+  /**
+   * Replaces what was learnt of the PBX's devices (levels 2 and 3): read at every AMI login and
+   * after every PBX reload. `members: null` keeps the queue members known so far.
+   */
+  setInventory(inventory: DeviceInventory): void {
+    const kinds = new Map<string, DeviceKind>();
+    for (const d of inventory.devices) kinds.set(d.interface.toLowerCase(), d.kind);
+    this.deviceKinds = kinds;
+    if (inventory.members !== null) {
+      this.members = new Set();
+      for (const m of inventory.members) this.observeMember(m.interface, m.stateInterface ?? undefined, m.name ?? undefined);
+    }
+  }
+
+  /** A queue member seen in a queue event (AgentCalled, QueueMember*): level-2 evidence. */
+  observeMember(iface: string, stateInterface: string | undefined, name: string | undefined): void {
+    for (const i of [iface, stateInterface]) {
+      if (!i || !i.includes('/')) continue;
+      this.members.add(memberKey(i));
+      this.learnName(withoutLocalN(i), name);
+    }
+  }
+
+  /** How many devices the PBX classified, and how many queue members are known (for logs). */
+  get learnt(): { phones: number; trunks: number; members: number } {
+    let phones = 0;
+    for (const k of this.deviceKinds.values()) if (k === 'phone') phones++;
+    return { phones, trunks: this.deviceKinds.size - phones, members: this.members.size };
+  }
+
   /** The agent behind a channel name or interface, or null if it is not an agent's device. */
   fromChannel(channelOrInterface: string, memberName?: string): Agent | null {
+    return this.describe(channelOrInterface, memberName).agent;
+  }
+
+  /** The agent behind a device (or null), and which evidence decided it. */
+  describe(channelOrInterface: string, memberName?: string): { agent: Agent | null; by: AgentEvidence } {
     const iface = interfaceOf(channelOrInterface);
     const key = iface.toLowerCase();
     const cfg = this.byInterface.get(key);
-    const ext = this.extensionOf(iface);
-    const byExt = cfg ?? (ext ? this.byExtension.get(ext) : undefined);
-    if (byExt) return this.build(byExt, iface, memberName);
-    if (ext === null && memberName === undefined) return null;
-    const id = ext ?? iface;
+    if (cfg) return { agent: this.build(cfg, iface, memberName), by: 'config' };
+    const found = this.evidenceOf(iface, memberName !== undefined);
+    if (found.extension === undefined) return { agent: null, by: found.by };
+    const ext = found.extension;
+    const byExt = ext ? this.byExtension.get(ext) : undefined;
+    if (byExt) return { agent: this.build(byExt, iface, memberName), by: 'config' };
     return {
-      id,
-      extension: ext,
-      name: memberName && memberName !== iface ? memberName : this.learntNames.get(key) ?? null,
-      interface: iface,
+      agent: {
+        id: ext ?? iface,
+        extension: ext,
+        name: memberName && memberName !== iface ? memberName : this.learntNames.get(key) ?? null,
+        interface: iface,
+      },
+      by: found.by,
     };
   }
 
@@ -125,8 +206,24 @@ export class AgentDirectory {
     };
   }
 
-  /** Extension of an agent device interface, or null when the interface is not an agent's. */
-  private extensionOf(iface: string): string | null {
+  /**
+   * Levels 2 to 4 for a device no agent lists in `interfaces`: `extension` is undefined when the
+   * device is not an agent's, else the agent's extension (null when its name is not one).
+   */
+  private evidenceOf(iface: string, inQueueEvent: boolean): { by: AgentEvidence; extension?: string | null } {
+    const byPattern = this.patternExtension(iface);
+    const key = iface.toLowerCase();
+    if (inQueueEvent || (this.fromPbx && this.members.has(memberKey(iface)))) {
+      return { by: 'queue-member', extension: byPattern ?? (this.fromPbx ? this.looseExtension(iface) : null) };
+    }
+    const kind = this.fromPbx ? this.deviceKinds.get(key) : undefined;
+    if (kind === 'trunk') return { by: 'pbx-trunk' };
+    if (kind === 'phone') return { by: 'pbx-phone', extension: byPattern };
+    return byPattern !== null ? { by: 'pattern', extension: byPattern } : { by: 'none' };
+  }
+
+  /** Level 4: the extension of a device by agentContexts / extensionPattern, or null. */
+  private patternExtension(iface: string): string | null {
     const slash = iface.indexOf('/');
     if (slash < 0) return null;
     const tech = iface.slice(0, slash).toLowerCase();
@@ -139,4 +236,22 @@ export class AgentDirectory {
     }
     return this.extensionRe.test(rest) ? rest : null;
   }
+
+  /** A queue member's extension whatever its Local context: Local/201@custom -> 201. */
+  private looseExtension(iface: string): string | null {
+    const slash = iface.indexOf('/');
+    if (slash < 0) return null;
+    const rest = iface.slice(slash + 1);
+    const name = iface.slice(0, slash).toLowerCase() === 'local' ? rest.slice(0, Math.max(0, rest.indexOf('@'))) : rest;
+    return name !== '' && this.extensionRe.test(name) ? name : null;
+  }
+}
+
+/** The key of a queue member interface: lower case, without Local's /n (Local/201@agents/n). */
+function memberKey(iface: string): string {
+  return withoutLocalN(iface).toLowerCase();
+}
+
+function withoutLocalN(iface: string): string {
+  return /^local\//i.test(iface) ? iface.replace(/\/n$/i, '') : iface;
 }

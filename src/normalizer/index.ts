@@ -5,14 +5,23 @@ import crypto from 'node:crypto';
 import { parse as uuidParse, v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import type { AmiEvent } from '../ami/frame.js';
 import type { BridgeEvent } from '../events/types.js';
-import { AgentDirectory, type AgentConfig } from './agents.js';
+import { AgentDirectory, type AgentConfig, type DeviceInventory } from './agents.js';
 import { CallTracker, type IdSource, type SnapshotChannel } from './tracker.js';
 
 export type NormalizerInput =
   | { kind: 'event'; event: AmiEvent; receivedAt: number }
   /** Sent when a resync query goes out; channels first seen after it are not judged by its answer. */
   | { kind: 'resync-begin'; receivedAt: number }
-  | { kind: 'snapshot'; channels: SnapshotChannel[]; receivedAt: number };
+  /**
+   * The live channels (CoreShowChannels): calls whose channels are all gone end here, with
+   * hangupBy "system". `trigger` says why it was taken: after a (re)connect, or the periodic
+   * reconciliation (pbx.ami.reconcileIntervalSeconds).
+   */
+  | { kind: 'snapshot'; channels: SnapshotChannel[]; receivedAt: number; trigger?: SnapshotTrigger }
+  /** What the PBX lists: phones, trunks, queue members (src/ami/inventory.ts). */
+  | { kind: 'inventory'; inventory: DeviceInventory; receivedAt: number };
+
+export type SnapshotTrigger = 'reconnect' | 'periodic';
 
 export interface NormalizerOptions {
   server: string;
@@ -20,6 +29,8 @@ export interface NormalizerOptions {
   agentContexts: readonly string[];
   extensionPattern: string;
   agents: readonly AgentConfig[];
+  /** Recognise agents from what the PBX lists (calls.agentsFromPbx). Default true. */
+  agentsFromPbx?: boolean;
   ids?: IdSource;
 }
 
@@ -55,7 +66,7 @@ export function createTracker(opts: NormalizerOptions): CallTracker {
   return new CallTracker({
     server: opts.server,
     inboundContexts: opts.inboundContexts,
-    agents: new AgentDirectory({ agents: opts.agents, agentContexts: opts.agentContexts, extensionPattern: opts.extensionPattern }),
+    agents: new AgentDirectory({ agents: opts.agents, agentContexts: opts.agentContexts, extensionPattern: opts.extensionPattern, fromPbx: opts.agentsFromPbx ?? true }),
     ids: opts.ids ?? defaultIds,
   });
 }
@@ -85,15 +96,33 @@ export function normalize(ctx: NormalizeContext): OperatorFunction<NormalizerInp
     );
 }
 
+/**
+ * Queue events that name a member: each is evidence that the device is an agent's (level 2 in
+ * src/normalizer/agents.ts), the only such evidence a replayed trace has. Recorded before the
+ * tracker handles the event, so the event itself is judged with it.
+ */
+const MEMBER_EVENTS = new Set(['agentcalled', 'queuemember', 'queuememberadded', 'queuememberstatus', 'queuememberpause', 'queuememberpenalty', 'queuememberringinuse']);
+
+function observeQueueMember(agents: AgentDirectory, ev: AmiEvent): void {
+  const name = ev.event?.toLowerCase();
+  if (name === undefined || !MEMBER_EVENTS.has(name)) return;
+  const iface = ev.interface ?? ev.location;
+  if (iface) agents.observeMember(iface, ev.stateinterface, ev.membername ?? ev.name);
+}
+
 export function step(tracker: CallTracker, input: NormalizerInput): BridgeEvent[] {
   switch (input.kind) {
     case 'event':
+      observeQueueMember(tracker.agents, input.event);
       return tracker.handle(input.event, input.receivedAt);
     case 'resync-begin':
       tracker.markResync();
       return [];
     case 'snapshot':
       return tracker.resync(input.channels, input.receivedAt);
+    case 'inventory':
+      tracker.agents.setInventory(input.inventory);
+      return [];
     default: {
       const never: never = input;
       throw new Error(`unknown normalizer input ${JSON.stringify(never)}`);

@@ -31,6 +31,7 @@ export class BridgeMetrics {
   private readonly deliveryLatency: Histogram<'sink'>;
   private readonly normalizerErrors: Counter;
   private readonly reloads: Counter<'result'>;
+  private readonly reconciled: Counter<'trigger'>;
   private lastAmiState: string | null = null;
 
   constructor(sources: MetricsSources) {
@@ -71,6 +72,14 @@ export class BridgeMetrics {
     });
     this.normalizerErrors = new Counter({ name: `${p}normalizer_errors_total`, help: 'AMI inputs the normalizer could not handle (skipped, logged).', registers });
     this.reloads = new Counter({ name: `${p}config_reloads_total`, help: 'SIGHUP reloads, by result: applied, refused.', labelNames: ['result'], registers });
+    this.reconciled = new Counter({
+      name: `${p}calls_reconciled_total`,
+      help: 'Calls ended because the live-channel snapshot no longer had any of their channels (their Hangup never reached the bridge), by trigger: reconnect, periodic.',
+      labelNames: ['trigger'],
+      registers,
+    });
+    // Both series exist from the start, so a rate() or an alert sees 0 rather than nothing.
+    for (const trigger of ['reconnect', 'periodic']) this.reconciled.inc({ trigger }, 0);
     new Gauge({
       name: `${p}calls_in_progress`,
       help: 'Calls the normalizer is tracking right now.',
@@ -131,6 +140,10 @@ export class BridgeMetrics {
 
   normalizerError(): void {
     this.normalizerErrors.inc();
+  }
+
+  callReconciled(trigger: 'reconnect' | 'periodic'): void {
+    this.reconciled.inc({ trigger });
   }
 
   reload(result: 'applied' | 'refused'): void {
