@@ -410,7 +410,8 @@ t.test('given the AMI events of a click-to-call, when normalized, then every eve
     ev({ event: 'Hangup', ...agent1, cause: '16' }),
   ];
   const events = trace.flatMap((e) => tracker.handle(e, 0)) as CallEvent[];
-  t.same(events.map((e) => e.type), ['call.started', 'call.answered', 'call.hangup']);
+  // The number is a party that is not an agent: it rings and answers (agent null).
+  t.same(events.map((e) => e.type), ['call.started', 'call.ringing', 'call.answered', 'call.hangup']);
   for (const e of events) {
     t.equal(e.origin, 'click-to-call', `${e.type} carries the origin (the first value wins)`);
     t.same(e.vars, { Omlcrmcustomerid: '12345' }, `${e.type} carries the exported variable`);

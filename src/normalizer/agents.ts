@@ -183,6 +183,15 @@ export class AgentDirectory {
   fromExtension(ext: string): Agent | null {
     const cfg = this.byExtension.get(ext);
     if (cfg) return this.build(cfg, cfg.interfaces?.[0] ?? null, undefined);
+    // With the PBX's phone list at hand, an extension is an agent's only if a phone answers to
+    // it: a parking lot (700), a conference room or a ring group matches the pattern too.
+    if (this.fromPbx && this.learnt.phones > 0) {
+      const suffix = `/${ext.toLowerCase()}`;
+      for (const [iface, kind] of this.deviceKinds) {
+        if (kind === 'phone' && iface.endsWith(suffix)) return { id: ext, extension: ext, name: this.learntNames.get(iface) ?? null, interface: null };
+      }
+      return null;
+    }
     if (!this.extensionRe.test(ext)) return null;
     return { id: ext, extension: ext, name: null, interface: null };
   }

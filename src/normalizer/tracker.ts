@@ -151,6 +151,8 @@ interface Call {
   callerGaveUp: boolean;
   /** Status of the latest top-level dial (DialEnd from a channel nobody dialled). */
   topDialStatus: string | null;
+  /** Who first asked to end the caller's side of an unanswered call. */
+  originEndedBy: 'caller' | 'pbx' | null;
   cause: { code: number | null; text: string | null } | null;
   /** The contract's `origin`, from CRMBRIDGE_ORIGIN; null for calls that came to be the ordinary way. */
   origin: string | null;
@@ -288,6 +290,8 @@ export class CallTracker {
   private readonly channelCall = new Map<string, string>();
   private readonly agentSeq = new Map<string, number>();
   private readonly agentStatus = new Map<string, AgentStatus>();
+  /** Bridge id -> the channels in it now (conferences, parking retrievals, plain calls). */
+  private readonly bridges = new Map<string, Set<string>>();
   private readonly inbound: Set<string>;
   private out: BridgeEvent[] = [];
   private now = 0;
@@ -314,6 +318,10 @@ export class CallTracker {
     queuecallerleave: (ev) => this.onQueueCallerLeave(ev),
     queuecallerabandon: (ev) => this.onQueueCallerAbandon(ev),
     newstate: (ev) => this.onNewstate(ev),
+    pickup: (ev) => this.onPickup(ev),
+    bridgeenter: (ev) => this.onBridgeEnter(ev),
+    bridgeleave: (ev) => this.onBridgeLeave(ev),
+    bridgedestroy: (ev) => this.onBridgeDestroy(ev),
     hanguprequest: (ev) => this.onHangupRequest(ev, false),
     softhanguprequest: (ev) => this.onHangupRequest(ev, true),
     hangup: (ev) => this.onHangup(ev),
@@ -527,6 +535,7 @@ export class CallTracker {
       plumbingOrigin: isLocal(name) && !this.inbound.has(context) && !originAgent,
       callerGaveUp: false,
       topDialStatus: null,
+      originEndedBy: null,
       cause: null,
       origin: null,
     };
@@ -861,6 +870,7 @@ export class CallTracker {
     const hit = this.channelEvent(ev);
     if (!hit) return;
     if (hit.ch.handingOver && status !== 'ANSWER') return;
+    if (status === 'ANSWER') this.adoptAnswerer(hit.call, hit.ch, ev.destuniqueid, ev.destchannel);
     // The dialled channel may have moved to another call since (a transfer, a pickup).
     const call = this.callOf(ev.destuniqueid, undefined) ?? hit.call;
     const dest = call.channels.get(ev.destuniqueid);
@@ -871,7 +881,9 @@ export class CallTracker {
     const topLevel = call === hit.call && !this.channelHasDialer(call, hit.ch);
     if (topLevel) {
       call.topDialStatus = status;
-      if (status === 'CANCEL' && !this.isConnected(call)) call.callerGaveUp = true;
+      // Dial cancels the other targets before it reports the one that answered: a CANCEL is
+      // the caller giving up only when nobody is answering.
+      if (status === 'CANCEL' && !this.isConnected(call) && !this.answering(call)) call.callerGaveUp = true;
     }
     if (status === 'ANSWER') {
       for (const leg of [...call.legs.values()]) {
@@ -885,7 +897,7 @@ export class CallTracker {
       const own = leg.uniqueids.has(dest.uniqueid);
       let reason: RingStopReason;
       if (status === 'CANCEL') reason = this.cancelReason(call, leg);
-      else if (own && status === 'NOANSWER' && !dest.hungUp) {
+      else if (own && status === 'NOANSWER' && !dest.hungUp && dest.cause === null) {
         // A decline (603) reads NOANSWER here; the device's hang-up cause tells.
         leg.pendingStop = 'no_answer';
         continue;
@@ -893,6 +905,28 @@ export class CallTracker {
       else reason = dialStopReason(status);
       this.stopRinging(call, leg, reason);
     }
+  }
+
+  /**
+   * A Dial answered by a channel it never rang: a pickup (Asterisk 22 names the picker in the
+   * caller's DialEnd; the picker's channel began as a call of its own). The answerer joins the
+   * dialling call as a party that never rang here.
+   */
+  private adoptAnswerer(call: Call, dialer: Chan, uid: string, name: string | undefined): void {
+    const owner = this.callOf(uid, undefined);
+    const known = owner?.channels.get(uid);
+    // Rung by some Dial already (here, or in the call it moved to): not a pickup.
+    if (known && known.dialedBy !== null) return;
+    if (!known && !name) return;
+    if (owner && owner !== call) this.moveTree(owner, call, uid);
+    const ch = call.channels.get(uid) ?? this.addChannel(call, uid, name ?? '', 'leg', null);
+    if (ch.dialedBy !== null) return;
+    ch.dialedBy = dialer.uniqueid;
+    ch.dialStatus = null;
+    if (ch.legKey && call.legs.has(ch.legKey)) return;
+    const agent = this.opts.agents.fromChannel(ch.name);
+    if (!isPartyChannel(ch.name, agent)) return;
+    this.ring(call, agent, uid, ch.name, { callback: this.viaOriginFarEnd(call, dialer), quiet: true });
   }
 
   private isConnected(call: Call): boolean {
@@ -914,8 +948,18 @@ export class CallTracker {
     if (leg) this.stopRinging(hit.call, leg, 'no_answer');
   }
 
+  /** A party (other than `except`) has answered its own dial, connected to the caller or about to be. */
+  private answering(call: Call, except?: Leg): boolean {
+    for (const leg of call.legs.values()) {
+      if (leg === except || leg.callback || leg.state === 'ended') continue;
+      if (leg.state === 'connected' || call.channels.get(leg.channel.uniqueid)?.dialStatus === 'ANSWER') return true;
+    }
+    return false;
+  }
+
   private cancelReason(call: Call, leg: Leg): RingStopReason {
     if (call.connected && call.connected !== leg && call.connected.state === 'connected') return 'answered_elsewhere';
+    if (this.answering(call, leg)) return 'answered_elsewhere';
     if (call.abandonedByOrigin || call.callerGaveUp) return 'caller_hangup';
     return 'no_answer';
   }
@@ -930,7 +974,8 @@ export class CallTracker {
       call.originAgent ??= leg.agent;
       return;
     }
-    this.announceRing(call, leg);
+    // A Local party that answered by itself is announced now; a picker never rang.
+    if (leg.provisional) this.announceRing(call, leg);
     call.answeredAt ??= this.now;
     call.connected = leg;
     call.hangupBy = null;
@@ -977,6 +1022,73 @@ export class CallTracker {
     if (hit.call.queue && hit.call.queue.leftAt === null) hit.call.queue.leftAt = this.now;
   }
 
+  /** Another phone picked this ringing one up (Pickup(), *8, a Replaces INVITE in 22). */
+  private onPickup(ev: AmiEvent): void {
+    const uid = ev.targetuniqueid;
+    const call = this.callOf(uid, ev.targetlinkedid);
+    const leg = call ? this.legOf(call, uid) : undefined;
+    if (call && leg && leg.state === 'ringing') this.stopRinging(call, leg, 'answered_elsewhere');
+  }
+
+  // ---- bridges -------------------------------------------------------------------------------
+  //
+  // A caller can be connected to a party without any Dial: a conference (ConfBridge), a parked
+  // call retrieved, a Bridge() or ARI bridge. When the caller's own channel shares a bridge
+  // with a party's channel that is not already its connected leg, that party answered.
+
+  private onBridgeEnter(ev: AmiEvent): void {
+    const bridge = ev.bridgeuniqueid;
+    const uid = ev.uniqueid;
+    if (!bridge || !uid) return;
+    let members = this.bridges.get(bridge);
+    if (!members) this.bridges.set(bridge, (members = new Set()));
+    members.add(uid);
+    for (const other of members) {
+      if (other === uid) continue;
+      this.connectByBridge(uid, other);
+      this.connectByBridge(other, uid);
+    }
+  }
+
+  private onBridgeLeave(ev: AmiEvent): void {
+    const members = ev.bridgeuniqueid ? this.bridges.get(ev.bridgeuniqueid) : undefined;
+    if (members && ev.uniqueid) members.delete(ev.uniqueid);
+    if (members && members.size === 0 && ev.bridgeuniqueid) this.bridges.delete(ev.bridgeuniqueid);
+  }
+
+  private onBridgeDestroy(ev: AmiEvent): void {
+    if (ev.bridgeuniqueid) this.bridges.delete(ev.bridgeuniqueid);
+  }
+
+  /** `callerUid`, if it is a call's caller, is now connected to `partyUid`'s party. */
+  private connectByBridge(callerUid: string, partyUid: string): void {
+    const call = this.callOf(callerUid, undefined);
+    const caller = call?.channels.get(callerUid);
+    if (!call || !caller || caller.side !== 'origin' || caller.hungUp || call.plumbingOrigin) return;
+    const partyCall = this.callOf(partyUid, undefined);
+    const party = partyCall?.channels.get(partyUid);
+    if (!partyCall || !party || party.hungUp) return;
+    const agent = this.opts.agents.fromChannel(party.name);
+    if (!isPartyChannel(party.name, agent)) return;
+    if (call.originAgent && agent && agent.id === call.originAgent.id) return;
+    const own = partyCall === call ? this.legOf(call, partyUid) : undefined;
+    if (own) {
+      if (own.state === 'ringing') this.connectLeg(call, own);
+      return;
+    }
+    if (call.connected && call.connected.state === 'connected' && call.connected.uniqueids.has(partyUid)) return;
+    if (partyCall === call && party.side === 'origin') return;
+    // The party's channel stays in its own call; this call records that it is connected to it.
+    const key = `bridge:${partyUid}`;
+    if (call.legs.get(key)?.state === 'connected') return;
+    const leg = this.addLeg(call, key, agent, { uniqueid: partyUid, name: party.name });
+    if (partyCall !== call) {
+      // addLeg marks a channel of this call; this one belongs to another.
+      leg.uniqueids = new Set();
+    }
+    this.connectLeg(call, leg);
+  }
+
   private onNewstate(ev: AmiEvent): void {
     const hit = this.channelEvent(ev);
     if (!hit) return;
@@ -1001,9 +1113,15 @@ export class CallTracker {
     // a party hanging up arrives from the channel driver as a HangupRequest. Local channels
     // are the PBX's own plumbing (and the test suite's simulated phones), so both count there.
     const byParty = !soft || isLocal(ch.name);
+    const code = ev.cause !== undefined && ev.cause !== '' ? Number(ev.cause) : NaN;
+    // A device's own reason (21 for a 603 decline) often arrives here before its DialEnd.
+    if (Number.isInteger(code) && code > 0) ch.cause ??= code;
     if (call.answeredAt === null) {
-      if (ch.side === 'origin' && byParty && call.queueStatus === null && call.dialStatus === null) {
-        call.abandonedByOrigin = true;
+      // The first request to end the caller's side says who ended an unanswered call: the
+      // caller (a HangupRequest) or the PBX (a SoftHangupRequest: the dialplan gave up).
+      if (ch.side === 'origin' && call.originEndedBy === null) call.originEndedBy = soft ? 'pbx' : 'caller';
+      if (ch.side === 'origin' && byParty) {
+        if (call.queueStatus === null && call.dialStatus === null) call.abandonedByOrigin = true;
       }
       return;
     }
@@ -1013,7 +1131,8 @@ export class CallTracker {
     if (!connectedChannel) return;
     if (!byParty) call.hangupBy = 'system';
     else if (ch.side === 'origin') call.hangupBy = call.direction === 'inbound' ? 'caller' : 'agent';
-    else call.hangupBy = leg?.agent ? 'agent' : 'caller';
+    // The called side of an inbound call is the agent's side, agent or not (a forward to a mobile).
+    else call.hangupBy = leg?.agent || call.direction === 'inbound' ? 'agent' : 'caller';
   }
 
   private onHangup(ev: AmiEvent): void {
@@ -1024,7 +1143,7 @@ export class CallTracker {
     ch.hungUp = true;
     call.live--;
     const code = ev.cause !== undefined && ev.cause !== '' ? Number(ev.cause) : NaN;
-    ch.cause = Number.isInteger(code) ? code : null;
+    if (Number.isInteger(code) && (code > 0 || ch.cause === null)) ch.cause = code;
     if (ch.uniqueid === call.firstChannel.uniqueid || call.cause === null) {
       call.cause = { code: Number.isFinite(code) ? code : null, text: cidOrNull(ev['cause-txt']) };
     }
@@ -1038,7 +1157,8 @@ export class CallTracker {
       // (a mobile's call-acceptance prompt, a Dial U() routine that hung up).
       else if (ch.dialStatus === 'ANSWER') this.stopRinging(call, leg, 'rejected');
       else if ([...leg.uniqueids].every((u) => call.channels.get(u)?.hungUp !== false)) {
-        this.stopRinging(call, leg, byCause ?? (call.abandonedByOrigin || call.callerGaveUp ? 'caller_hangup' : 'unavailable'));
+        const fallback: RingStopReason = this.isConnected(call) ? 'answered_elsewhere' : call.abandonedByOrigin || call.callerGaveUp ? 'caller_hangup' : 'unavailable';
+        this.stopRinging(call, leg, byCause ?? fallback);
       }
     }
     if (call.live <= 0) this.endCall(call);
@@ -1068,7 +1188,8 @@ export class CallTracker {
       const q = call.queue;
       const wait = q ? (q.leftAt ?? end) - q.joinedAt : end - call.startTime;
       this.emit(call, 'call.missed', { reason, waitSeconds: round3(Math.max(0, wait)) });
-      call.hangupBy = reason === 'abandoned' ? (call.direction === 'inbound' ? 'caller' : 'agent') : 'system';
+      const callerSide: HangupBy = call.direction === 'inbound' ? 'caller' : 'agent';
+      call.hangupBy = reason === 'abandoned' || call.originEndedBy === 'caller' ? callerSide : 'system';
     } else if (call.mergedAway) {
       call.hangupBy = 'agent';
     }
@@ -1152,7 +1273,7 @@ export class CallTracker {
     const toAgent = targetLeg?.agent ?? (ev.transfertargetchannel ? this.opts.agents.fromChannel(ev.transfertargetchannel) : null);
     number ??= toAgent?.extension ?? cidOrNull(ev.transfertargetexten);
     if (fromLeg && fromLeg !== targetLeg && fromLeg.state === 'connected') fromLeg.state = 'ended';
-    if (targetLeg) {
+    if (targetLeg && targetLeg.state !== 'ringing') {
       targetLeg.state = 'connected';
       call.connected = targetLeg;
       call.lastAgent = targetLeg.agent ?? call.lastAgent;
