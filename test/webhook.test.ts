@@ -249,6 +249,7 @@ t.test('given the zammad preset, when every recorded scenario is delivered, then
       const seq = zammad.calls.get(id) ?? [];
       t.equal(seq[0], 'newCall', `${name}: newCall first for ${id}`);
       t.equal(seq.filter((x) => x === 'hangup').length, 1, `${name}: exactly one hangup for ${id}`);
+      t.ok(seq.filter((x) => x === 'answer').length <= 1, `${name}: at most one answer for ${id} (a transfer target's answer is not sent)`);
     }
     const missed = callEvents(run.events, ['call.missed']);
     for (const m of missed) {
@@ -334,6 +335,16 @@ const NON_AGENT_CALLS: Record<string, CallEvent[]> = {
     { type: 'call.started', channel: { uniqueid: '1795370800.95', name: 'SIP/150010003-00000021' } },
     hangup({ hangupBy: 'agent', durations: { ringSeconds: 0, talkSeconds: 0, totalSeconds: 0.002 } }),
   ]),
+  // 201 answers, then transfers blind to 202, who answers too: one answer for Zammad, 201's.
+  transferred: call('1795371000.99', 'inbound', [
+    { type: 'call.started' },
+    { type: 'call.ringing', agent: agent201, channel: { uniqueid: '1795371000.100', name: 'PJSIP/201-00000041' } },
+    { type: 'call.answered', agent: agent201, channel: { uniqueid: '1795371000.100', name: 'PJSIP/201-00000041' }, ringSeconds: 2 },
+    { type: 'call.transferred', agent: agent201, transfer: { kind: 'blind', from: agent201, to: { number: '202', agent: agent202 } } },
+    { type: 'call.ringing', agent: agent202, channel: { uniqueid: '1795371000.101', name: 'PJSIP/202-00000042' } },
+    { type: 'call.answered', agent: agent202, channel: { uniqueid: '1795371000.101', name: 'PJSIP/202-00000042' }, ringSeconds: 5 },
+    hangup({ agent: agent202 }),
+  ]),
   // A mobile that declined (SIP 603): missed, busy.
   declined: call('1795370900.97', 'inbound', [
     { type: 'call.started' },
@@ -367,7 +378,7 @@ t.test('given calls whose parties are not agents, then they keep the contract', 
   t.same(contractViolations(allEvents), []);
 });
 
-t.test('given the zammad preset and parties that are not agents, when their calls are delivered, then Zammad sees one newCall, at most one answer without a user, and the right hangup', async (t) => {
+t.test('given the zammad preset and parties that are not agents, when their calls are delivered, then Zammad sees one newCall, one answer by the party that answered first (no user when it is no agent), and the right hangup', async (t) => {
   const zammad = await startZammadReceiver('tok123');
   t.teardown(() => zammad.close());
   const calls = Object.keys(NON_AGENT_CALLS).length;
@@ -381,6 +392,8 @@ t.test('given the zammad preset and parties that are not agents, when their call
   t.same(zammad.calls.get('1795370700.90'), ['newCall', 'answer', 'hangup']);
   t.same(zammad.calls.get('1795370800.95'), ['newCall', 'hangup']);
   t.same(zammad.calls.get('1795370900.97'), ['newCall', 'hangup']);
+  t.same(zammad.calls.get('1795371000.99'), ['newCall', 'answer', 'hangup'], "then a transferred call is answered once: the target's answer would restart Zammad's talk time");
+  t.equal(of('transferred', 'answer')[0]?.user, 'Zoë Łukasik', 'then the answer is the first answering agent');
   t.same(of('outbound', 'newCall'), [{ event: 'newCall', from: '201', to: '+4930901820', direction: 'out', callId: '1795370530.71', user: 'Zoë Łukasik' }], 'then an outbound newCall names the calling agent as user');
   t.same(of('outbound', 'answer'), [{ event: 'answer', from: '201', to: '+4930901820', direction: 'out', callId: '1795370530.71' }], "then the remote party's answer has no user (Zammad would write it over the called party's name) and no answeringNumber");
   t.same(of('forwarded', 'answer'), [{ event: 'answer', from: '+4915112345678', to: '41004100', direction: 'in', callId: '1795370600.80' }], 'then a mobile answering through the trunk opens no agent screen');
@@ -408,6 +421,7 @@ t.test('given the sipgate preset and parties that are not agents, then newCall c
   t.equal(form('1795370700.90', 'answer')?.get('answeringNumber'), '202');
   t.equal(form('1795370800.95', 'hangup')?.get('cause'), 'forwarded');
   t.equal(form('1795370900.97', 'hangup')?.get('cause'), 'busy');
+  t.same(sipgate.calls.get('1795371000.99'), ['newCall', 'answer', 'hangup'], 'then a transferred call is answered once');
 });
 
 t.test('given the generic-json preset, then every event arrives as the contract JSON', async (t) => {

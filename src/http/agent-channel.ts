@@ -178,8 +178,13 @@ export class AgentChannel implements Sink {
     // One agent's ringing, answer or stop is that agent's business alone; the rest of the call
     // (queued, transferred, missed, hangup) goes to every agent the call concerns.
     if (AGENT_SPECIFIC.has(event.type)) {
-      if (event.agent) out.add(event.agent.id);
-      return out;
+      if (event.agent) {
+        out.add(event.agent.id);
+        return out;
+      }
+      // A party that is not an agent rang or stopped: nobody's pop. Its answer (the remote
+      // party of an outbound call picking up) concerns the agents already in the call.
+      if (event.type !== 'call.answered') return out;
     }
     if (event.queue) {
       for (const [agentId, queues] of this.opts.agentQueues) if (queues.includes(event.queue.name)) add(agentId);

@@ -1125,6 +1125,11 @@ export class CallTracker {
       }
       return;
     }
+    this.noteHangupBy(call, ch, byParty);
+  }
+
+  /** The first of the connected parties to go ended the call. */
+  private noteHangupBy(call: Call, ch: Chan, byParty: boolean): void {
     if (call.hangupBy !== null) return;
     const leg = ch.legKey ? call.legs.get(ch.legKey) : undefined;
     const connectedChannel = ch.side === 'origin' || (leg !== undefined && leg === call.connected && leg.state === 'connected');
@@ -1147,6 +1152,9 @@ export class CallTracker {
     if (ch.uniqueid === call.firstChannel.uniqueid || call.cause === null) {
       call.cause = { code: Number.isFinite(code) ? code : null, text: cidOrNull(ev['cause-txt']) };
     }
+    // Without HangupRequest events (an AMI user or recorder that leaves them out), the first
+    // device of a connected call to hang up is who ended it; Local channels are plumbing.
+    if (call.answeredAt !== null && !isLocal(ch.name)) this.noteHangupBy(call, ch, true);
     // The caller hung up while its dial was still ringing: the caller gave up.
     if (ch.side === 'origin' && call.answeredAt === null && this.dialsInProgress(call, ch)) call.callerGaveUp = true;
     const leg = ch.legKey ? call.legs.get(ch.legKey) : undefined;
@@ -1348,7 +1356,9 @@ export class CallTracker {
       to.legs.set(newKey, leg);
       if (leg.uniqueids.has(uid) || leg.channel.uniqueid === uid) first = leg;
       if (leg.state === 'ringing' && leg.rang) {
-        // It rings on in the call it joined.
+        // It stops ringing in the call it left (whoever called it there hung up: a blonde
+        // transfer's transferer) and rings on in the call it joined.
+        this.emit(from, 'call.ring_stopped', { agent: leg.agent, channel: leg.channel, reason: 'caller_hangup' });
         leg.rang = false;
         leg.ringStart = this.now;
         this.ensureStarted(to);

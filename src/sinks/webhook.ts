@@ -32,6 +32,7 @@ export interface WebhookSinkConfig {
   filter?: { queue?: string[]; agent?: string[]; direction?: string[]; server?: string[] };
   routes?: Partial<Record<EventType, { params: ParamSpec[] }>>;
   when?: Partial<Record<EventType, Record<string, string[]>>>;
+  firstPerCall?: EventType[];
   auth?: AuthConfig;
   secret?: string;
   timeouts: { connectMs: number; readMs: number };
@@ -47,6 +48,8 @@ export interface ResolvedWebhook {
   format: Format;
   events: Set<string> | null;
   when: Partial<Record<string, Record<string, string[]>>>;
+  /** Event types sent only for their first occurrence in a call. */
+  firstPerCall: ReadonlySet<string>;
   url: ReturnType<typeof compileUrl>;
   headers: Array<[string, ReturnType<typeof compileText>]>;
   /** The preset's parameters, then the user's (compiled apart so errors name the user's rows). */
@@ -99,6 +102,7 @@ function compileWebhook(config: WebhookSinkConfig, problems: Problem[]): Resolve
     format,
     events: events ? new Set(events) : null,
     when: { ...(preset?.when ?? {}), ...(config.when ?? {}) },
+    firstPerCall: new Set(config.firstPerCall ?? preset?.firstPerCall ?? []),
     url,
     headers,
     params: [compileParams((preset?.params ?? []) as ParamSpec[]), params],
@@ -165,6 +169,8 @@ class WebhookSink implements Sink {
   private dispatcher: Dispatcher | null = null;
   private http: HttpAgent | null = null;
   private auth: Authenticator | null = null;
+  /** server|callId -> firstPerCall types already accepted for that call; freed at call.hangup. */
+  private readonly sentInCall = new Map<string, Set<string>>();
 
   constructor(
     private readonly config: WebhookSinkConfig,
@@ -195,9 +201,25 @@ class WebhookSink implements Sink {
 
   deliver(event: BridgeEvent): void {
     const w = this.resolved;
-    if (!w || !passesFilter(this.config, w, event)) return;
+    if (!w) return;
+    const accepted = passesFilter(this.config, w, event) && this.firstInCall(w, event);
+    if (event.type === 'call.hangup') this.sentInCall.delete(`${event.server}|${event.callId}`);
+    if (!accepted) return;
     this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
     this.dispatcher?.notify();
+  }
+
+  /**
+   * False for a repeat, in its call, of a `firstPerCall` type. Kept in memory: after a restart or
+   * reload in the middle of a call, a repeat can go out once more.
+   */
+  private firstInCall(w: ResolvedWebhook, e: BridgeEvent): boolean {
+    if (!w.firstPerCall.has(e.type) || !('callId' in e)) return true;
+    const key = `${e.server}|${e.callId}`;
+    const sent = this.sentInCall.get(key) ?? new Set<string>();
+    if (sent.has(e.type)) return false;
+    this.sentInCall.set(key, sent.add(e.type));
+    return true;
   }
 
   async stop(): Promise<void> {
@@ -285,6 +307,7 @@ export const webhookSink: SinkDefinition<WebhookSinkConfig> = {
         },
       },
       routes: { type: 'object', description: 'Extra parameters per event type: { call.answered: { params: [...] } }.', additionalProperties: { type: 'object', additionalProperties: false, required: ['params'], properties: { params: { type: 'array', items: paramSchema } } } },
+      firstPerCall: { ...eventTypes, description: "Send only the first event of these types in each call (zammad and sipgate presets: call.answered, so a transfer target's answer does not restart the CRM's talk time). Default: none (or the preset's)." },
       when: { type: 'object', description: 'Per event type, template variables that must have one of the listed values.', additionalProperties: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } },
       auth: {
         type: 'object',

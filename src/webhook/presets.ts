@@ -21,6 +21,8 @@ export interface PresetSettings {
   routes?: Partial<Record<EventType, { params: ParamSpecLike[] }>>;
   /** Only send an event type when these template variables have one of these values. */
   when?: Partial<Record<EventType, Record<string, string[]>>>;
+  /** Event types sent for their first occurrence in a call only; later ones are not sent. */
+  firstPerCall?: EventType[];
 }
 
 const DIRECTION = { from: 'direction', as: 'direction', map: { inbound: 'in', outbound: 'out', internal: 'out' } };
@@ -36,7 +38,7 @@ const ANSWERED_CAUSE = { from: 'talkSeconds', as: 'cause', map: { '0': 'forwarde
 
 /**
  * Zammad generic CTI (`POST /api/v1/cti/{token}`, JSON): newCall when the call starts, answer
- * when a party answers, hangup exactly once — from call.missed (with its cause) for an
+ * when a party first answers (once per call), hangup exactly once — from call.missed (with its cause) for an
  * unanswered call, from call.hangup (normalClearing, or forwarded) for an answered one.
  *
  * Parties that are not agents (agent null: an outbound call's remote party, a mobile reached
@@ -63,6 +65,9 @@ const zammad: PresetSettings = {
     'call.hangup': { params: [ANSWERED_CAUSE, { from: 'agentName', as: 'user' }, { from: 'agentExtension', as: 'answeringNumber' }] },
   },
   when: { 'call.hangup': { disposition: ['answered'] } },
+  // A transfer's target answers as a second call.answered; Zammad would restart the call's talk
+  // time and waiting time at it, and write the target over the answering agent.
+  firstPerCall: ['call.answered'],
 };
 
 /** sipgate.io push format (form-encoded, `user[]` arrays on newCall), same event rules as Zammad. */
@@ -78,6 +83,7 @@ const sipgate: PresetSettings = {
     'call.hangup': { params: [ANSWERED_CAUSE, { from: 'agentExtension', as: 'answeringNumber' }] },
   },
   when: zammad.when,
+  firstPerCall: zammad.firstPerCall,
 };
 
 /** Every event as JSON, the contract's own shape. */

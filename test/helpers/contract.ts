@@ -77,6 +77,10 @@ export function contractViolations(events: readonly BridgeEvent[]): string[] {
 export function summarize(e: BridgeEvent): string {
   const parts: string[] = [e.type];
   if ('agent' in e && e.agent && e.type !== 'call.started' && e.type !== 'call.hangup' && e.type !== 'call.transferred') parts.push(e.agent.id);
+  // A party that is not an agent is named by its device (`PJSIP/trunk-0000001e` -> `PJSIP/trunk`).
+  else if ((e.type === 'call.ringing' || e.type === 'call.answered' || e.type === 'call.ring_stopped') && !e.agent) {
+    parts.push(e.channel.name.replace(/;[12]$/, '').replace(/-[0-9a-f]+$/i, ''));
+  }
   if ('reason' in e && e.reason) parts.push(String(e.reason));
   if (e.type === 'call.hangup') parts.push(e.disposition, `by:${e.hangupBy}`);
   if (e.type === 'call.transferred') parts.push(e.transfer.kind, `${e.transfer.from?.id ?? '-'}>${e.transfer.to.agent?.id ?? e.transfer.to.number ?? '-'}`);

@@ -93,7 +93,215 @@ export const EXPECTED: Record<string, Expectation> = {
   outbound: {
     // The remote party is not an agent: it rings and answers with agent null (contract,
     // "Parties that are not agents"); the pstn-out Local channel is announced when it answers.
-    calls: [['call.started', 'call.ringing', 'call.answered', 'call.hangup answered by:caller']],
+    calls: [['call.started', 'call.ringing Local/5551234@pstn-out', 'call.answered Local/5551234@pstn-out', 'call.hangup answered by:caller']],
+  },
+  // The SIP lab (test/helpers/pbx-scenarios.ts, real PJSIP phones and trunk): non-agent parties
+  // are named by their device; pickers' and retrievers' own calls end handed over.
+  'caller-cancels-ringing': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 caller_hangup',
+        'call.missed abandoned',
+        'call.hangup missed by:caller'
+      ]
+    ],
+  },
+  'callee-busy-486': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 busy',
+        'call.missed busy',
+        'call.hangup missed by:system'
+      ]
+    ],
+  },
+  'callee-declines-603': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 rejected',
+        'call.missed busy',
+        'call.hangup missed by:system'
+      ]
+    ],
+  },
+  'ringgroup-answered': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ringing 202',
+        'call.ringing 203',
+        'call.ring_stopped 201 answered_elsewhere',
+        'call.ring_stopped 203 answered_elsewhere',
+        'call.answered 202',
+        'call.hangup answered by:agent',
+      ],
+    ],
+    unordered: [['call.ringing 201', 'call.ringing 202', 'call.ringing 203'], ['call.ring_stopped 201 answered_elsewhere', 'call.ring_stopped 203 answered_elsewhere']],
+  },
+  'ringgroup-all-busy': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ringing 202',
+        'call.ringing 203',
+        'call.ring_stopped 201 busy',
+        'call.ring_stopped 202 rejected',
+        'call.ring_stopped 203 busy',
+        'call.missed busy',
+        'call.hangup missed by:system',
+      ],
+    ],
+    // A member can turn the call down before the next one starts ringing.
+    unordered: [['call.ringing 201', 'call.ringing 202', 'call.ringing 203', 'call.ring_stopped 201 busy', 'call.ring_stopped 202 rejected', 'call.ring_stopped 203 busy']],
+  },
+  'confirm-accepted': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.answered 201',
+        'call.hangup answered by:caller'
+      ]
+    ],
+  },
+  'confirm-refused': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 rejected',
+        'call.missed busy',
+        'call.hangup missed by:system'
+      ]
+    ],
+  },
+  'forward-to-trunk': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing PJSIP/trunk',
+        'call.answered PJSIP/trunk',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'group-pickup': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 answered_elsewhere',
+        'call.answered 202',
+        'call.hangup answered by:agent'
+      ],
+      [
+        'call.started',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'group-pickup-early-hangup': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 answered_elsewhere',
+        'call.answered 202',
+        'call.hangup answered by:agent'
+      ],
+      [
+        'call.started',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'directed-pickup': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.answered 203',
+        'call.ring_stopped 201 answered_elsewhere',
+        'call.hangup answered by:agent'
+      ],
+      [
+        'call.started',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'blonde-transfer': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.answered 201',
+        'call.ringing 202',
+        'call.transferred attended 201>202',
+        'call.answered 202',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'click-to-call-busy': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing PJSIP/trunk',
+        'call.ring_stopped PJSIP/trunk busy',
+        'call.missed busy',
+        'call.hangup missed by:system'
+      ]
+    ],
+  },
+  'park-retrieve': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.answered 201',
+        'call.transferred blind 201>700',
+        'call.answered 202',
+        'call.hangup answered by:agent'
+      ],
+      [
+        'call.started',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'conference': {
+    calls: [
+      [
+        'call.started',
+        'call.answered 201',
+        'call.hangup answered by:caller'
+      ],
+      [
+        'call.started',
+        'call.answered PJSIP/trunk',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
+  'voicemail': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.ring_stopped 201 no_answer',
+        'call.missed no_answer',
+        'call.hangup missed by:caller'
+      ]
+    ],
   },
   'agent-session': {
     calls: [],
