@@ -435,6 +435,17 @@ export async function startAmiServer(
 // (BridgeUniqueids: the recorded UUID's tail + k, random 48-bit tails apart).
 
 /** The `calls` settings of the test Asterisk the traces were recorded on (test/asterisk/etc). */
+/**
+ * The recorded traces the pipeline and memory benchmarks clone: the Asterisk 22 Local-channel
+ * scenarios their figures were first measured on, named so that a new fixture does not silently
+ * change the traffic (the SIP-lab traces hold pickups and transfers between calls, whose calls end
+ * by merging, which the memory benchmark's "calls in progress" cut does not model).
+ */
+export const BENCH_TRACES = [
+  'agent-session', 'attended-transfer', 'blind-transfer', 'direct-answered', 'direct-busy', 'direct-noanswer',
+  'outbound', 'queue-abandoned', 'queue-answered', 'queue-timeout', 'ten-calls',
+].map((name) => `${name}.ami`);
+
 export const TRACE_CALLS = {
   inboundContexts: ['from-pstn', 'from-trunk', 'from-external', 'from-did-direct', 'ext-did'],
   agentContexts: ['agents', 'phones'],

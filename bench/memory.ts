@@ -41,7 +41,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { MemoryReading, ToParent } from './memory-child.js';
-import { children, cloneFrames, CRLF, exited, feedSocket, gitHead, loadCloneSet, machine, renderClone, round, slope, Stamper, startAmiServer, tempDir, TRACE_CALLS, type CallTrace, type CloneSet, runBench } from './lib.js';
+import { BENCH_TRACES, children, cloneFrames, CRLF, exited, feedSocket, gitHead, loadCloneSet, machine, renderClone, round, slope, Stamper, startAmiServer, tempDir, TRACE_CALLS, type CallTrace, type CloneSet, runBench } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -291,7 +291,7 @@ async function partCompleted(set: CloneSet, completed: number, sampleEvery: numb
   };
 }
 
-const fixtureFiles = () => fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.ami')).sort().map((f) => path.join(FIXTURES, f));
+const fixtureFiles = () => BENCH_TRACES.map((f) => path.join(FIXTURES, f));
 const loadCloneSetCalls = () => loadCloneSet(fixtureFiles()).traces.reduce((n, t) => n + t.calls, 0);
 
 async function main(): Promise<number> {

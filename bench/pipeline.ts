@@ -35,7 +35,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RunResult } from './pipeline-child.js';
-import { children, cloneFrames, exited, gitHead, loadCloneSet, machine, median, renderClone, round, Stamper, startAmiServer, summarizeCpuProfile, systemCpu, tempDir, waitForQuiet, within, type CloneSet, runBench } from './lib.js';
+import { BENCH_TRACES, children, cloneFrames, exited, gitHead, loadCloneSet, machine, median, renderClone, round, Stamper, startAmiServer, summarizeCpuProfile, systemCpu, tempDir, waitForQuiet, within, type CloneSet, runBench } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -152,7 +152,7 @@ async function main(): Promise<number> {
   // The measured child on CPU 0, this process (the AMI server) on CPU 1.
   if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
 
-  const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.ami')).sort().map((f) => path.join(FIXTURES, f));
+  const files = BENCH_TRACES.map((f) => path.join(FIXTURES, f));
   const set = loadCloneSet(files);
   const warm = renderStream(set, warmupReps, 0);
   const stream = renderStream(set, reps, warmupReps * set.traces.length);
