@@ -629,19 +629,19 @@ t.test('given bad dispatcher options, then start() says which one', async (t) =>
   t.throws(() => make({ retry: { initialDelayMs: 10, maxDelayMs: 1, factor: 2, jitter: 0 } }).start(), /retry needs/);
 });
 
-t.test('given synchronous = normal, then enqueue takes well over 5,000 events per second', async (t) => {
+// The enqueue rate is a benchmark figure (bench:webhook measures the outbox under load), not a
+// timed assertion here: on a busy CI machine any fixed threshold is a coin toss.
+t.test('given synchronous = normal, when 5,000 events are enqueued back to back, then every one is stored once, in order per call', async (t) => {
   const outbox = Outbox.open(dbPath());
   t.teardown(() => outbox.close());
   const payload = JSON.stringify({ id: '0190c0de-0000-7000-8000-000000000000', type: 'call.ringing', server: 'pbx1', call: { id: '1700000000.123', from: '+34911234567', to: '201' }, pad: 'x'.repeat(500) });
   const n = 5000;
-  let best = 0;
-  // Best of three: the machine may be busy with other tests.
-  for (let run = 0; run < 3; run++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) outbox.enqueue('crm', `call-${i % 100}`, `ev-${run}-${i}`, payload);
-    const perSecond = n / (Number(process.hrtime.bigint() - start) / 1e9);
-    best = Math.max(best, perSecond);
-  }
-  t.comment(`enqueue: ${Math.round(best)} events/s (${payload.length}-byte payloads, one commit each)`);
-  t.ok(best > 5000, `${Math.round(best)} events/s`);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) outbox.enqueue('crm', `call-${i % 100}`, `ev-${i}`, payload);
+  t.comment(`enqueue: ${Math.round(n / (Number(process.hrtime.bigint() - start) / 1e9))} events/s (${payload.length}-byte payloads, one commit each; informational)`);
+  const rows = outbox.list({ sink: 'crm', limit: n + 1 });
+  t.equal(rows.length, n, 'then every event is stored');
+  t.equal(new Set(rows.map((r) => r.eventId)).size, n, 'then each exactly once');
+  const call7 = rows.filter((r) => r.partition === 'call-7').map((r) => r.eventId);
+  t.same(call7, [...call7].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))), 'then one call keeps its order');
 });
