@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../config/schema.js';
+import { CRM_VAR_PREFIX, EXPORT_LIST, ORIGIN_VARIABLE } from '../crm-vars.js';
 import type { Agent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import type { ApiPrincipal } from './auth.js';
@@ -14,11 +15,8 @@ import { compileBodySchema, NO_CONTROL, readValidBody } from './body.js';
 import { ApiError } from './errors.js';
 
 export const ORIGIN = 'click-to-call';
-/** Read by the normalizer (src/normalizer/tracker.ts). */
-export const ORIGIN_VARIABLE = 'CRMBRIDGE_ORIGIN';
 /** CRM variables a caller may attach: exported like the dialplan's own (OMniLeads convention). */
-export const VAR_NAME_PATTERN = '^Omlcrm[A-Za-z0-9_]{1,64}$';
-const EXPORT_LIST = 'OMLCUSTOMDIALPLANVARS';
+export const VAR_NAME_PATTERN = `^${CRM_VAR_PREFIX}[A-Za-z0-9_]{1,64}$`;
 const MAX_VARS = 20;
 /** Whatever numberPattern allows, a number sent to Asterisk is digits (* and #), with an optional leading +. */
 const DIALABLE = /^\+?[0-9*#]{1,40}$/;

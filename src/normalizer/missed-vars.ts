@@ -2,11 +2,9 @@
 // went by while the bridge was away. Each channel is asked (AMI Getvar or ARI getChannelVar) for
 // OMLCUSTOMDIALPLANVARS, the Omlcrm… variables it lists and CRMBRIDGE_ORIGIN; what is set goes
 // into the snapshot (`vars`), which the normalizer applies before it announces a call it picks up.
+import { EXPORT_LIST, exportedNames, ORIGIN_VARIABLE } from '../crm-vars.js';
 import type { SnapshotChannel } from './tracker.js';
 
-export const EXPORT_LIST = 'OMLCUSTOMDIALPLANVARS';
-export const ORIGIN_VARIABLE = 'CRMBRIDGE_ORIGIN';
-const CRM_PREFIX = 'Omlcrm';
 const READS_AT_ONCE = 4;
 
 /** Reads one variable of one channel: its value, or null when unset (or the channel is gone). */
@@ -25,7 +23,7 @@ export async function readMissedVars(channels: readonly SnapshotChannel[], read:
     if (origin) vars.push([ORIGIN_VARIABLE, origin]);
     if (list) {
       vars.push([EXPORT_LIST, list]);
-      const names = [...new Set(list.split('&').map((n) => n.trim().replace(/^_{1,2}/, '')).filter((n) => n.startsWith(CRM_PREFIX)))];
+      const names = exportedNames(list);
       const values = await Promise.all(names.map((n) => safe(ch, n)));
       names.forEach((n, i) => {
         const v = values[i];

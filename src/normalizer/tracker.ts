@@ -25,6 +25,7 @@ import type {
   RingStopReason,
 } from '../events/types.js';
 import { SPEC_VERSION } from '../events/types.js';
+import { CRM_VAR_PREFIX, EXPORT_LIST, exportedNames, ORIGIN_VARIABLE, uninherited } from '../crm-vars.js';
 import { AgentDirectory, localPartner } from './agents.js';
 
 /** Makes event ids: a name-based id from `seed` when given (same AMI event -> same id), else unique. */
@@ -157,16 +158,6 @@ interface Call {
   /** The contract's `origin`, from CRMBRIDGE_ORIGIN; null for calls that came to be the ordinary way. */
   origin: string | null;
 }
-
-const VAR_PREFIX = 'Omlcrm';
-const EXPORT_LIST = 'OMLCUSTOMDIALPLANVARS';
-/**
- * Set by the bridge's own Originate (click-to-call, src/api) on the channel it creates. Asterisk
- * sets an Originate's variables at channel creation, so the VarSet arrives right after the first
- * Newchannel, before the call is announced: every event of the call, call.started included,
- * carries it as `origin`. The first value wins.
- */
-const ORIGIN_VAR = 'CRMBRIDGE_ORIGIN';
 
 const DEVICE_STATUS: Record<string, AgentStatus> = {
   NOT_INUSE: 'idle',
@@ -601,17 +592,14 @@ export class CallTracker {
     const hit = this.channelEvent(ev);
     if (!hit) return;
     const { call, ch } = hit;
-    // Inherited variables are set as _NAME / __NAME; the CRM knows them by NAME.
-    const name = (ev.variable ?? '').replace(/^_{1,2}/, '');
+    const name = uninherited(ev.variable ?? '');
     const value = ev.value ?? '';
     if (name === EXPORT_LIST) {
-      for (const n of value.split('&')) {
-        const t = n.trim().replace(/^_{1,2}/, '');
-        if (t.startsWith(VAR_PREFIX)) call.exportNames.add(t);
-      }
-    } else if (name.startsWith(VAR_PREFIX)) {
+      for (const n of exportedNames(value)) call.exportNames.add(n);
+    } else if (name.startsWith(CRM_VAR_PREFIX)) {
       call.omlValues.set(name, value);
-    } else if (name === ORIGIN_VAR) {
+    } else if (name === ORIGIN_VARIABLE) {
+      // The first value wins.
       if (value !== '') call.origin ??= value;
     } else if (ch.side === 'origin' && value !== '') {
       if (name === 'QUEUESTATUS') call.queueStatus = value;

@@ -1,5 +1,6 @@
 // The one flat set of names every template reads (docs/templates.md "Variables"): derived from an
 // event once, then shared by the URL, headers, body and params of every sink that renders it.
+import { CRM_VAR_PREFIX } from '../crm-vars.js';
 import type { Agent, BridgeEvent, CallEvent, QueueInfo } from '../events/types.js';
 
 /**
@@ -51,7 +52,7 @@ export type KnownName = (typeof KNOWN_NAMES)[number];
 const KNOWN = new Set<string>(KNOWN_NAMES);
 
 /** The prefix of dialplan CRM variables (contract "CRM variables from the dialplan"). */
-export const CRM_VAR_PREFIX = 'Omlcrm';
+export { CRM_VAR_PREFIX };
 
 /** Same rule as the contract's `vars` keys: `^Omlcrm[A-Za-z0-9_]*$`, case-sensitive. */
 function isCrmVarName(name: string): boolean {
