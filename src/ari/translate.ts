@@ -25,6 +25,8 @@
 // event gets `.mmm00n`. ARI also delivers events of different topics a millisecond or two out of
 // order; a small step back is clamped to the latest time seen so a call's times never go backwards.
 import type { AmiEvent } from '../ami/frame.js';
+import { localPartner } from '../normalizer/local-channels.js';
+import { isDialProgress } from '../normalizer/statuses.js';
 import type { SnapshotChannel } from '../normalizer/tracker.js';
 
 /** The channel variable (ari.conf `channelvars`) that carries a channel's Linkedid. */
@@ -117,9 +119,6 @@ const CHANNEL_STATE: Record<string, string> = {
   Unknown: '10',
 };
 
-/** Dial statuses that AMI reports as DialState (still ringing) rather than DialEnd. */
-const DIAL_PROGRESS = new Set(['RINGING', 'PROCEEDING', 'PROGRESS']);
-
 type Translator = (msg: AriMessage, state: TranslateState) => Record<string, string> | null;
 
 /**
@@ -145,7 +144,7 @@ const TRANSLATORS: Record<string, Translator> = {
     const peer = asChannel(m.peer);
     if (!peer) return null;
     const status = str(m.dialstatus);
-    const event = status === '' ? 'DialBegin' : DIAL_PROGRESS.has(status) ? 'DialState' : 'DialEnd';
+    const event = status === '' ? 'DialBegin' : isDialProgress(status) ? 'DialState' : 'DialEnd';
     const caller = asChannel(m.caller);
     // An Originate's dial of its first channel has no calling channel: AMI then prints Dest* only.
     return {
@@ -286,7 +285,7 @@ function linkedidOf(ch: AriChannel, state: TranslateState): string {
   const known = state.linkedids.get(ch.id);
   if (known !== undefined) return known;
   state.missingLinkedidVar++;
-  const partner = localPartnerName(ch.name);
+  const partner = localPartner(ch.name);
   const partnerId = partner ? state.byName.get(partner) : undefined;
   const derived = (partnerId ? state.linkedids.get(partnerId) : undefined) ?? ch.id;
   state.linkedids.set(ch.id, derived);
@@ -296,13 +295,6 @@ function linkedidOf(ch: AriChannel, state: TranslateState): string {
 function forget(state: TranslateState, ch: AriChannel): void {
   state.linkedids.delete(ch.id);
   if (state.byName.get(ch.name) === ch.id) state.byName.delete(ch.name);
-}
-
-function localPartnerName(name: string): string | null {
-  if (!/^Local\//i.test(name)) return null;
-  if (name.endsWith(';1')) return `${name.slice(0, -1)}2`;
-  if (name.endsWith(';2')) return `${name.slice(0, -1)}1`;
-  return null;
 }
 
 /** Largest step back in time (µs) that is taken for delivery order and clamped. */

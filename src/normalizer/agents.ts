@@ -65,13 +65,8 @@ export function interfaceOf(channel: string): string {
   return `${tech}/${rest}`;
 }
 
-/** The `;1`/`;2` partner of a Local channel name, or null for other technologies. */
-export function localPartner(channel: string): string | null {
-  if (!/^Local\//i.test(channel)) return null;
-  if (channel.endsWith(';1')) return channel.slice(0, -1) + '2';
-  if (channel.endsWith(';2')) return channel.slice(0, -1) + '1';
-  return null;
-}
+/** Also exported here, where callers (test/units.test.ts) have always found it. */
+export { localPartner } from './local-channels.js';
 
 export class AgentDirectory {
   private byInterface = new Map<string, AgentConfig>();

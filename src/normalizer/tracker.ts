@@ -26,7 +26,9 @@ import type {
 } from '../events/types.js';
 import { SPEC_VERSION } from '../events/types.js';
 import { CRM_VAR_PREFIX, EXPORT_LIST, exportedNames, ORIGIN_VARIABLE, uninherited } from '../crm-vars.js';
-import { AgentDirectory, localPartner } from './agents.js';
+import type { AgentDirectory } from './agents.js';
+import { isLocal, isPartyChannel, localPartner } from './local-channels.js';
+import { causeToStop, deviceStatus, dialMissedReason, dialStopReason, isDialProgress, memberStatus, queueMissedReason } from './statuses.js';
 
 /** Makes event ids: a name-based id from `seed` when given (same AMI event -> same id), else unique. */
 export type IdSource = (seed: string | null) => string;
@@ -159,96 +161,8 @@ interface Call {
   origin: string | null;
 }
 
-const DEVICE_STATUS: Record<string, AgentStatus> = {
-  NOT_INUSE: 'idle',
-  INUSE: 'busy',
-  BUSY: 'busy',
-  RINGING: 'ringing',
-  RINGINUSE: 'ringing',
-  ONHOLD: 'on_hold',
-  UNAVAILABLE: 'unavailable',
-  INVALID: 'unavailable',
-  UNKNOWN: 'unavailable',
-};
-
-/** app_queue member Status numbers (AST_DEVICE_*). */
-const MEMBER_STATUS: Record<string, AgentStatus> = {
-  '0': 'unavailable',
-  '1': 'idle',
-  '2': 'busy',
-  '3': 'busy',
-  '4': 'unavailable',
-  '5': 'unavailable',
-  '6': 'ringing',
-  '7': 'ringing',
-  '8': 'on_hold',
-};
-
-/** Dial()'s DIALSTATUS: why an agent's phone stopped ringing, and why a call was missed. */
-const DIAL_STATUS: Record<string, { ring: RingStopReason; missed: MissedReason }> = {
-  NOANSWER: { ring: 'no_answer', missed: 'no_answer' },
-  BUSY: { ring: 'busy', missed: 'busy' },
-  CHANUNAVAIL: { ring: 'unavailable', missed: 'unavailable' },
-  CONGESTION: { ring: 'unavailable', missed: 'unavailable' },
-  INVALIDARGS: { ring: 'unavailable', missed: 'unavailable' },
-  DONTCALL: { ring: 'rejected', missed: 'unavailable' },
-  TORTURE: { ring: 'rejected', missed: 'unavailable' },
-  // Dial U() / M() routine refused the call (GOSUB_RESULT=ABORT): the callee turned it down.
-  ABORT: { ring: 'rejected', missed: 'busy' },
-};
-
 /** Events with no handler of their own still carry Linkedids worth following (BridgeEnter…). */
 const LINKEDID_ONLY = (): void => undefined;
-
-/** DialEnd statuses that end a dial (RINGING, PROCEEDING, PROGRESS are progress reports). */
-function FINAL_DIAL_STATUS(status: string): boolean {
-  return status !== 'RINGING' && status !== 'PROCEEDING' && status !== 'PROGRESS';
-}
-
-function dialStopReason(status: string): RingStopReason {
-  return DIAL_STATUS[status]?.ring ?? 'no_answer';
-}
-
-/**
- * A party is a device (any channel but a Local one) or a Local channel that is an agent's
- * device (Local/201@agents); other Local channels are the PBX's plumbing between parties.
- */
-function isPartyChannel(name: string, agent: Agent | null): boolean {
-  return !isLocal(name) || agent !== null;
-}
-
-/** Queue()'s QUEUESTATUS values that explain a missed call (TIMEOUT is not an abandon). */
-const QUEUE_STATUS: Record<string, MissedReason> = {
-  TIMEOUT: 'timeout',
-  FULL: 'unavailable',
-  JOINEMPTY: 'unavailable',
-  LEAVEEMPTY: 'unavailable',
-  JOINUNAVAIL: 'unavailable',
-  LEAVEUNAVAIL: 'unavailable',
-};
-
-function causeToStop(code: number): RingStopReason | null {
-  switch (code) {
-    case 26:
-      return 'answered_elsewhere';
-    case 17:
-      return 'busy';
-    case 18:
-    case 19:
-      return 'no_answer';
-    case 21:
-      return 'rejected';
-    case 1:
-    case 3:
-    case 20:
-    case 27:
-    case 34:
-    case 38:
-      return 'unavailable';
-    default:
-      return null;
-  }
-}
 
 /** Orders channels by creation: Uniqueid is `[systemname-]epoch.sequence`. */
 function byCreation(a: SnapshotChannel, b: SnapshotChannel): number {
@@ -269,10 +183,6 @@ function cidOrNull(v: string | undefined): string | null {
 
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
-}
-
-function isLocal(channel: string): boolean {
-  return /^Local\//i.test(channel);
 }
 
 export class CallTracker {
@@ -854,7 +764,7 @@ export class CallTracker {
   private onDialEnd(ev: AmiEvent): void {
     if (!ev.channel || !ev.destuniqueid) return;
     const status = ev.dialstatus ?? '';
-    if (status === '' || !FINAL_DIAL_STATUS(status)) return;
+    if (status === '' || isDialProgress(status)) return;
     const hit = this.channelEvent(ev);
     if (!hit) return;
     if (hit.ch.handingOver && status !== 'ANSWER') return;
@@ -1211,14 +1121,14 @@ export class CallTracker {
 
   /** Why a call was missed, from what happened, most telling evidence first. */
   private missedReason(call: Call): MissedReason {
-    const byQueue = call.queueStatus ? QUEUE_STATUS[call.queueStatus] : undefined;
+    const byQueue = call.queueStatus ? queueMissedReason(call.queueStatus) : undefined;
     if (byQueue) return byQueue;
     if (call.abandonedByOrigin || call.dialStatus === 'CANCEL' || call.callerGaveUp) return 'abandoned';
     // Every party that was tried refused (busy, DND, declined, turned down a confirmation prompt).
     const tried = [...call.legs.values()].filter((l) => !l.provisional && l.stopReason !== null);
     if (tried.length > 0 && tried.every((l) => l.stopReason === 'busy' || l.stopReason === 'rejected')) return 'busy';
     const status = call.dialStatus ?? call.topDialStatus;
-    const byDial = status ? DIAL_STATUS[status]?.missed : undefined;
+    const byDial = status ? dialMissedReason(status) : undefined;
     if (byDial) return byDial;
     return call.firstRingAt !== null || tried.length > 0 ? 'no_answer' : 'unavailable';
   }
@@ -1406,14 +1316,14 @@ export class CallTracker {
 
   private onMemberStatus(ev: AmiEvent): void {
     const agent = this.memberAgent(ev);
-    const status = ev.status !== undefined ? MEMBER_STATUS[ev.status] : undefined;
+    const status = ev.status !== undefined ? memberStatus(ev.status) : undefined;
     if (agent && status) this.agentStatusChange(agent, status);
   }
 
   private onDeviceState(ev: AmiEvent): void {
     const device = ev.device;
     if (!device || !device.includes('/')) return;
-    const status = ev.state !== undefined ? DEVICE_STATUS[ev.state] : undefined;
+    const status = ev.state !== undefined ? deviceStatus(ev.state) : undefined;
     const agent = this.opts.agents.fromChannel(device);
     if (agent && status) this.agentStatusChange(agent, status);
   }
