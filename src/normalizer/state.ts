@@ -1,0 +1,115 @@
+// Everything the tracker knows between inputs (the calls, the agents' last status, who is in
+// which bridge), the clock of the input being handled, and the events that input yields. The
+// handler modules are functions over one TrackerState; CallTracker (tracker.ts) owns it and feeds
+// it one input at a time.
+//
+// Emitting. `emit` and `emitAgent` build the envelope and the fields every event of a call (or an
+// agent) shares; the caller supplies the rest. Ids are name-based on (server, AMI event,
+// channel, Timestamp, event type, call, n): the same AMI event always gives the same ids (HA
+// peers, replays).
+import type { Agent, AgentEvent, AgentStatus, BridgeEvent, CallEvent } from '../events/types.js';
+import { SPEC_VERSION } from '../events/types.js';
+import type { AgentDirectory } from './agents.js';
+import { type Call, exportedVars, queueInfo } from './model.js';
+import type { IdSource, TrackerOptions } from './tracker.js';
+
+export class TrackerState {
+  /** The calls in progress, by the Linkedid they started with. */
+  readonly calls = new Map<string, Call>();
+  /** uniqueid -> call id, for every channel of every live call. */
+  readonly channelCall = new Map<string, string>();
+  readonly agentSeq = new Map<string, number>();
+  /** The status last announced per agent id: agent.status is sent on a change only. */
+  readonly agentStatus = new Map<string, AgentStatus>();
+  /** Bridge id -> the channels in it now (conferences, parking retrievals, plain calls). */
+  readonly bridges = new Map<string, Set<string>>();
+  /** Contexts whose calls are inbound whoever places them (lower case). */
+  readonly inbound: Set<string>;
+  readonly server: string;
+  readonly agents: AgentDirectory;
+  private readonly ids: IdSource;
+  /** Time of the input being handled, in seconds (AMI Timestamp, else when it arrived). */
+  now = 0;
+  /** Inputs handled so far: a channel's birth mark (see CallTracker.markResync). */
+  inputs = 0;
+  /** While resync adds the snapshot's channels: calls are announced once their variables are in. */
+  deferAnnounce = false;
+  private seedBase: string | null = null;
+  private seedN = 0;
+  private out: BridgeEvent[] = [];
+
+  constructor(opts: TrackerOptions) {
+    this.server = opts.server;
+    this.agents = opts.agents;
+    this.ids = opts.ids;
+    this.inbound = new Set(opts.inboundContexts.map((c) => c.toLowerCase()));
+  }
+
+  /** Starts an input: its time, and the seed of its event ids (null: unique ids). */
+  begin(now: number, seedBase: string | null): void {
+    this.now = now;
+    this.seedBase = seedBase;
+    this.seedN = 0;
+    this.out = [];
+  }
+
+  /** The events the input yielded, in order. */
+  take(): BridgeEvent[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  /** Announces the call (call.started, dated when it started) unless it is announced already. */
+  ensureStarted(call: Call): void {
+    if (call.started) return;
+    call.started = true;
+    const now = this.now;
+    this.now = call.startTime;
+    this.emit(call, 'call.started', { agent: call.originAgent, channel: call.firstChannel });
+    this.now = now;
+  }
+
+  emit(call: Call, type: CallEvent['type'], fields: Record<string, unknown>): void {
+    call.seq++;
+    const event = {
+      specVersion: SPEC_VERSION,
+      id: this.nextId(call.id, type),
+      type,
+      time: new Date(Math.round(this.now * 1000)).toISOString(),
+      server: this.server,
+      callId: call.id,
+      seq: call.seq,
+      direction: call.direction,
+      caller: { ...call.caller },
+      called: { ...call.called },
+      agent: null,
+      queue: queueInfo(call, this.now),
+      vars: exportedVars(call),
+      channel: null,
+      ...(call.origin !== null ? { origin: call.origin } : {}),
+      ...fields,
+    } as CallEvent;
+    this.out.push(event);
+  }
+
+  emitAgent(agent: Agent, type: AgentEvent['type'], fields: Record<string, unknown>): void {
+    const seq = (this.agentSeq.get(agent.id) ?? 0) + 1;
+    this.agentSeq.set(agent.id, seq);
+    this.out.push({
+      specVersion: SPEC_VERSION,
+      id: this.nextId(`agent:${agent.id}`, type),
+      type,
+      time: new Date(Math.round(this.now * 1000)).toISOString(),
+      server: this.server,
+      seq,
+      agent,
+      ...fields,
+    } as BridgeEvent);
+  }
+
+  private nextId(key: string, type: string): string {
+    const seed = this.seedBase !== null ? `${this.seedBase}|${type}|${key}|${this.seedN++}` : null;
+    return this.ids(seed);
+  }
+}

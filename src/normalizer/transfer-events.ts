@@ -1,0 +1,61 @@
+// AMI handlers for transfers (BlindTransfer, AttendedTransfer): call.transferred, from whom to
+// whom. An attended transfer can join two calls: the target's side of the consult call moves
+// into the caller's call (moveTree), and the consult call ends on its own.
+import type { AmiEvent } from '../ami/frame.js';
+import { cidOrNull } from './ami-fields.js';
+import { moveTree } from './calls.js';
+import { callOf, type Leg, latestConnected, legOf } from './model.js';
+import type { TrackerState } from './state.js';
+
+export function onBlindTransfer(s: TrackerState, ev: AmiEvent): void {
+  const call = callOf(s, ev.transfereeuniqueid, ev.transfereelinkedid) ?? callOf(s, ev.transfereruniqueid, ev.transfererlinkedid);
+  if (!call) return;
+  s.ensureStarted(call);
+  const fromLeg = legOf(call, ev.transfereruniqueid);
+  const from = fromLeg?.agent ?? (ev.transfererchannel ? s.agents.fromChannel(ev.transfererchannel) : null) ?? call.originAgent;
+  if (fromLeg && fromLeg.state === 'connected') fromLeg.state = 'ended';
+  const number = cidOrNull(ev.extension);
+  call.connected = null;
+  call.hangupBy = null;
+  s.emit(call, 'call.transferred', {
+    agent: from,
+    transfer: { kind: 'blind', from, to: { number, agent: number ? s.agents.fromExtension(number) : null } },
+  });
+}
+
+export function onAttendedTransfer(s: TrackerState, ev: AmiEvent): void {
+  const call = callOf(s, ev.transfereeuniqueid, ev.transfereelinkedid) ?? callOf(s, ev.origtransfereruniqueid, ev.origtransfererlinkedid);
+  if (!call) return;
+  s.ensureStarted(call);
+  const fromLeg = legOf(call, ev.origtransfereruniqueid);
+  const from = fromLeg?.agent ?? (ev.origtransfererchannel ? s.agents.fromChannel(ev.origtransfererchannel) : null) ?? call.originAgent;
+  const second = callOf(s, ev.secondtransfereruniqueid, ev.secondtransfererlinkedid)?.channels.get(ev.secondtransfereruniqueid ?? '');
+  if (second) second.handingOver = true;
+  const targetUid = ev.transfertargetuniqueid;
+  const targetCall = callOf(s, targetUid, ev.transfertargetlinkedid);
+  let targetLeg: Leg | undefined = targetCall && targetUid ? legOf(targetCall, targetUid) : undefined;
+  let number: string | null = null;
+  if (targetCall && targetCall !== call && targetUid) {
+    // Two calls joined: the target's leg moves into the caller's call; the consult call
+    // keeps only the transferer and ends on its own.
+    number = targetCall.called.number;
+    targetLeg = moveTree(s, targetCall, call, targetUid);
+    if (targetLeg && targetLeg.state === 'ringing') targetLeg = undefined;
+  }
+  // The target channel can be plumbing no leg owns (a Local helper the transfer dialled);
+  // the target is then whom the transferer consulted: the latest connected leg but theirs.
+  targetLeg ??= latestConnected(call, fromLeg);
+  const toAgent = targetLeg?.agent ?? (ev.transfertargetchannel ? s.agents.fromChannel(ev.transfertargetchannel) : null);
+  number ??= toAgent?.extension ?? cidOrNull(ev.transfertargetexten);
+  if (fromLeg && fromLeg !== targetLeg && fromLeg.state === 'connected') fromLeg.state = 'ended';
+  if (targetLeg && targetLeg.state !== 'ringing') {
+    targetLeg.state = 'connected';
+    call.connected = targetLeg;
+    call.lastAgent = targetLeg.agent ?? call.lastAgent;
+  }
+  call.hangupBy = null;
+  s.emit(call, 'call.transferred', {
+    agent: from,
+    transfer: { kind: 'attended', from, to: { number, agent: toAgent } },
+  });
+}
