@@ -97,7 +97,7 @@ export function endCall(s: TrackerState, call: Call): void {
     const reason = missedReason(call);
     const q = call.queue;
     const wait = q ? (q.leftAt ?? end) - q.joinedAt : end - call.startTime;
-    s.emit(call, 'call.missed', { reason, waitSeconds: round3(Math.max(0, wait)) });
+    s.emit(call, 'call.missed', { agent: null, channel: null, reason, waitSeconds: round3(Math.max(0, wait)) });
     const callerSide: HangupBy = call.direction === 'inbound' ? 'caller' : 'agent';
     call.hangupBy = reason === 'abandoned' || call.originEndedBy === 'caller' ? callerSide : 'system';
   } else if (call.mergedAway) {

@@ -13,7 +13,7 @@ export function onQueueCallerJoin(s: TrackerState, ev: AmiEvent): void {
   s.ensureStarted(call);
   const pos = Number(ev.position);
   call.queue = { name: ev.queue, position: Number.isInteger(pos) && pos > 0 ? pos : null, joinedAt: s.now, leftAt: null };
-  s.emit(call, 'call.queued', { channel: { uniqueid: hit.ch.uniqueid, name: hit.ch.name } });
+  s.emit(call, 'call.queued', { agent: null, channel: { uniqueid: hit.ch.uniqueid, name: hit.ch.name } });
 }
 
 export function onQueueCallerLeave(s: TrackerState, ev: AmiEvent): void {

@@ -4,14 +4,27 @@
 // it one input at a time.
 //
 // Emitting. `emit` and `emitAgent` build the envelope and the fields every event of a call (or an
-// agent) shares; the caller supplies the rest. Ids are name-based on (server, AMI event,
-// channel, Timestamp, event type, call, n): the same AMI event always gives the same ids (HA
-// peers, replays).
-import type { Agent, AgentEvent, AgentStatus, BridgeEvent, CallEvent } from '../events/types.js';
+// agent) shares; the caller supplies the rest, typed from the event type in src/events/types.ts,
+// so a handler cannot emit a call.ring_stopped without a reason or a call.ringing without a
+// channel. Ids are name-based on (server, AMI event, channel, Timestamp, event type, call, n):
+// the same AMI event always gives the same ids (HA peers, replays).
+import type { Agent, AgentEvent, AgentStatus, BridgeEvent, CallEvent, CallFields, Envelope } from '../events/types.js';
 import { SPEC_VERSION } from '../events/types.js';
 import type { AgentDirectory } from './agents.js';
 import { type Call, exportedVars, queueInfo } from './model.js';
 import type { IdSource, TrackerOptions } from './tracker.js';
+
+/** The fields every event of a call takes from the call itself. */
+type FromCall = Exclude<keyof CallFields, 'agent' | 'channel'>;
+
+/**
+ * What emitting a call event of type T takes: whose event it is (`agent`), its `channel`, and T's
+ * own fields. (The Pick only spells out, for a generic T, that every call event has both.)
+ */
+export type CallEventFields<T extends CallEvent['type']> = Omit<Extract<CallEvent, { type: T }>, keyof Envelope | 'type' | FromCall> & Pick<CallFields, 'agent' | 'channel'>;
+
+/** What emitting an agent event of type T takes besides the agent: T's own fields. */
+export type AgentEventFields<T extends AgentEvent['type']> = Omit<Extract<AgentEvent, { type: T }>, keyof Envelope | 'type' | 'agent'>;
 
 export class TrackerState {
   /** The calls in progress, by the Linkedid they started with. */
@@ -70,8 +83,10 @@ export class TrackerState {
     this.now = now;
   }
 
-  emit(call: Call, type: CallEvent['type'], fields: Record<string, unknown>): void {
+  emit<T extends CallEvent['type']>(call: Call, type: T, fields: CallEventFields<T>): void {
     call.seq++;
+    const { agent, channel, ...own } = fields;
+    // The key order is the wire order: envelope, the call's fields, then the event's own.
     const event = {
       specVersion: SPEC_VERSION,
       id: this.nextId(call.id, type),
@@ -83,20 +98,23 @@ export class TrackerState {
       direction: call.direction,
       caller: { ...call.caller },
       called: { ...call.called },
-      agent: null,
+      agent,
       queue: queueInfo(call, this.now),
       vars: exportedVars(call),
-      channel: null,
+      channel,
       ...(call.origin !== null ? { origin: call.origin } : {}),
-      ...fields,
-    } as CallEvent;
-    this.out.push(event);
+      ...own,
+    };
+    // For a generic T, TypeScript does not reduce this spread to the event type; `fields` was
+    // checked against the event's own fields, and the rest is what every call event has
+    // (call.queued's non-null queue included: the caller joined a queue before it is sent).
+    this.out.push(event as Extract<CallEvent, { type: T }>);
   }
 
-  emitAgent(agent: Agent, type: AgentEvent['type'], fields: Record<string, unknown>): void {
+  emitAgent<T extends AgentEvent['type']>(agent: Agent, type: T, fields: AgentEventFields<T>): void {
     const seq = (this.agentSeq.get(agent.id) ?? 0) + 1;
     this.agentSeq.set(agent.id, seq);
-    this.out.push({
+    const event = {
       specVersion: SPEC_VERSION,
       id: this.nextId(`agent:${agent.id}`, type),
       type,
@@ -105,7 +123,9 @@ export class TrackerState {
       seq,
       agent,
       ...fields,
-    } as BridgeEvent);
+    };
+    // As in emit: `fields` is typed from the event type, the rest is every agent event's.
+    this.out.push(event as Extract<AgentEvent, { type: T }>);
   }
 
   private nextId(key: string, type: string): string {

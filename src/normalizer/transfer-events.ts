@@ -19,6 +19,7 @@ export function onBlindTransfer(s: TrackerState, ev: AmiEvent): void {
   call.hangupBy = null;
   s.emit(call, 'call.transferred', {
     agent: from,
+    channel: null,
     transfer: { kind: 'blind', from, to: { number, agent: number ? s.agents.fromExtension(number) : null } },
   });
 }
@@ -56,6 +57,7 @@ export function onAttendedTransfer(s: TrackerState, ev: AmiEvent): void {
   call.hangupBy = null;
   s.emit(call, 'call.transferred', {
     agent: from,
+    channel: null,
     transfer: { kind: 'attended', from, to: { number, agent: toAgent } },
   });
 }
