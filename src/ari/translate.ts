@@ -1,5 +1,5 @@
 // ARI websocket events -> the AMI-shaped records the normalizer consumes (src/normalizer/
-// tracker.ts). Pure: the output depends only on the message and the explicit TranslateState the
+// ami-events.ts). Pure: the output depends only on the message and the explicit TranslateState the
 // caller passes in, so a recorded ARI stream always translates to the same AMI records (and the
 // tracker then gives the same event ids).
 //
