@@ -12,9 +12,12 @@ import type { TrackerState } from './state.js';
 export function onBridgeEnter(s: TrackerState, ev: AmiEventWith<'bridgeuniqueid' | 'uniqueid'>): void {
   const bridge = ev.bridgeuniqueid;
   const uid = ev.uniqueid;
+  // Arrays, not Sets: a bridge holds two or three channels, and every live call keeps one.
   let members = s.bridges.get(bridge);
-  if (!members) s.bridges.set(bridge, (members = new Set()));
-  members.add(uid);
+  if (!members) s.bridges.set(bridge, (members = []));
+  if (!members.includes(uid)) members.push(uid);
+  const ch = callOf(s, uid, undefined)?.channels.get(uid);
+  if (ch) ch.bridge = bridge;
   for (const other of members) {
     if (other === uid) continue;
     connectByBridge(s, uid, other);
@@ -23,9 +26,19 @@ export function onBridgeEnter(s: TrackerState, ev: AmiEventWith<'bridgeuniqueid'
 }
 
 export function onBridgeLeave(s: TrackerState, ev: AmiEvent): void {
-  const members = ev.bridgeuniqueid ? s.bridges.get(ev.bridgeuniqueid) : undefined;
-  if (members && ev.uniqueid) members.delete(ev.uniqueid);
-  if (members && members.size === 0 && ev.bridgeuniqueid) s.bridges.delete(ev.bridgeuniqueid);
+  if (!ev.bridgeuniqueid || !ev.uniqueid) return;
+  leaveBridge(s, ev.bridgeuniqueid, ev.uniqueid);
+  const ch = callOf(s, ev.uniqueid, undefined)?.channels.get(ev.uniqueid);
+  if (ch && ch.bridge === ev.bridgeuniqueid) ch.bridge = null;
+}
+
+/** Takes a channel out of a bridge; a bridge left empty is forgotten. */
+export function leaveBridge(s: TrackerState, bridge: string, uid: string): void {
+  const members = s.bridges.get(bridge);
+  if (!members) return;
+  const i = members.indexOf(uid);
+  if (i >= 0) members.splice(i, 1);
+  if (members.length === 0) s.bridges.delete(bridge);
 }
 
 export function onBridgeDestroy(s: TrackerState, ev: AmiEvent): void {

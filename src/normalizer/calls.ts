@@ -32,6 +32,7 @@ export function createCall(s: TrackerState, id: string, ev: AmiEvent): Call {
   }
   return {
     id,
+    order: s.callsCreated++,
     seq: 0,
     startTime: s.now,
     started: false,
@@ -177,9 +178,9 @@ export function followLinkedid(s: TrackerState, ev: AmiEvent): void {
   const call = s.calls.get(id);
   const ch = call?.channels.get(uid);
   if (!call || !ch) return;
-  const before = ch.linkedid;
-  ch.linkedid = linkedid;
-  if (before === null || before === linkedid || linkedid === call.id) return;
+  if (linkedid === call.id) return;
+  // Bridging gives every channel the oldest Linkedid among them, so a move only ever goes to an
+  // older call; a newer one named is a stale Linkedid on a channel that already moved.
   const target = s.calls.get(linkedid);
-  if (target && target !== call) moveTree(s, call, target, uid);
+  if (target && target !== call && target.order < call.order) moveTree(s, call, target, uid);
 }

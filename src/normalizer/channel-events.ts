@@ -19,7 +19,7 @@ export function onNewchannel(s: TrackerState, ev: AmiEvent): void {
     call = createCall(s, linkedid, ev);
     s.calls.set(linkedid, call);
   }
-  addChannel(s, call, uid, name).linkedid = linkedid;
+  addChannel(s, call, uid, name);
   maybeAnnounce(s, call);
 }
 

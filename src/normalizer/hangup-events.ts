@@ -5,6 +5,7 @@
 import type { AmiEvent } from '../ami/frame.js';
 import type { RingStopReason } from '../events/types.js';
 import { causeCode, cidOrNull } from './ami-fields.js';
+import { leaveBridge } from './bridges.js';
 import { channelEvent, endCall } from './calls.js';
 import { dialsInProgress } from './dial-tree.js';
 import { stopRinging } from './legs.js';
@@ -56,6 +57,11 @@ export function onHangup(s: TrackerState, ev: AmiEvent): void {
   if (ch.hungUp) return;
   ch.hungUp = true;
   call.live--;
+  // A channel that hangs up leaves its bridge, whether or not a BridgeLeave says so.
+  if (ch.bridge !== null) {
+    leaveBridge(s, ch.bridge, ch.uniqueid);
+    ch.bridge = null;
+  }
   const code = causeCode(ev);
   if (Number.isInteger(code) && (code > 0 || ch.cause === null)) ch.cause = code;
   if (ch.uniqueid === call.firstChannel.uniqueid || call.cause === null) {

@@ -58,8 +58,8 @@ export interface Chan {
   dialStatus: string | null;
   /** The channel reached Up. */
   up: boolean;
-  /** The Linkedid last seen on this channel's events: a change means it joined another call. */
-  linkedid: string | null;
+  /** The bridge it is in now (BridgeEnter), so its hang-up can leave it if BridgeLeave never comes. */
+  bridge: string | null;
   /** Q.850 cause of its Hangup. */
   cause: number | null;
   /**
@@ -71,6 +71,8 @@ export interface Chan {
 
 export interface Call {
   id: string;
+  /** Creation order among calls: Asterisk merges channels into the oldest Linkedid. */
+  order: number;
   seq: number;
   startTime: number;
   started: boolean;
@@ -147,7 +149,7 @@ export function addChannel(s: TrackerState, call: Call, uid: string, name: strin
       }
     }
   }
-  const ch: Chan = { uniqueid: uid, name, side: sd, legKey: key, hungUp: false, born: s.inputs, dialedBy: null, dialStatus: null, up: false, linkedid: null, cause: null, handingOver: false };
+  const ch: Chan = { uniqueid: uid, name, side: sd, legKey: key, hungUp: false, born: s.inputs, dialedBy: null, dialStatus: null, up: false, bridge: null, cause: null, handingOver: false };
   call.channels.set(uid, ch);
   call.byName.set(name, uid);
   call.live++;

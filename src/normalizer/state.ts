@@ -29,13 +29,15 @@ export type AgentEventFields<T extends AgentEvent['type']> = Omit<Extract<AgentE
 export class TrackerState {
   /** The calls in progress, by the Linkedid they started with. */
   readonly calls = new Map<string, Call>();
+  /** Calls created so far (Call.order). */
+  callsCreated = 0;
   /** uniqueid -> call id, for every channel of every live call. */
   readonly channelCall = new Map<string, string>();
   readonly agentSeq = new Map<string, number>();
   /** The status last announced per agent id: agent.status is sent on a change only. */
   readonly agentStatus = new Map<string, AgentStatus>();
   /** Bridge id -> the channels in it now (conferences, parking retrievals, plain calls). */
-  readonly bridges = new Map<string, Set<string>>();
+  readonly bridges = new Map<string, string[]>();
   /** Contexts whose calls are inbound whoever places them (lower case). */
   readonly inbound: Set<string>;
   readonly server: string;
