@@ -40,9 +40,9 @@ export function onVarSet(s: TrackerState, ev: AmiEvent): void {
   const name = uninherited(ev.variable ?? '');
   const value = ev.value ?? '';
   if (name === EXPORT_LIST) {
-    for (const n of exportedNames(value)) call.exportNames.add(n);
+    for (const n of exportedNames(value)) (call.exportNames ??= new Set()).add(n);
   } else if (name.startsWith(CRM_VAR_PREFIX)) {
-    call.omlValues.set(name, value);
+    (call.omlValues ??= new Map()).set(name, value);
   } else if (name === ORIGIN_VARIABLE) {
     // The first value wins.
     if (value !== '') call.origin ??= value;

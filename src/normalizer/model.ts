@@ -86,8 +86,9 @@ export interface Call {
   live: number;
   legs: Map<string, Leg>;
   queue: { name: string; position: number | null; joinedAt: number; leftAt: number | null } | null;
-  omlValues: Map<string, string>;
-  exportNames: Set<string>;
+  /** Created with the call's first CRM variable: most calls have none (memory per call). */
+  omlValues: Map<string, string> | null;
+  exportNames: Set<string> | null;
   firstRingAt: number | null;
   lastRingEnd: number | null;
   answeredAt: number | null;
@@ -280,6 +281,7 @@ export function latestConnected(call: Call, except: Leg | undefined): Leg | unde
 /** The CRM variables the call exports (and has a value for), in the order they were exported. */
 export function exportedVars(call: Call): Record<string, string> {
   const vars: Record<string, string> = {};
+  if (call.exportNames === null || call.omlValues === null) return vars;
   for (const name of call.exportNames) {
     const v = call.omlValues.get(name);
     if (v !== undefined) vars[name] = v;
