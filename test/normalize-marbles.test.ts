@@ -6,6 +6,7 @@
 // The inputs are real frames recorded from Asterisk 22 (test/fixtures/direct-answered.ami) and
 // the tracker is the real one. The expected events are whatever a twin tracker makes of the same
 // inputs, so these tests hold for any call model: they test the operator, not the tracker.
+import fs from 'node:fs';
 import t, { type Test } from 'tap';
 import { TestScheduler } from 'rxjs/testing';
 import type { AmiEvent } from '../dist/ami/frame.js';
@@ -14,243 +15,28 @@ import { createTracker, nameBasedId, normalize, step, type NormalizerInput } fro
 import type { CallTracker } from '../dist/normalizer/tracker.js';
 
 // An inbound call to agent 201, answered, then hung up: the caller's Local channel pair (a, b),
-// the agent's (c, d), the dial (e), the answer (f) and the four hang-ups (g-j). Copied from the
-// fixture (CRLF line ends dropped); the other frames of the call are left out.
-const FRAMES: Record<string, string> = {
-  a: `
-Event: Newchannel
-Privilege: call,all
-Timestamp: 1795423805.239091
-Channel: Local/41004201@from-pstn-00000009;1
-ChannelState: 0
-ChannelStateDesc: Down
-CallerIDNum: <unknown>
-CallerIDName: <unknown>
-ConnectedLineNum: <unknown>
-ConnectedLineName: <unknown>
-Language: en
-AccountCode:
-Context: from-pstn
-Exten: 41004201
-Priority: 1
-Uniqueid: 1795423805.18
-Linkedid: 1795423805.18
-`,
-  b: `
-Event: Newchannel
-Privilege: call,all
-Timestamp: 1795423805.239168
-Channel: Local/41004201@from-pstn-00000009;2
-ChannelState: 4
-ChannelStateDesc: Ring
-CallerIDNum: <unknown>
-CallerIDName: <unknown>
-ConnectedLineNum: <unknown>
-ConnectedLineName: <unknown>
-Language: en
-AccountCode:
-Context: from-pstn
-Exten: 41004201
-Priority: 1
-Uniqueid: 1795423805.19
-Linkedid: 1795423805.18
-`,
-  c: `
-Event: Newchannel
-Privilege: call,all
-Timestamp: 1795423805.239795
-Channel: Local/201@agents-0000000a;1
-ChannelState: 0
-ChannelStateDesc: Down
-CallerIDNum: <unknown>
-CallerIDName: <unknown>
-ConnectedLineNum: <unknown>
-ConnectedLineName: <unknown>
-Language: en
-AccountCode:
-Context: agents
-Exten: 201
-Priority: 1
-Uniqueid: 1795423805.20
-Linkedid: 1795423805.18
-`,
-  d: `
-Event: Newchannel
-Privilege: call,all
-Timestamp: 1795423805.239804
-Channel: Local/201@agents-0000000a;2
-ChannelState: 4
-ChannelStateDesc: Ring
-CallerIDNum: <unknown>
-CallerIDName: <unknown>
-ConnectedLineNum: <unknown>
-ConnectedLineName: <unknown>
-Language: en
-AccountCode:
-Context: agents
-Exten: 201
-Priority: 1
-Uniqueid: 1795423805.21
-Linkedid: 1795423805.18
-`,
-  e: `
-Event: DialBegin
-Privilege: call,all
-Timestamp: 1795423805.239850
-Channel: Local/41004201@from-pstn-00000009;2
-ChannelState: 4
-ChannelStateDesc: Ring
-CallerIDNum: +4915112345678
-CallerIDName: Acme & Sons
-ConnectedLineNum: +4915112345678
-ConnectedLineName: Acme & Sons
-Language: en
-AccountCode:
-Context: from-pstn
-Exten: 41004201
-Priority: 1
-Uniqueid: 1795423805.19
-Linkedid: 1795423805.18
-DestChannel: Local/201@agents-0000000a;1
-DestChannelState: 0
-DestChannelStateDesc: Down
-DestCallerIDNum: 41004201
-DestCallerIDName: Acme & Sons
-DestConnectedLineNum: +4915112345678
-DestConnectedLineName: Acme & Sons
-DestLanguage: en
-DestAccountCode:
-DestContext: agents
-DestExten: 41004201
-DestPriority: 1
-DestUniqueid: 1795423805.20
-DestLinkedid: 1795423805.18
-DialString: 201@agents
-`,
-  f: `
-Event: DialEnd
-Privilege: call,all
-Timestamp: 1795423806.242745
-Channel: Local/41004201@from-pstn-00000009;2
-ChannelState: 4
-ChannelStateDesc: Ring
-CallerIDNum: +4915112345678
-CallerIDName: Acme & Sons
-ConnectedLineNum: +4915112345678
-ConnectedLineName: Acme & Sons
-Language: en
-AccountCode:
-Context: from-pstn
-Exten: 41004201
-Priority: 1
-Uniqueid: 1795423805.19
-Linkedid: 1795423805.18
-DestChannel: Local/201@agents-0000000a;1
-DestChannelState: 6
-DestChannelStateDesc: Up
-DestCallerIDNum: 41004201
-DestCallerIDName: Acme & Sons
-DestConnectedLineNum: +4915112345678
-DestConnectedLineName: Acme & Sons
-DestLanguage: en
-DestAccountCode:
-DestContext: agents
-DestExten:
-DestPriority: 1
-DestUniqueid: 1795423805.20
-DestLinkedid: 1795423805.18
-DialStatus: ANSWER
-`,
-  g: `
-Event: Hangup
-Privilege: call,all
-Timestamp: 1795423809.246991
-Channel: Local/41004201@from-pstn-00000009;1
-ChannelState: 6
-ChannelStateDesc: Up
-CallerIDNum: +4915112345678
-CallerIDName: Acme & Sons
-ConnectedLineNum: +4915112345678
-ConnectedLineName: Acme & Sons
-Language: en
-AccountCode:
-Context: caller
-Exten: wait
-Priority: 2
-Uniqueid: 1795423805.18
-Linkedid: 1795423805.18
-Cause: 16
-Cause-txt: Normal Clearing
-`,
-  h: `
-Event: Hangup
-Privilege: call,all
-Timestamp: 1795423809.247469
-Channel: Local/41004201@from-pstn-00000009;2
-ChannelState: 6
-ChannelStateDesc: Up
-CallerIDNum: +4915112345678
-CallerIDName: Acme & Sons
-ConnectedLineNum: +4915112345678
-ConnectedLineName: Acme & Sons
-Language: en
-AccountCode:
-Context: from-pstn
-Exten: 41004201
-Priority: 1
-Uniqueid: 1795423805.19
-Linkedid: 1795423805.18
-Cause: 16
-Cause-txt: Normal Clearing
-`,
-  i: `
-Event: Hangup
-Privilege: call,all
-Timestamp: 1795423809.247747
-Channel: Local/201@agents-0000000a;1
-ChannelState: 6
-ChannelStateDesc: Up
-CallerIDNum: 41004201
-CallerIDName: Acme & Sons
-ConnectedLineNum: +4915112345678
-ConnectedLineName: Acme & Sons
-Language: en
-AccountCode:
-Context: agents
-Exten:
-Priority: 1
-Uniqueid: 1795423805.20
-Linkedid: 1795423805.18
-Cause: 16
-Cause-txt: Normal Clearing
-`,
-  j: `
-Event: Hangup
-Privilege: call,all
-Timestamp: 1795423809.247873
-Channel: Local/201@agents-0000000a;2
-ChannelState: 6
-ChannelStateDesc: Up
-CallerIDNum: +4915112345678
-CallerIDName: Acme & Sons
-ConnectedLineNum: 41004201
-ConnectedLineName: Acme & Sons
-Language: en
-AccountCode:
-Context: agents
-Exten: 201
-Priority: 7
-Uniqueid: 1795423805.21
-Linkedid: 1795423805.18
-Cause: 16
-Cause-txt: Normal Clearing
-`,
+// the agent's (c, d), the dial (e), the answer (f) and the four hang-ups (g-j), read from the
+// fixture by their Timestamps (each unique there); the other frames of the call are left out.
+const FIXTURE = fs.readFileSync(new URL('./fixtures/direct-answered.ami', import.meta.url), 'latin1');
+const STAMPS: Record<string, string> = {
+  a: '1795423805.239091',
+  b: '1795423805.239168',
+  c: '1795423805.239795',
+  d: '1795423805.239804',
+  e: '1795423805.239850',
+  f: '1795423806.242745',
+  g: '1795423809.246991',
+  h: '1795423809.247469',
+  i: '1795423809.247747',
+  j: '1795423809.247873',
 };
 
-/** A frame as asterisk-manager and the AMI source hand it on: keys lower-cased without spaces. */
-function parseFrame(text: string): AmiEvent {
+/** A recorded frame as asterisk-manager and the AMI source hand it on: keys lower-cased without spaces. */
+function recordedFrame(timestamp: string): AmiEvent {
+  const text = FIXTURE.split('\r\n\r\n').find((f) => f.includes(`\r\nTimestamp: ${timestamp}\r\n`));
+  if (!text) throw new Error(`no frame with Timestamp ${timestamp} in direct-answered.ami`);
   const event: Record<string, string> = {};
-  for (const line of text.trim().split('\n')) {
+  for (const line of text.trim().split('\r\n')) {
     const colon = line.indexOf(':');
     event[line.slice(0, colon).replace(/ /g, '').toLowerCase()] = line.slice(colon + 1).trim();
   }
@@ -259,9 +45,9 @@ function parseFrame(text: string): AmiEvent {
 
 const T0 = 1795423805000;
 const INPUTS: Record<string, NormalizerInput> = Object.fromEntries(
-  Object.entries(FRAMES).map(([key, text], i) => [key, { kind: 'event', event: parseFrame(text), receivedAt: T0 + i * 100 }]),
+  Object.entries(STAMPS).map(([key, ts], i) => [key, { kind: 'event', event: recordedFrame(ts), receivedAt: T0 + i * 100 }]),
 );
-const KEYS = Object.keys(FRAMES);
+const KEYS = Object.keys(STAMPS);
 
 /** A real tracker whose event ids are repeatable, so that two of them fed alike make equal events. */
 function tracker(): CallTracker {
