@@ -8,6 +8,18 @@
 export const CRM_VAR_PREFIX = 'Omlcrm';
 
 /**
+ * The whole name of a CRM variable, as the contract's `vars` keys must match it
+ * (schema/events.v1.json): the prefix, then ASCII letters, digits and `_`. A dialplan variable
+ * with the prefix but another name (`Omlcrm x`, `Omlcrm-id`, `Omlcrmé`) is dropped.
+ */
+export const CRM_VAR_NAME = /^Omlcrm[A-Za-z0-9_]*$/;
+
+/** A name the contract's `vars` can carry. */
+export function isCrmVarName(name: string): boolean {
+  return CRM_VAR_NAME.test(name);
+}
+
+/**
  * The `&`-separated list of the Omlcrm… variables a call exports: only those listed reach the
  * events' `vars`, so a dialplan can keep working values to itself.
  */
@@ -26,7 +38,17 @@ export function uninherited(name: string): string {
   return name.replace(/^_{1,2}/, '');
 }
 
-/** The CRM variable names an export list names, in its order, each once. */
-export function exportedNames(list: string): string[] {
-  return [...new Set(list.split('&').map((n) => uninherited(n.trim())).filter((n) => n.startsWith(CRM_VAR_PREFIX)))];
+/**
+ * The CRM variable names an export list names, in its order, each once. A name with the prefix
+ * that the contract cannot carry is left out and handed to `onInvalid`.
+ */
+export function exportedNames(list: string, onInvalid?: (name: string) => void): string[] {
+  const names = new Set<string>();
+  for (const raw of list.split('&')) {
+    const n = uninherited(raw.trim());
+    if (!n.startsWith(CRM_VAR_PREFIX)) continue;
+    if (isCrmVarName(n)) names.add(n);
+    else onInvalid?.(n);
+  }
+  return [...names];
 }

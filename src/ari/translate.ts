@@ -103,21 +103,21 @@ export function needsLinkedidLookup(msg: AriMessage, state: TranslateState): str
   return ch.id;
 }
 
-/** AMI's ChannelState numbers (enum ast_channel_state). */
-const CHANNEL_STATE: Record<string, string> = {
-  Down: '0',
-  Rsrvd: '1',
-  Rsrved: '1',
-  OffHook: '2',
-  Dialing: '3',
-  Ring: '4',
-  Ringing: '5',
-  Up: '6',
-  Busy: '7',
-  'Dialing Offhook': '8',
-  'Pre-ring': '9',
-  Unknown: '10',
-};
+/** AMI's ChannelState numbers (enum ast_channel_state). A Map: the key is the PBX's text. */
+const CHANNEL_STATE: ReadonlyMap<string, string> = new Map([
+  ['Down', '0'],
+  ['Rsrvd', '1'],
+  ['Rsrved', '1'],
+  ['OffHook', '2'],
+  ['Dialing', '3'],
+  ['Ring', '4'],
+  ['Ringing', '5'],
+  ['Up', '6'],
+  ['Busy', '7'],
+  ['Dialing Offhook', '8'],
+  ['Pre-ring', '9'],
+  ['Unknown', '10'],
+]);
 
 type Translator = (msg: AriMessage, state: TranslateState) => Record<string, string> | null;
 
@@ -200,7 +200,8 @@ const TRANSLATORS: Record<string, Translator> = {
  * message may map to several). Updates `state`.
  */
 export function translate(msg: AriMessage, state: TranslateState): AmiEvent[] {
-  const fn = TRANSLATORS[msg.type];
+  // Own rows only: a message typed `toString` or `__proto__` must not reach Object.prototype.
+  const fn = typeof msg.type === 'string' && Object.hasOwn(TRANSLATORS, msg.type) ? TRANSLATORS[msg.type] : undefined;
   if (!fn) return [];
   const fields = fn(msg, state);
   if (!fields) return [];
@@ -240,22 +241,26 @@ function channelEvent(event: string, msg: AriMessage, state: TranslateState, ext
   return { event, ...channelFields('', ch, state), ...extra };
 }
 
-/** AMI's channel headers with a prefix (ast_manager_build_channel_state_string_prefix). */
+/**
+ * AMI's channel headers with a prefix (ast_manager_build_channel_state_string_prefix). Every value
+ * a string, as AMI's are: the normalizer calls string methods on them, and a JSON number or
+ * object where Asterisk sends a string must not throw there.
+ */
 function channelFields(prefix: string, ch: AriChannel, state: TranslateState): Record<string, string> {
-  const stateDesc = ch.state ?? 'Unknown';
+  const stateDesc = ch.state === undefined || ch.state === null ? 'Unknown' : str(ch.state);
   return {
     [`${prefix}channel`]: ch.name,
-    [`${prefix}channelstate`]: CHANNEL_STATE[stateDesc] ?? '10',
+    [`${prefix}channelstate`]: CHANNEL_STATE.get(stateDesc) ?? '10',
     [`${prefix}channelstatedesc`]: stateDesc,
-    [`${prefix}calleridnum`]: ch.caller?.number ?? '',
-    [`${prefix}calleridname`]: ch.caller?.name ?? '',
-    [`${prefix}connectedlinenum`]: ch.connected?.number ?? '',
-    [`${prefix}connectedlinename`]: ch.connected?.name ?? '',
-    [`${prefix}language`]: ch.language ?? '',
-    [`${prefix}accountcode`]: ch.accountcode ?? '',
-    [`${prefix}context`]: ch.dialplan?.context ?? '',
-    [`${prefix}exten`]: ch.dialplan?.exten ?? '',
-    [`${prefix}priority`]: ch.dialplan?.priority !== undefined ? String(ch.dialplan.priority) : '',
+    [`${prefix}calleridnum`]: str(ch.caller?.number),
+    [`${prefix}calleridname`]: str(ch.caller?.name),
+    [`${prefix}connectedlinenum`]: str(ch.connected?.number),
+    [`${prefix}connectedlinename`]: str(ch.connected?.name),
+    [`${prefix}language`]: str(ch.language),
+    [`${prefix}accountcode`]: str(ch.accountcode),
+    [`${prefix}context`]: str(ch.dialplan?.context),
+    [`${prefix}exten`]: str(ch.dialplan?.exten),
+    [`${prefix}priority`]: str(ch.dialplan?.priority),
     [`${prefix}uniqueid`]: ch.id,
     [`${prefix}linkedid`]: linkedidOf(ch, state),
   };
@@ -265,11 +270,11 @@ function bridgeFields(prefix: string, b: AriBridge | null): Record<string, strin
   if (!b) return {};
   return {
     [`${prefix}bridgeuniqueid`]: b.id,
-    [`${prefix}bridgetype`]: b.bridge_type ?? '',
-    [`${prefix}bridgetechnology`]: b.technology ?? '',
-    [`${prefix}bridgecreator`]: b.creator ?? '',
-    [`${prefix}bridgename`]: b.name ?? '',
-    [`${prefix}bridgenumchannels`]: String(b.channels?.length ?? 0),
+    [`${prefix}bridgetype`]: str(b.bridge_type),
+    [`${prefix}bridgetechnology`]: str(b.technology),
+    [`${prefix}bridgecreator`]: str(b.creator),
+    [`${prefix}bridgename`]: str(b.name),
+    [`${prefix}bridgenumchannels`]: String(Array.isArray(b.channels) ? b.channels.length : 0),
   };
 }
 

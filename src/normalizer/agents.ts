@@ -236,9 +236,10 @@ export class AgentDirectory {
       const at = rest.indexOf('@');
       if (at < 0) return null;
       const ctx = rest.slice(at + 1).replace(/\/n$/, '').toLowerCase();
-      return this.agentContexts.has(ctx) ? rest.slice(0, at) : null;
+      // `Local/@agents` names no extension: an empty one would be an agent with an empty id.
+      return at > 0 && this.agentContexts.has(ctx) ? rest.slice(0, at) : null;
     }
-    return this.extensionRe.test(rest) ? rest : null;
+    return rest !== '' && this.extensionRe.test(rest) ? rest : null;
   }
 
   /** A queue member's extension whatever its Local context: Local/201@custom -> 201. */

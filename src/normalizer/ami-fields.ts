@@ -1,7 +1,7 @@
 // Reading AMI events: header values as the contract wants them, and the filters the mapping
 // table (src/normalizer/ami-events.ts) applies before a handler runs. A filter only looks at the
 // event itself; it narrows the event's type, so the handler gets the headers it needs as strings.
-import type { AmiEvent } from '../ami/frame.js';
+import { type AmiEvent, amiTimestamp } from '../ami/frame.js';
 import { isDialProgress } from './statuses.js';
 
 /** An AMI event known to carry (non-empty) headers K. */
@@ -18,9 +18,39 @@ export function cidOrNull(v: string | undefined): string | null {
   return t === '' || t === '<unknown>' ? null : t;
 }
 
-/** The Q.850 cause an event carries (Hangup, HangupRequest), NaN when it has none. */
+/** The largest Q.850 cause value: the field is 7 bits (Asterisk's AST_CAUSE_INTERWORKING, 127). */
+export const MAX_CAUSE = 127;
+
+/**
+ * The Q.850 cause an event carries (Hangup, HangupRequest): a whole number 0-127 written in
+ * decimal digits, NaN when it has none or something else (`1.5`, `-3`, `99999999999`, `0x10`):
+ * such a value is no cause, and the contract's `cause.code` is then null.
+ */
 export function causeCode(ev: AmiEvent): number {
-  return ev.cause !== undefined && ev.cause !== '' ? Number(ev.cause) : NaN;
+  const c = ev.cause;
+  if (c === undefined || c.length === 0 || c.length > 3 || !DIGITS.test(c)) return NaN;
+  const n = Number(c);
+  return n <= MAX_CAUSE ? n : NaN;
+}
+
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * The latest time an event may carry: 9999-12-31T23:59:59Z, the last second the contract's
+ * `time` (exactly four year digits) can write. A Timestamp beyond it, or not a positive number,
+ * is not believed (see eventTime).
+ */
+export const LATEST_TIMESTAMP = 253_402_300_799;
+
+/**
+ * Seconds since the epoch from the AMI `Timestamp` header (timestampevents = yes), or null when
+ * the event has none or one that no event can be dated with: not a finite number, 0 or less
+ * (before 1970-01-01), or after LATEST_TIMESTAMP (`253402300800`, `1e20`). The tracker then
+ * dates the event with when it was received, as it does when Asterisk sends no Timestamp.
+ */
+export function eventTime(ev: AmiEvent): number | null {
+  const ts = amiTimestamp(ev);
+  return ts !== null && ts <= LATEST_TIMESTAMP ? ts : null;
 }
 
 /** The channel reached Up (Newstate). */

@@ -3,7 +3,7 @@
 // outcome), its state (Newstate). Resync (src/normalizer/resync.ts) feeds the channels and
 // variables it finds through onNewchannel and onVarSet.
 import type { AmiEvent } from '../ami/frame.js';
-import { CRM_VAR_PREFIX, EXPORT_LIST, exportedNames, ORIGIN_VARIABLE, uninherited } from '../crm-vars.js';
+import { CRM_VAR_PREFIX, EXPORT_LIST, exportedNames, isCrmVarName, ORIGIN_VARIABLE, uninherited } from '../crm-vars.js';
 import { cidOrNull, isUp } from './ami-fields.js';
 import { channelEvent, createCall, maybeAnnounce } from './calls.js';
 import { addChannel } from './model.js';
@@ -40,9 +40,11 @@ export function onVarSet(s: TrackerState, ev: AmiEvent): void {
   const name = uninherited(ev.variable ?? '');
   const value = ev.value ?? '';
   if (name === EXPORT_LIST) {
-    for (const n of exportedNames(value)) (call.exportNames ??= new Set()).add(n);
+    for (const n of exportedNames(value, s.dropVariable)) (call.exportNames ??= new Set()).add(n);
   } else if (name.startsWith(CRM_VAR_PREFIX)) {
-    (call.omlValues ??= new Map()).set(name, value);
+    // A name the contract's `vars` cannot carry is never kept: listed or not, it is not exported.
+    if (isCrmVarName(name)) (call.omlValues ??= new Map()).set(name, value);
+    else s.dropVariable(name);
   } else if (name === ORIGIN_VARIABLE) {
     // The first value wins.
     if (value !== '') call.origin ??= value;

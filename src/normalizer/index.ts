@@ -32,6 +32,8 @@ export interface NormalizerOptions {
   /** Recognise agents from what the PBX lists (calls.agentsFromPbx). Default true. */
   agentsFromPbx?: boolean;
   ids?: IdSource;
+  /** See TrackerOptions.onDroppedVariable. */
+  onDroppedVariable?: (name: string, last: boolean) => void;
 }
 
 /** Namespace of the name-based event ids (UUIDv5): fixed forever, so HA peers agree. */
@@ -43,18 +45,23 @@ export const defaultIds: IdSource = (seed) => (seed === null ? uuidv7() : nameBa
 // UUIDv5 (RFC 9562: SHA-1 of namespace bytes + UTF-8 name) with one crypto.hash call on a reused
 // buffer: ~5× cheaper than uuid's v5, which parses the namespace and encodes the name in JS on
 // every call, and one id is made for every normalized event. The uuid package stays the
-// reference (test/event-ids.test.ts compares the two) and the fallback for names this path does
-// not take: possibly longer than the buffer, or not well-formed UTF-16 (uuid throws on those).
+// reference (test/event-ids.test.ts compares the two) and the fallback for names possibly longer
+// than the buffer.
 const NAMESPACE_BYTES = Buffer.from(uuidParse(EVENT_ID_NAMESPACE));
 const nameBuffer = Buffer.alloc(4096);
 NAMESPACE_BYTES.copy(nameBuffer);
-// crypto.hash exists from Node 20.12; String.prototype.isWellFormed (ES2024) in every Node 20.
+// crypto.hash exists from Node 20.12; String.prototype.isWellFormed and toWellFormed (ES2024) in
+// every Node 20.
 const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : null;
 const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+const toWellFormed = (s: string): string => (s as unknown as { toWellFormed(): string }).toWellFormed();
 
-export function nameBasedId(name: string): string {
+export function nameBasedId(seed: string): string {
+  // A lone surrogate (ARI's JSON can carry one in a channel id) would make uuid throw and the
+  // event be lost: it is named as UTF-8 writes it, U+FFFD.
+  const name = isWellFormed(seed) ? seed : toWellFormed(seed);
   // At most 3 UTF-8 bytes per UTF-16 unit: such a name always fits.
-  if (!oneShotHash || name.length * 3 > nameBuffer.length - NAMESPACE_BYTES.length || !isWellFormed(name)) return uuidv5(name, EVENT_ID_NAMESPACE);
+  if (!oneShotHash || name.length * 3 > nameBuffer.length - NAMESPACE_BYTES.length) return uuidv5(name, EVENT_ID_NAMESPACE);
   const n = nameBuffer.write(name, NAMESPACE_BYTES.length, 'utf8');
   const h = oneShotHash('sha1', nameBuffer.subarray(0, NAMESPACE_BYTES.length + n), 'hex');
   // Version 5 in the 13th hex digit; variant 10xx in the 17th.
@@ -68,6 +75,7 @@ export function createTracker(opts: NormalizerOptions): CallTracker {
     inboundContexts: opts.inboundContexts,
     agents: new AgentDirectory({ agents: opts.agents, agentContexts: opts.agentContexts, extensionPattern: opts.extensionPattern, fromPbx: opts.agentsFromPbx ?? true }),
     ids: opts.ids ?? defaultIds,
+    onDroppedVariable: opts.onDroppedVariable,
   });
 }
 

@@ -12,7 +12,7 @@ export function onQueueCallerJoin(s: TrackerState, ev: AmiEvent): void {
   const call = hit.call;
   s.ensureStarted(call);
   const pos = Number(ev.position);
-  call.queue = { name: ev.queue, position: Number.isInteger(pos) && pos > 0 ? pos : null, joinedAt: s.now, leftAt: null };
+  call.queue = { name: ev.queue, position: Number.isSafeInteger(pos) && pos > 0 ? pos : null, joinedAt: s.now, leftAt: null };
   s.emit(call, 'call.queued', { agent: null, channel: { uniqueid: hit.ch.uniqueid, name: hit.ch.name } });
 }
 

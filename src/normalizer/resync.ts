@@ -87,10 +87,15 @@ export function resync(s: TrackerState, channels: readonly SnapshotChannel[], ma
 /** Orders channels by creation: Uniqueid is `[systemname-]epoch.sequence`. */
 function byCreation(a: SnapshotChannel, b: SnapshotChannel): number {
   const key = (u: string) => {
-    const m = /(\d+)\.(\d+)$/.exec(u);
+    // Only the tail can hold `epoch.sequence`; on a long run of digits the pattern backtracks
+    // quadratically (a 30,000-digit id: half a second), so it never sees more than the tail.
+    const m = /(\d+)\.(\d+)$/.exec(u.length > MAX_ID_TAIL ? u.slice(-MAX_ID_TAIL) : u);
     return m ? [Number(m[1]), Number(m[2])] : [0, 0];
   };
   const [ae, as] = key(a.uniqueid);
   const [be, bs] = key(b.uniqueid);
   return ae! - be! || as! - bs!;
 }
+
+/** Longer than any `epoch.sequence` (20 digits, a dot, 20 digits). */
+const MAX_ID_TAIL = 48;

@@ -26,6 +26,9 @@ export type CallEventFields<T extends CallEvent['type']> = Omit<Extract<CallEven
 /** What emitting an agent event of type T takes besides the agent: T's own fields. */
 export type AgentEventFields<T extends AgentEvent['type']> = Omit<Extract<AgentEvent, { type: T }>, keyof Envelope | 'type' | 'agent'>;
 
+/** How many dropped CRM variable names are reported (each once); later ones are dropped silently. */
+export const MAX_DROPPED_NAMES = 100;
+
 export class TrackerState {
   /** The calls in progress, by the Linkedid they started with. */
   readonly calls = new Map<string, Call>();
@@ -49,6 +52,11 @@ export class TrackerState {
   inputs = 0;
   /** While resync adds the snapshot's channels: calls are announced once their variables are in. */
   deferAnnounce = false;
+  /**
+   * Reports a CRM variable name the contract cannot carry (src/crm-vars.ts), dropped: once per
+   * name, and at most MAX_DROPPED_NAMES names (hostile input could name millions).
+   */
+  readonly dropVariable: (name: string) => void;
   private seedBase: string | null = null;
   private seedN = 0;
   private out: BridgeEvent[] = [];
@@ -58,6 +66,13 @@ export class TrackerState {
     this.agents = opts.agents;
     this.ids = opts.ids;
     this.inbound = new Set(opts.inboundContexts.map((c) => c.toLowerCase()));
+    const dropped = new Set<string>();
+    const report = opts.onDroppedVariable;
+    this.dropVariable = (name) => {
+      if (!report || dropped.has(name) || dropped.size >= MAX_DROPPED_NAMES) return;
+      dropped.add(name);
+      report(name, dropped.size === MAX_DROPPED_NAMES);
+    };
   }
 
   /** Starts an input: its time, and the seed of its event ids (null: unique ids). */

@@ -17,10 +17,10 @@
 //   state.ts           the tracker's state, clock and typed emits
 //   statuses.ts, local-channels.ts   what Asterisk's statuses, causes and Local channels mean
 import type { AmiEvent } from '../ami/frame.js';
-import { amiTimestamp } from '../ami/frame.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from './agents.js';
 import { amiHandler } from './ami-events.js';
+import { eventTime } from './ami-fields.js';
 import { followLinkedid } from './calls.js';
 import { resync } from './resync.js';
 import { TrackerState } from './state.js';
@@ -33,6 +33,11 @@ export interface TrackerOptions {
   inboundContexts: readonly string[];
   agents: AgentDirectory;
   ids: IdSource;
+  /**
+   * Told once per CRM variable name that the contract cannot carry (`Omlcrm x`): the variable
+   * is dropped. `last` is true for the last name reported (MAX_DROPPED_NAMES in state.ts).
+   */
+  onDroppedVariable?: (name: string, last: boolean) => void;
 }
 
 /** One live channel as listed by CoreShowChannels, for resync after a reconnect. */
@@ -80,12 +85,13 @@ export class CallTracker {
 
   /**
    * Feeds one AMI event. `receivedAt` (ms) stands in for the Timestamp header when Asterisk
-   * does not send one (manager.conf timestampevents = no).
+   * does not send one (manager.conf timestampevents = no), or one no event can be dated with
+   * (eventTime in ami-fields.ts: `1e20`, year 10000, 0 or less).
    */
   handle(ev: AmiEvent, receivedAt: number): BridgeEvent[] {
     const name = (ev.event ?? '').toLowerCase();
     const handler = amiHandler(name);
-    const ts = amiTimestamp(ev);
+    const ts = eventTime(ev);
     // Ids are name-based only when the event carries Asterisk's own Timestamp: then every
     // replica of the bridge, and every replay, names this event the same.
     this.s.begin(ts ?? receivedAt / 1000, ts !== null ? `${this.opts.server}|${name}|${ev.uniqueid ?? ev.destuniqueid ?? ''}|${ev.timestamp}` : null);
