@@ -2,17 +2,18 @@
 // architecture in one sentence: a source emits AMI input, the normalizer turns it into
 // contract events, and every configured sink receives every event. It also owns what the
 // operator touches: readiness, metrics, and the SIGHUP reload.
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
 import { AmiSource } from './ami/source.js';
 import { AriSource } from './ari/source.js';
+import { InvalidEvents } from './events/invalid.js';
 import { validateEvent } from './events/schema.js';
 import { NatsSource } from './sources/nats.js';
 import type { BridgeConfig } from './config/load.js';
 import type { BridgeEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput, type SnapshotTrigger } from './normalizer/index.js';
-import type { CallTracker } from './normalizer/tracker.js';
+import type { CallTracker, IdSource } from './normalizer/tracker.js';
 import { AgentChannel } from './http/agent-channel.js';
 import { HttpServer, type HttpServerContext } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
@@ -38,10 +39,17 @@ export interface BridgeContext {
   source?: { reconnect?: false; resync?: boolean; host?: string; port?: number; inventory?: boolean; reconcileIntervalMs?: number };
   /** Replaces the configured sinks (replay prints to stdout whatever the config says). */
   sinks?: Sink[];
+  /** Replaces how event ids are made (tests: an id the contract refuses makes an invalid event). */
+  ids?: IdSource;
+}
+
+/** Where invalid events are kept when there is no outbox: beside where the outbox would be. */
+export function invalidEventsPath(config: BridgeConfig, env: NodeJS.ProcessEnv = process.env): string {
+  return join(dirname(outboxPath(config, env)), 'invalid-events.jsonl');
 }
 
 export class Bridge {
-  /** Every normalized event, after it was handed to the sinks. */
+  /** Every normalized event, after it was handed to the sinks (an invalid one is not: see deliver). */
   readonly events$ = new Subject<BridgeEvent>();
   /** The AMI source (events, actions), when pbx.ami is configured. */
   source: AmiSource | null = null;
@@ -66,6 +74,8 @@ export class Bridge {
   /** While sinks are being swapped (reload): events held for the new sinks. */
   private held: BridgeEvent[] | null = null;
   private stopping = false;
+  /** Events that failed the contract: logged, counted, kept; never delivered. */
+  private readonly invalid: InvalidEvents;
   private subscription: Subscription | null = null;
   private ended: Promise<void> = Promise.resolve();
   private readonly log: Logger;
@@ -77,6 +87,13 @@ export class Bridge {
       callsInProgress: () => this.tracker?.activeCalls ?? 0,
       sseClients: () => this.channel?.streams ?? 0,
       outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.durableSinks] } : null),
+    });
+    this.invalid = new InvalidEvents({
+      log: this.log.child({ module: 'contract' }),
+      outbox: () => this.outbox,
+      // Replay (its own sinks) writes nothing beside the config's outbox: the log line says it all.
+      file: ctx.sinks ? null : invalidEventsPath(ctx.config),
+      count: () => this.metrics.invalidEvent(),
     });
   }
 
@@ -104,6 +121,12 @@ export class Bridge {
       extensionPattern: config.calls.extensionPattern,
       agentsFromPbx: config.calls.agentsFromPbx,
       agents: config.agents,
+      ids: this.ctx.ids,
+      onDroppedVariable: (name, last) =>
+        this.log.child({ module: 'normalizer' }).warn(
+          { variable: name.length > 100 ? `${name.slice(0, 100)}…` : name },
+          `a CRM variable whose name the event contract cannot carry (^Omlcrm[A-Za-z0-9_]*$) was dropped; said once per name${last ? ' (the last name said: later ones are dropped silently)' : ''}`,
+        ),
     });
     if (config.source) {
       // A delivery node: normalized events from the stream, straight to the sinks.
@@ -111,8 +134,7 @@ export class Bridge {
         config: config.source,
         log: this.log.child({ module: 'nats-source' }),
         deliver: (event) => {
-          this.deliver(event);
-          this.metrics.event(event, null);
+          if (this.deliver(event)) this.metrics.event(event, null);
         },
         validate: (event) => validateEvent(event),
       });
@@ -197,8 +219,8 @@ export class Bridge {
       )
       .subscribe({
         next: (event) => {
+          if (!this.deliver(event)) return;
           if (current?.kind === 'snapshot' && event.type === 'call.hangup') this.onReconciled(normalizerLog, event, current.trigger ?? 'reconnect');
-          this.deliver(event);
           metrics.event(event, receivedAt);
         },
         complete: () => done(),
@@ -426,10 +448,21 @@ export class Bridge {
     });
   }
 
-  private deliver(event: BridgeEvent): void {
+  /**
+   * Hands an event to every sink, if it matches the contract: the one gate every event passes,
+   * from the normalizer or from the NATS stream. An event that does not goes to no sink (nor to
+   * events$): it is logged, counted and kept (src/events/invalid.ts). Returns whether it went out.
+   */
+  private deliver(event: BridgeEvent): boolean {
+    const problems = validateEvent(event);
+    if (problems.length > 0) {
+      this.invalid.keep(event, problems);
+      return false;
+    }
     this.held?.push(event);
     this.deliverTo(this.sinks, event);
     this.events$.next(event);
+    return true;
   }
 
   private deliverTo(sinks: readonly Sink[], event: BridgeEvent): void {

@@ -30,6 +30,7 @@ export class BridgeMetrics {
   private readonly deliveryDuration: Histogram<'sink'>;
   private readonly deliveryLatency: Histogram<'sink'>;
   private readonly normalizerErrors: Counter;
+  private readonly invalidEvents: Counter;
   private readonly reloads: Counter<'result'>;
   private readonly reconciled: Counter<'trigger'>;
   private lastAmiState: string | null = null;
@@ -71,6 +72,11 @@ export class BridgeMetrics {
       registers,
     });
     this.normalizerErrors = new Counter({ name: `${p}normalizer_errors_total`, help: 'AMI inputs the normalizer could not handle (skipped, logged).', registers });
+    this.invalidEvents = new Counter({
+      name: `${p}events_invalid_total`,
+      help: 'Normalized events that failed the event schema: sent to no sink, kept as dead letters (src/events/invalid.ts).',
+      registers,
+    });
     this.reloads = new Counter({ name: `${p}config_reloads_total`, help: 'SIGHUP reloads, by result: applied, refused.', labelNames: ['result'], registers });
     this.reconciled = new Counter({
       name: `${p}calls_reconciled_total`,
@@ -140,6 +146,10 @@ export class BridgeMetrics {
 
   normalizerError(): void {
     this.normalizerErrors.inc();
+  }
+
+  invalidEvent(): void {
+    this.invalidEvents.inc();
   }
 
   callReconciled(trigger: 'reconnect' | 'periodic'): void {

@@ -1,5 +1,5 @@
 // The durable outbox (SQLite, WAL) and the per-sink dispatcher that delivers from it.
-export { Outbox, OutboxVersionError, type DeadLetter, type DeadReason, type EnqueueEntry, type ListOptions, type OutboxItem, type OutboxOptions, type Selection } from './outbox.js';
+export { INVALID_SINK, Outbox, OutboxVersionError, type DeadLetter, type DeadReason, type EnqueueEntry, type ListOptions, type OutboxItem, type OutboxOptions, type Selection } from './outbox.js';
 export {
   Dispatcher,
   MAX_ERROR_LENGTH,

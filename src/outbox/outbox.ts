@@ -34,8 +34,15 @@ export interface OutboxItem {
   lastError: string | null;
 }
 
-/** Why an event was given up on. */
-export type DeadReason = 'rejected' | 'max-attempts' | 'max-age';
+/** Why an event was given up on. `invalid`: it broke the event contract and went to no sink (INVALID_SINK). */
+export type DeadReason = 'rejected' | 'max-attempts' | 'max-age' | 'invalid';
+
+/**
+ * The pseudo-sink under which events that fail schema/events.v1.json are kept as dead letters
+ * (src/events/invalid.ts): no durable sink can have this name (theirs match [A-Za-z0-9_.:-]), and `retry`
+ * leaves them where they are, since no dispatcher would ever take them.
+ */
+export const INVALID_SINK = '(invalid)';
 
 /** An event given up on; `retry()` puts it back into the outbox. */
 export interface DeadLetter {
@@ -230,6 +237,11 @@ export class Outbox {
         INSERT INTO dead_letters (seq, sink, partition, event_id, payload, attempts, created_at, last_error, reason, failed_at)
         SELECT seq, sink, partition, event_id, payload, attempts + 1, created_at, ?, ?, ? FROM outbox WHERE seq = ?`),
       get: prepare<OutboxRow>(`SELECT * FROM outbox WHERE seq = ?`),
+      // An invalid event, never attempted: its row (for a seq from the outbox's sequence) goes
+      // straight to the dead letters.
+      buryUnsent: prepare(`
+        INSERT INTO dead_letters (seq, sink, partition, event_id, payload, attempts, created_at, last_error, reason, failed_at)
+        SELECT seq, sink, partition, event_id, payload, 0, created_at, ?, 'invalid', created_at FROM outbox WHERE seq = ?`),
     };
 
     this.enqueueTx = db.transaction((entries: readonly EnqueueEntry[], now: number) => {
@@ -329,6 +341,15 @@ export class Outbox {
     this.deadTx(item, reason, error, now);
   }
 
+  /** Keeps an event that no sink may have (it broke the contract) as a dead letter of INVALID_SINK, reason `invalid`. */
+  keepInvalid(partition: string, eventId: string, payload: string, error: string, now = Date.now()): void {
+    this.db.transaction(() => {
+      const { lastInsertRowid } = this.stmt.insert.run({ sink: INVALID_SINK, partition, eventId, payload, now });
+      this.stmt.buryUnsent.run(error, lastInsertRowid);
+      this.stmt.delete.run(lastInsertRowid);
+    })();
+  }
+
   /** The row as stored now, or null if it is gone (delivered, purged). */
   get(seq: number): OutboxItem | null {
     const row = this.stmt.get.get(seq);
@@ -376,7 +397,10 @@ export class Outbox {
    * for it, or a retry timer) — there is no polling; in-process, call the Dispatcher's notify().
    */
   retry(sel: Selection = {}, now = Date.now()): number {
-    const { sql, params } = where(sel);
+    const { sql: selected, params: selParams } = where(sel);
+    // Invalid events stay dead: no sink may have them (INVALID_SINK).
+    const sql = `${selected ? `${selected} AND` : 'WHERE'} sink <> ?`;
+    const params = [...selParams, INVALID_SINK];
     return this.db.transaction(() => {
       // Inserted as waiting rows in dead-letter order (seq order follows insertion order), then
       // repairHeads() makes the oldest row of each partition due: set-wise, however many there are.
