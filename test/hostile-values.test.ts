@@ -139,6 +139,20 @@ t.test('given a Local channel in an agent context with no extension, then it is 
   t.equal(login.events[0]?.type === 'agent.login' ? login.events[0].agent.id : null, 'Local/@agents', 'then the member is known by its interface');
 });
 
+t.test('given an AgentCalled with an empty Interface, then the member is its DestChannel, never an agent with an empty id', async (t) => {
+  const frames = call({ dial: false });
+  const hangup = frames.pop()!;
+  frames.push(
+    { event: 'QueueCallerJoin', ...CALLER, queue: 'sales', position: '1', timestamp: TS },
+    { event: 'AgentCalled', ...CALLER, destchannel: AGENT.channel, destuniqueid: AGENT.uniqueid, destlinkedid: '1.1', interface: '', membername: 'Zoe', queue: 'sales', timestamp: TS },
+    hangup,
+  );
+  const r = run(frames);
+  t.same(r.invalid, [], 'then every event is schema-valid');
+  const ringing = r.events.find((e) => e.type === 'call.ringing');
+  t.equal(ringing && 'agent' in ringing ? ringing.agent?.interface : undefined, 'PJSIP/201');
+});
+
 t.test('given a queue position beyond what a number holds exactly, then it is null', async (t) => {
   const r = run([
     { event: 'Newchannel', ...CALLER, context: 'from-pstn', exten: '5551000', calleridnum: '+34911234567', timestamp: TS },

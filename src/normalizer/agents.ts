@@ -149,6 +149,8 @@ export class AgentDirectory {
   /** The agent behind a device (or null), and which evidence decided it. */
   describe(channelOrInterface: string, memberName?: string): { agent: Agent | null; by: AgentEvidence } {
     const iface = interfaceOf(channelOrInterface);
+    // An empty Interface header names no device (and would make an agent with an empty id).
+    if (iface === '') return { agent: null, by: 'none' };
     const key = iface.toLowerCase();
     const cfg = this.byInterface.get(key);
     if (cfg) return { agent: this.build(cfg, iface, memberName), by: 'config' };

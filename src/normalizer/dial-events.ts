@@ -64,7 +64,7 @@ export function onDialBegin(s: TrackerState, ev: AmiEventWith<'channel' | 'destu
 export function onAgentCalled(s: TrackerState, ev: AmiEventWith<'destuniqueid' | 'destchannel'>): void {
   const hit = channelEvent(s, ev);
   if (!hit) return;
-  const iface = ev.interface ?? ev.destchannel;
+  const iface = ev.interface || ev.destchannel;
   s.agents.learnName(iface, ev.membername);
   const agent = s.agents.fromChannel(iface, ev.membername);
   if (!agent) return;
