@@ -232,7 +232,7 @@ export class Bridge {
 
   private async startHttp(config: BridgeConfig): Promise<void> {
     if (config.http && this.channel) {
-      this.http = new HttpServer({ ...this.httpContext(config), channel: this.channel, log: this.log.child({ module: 'http' }) });
+      this.http = new HttpServer({ ...this.httpContext(config), channel: this.channel, log: this.log.child({ module: 'http' }), metrics: this.metrics });
       await this.http.start();
     } else if (config.api && !this.ctx.sinks) {
       this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');
@@ -259,6 +259,8 @@ export class Bridge {
     const tokens = new TokenVerifier(statics, http.tokenSecret);
     const agents = this.tracker!.agents;
     const metricsToken = tokenMatcher(http.metricsToken);
+    const apiTokenMatchers = (config.api?.tokens ?? []).map((t) => tokenMatcher(t.token));
+    const apiTokens = (token: string) => apiTokenMatchers.some((m) => m(token));
     return {
       config: http,
       rules: config.screenpop,
@@ -270,6 +272,7 @@ export class Bridge {
         readiness: () => this.readiness(),
         metrics: this.metrics,
         mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
+        knows: (token) => tokens.verify(token) !== null || apiTokens(token),
       }),
     };
   }

@@ -8,7 +8,7 @@ import { Bridge, outboxPath } from './bridge.js';
 import { VERSION } from './version.js';
 import { mintToken, parseTtl } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
-import { ConfigError, EXIT_CONFIG, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig, type LoadOptions } from './config/load.js';
+import { ConfigError, EXIT_CONFIG, configWarnings, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig, type LoadOptions } from './config/load.js';
 import { validateEvent } from './events/schema.js';
 import { isCallEvent, type BridgeEvent } from './events/types.js';
 import { createLogger } from './log.js';
@@ -129,6 +129,7 @@ function load(path: string | undefined, opts: LoadOptions = {}): BridgeConfig | 
 function checkConfig(path: string | undefined): number {
   const config = load(path);
   if (typeof config === 'number') return config;
+  for (const w of configWarnings(config)) process.stderr.write(`crm-bridge: warning: ${w}\n`);
   process.stdout.write(`${findConfigPath(path)}: ok (pbx ${config.pbx.name}, ${config.sinks.length} sink(s), ${config.agents.length} agent(s))\n`);
   return 0;
 }
@@ -144,6 +145,7 @@ async function run(path: string | undefined): Promise<number> {
   const file = findConfigPath(path)!;
   const log = daemonLogger(config.log.level);
   log.info({ version: VERSION, config: describeConfig(config) }, 'crm-bridge starting');
+  for (const w of configWarnings(config)) log.warn(`config: ${w}`);
   const systemd = systemdNotifier(log);
   const bridge = new Bridge({ config, log });
   let stopping: Promise<void> | null = null;
@@ -191,6 +193,7 @@ async function run(path: string | undefined): Promise<number> {
         systemd.ready('running (config reload refused: see the log)');
         return;
       }
+      for (const w of configWarnings(next)) log.warn(`config: ${w}`);
       try {
         const { applied, needsRestart } = await bridge.reload(next);
         bridge.metrics.reload('applied');

@@ -20,7 +20,11 @@ import { contractViolations } from './helpers/contract.js';
 
 const API_TOKEN = 'api-token-for-the-crm-0123456789abcdef';
 const OTHER_API_TOKEN = 'api-token-for-reports-0123456789abcdef';
-const SECRET = 'k'.repeat(40);
+const SECRET = '9f2c41d7a0e35b86c4f19e72d08a3b5e6c1f47a9d2e08b35f6c71a94e0d2b853';
+// Tokens as check-config wants them: 128 bits or more (`openssl rand -hex 32`), all different.
+const TOKEN_201 = 'agent-u201-token-7d1e94b2c05a38f6';
+const TOKEN_202 = 'agent-u202-token-e83b5f0c291da476';
+const TOKEN_SUP = 'supervisor-floor-token-4c9a2e7f1b83d605';
 
 class FakeAmi {
   state = 'connected';
@@ -49,11 +53,11 @@ async function startApi(t: Test, overrides: ConfigOverrides = {}): Promise<Start
   const config = defaultConfig({
     calls: { agentContexts: ['agents', 'phones'] },
     agents: [
-      { id: 'u-201', name: 'Ana "the boss" Pérez', extension: '201', interfaces: [], token: 't-201' },
-      { id: 'u-202', extension: '202', interfaces: ['PJSIP/ana-desk', 'Local/202@agents'], token: 't-202' },
+      { id: 'u-201', name: 'Ana "the boss" Pérez', extension: '201', interfaces: [], token: TOKEN_201 },
+      { id: 'u-202', extension: '202', interfaces: ['PJSIP/ana-desk', 'Local/202@agents'], token: TOKEN_202 },
       { id: 'u-nodevice', name: 'Nobody', interfaces: [] },
     ],
-    http: { listen: '127.0.0.1:0', supervisors: [{ name: 'floor', token: 't-sup' }], tokenSecret: SECRET },
+    http: { listen: '127.0.0.1:0', supervisors: [{ name: 'floor', token: TOKEN_SUP }], tokenSecret: SECRET },
     api: { tokens: [{ name: 'crm', token: API_TOKEN }, { name: 'reports', token: OTHER_API_TOKEN }], rateLimit: { perMinute: 60, burst: 100 } },
     ...overrides,
   });
@@ -110,16 +114,16 @@ t.test('authentication', async (t) => {
   });
 
   t.test('given a supervisor token, then 403: supervisors watch, they do not dial', async (t) => {
-    const r = await api.post(GOOD, 't-sup');
+    const r = await api.post(GOOD, TOKEN_SUP);
     t.equal(r.status, 403);
     t.match(r.body.error, 'supervisor token cannot use the API');
   });
 
   t.test("given an agent's token, then it may call for itself, and not for another agent", async (t) => {
     const before = api.ami.actions.length;
-    const self = await api.post({ agent: 'u-201', number: '5551234' }, 't-201');
+    const self = await api.post({ agent: 'u-201', number: '5551234' }, TOKEN_201);
     t.equal(self.status, 202);
-    const other = await api.post({ agent: 'u-202', number: '5551234' }, 't-201');
+    const other = await api.post({ agent: 'u-202', number: '5551234' }, TOKEN_201);
     t.equal(other.status, 403);
     t.match(other.body.error, "for that agent only ('u-201'), not for 'u-202'");
     const minted = await api.post({ agent: 'u-202', number: '5551234' }, mintToken(SECRET, { kind: 'agent', agentId: 'u-202' }, 60));
@@ -129,7 +133,7 @@ t.test('authentication', async (t) => {
 
   t.test('then no token ever appears in the logs', async (t) => {
     const text = JSON.stringify(api.logs);
-    for (const secret of [API_TOKEN, 't-201', 't-sup']) t.notOk(text.includes(`"${secret}"`) || text.includes(`Bearer ${secret}`), `${secret} is not logged`);
+    for (const secret of [API_TOKEN, TOKEN_201, TOKEN_SUP]) t.notOk(text.includes(`"${secret}"`) || text.includes(`Bearer ${secret}`), `${secret} is not logged`);
   });
 });
 
@@ -286,7 +290,7 @@ t.test('rate limit', async (t) => {
     t.match(limited.body.error, 'rate limit exceeded: 6 requests a minute, bursts of 3; retry in 10 s');
     t.equal((await api.post({})).status, 429, 'a limited token is refused before its body is even read');
     t.equal((await api.post(GOOD, OTHER_API_TOKEN)).status, 202, 'then another token has its own bucket');
-    t.equal((await api.post({ agent: 'u-201', number: '5551234' }, 't-201')).status, 202, "and so has an agent's token");
+    t.equal((await api.post({ agent: 'u-201', number: '5551234' }, TOKEN_201)).status, 202, "and so has an agent's token");
     api.clock.now += 10_000;
     t.equal((await api.post(GOOD)).status, 202, 'then after Retry-After seconds, the token may call again');
     t.equal((await api.post(GOOD)).status, 429, 'once');

@@ -10,7 +10,7 @@ import { compileText, compileUrl, TemplateError } from '../template/index.js';
 import { ConfigError } from './errors.js';
 import { configSchema, type BridgeConfig } from './schema.js';
 import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from './secret.js';
-import { configValidator, describeValue, problemFromAjv, type ConfigProblem } from './validate.js';
+import { configValidator, describeValue, problemFromAjv, tokenProblems, type ConfigProblem } from './validate.js';
 import { envSettings, formatPath, mapSecrets, type EnvKind } from './walk.js';
 
 export { ConfigError, EXIT_CONFIG } from './errors.js';
@@ -54,6 +54,14 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, o
     throw new ConfigError(path, [`${path}: cannot read the config file (${fileErrorReason(err)})`]);
   }
   return finish(parseYaml(path, text), { source: path, env, baseDir: dirname(resolve(path)), applyEnv: true, offline: opts.offline ?? false });
+}
+
+/** What loading noticed without refusing the config (secret files others can read), per loaded config. */
+const WARNINGS = new WeakMap<BridgeConfig, string[]>();
+
+/** The warnings found while loading `config` (`path: what`), for the caller to show or log. */
+export function configWarnings(config: BridgeConfig): string[] {
+  return WARNINGS.get(config) ?? [];
 }
 
 /** Overrides for defaultConfig(): nested keys merge, lists replace. */
@@ -126,6 +134,7 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
   // An empty file parses as null: treat it as an empty mapping, so the errors name the keys.
   const doc = parsed ?? {};
   const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
   let origins = new Map<string, string>();
   if (opts.applyEnv) {
     // Unknown variables are reported even when the file's top level is not a mapping.
@@ -142,12 +151,17 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     if (!ref) return value; // shape already reported by the schema
     if (opts.offline && path[0] === 'pbx') return '';
     const result = resolveSecret(ref, opts.env, opts.baseDir);
-    if (result.ok) return result.value;
+    if (result.ok) {
+      if (result.warning) warnings.push(`${formatPath(path)}: ${result.warning}`);
+      return result.value;
+    }
     problems.push({ path, message: result.problem });
     return value;
   });
   // Templates and option combinations, once the shape is right and secrets are resolved.
   if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc, opts.offline), ...sinkProblems(doc), ...screenpopProblems(doc));
+  // Weak and shared tokens, as soon as the secrets they come from are read.
+  if (shapeOk) problems.push(...tokenProblems(doc));
   if (problems.length > 0) {
     const lines = problems.map((p) => formatProblem(p, origins));
     throw new ConfigError(opts.source, [...new Set(lines)]);
@@ -155,6 +169,7 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
   // A delivery node is named after its source (logs, sink context); it has no PBX of its own.
   const source = (doc as { source?: { name: string } }).source;
   if (source) (doc as Record<string, unknown>)['pbx'] = { name: source.name };
+  WARNINGS.set(doc as BridgeConfig, warnings);
   return doc as BridgeConfig;
 }
 

@@ -73,6 +73,9 @@ export interface HttpConfig {
   tokenSecret?: string;
   metricsToken?: string;
   supervisors: Array<{ name: string; token: string }>;
+  /** Optional in the type so that tests may build an HttpConfig by hand; a loaded config has both. */
+  authThrottle?: { maxFailures: number; windowSeconds: number };
+  streams?: { perToken: number; perAddress: number };
 }
 
 /** The JSON API (/api/v1) on the HTTP server: tokens, rate limit, click-to-call. */
@@ -300,6 +303,26 @@ const httpSchema: JsonSchema = {
     bufferPerAgent: { type: 'integer', minimum: 1, maximum: 100000, default: 200, description: 'Events kept per agent so a reconnecting browser (Last-Event-ID) misses nothing.' },
     tokenSecret: secretSchema('Key that signs tokens minted with `crm-bridge token` (32+ random bytes).'),
     metricsToken: secretSchema('Bearer token Prometheus sends to scrape GET /metrics (supervisor tokens work too). Absent: /metrics needs a supervisor token.'),
+    authThrottle: {
+      type: 'object',
+      description: 'Failed authentications (a wrong token, on any route that takes one) per client address: past maxFailures in windowSeconds, every request from that address carrying a token gets 429 with Retry-After, unchecked, until the window has passed. IPv6 addresses count per /64.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxFailures: { type: 'integer', minimum: 1, maximum: 100000, default: 10, description: 'Wrong tokens an address may send per window before it is throttled.' },
+        windowSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60, description: 'The window, and how long an address stays throttled.' },
+      },
+    },
+    streams: {
+      type: 'object',
+      description: 'Open event streams (GET /agent/events) allowed at once; one more gets 429.',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        perToken: { type: 'integer', minimum: 1, maximum: 100000, default: 10, description: "Per agent or supervisor, whichever of its tokens is used (an agent's browser tabs, its widget)." },
+        perAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Per client address (IPv6: per /64). Behind a reverse proxy every browser shares its address: raise this.' },
+      },
+    },
     supervisors: {
       type: 'array',
       default: [],

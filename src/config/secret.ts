@@ -5,7 +5,7 @@
 //
 // This module imports nothing from the sink registry: sink schemas import `secretSchema` from
 // here, and the registry is imported by the config schema, so anything else would be a cycle.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { JsonSchema } from '../sinks/types.js';
 
@@ -42,7 +42,8 @@ export function parseSecretRef(value: unknown): SecretRef | null {
   return null;
 }
 
-export type SecretResult = { ok: true; value: string } | { ok: false; problem: string };
+/** `warning`: the secret was read, but something about it deserves the operator's attention. */
+export type SecretResult = { ok: true; value: string; warning?: string } | { ok: false; problem: string };
 
 /**
  * Resolves a reference. A problem names the variable or file, never a value: the messages end up
@@ -66,7 +67,25 @@ export function resolveSecret(ref: SecretRef, env: NodeJS.ProcessEnv, baseDir: s
   // `echo secret > file` and editors add a final newline that is not part of the secret.
   const value = text.replace(/[\r\n]+$/, '');
   if (value === '') return { ok: false, problem: `secret file ${path} is empty` };
-  return { ok: true, value };
+  const warning = loosePermissions(path);
+  return warning ? { ok: true, value, warning } : { ok: true, value };
+}
+
+/**
+ * Why a secret file is readable by more than its owner, or null. Only a warning: the file may be
+ * shared on purpose (a group the daemon runs in), but every other local user reading the AMI
+ * password or a supervisor token is rarely meant.
+ */
+export function loosePermissions(path: string): string | null {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return null; // it was just read: a race with its removal is not worth a second message
+  }
+  const readers = [mode & 0o040 ? 'its group' : '', mode & 0o004 ? 'every user' : ''].filter(Boolean);
+  if (readers.length === 0) return null;
+  return `secret file ${path} is readable by ${readers.join(' and ')} (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path} (owned by the daemon's user)`;
 }
 
 export function fileErrorReason(err: unknown): string {

@@ -228,3 +228,99 @@ function describeAjvError(err: ErrorObject): ConfigProblem {
       return { path, message: err.message ?? err.keyword, value };
   }
 }
+
+/**
+ * Where the tokens the bridge itself accepts live: whoever holds one of these is let in (as an
+ * agent, a supervisor, an API client, Prometheus), or, for `tokenSecret`, can mint such tokens.
+ * Credentials the bridge sends to others (webhook, NATS, AMI, ARI) are chosen by those systems
+ * and are not checked here.
+ */
+function acceptedTokens(doc: unknown): Array<{ path: ConfigPath; token: string }> {
+  if (!isObject(doc)) return [];
+  const out: Array<{ path: ConfigPath; token: string }> = [];
+  const add = (token: unknown, path: ConfigPath) => {
+    if (typeof token === 'string') out.push({ path, token });
+  };
+  const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+  list(doc['agents']).forEach((a, i) => isObject(a) && add(a['token'], ['agents', i, 'token']));
+  const http = doc['http'];
+  if (isObject(http)) {
+    add(http['tokenSecret'], ['http', 'tokenSecret']);
+    add(http['metricsToken'], ['http', 'metricsToken']);
+    list(http['supervisors']).forEach((s, i) => isObject(s) && add(s['token'], ['http', 'supervisors', i, 'token']));
+  }
+  const api = doc['api'];
+  if (isObject(api)) list(api['tokens']).forEach((t, i) => isObject(t) && add(t['token'], ['api', 'tokens', i, 'token']));
+  return out;
+}
+
+/** The least a token (or the key that signs tokens) must be worth: as hard to guess as a random 128-bit key. */
+export const MIN_TOKEN_BITS = 128;
+/** Fewer distinct characters than this is not a random token, whatever its length ('aaaa…', '1010…'). */
+export const MIN_TOKEN_DISTINCT = 8;
+export const MAKE_A_TOKEN = 'openssl rand -hex 32';
+
+/**
+ * An estimate, in bits, of how hard a token is to guess, assuming its characters were drawn at
+ * random (a person's password is worth far less than this says; that is why `openssl rand` is
+ * asked for). The alphabet is the union of the character classes the token uses: only digits
+ * 10, only hex digits of one case 16, else lower case 26 + upper case 26 + digits 10 + anything
+ * else 33. The length counted is the token's shortest period, so a repeated phrase
+ * ('password1password1…') is worth one copy of it. A 32-character hex string scores 128.
+ */
+export function tokenBits(token: string): number {
+  const chars = [...token];
+  const length = shortestPeriod(chars);
+  let alphabet: number;
+  if (/^[0-9]+$/.test(token)) alphabet = 10;
+  else if (/^[0-9a-f]+$/.test(token) || /^[0-9A-F]+$/.test(token)) alphabet = 16;
+  else {
+    alphabet = 0;
+    if (/[a-z]/.test(token)) alphabet += 26;
+    if (/[A-Z]/.test(token)) alphabet += 26;
+    if (/[0-9]/.test(token)) alphabet += 10;
+    if (/[^A-Za-z0-9]/.test(token)) alphabet += 33;
+  }
+  return length * Math.log2(alphabet);
+}
+
+/** The length of the shortest prefix whose repetition makes the whole string (its length if none). */
+function shortestPeriod(chars: readonly string[]): number {
+  // KMP failure function: the longest proper prefix that is also a suffix.
+  const fail = new Array<number>(chars.length).fill(0);
+  for (let i = 1, k = 0; i < chars.length; i++) {
+    while (k > 0 && chars[i] !== chars[k]) k = fail[k - 1] ?? 0;
+    if (chars[i] === chars[k]) k++;
+    fail[i] = k;
+  }
+  const period = chars.length - (fail[chars.length - 1] ?? 0);
+  return period > 0 && chars.length % period === 0 ? period : chars.length;
+}
+
+/** Why a token is too weak to accept, or null. Never quotes the token. */
+export function tokenWeakness(token: string): string | null {
+  const bits = Math.floor(tokenBits(token));
+  if (bits < MIN_TOKEN_BITS) return `is too weak: about ${bits} bits of entropy, at least ${MIN_TOKEN_BITS} needed (32 random hex characters); make one with \`${MAKE_A_TOKEN}\``;
+  const distinct = new Set(token).size;
+  if (distinct < MIN_TOKEN_DISTINCT) return `is too weak: only ${distinct} distinct characters (a random token has many more); make one with \`${MAKE_A_TOKEN}\``;
+  return null;
+}
+
+/**
+ * Every accepted token is strong, and no two are the same: with a shared token, whoever is
+ * looked up last wins (an agent whose token equals a supervisor's would watch every call).
+ * Problems name config paths only, never a token. Expects resolved secrets; a secret that
+ * could not be resolved is skipped (already reported).
+ */
+export function tokenProblems(doc: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const first = new Map<string, ConfigPath>();
+  for (const { path, token } of acceptedTokens(doc)) {
+    const weakness = tokenWeakness(token);
+    if (weakness) problems.push({ path, message: weakness });
+    const seen = first.get(token);
+    if (seen) problems.push({ path, message: `is the same token as ${formatPath(seen)}: every token must be different (each one says who is asking)` });
+    else first.set(token, path);
+  }
+  return problems;
+}

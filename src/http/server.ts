@@ -5,12 +5,14 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import type { Logger } from 'pino';
+import { bearerToken } from '../api/auth.js';
 import { apiRoutes, type ApiContext } from '../api/router.js';
 import type { HttpConfig, ScreenPopRule } from '../config/schema.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import { compileText, compileUrl, templateVars, type CompiledTemplate } from '../template/index.js';
 import { AgentChannel, describe } from './agent-channel.js';
+import { addressKey, AuthThrottle } from './auth-throttle.js';
 import { FramingChecker, type Framing } from './framing.js';
 import type { Principal, TokenVerifier } from './tokens.js';
 
@@ -63,6 +65,20 @@ export function renderPops(rules: readonly CompiledRule[], event: BridgeEvent): 
     }));
 }
 
+/** Why an authentication failed, for crm_bridge_auth_failures_total{reason}. */
+export type AuthFailureReason = 'no_token' | 'invalid_token' | 'throttled';
+/** Which cap refused something, for crm_bridge_caps_hit_total{cap}. */
+export type CapName = 'sse_per_token' | 'sse_per_address';
+
+/** What the server counts (BridgeMetrics implements it). */
+export interface HttpMetrics {
+  authFailure(reason: AuthFailureReason): void;
+  capHit(cap: CapName): void;
+}
+
+export const DEFAULT_AUTH_THROTTLE = { maxFailures: 10, windowSeconds: 60 };
+export const DEFAULT_STREAM_CAPS = { perToken: 10, perAddress: 50 };
+
 export interface HttpServerContext {
   config: HttpConfig;
   rules: ScreenPopRule[];
@@ -74,6 +90,7 @@ export interface HttpServerContext {
   api?: ApiContext;
   /** More routes (health, metrics): `[method, path pattern, handler]`. */
   extraRoutes?: Array<[string, RegExp, Handler]>;
+  metrics?: HttpMetrics;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, params: string[]) => void | Promise<void>;
@@ -95,9 +112,18 @@ export class HttpServer {
   /** Static files, read once at start: only these names can ever be served. */
   private readonly files = new Map<string, { body: Buffer; type: string }>();
   private readonly framing = new FramingChecker();
+  private readonly throttle: AuthThrottle;
+  private sweeper: NodeJS.Timeout | null = null;
+  /** Open event streams per principal (`agent:201`) and per address key. */
+  private readonly streamsByWho = new Map<string, number>();
+  private readonly streamsByAddress = new Map<string, number>();
+  /** Caps already reported, so a client retrying in a loop makes one log line, not one per try. */
+  private readonly capsReported = new Set<string>();
 
   constructor(private ctx: HttpServerContext) {
     this.routes = this.buildRoutes();
+    const t = ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE;
+    this.throttle = new AuthThrottle({ maxFailures: t.maxFailures, windowMs: t.windowSeconds * 1000, log: ctx.log });
   }
 
   /**
@@ -109,19 +135,21 @@ export class HttpServer {
     this.ctx = { ...this.ctx, ...next, config: { ...next.config, listen: this.ctx.config.listen } };
     this.rules = rules;
     this.routes = this.buildRoutes();
+    const t = this.ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE;
+    this.throttle.configure(t.maxFailures, t.windowSeconds * 1000);
   }
 
   private buildRoutes(): Array<[string, RegExp, Handler]> {
     const ctx = this.ctx;
     return [
       ['GET', /^\/agent\/?$/, (_q, res) => this.page(res, 'agent/index.html')],
-      ['GET', /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.asset(res, `agent/${p[0]}`)],
+      ['GET', /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `agent/${p[0]}`)],
       ['GET', /^\/agent\/me$/, (req, res, url) => this.me(req, res, url)],
       ['GET', /^\/agent\/events$/, (req, res, url) => this.events(req, res, url)],
       ['GET', /^\/agent\/pops\/([A-Za-z0-9_-]+)$/, (req, res, url, p) => this.pops(req, res, url, p[0] ?? '')],
-      ['GET', /^\/widget\.js$/, (_q, res) => this.asset(res, 'widget/widget.js')],
+      ['GET', /^\/widget\.js$/, (_q, res) => this.page(res, 'widget/widget.js', true)],
       ['GET', /^\/widget\/?$/, (_q, res) => this.page(res, 'widget/index.html', true)],
-      ['GET', /^\/widget\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.asset(res, `widget/${p[0]}`)],
+      ['GET', /^\/widget\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `widget/${p[0]}`, true)],
       ...(ctx.api ? apiRoutes(ctx.api) : []),
       ...(ctx.extraRoutes ?? []),
     ];
@@ -143,11 +171,17 @@ export class HttpServer {
       this.server!.listen(port, host, () => resolve());
     });
     this.ctx.log.info({ listen: this.ctx.config.listen, port: this.address?.port }, 'HTTP server listening');
+    const windowMs = (this.ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE).windowSeconds * 1000;
+    this.sweeper = setInterval(() => this.throttle.sweep(), windowMs);
+    this.sweeper.unref();
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    this.throttle.clear();
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -177,6 +211,17 @@ export class HttpServer {
       res.writeHead(204).end();
       return;
     }
+    // Only requests that carry a token can be guesses: those are the ones throttled and counted.
+    const token = this.presentedToken(req, url);
+    const address = addressKey(req.socket.remoteAddress);
+    if (token !== null) {
+      const admission = this.throttle.admit(address);
+      if (!admission.ok) {
+        this.ctx.metrics?.authFailure('throttled');
+        const detail = `too many failed authentications from this address: retry in ${admission.retryAfterSeconds} s`;
+        return this.problem(res, 429, 'Too Many Requests', detail, { 'retry-after': String(admission.retryAfterSeconds) });
+      }
+    }
     let pathKnown = false;
     for (const [method, re, handler] of this.routes) {
       const m = re.exec(url.pathname);
@@ -185,6 +230,12 @@ export class HttpServer {
       if (req.method !== method) continue;
       try {
         await handler(req, res, url, m.slice(1));
+        // Every route answers 401 for a token it does not know (the agent routes, the API,
+        // /metrics): judged here, so a route added later is covered without a call of its own.
+        if (res.statusCode === 401) {
+          this.ctx.metrics?.authFailure(token === null ? 'no_token' : 'invalid_token');
+          if (token !== null) this.throttle.failure(address, url.pathname);
+        }
       } catch (err) {
         // Paths only: a query string may hold a token.
         this.ctx.log.error({ err, path: url.pathname }, 'HTTP handler failed');
@@ -211,12 +262,21 @@ export class HttpServer {
     res.setHeader('vary', 'origin');
   }
 
+  /**
+   * The token a request presents, if any: `Authorization: Bearer` (the scheme in any case, RFC
+   * 7235) or, for the agent routes (EventSource cannot set headers), `?token=`.
+   */
+  private presentedToken(req: IncomingMessage, url: URL): string | null {
+    const header = req.headers.authorization;
+    return bearerToken(header) ?? url.searchParams.get('token') ?? header ?? null;
+  }
+
   private authenticate(req: IncomingMessage, res: ServerResponse, url: URL): Principal | null {
     const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : url.searchParams.get('token');
+    const token = bearerToken(header) ?? url.searchParams.get('token');
     const who = this.ctx.tokens.verify(token);
     if (!who) {
-      this.ctx.log.warn({ path: url.pathname, remote: req.socket.remoteAddress, hadToken: Boolean(token) }, 'refused: no valid token');
+      // Logged by the throttle (first failure of a window, then a summary), not once per try.
       this.json(res, 401, { error: token ? 'invalid or expired token' : 'a token is required (Authorization: Bearer, or ?token=)' }, { 'www-authenticate': 'Bearer' });
       return null;
     }
@@ -239,11 +299,53 @@ export class HttpServer {
   private events(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const who = this.authenticate(req, res, url);
     if (!who) return;
+    if (!this.admitStream(req, res, who)) return;
     const last = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId');
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
     this.ctx.channel.open(who, res, last ?? null);
     this.ctx.log.info({ who: describe(who), resumed: Boolean(last) }, 'agent connected');
+  }
+
+  /**
+   * Counts the stream against its principal's and its address's caps, or refuses it (429). A
+   * leaked token, or one client opening streams in a loop, cannot hold every socket.
+   */
+  private admitStream(req: IncomingMessage, res: ServerResponse, who: Principal): boolean {
+    const caps = this.ctx.config.streams ?? DEFAULT_STREAM_CAPS;
+    const whoKey = describe(who);
+    const address = addressKey(req.socket.remoteAddress);
+    const hit: [CapName, string, number] | null =
+      (this.streamsByWho.get(whoKey) ?? 0) >= caps.perToken
+        ? ['sse_per_token', whoKey, caps.perToken]
+        : (this.streamsByAddress.get(address) ?? 0) >= caps.perAddress
+          ? ['sse_per_address', address, caps.perAddress]
+          : null;
+    if (hit) {
+      const [cap, key, limit] = hit;
+      this.ctx.metrics?.capHit(cap);
+      if (!this.capsReported.has(`${cap} ${key}`)) {
+        this.capsReported.add(`${cap} ${key}`);
+        this.ctx.log.warn({ cap, who: whoKey, remote: address, limit }, `event stream refused: ${limit} streams already open ${cap === 'sse_per_token' ? `for ${whoKey}` : 'from this address'} (http.streams); further refusals are counted, not logged, until one closes`);
+      }
+      const detail = cap === 'sse_per_token' ? `${limit} event streams are already open for this token (http.streams.perToken): close one first` : `${limit} event streams are already open from this address (http.streams.perAddress): close one first`;
+      this.problem(res, 429, 'Too Many Requests', detail, { 'retry-after': '30' });
+      return false;
+    }
+    const inc = (m: Map<string, number>, k: string, by: number) => {
+      const n = (m.get(k) ?? 0) + by;
+      if (n > 0) m.set(k, n);
+      else m.delete(k);
+    };
+    inc(this.streamsByWho, whoKey, 1);
+    inc(this.streamsByAddress, address, 1);
+    res.once('close', () => {
+      inc(this.streamsByWho, whoKey, -1);
+      inc(this.streamsByAddress, address, -1);
+      this.capsReported.delete(`sse_per_token ${whoKey}`);
+      this.capsReported.delete(`sse_per_address ${address}`);
+    });
+    return true;
   }
 
   private async pops(req: IncomingMessage, res: ServerResponse, url: URL, eventId: string): Promise<void> {
@@ -259,6 +361,10 @@ export class HttpServer {
     this.json(res, 200, pops);
   }
 
+  /**
+   * A static file: the agent page, the widget and their scripts and styles. Every one carries the
+   * same CSP, so no file of ours can be framed by a page that may not frame the page itself.
+   */
   private page(res: ServerResponse, file: string, frameableByOrigins = false): void {
     const f = this.files.get(file);
     if (!f) return this.json(res, 404, { error: 'not found' });
@@ -274,11 +380,10 @@ export class HttpServer {
     res.end(f.body);
   }
 
-  private asset(res: ServerResponse, file: string): void {
-    const f = this.files.get(file);
-    if (!f) return this.json(res, 404, { error: 'not found' });
-    res.writeHead(200, { 'content-type': f.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
-    res.end(f.body);
+  /** An RFC 9457 problem; `error` repeats the detail for clients of the `{ error }` shape used elsewhere. */
+  private problem(res: ServerResponse, status: number, title: string, detail: string, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { 'content-type': 'application/problem+json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+    res.end(JSON.stringify({ type: 'about:blank', title, status, detail, error: detail }));
   }
 
   private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -5,6 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AmiStatus } from '../ami/source.js';
 import type { BridgeEvent } from '../events/types.js';
+import type { AuthFailureReason, CapName, HttpMetrics } from '../http/server.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
 
@@ -18,7 +19,7 @@ export interface MetricsSources {
   outbox(): { outbox: Outbox; sinks: string[] } | null;
 }
 
-export class BridgeMetrics {
+export class BridgeMetrics implements HttpMetrics {
   readonly registry = new Registry();
   private readonly amiConnected: Gauge;
   private readonly amiLogins: Counter;
@@ -33,6 +34,8 @@ export class BridgeMetrics {
   private readonly invalidEvents: Counter;
   private readonly reloads: Counter<'result'>;
   private readonly reconciled: Counter<'trigger'>;
+  private readonly authFailures: Counter<'reason'>;
+  private readonly capsHit: Counter<'cap'>;
   private lastAmiState: string | null = null;
 
   constructor(sources: MetricsSources) {
@@ -86,6 +89,20 @@ export class BridgeMetrics {
     });
     // Both series exist from the start, so a rate() or an alert sees 0 rather than nothing.
     for (const trigger of ['reconnect', 'periodic']) this.reconciled.inc({ trigger }, 0);
+    this.authFailures = new Counter({
+      name: `${p}auth_failures_total`,
+      help: 'Requests refused for want of a valid token, by reason: no_token, invalid_token, throttled (the address sent too many wrong tokens: 429, unchecked).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['no_token', 'invalid_token', 'throttled']) this.authFailures.inc({ reason }, 0);
+    this.capsHit = new Counter({
+      name: `${p}caps_hit_total`,
+      help: 'Requests refused because a cap was reached, by cap: sse_per_token, sse_per_address (http.streams).',
+      labelNames: ['cap'],
+      registers,
+    });
+    for (const cap of ['sse_per_token', 'sse_per_address']) this.capsHit.inc({ cap }, 0);
     new Gauge({
       name: `${p}calls_in_progress`,
       help: 'Calls the normalizer is tracking right now.',
@@ -154,6 +171,14 @@ export class BridgeMetrics {
 
   callReconciled(trigger: 'reconnect' | 'periodic'): void {
     this.reconciled.inc({ trigger });
+  }
+
+  authFailure(reason: AuthFailureReason): void {
+    this.authFailures.inc({ reason });
+  }
+
+  capHit(cap: CapName): void {
+    this.capsHit.inc({ cap });
   }
 
   reload(result: 'applied' | 'refused'): void {

@@ -19,6 +19,8 @@ export interface OpsContext {
   metrics: BridgeMetrics;
   /** True if this bearer token may read /metrics. */
   mayScrape(token: string): boolean;
+  /** True if the token is known at all (403 then, else 401: a guess the HTTP server throttles). */
+  knows?(token: string): boolean;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -53,7 +55,10 @@ export function opsRoutes(ctx: OpsContext): Array<[string, RegExp, Handler]> {
       async (req, res) => {
         const token = bearerToken(req.headers.authorization);
         if (!token) return send(res, 401, 'a token is required: Authorization: Bearer <http.metricsToken or a supervisor token>\n', 'text/plain; charset=utf-8', { 'www-authenticate': 'Bearer' });
-        if (!ctx.mayScrape(token)) return send(res, 403, 'this token may not read metrics\n', 'text/plain; charset=utf-8');
+        if (!ctx.mayScrape(token)) {
+          if (ctx.knows && !ctx.knows(token)) return send(res, 401, 'invalid token\n', 'text/plain; charset=utf-8', { 'www-authenticate': 'Bearer error="invalid_token"' });
+          return send(res, 403, 'this token may not read metrics\n', 'text/plain; charset=utf-8');
+        }
         const { body, contentType } = await ctx.metrics.render();
         send(res, 200, body, contentType);
       },

@@ -13,6 +13,9 @@ import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { scenarios } from '../helpers/scenarios.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+// Tokens as check-config wants them: 128 bits or more, all different (URL-safe: they travel in ?token=).
+const TOKEN_201 = 'browser-agent-201-3f8e1c60d29a4b75';
+const TOKEN_202 = 'browser-agent-202-a61d09e4c7f35b28';
 const ARTIFACTS = new URL('../../.cache/e2e-artifacts/', import.meta.url).pathname;
 // Flags for a sandboxed CI machine without network (see the machine notes): no sandbox as root,
 // no background requests to the outside.
@@ -31,7 +34,7 @@ async function startCrm() {
       // A CRM page embedding the widget; it records what the widget hands it.
       const bridgeUrl = new URL(req.url, 'http://x').searchParams.get('bridge') ?? '';
       res.writeHead(200, headers);
-      res.end(`<!doctype html><title>CRM host</title><script>window.got = []; window.details = []; window.addEventListener('crm-bridge', (e) => { window.got.push(e.detail.event); window.details.push(e.detail); });</script><script src="${bridgeUrl.replace(/[^A-Za-z0-9:/._-]/g, '')}/widget.js" data-token="t-201"></script>`);
+      res.end(`<!doctype html><title>CRM host</title><script>window.got = []; window.details = []; window.addEventListener('crm-bridge', (e) => { window.got.push(e.detail.event); window.details.push(e.detail); });</script><script src="${bridgeUrl.replace(/[^A-Za-z0-9:/._-]/g, '')}/widget.js" data-token="${TOKEN_201}"></script>`);
       return;
     }
     res.writeHead(200, headers);
@@ -73,8 +76,8 @@ t.test('given an agent page open in chromium and a real call ringing agent 201',
   keepAliveSeconds: 5
   allowedOrigins: [${crm.url}]
 agents:
-  - { id: "201", extension: "201", name: Agent 201, token: t-201, interfaces: [Local/201@agents] }
-  - { id: "202", extension: "202", name: Agent 202, token: t-202, interfaces: [Local/202@agents] }
+  - { id: "201", extension: "201", name: Agent 201, token: ${TOKEN_201}, interfaces: [Local/201@agents] }
+  - { id: "202", extension: "202", name: Agent 202, token: ${TOKEN_202}, interfaces: [Local/202@agents] }
 api:
   tokens: [{ name: crm, token: browser-test-api-token-0123456789abcdef }]
   clickToCall: { context: from-internal }
@@ -122,7 +125,7 @@ screenpop:
     const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write', 'notifications'] });
     await context.grantPermissions(['clipboard-read', 'clipboard-write', 'notifications'], { origin: bridge });
     const page = await context.newPage();
-    await page.goto(`${bridge}/agent?token=t-201`);
+    await page.goto(`${bridge}/agent?token=${TOKEN_201}`);
     await page.getByTestId('conn-state').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 });
     return { context, page };
   }
@@ -181,7 +184,7 @@ screenpop:
       window.open = (...args: Parameters<typeof window.open>) => (clicking ? open(...args) : null);
     });
     const page = await context.newPage();
-    await page.goto(`${bridge}/agent?token=t-201`);
+    await page.goto(`${bridge}/agent?token=${TOKEN_201}`);
     await page.getByTestId('conn-state').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 });
     const scenario = scenarios['direct-answered'](driver);
     const blocked = page.getByTestId('popup-blocked');
