@@ -32,6 +32,8 @@ export class BridgeMetrics {
   private readonly normalizerErrors: Counter;
   private readonly reloads: Counter<'result'>;
   private readonly reconciled: Counter<'trigger'>;
+  /** One counter for every bound of the bridge, by `cap` (calls, agents, and the SSE stream caps). */
+  private readonly capsHit: Counter<'cap'>;
   private lastAmiState: string | null = null;
 
   constructor(sources: MetricsSources) {
@@ -80,6 +82,13 @@ export class BridgeMetrics {
     });
     // Both series exist from the start, so a rate() or an alert sees 0 rather than nothing.
     for (const trigger of ['reconnect', 'periodic']) this.reconciled.inc({ trigger }, 0);
+    this.capsHit = new Counter({
+      name: `${p}caps_hit_total`,
+      help: 'Times a bound was reached and something was evicted or refused, by cap: calls (calls.maxInProgress: the oldest call ended), agents (calls.maxAgents: the least recently seen forgotten).',
+      labelNames: ['cap'],
+      registers,
+    });
+    for (const cap of ['calls', 'agents']) this.capsHit.inc({ cap }, 0);
     new Gauge({
       name: `${p}calls_in_progress`,
       help: 'Calls the normalizer is tracking right now.',
@@ -144,6 +153,10 @@ export class BridgeMetrics {
 
   callReconciled(trigger: 'reconnect' | 'periodic'): void {
     this.reconciled.inc({ trigger });
+  }
+
+  capHit(cap: string): void {
+    this.capsHit.inc({ cap });
   }
 
   reload(result: 'applied' | 'refused'): void {
