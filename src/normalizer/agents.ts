@@ -125,7 +125,10 @@ export class AgentDirectory {
 
   learnName(iface: string, name: string | undefined): void {
     if (!name || name === iface) return;
-    this.learntNames.set(iface.toLowerCase(), name);
+    const key = iface.toLowerCase();
+    // Re-inserted, as members are: the first name is the one learnt or confirmed least recently.
+    this.learntNames.delete(key);
+    this.learntNames.set(key, name);
     // Names outlive members only up to the same bound (they are forgotten with their member).
     if (this.learntNames.size > this.maxLearnt) this.learntNames.delete(this.learntNames.keys().next().value ?? '');
   }
@@ -153,8 +156,8 @@ export class AgentDirectory {
       // Re-inserted: the map stays in the order members were last seen.
       this.members.delete(key);
       this.members.set(key, this.now);
-      this.learnName(withoutLocalN(i), name);
       if (this.members.size > this.maxLearnt) this.forget(this.members.keys().next().value ?? key, true);
+      this.learnName(withoutLocalN(i), name);
     }
   }
 
