@@ -18,6 +18,8 @@ import { AgentChannel } from './http/agent-channel.js';
 import { HttpServer, type HttpServerContext } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
+import { CallLedger } from './outbox/call-ledger.js';
+import type { Cap } from './normalizer/state.js';
 import { PresenceSync } from './presence/sync.js';
 import { BridgeMetrics } from './ops/metrics.js';
 import { opsRoutes, tokenMatcher, type Readiness } from './ops/routes.js';
@@ -60,6 +62,10 @@ export class Bridge {
   tracker: CallTracker | null = null;
   private sinks: Sink[] = [];
   private outbox: Outbox | null = null;
+  /** What each call in progress has told, beside the outbox (only when a durable sink uses it). */
+  private ledger: CallLedger | null = null;
+  /** Caps hit and not yet back below 90 %: logged once per episode, counted every time. */
+  private readonly capsLogged = new Set<Cap>();
   /** The HTTP server (screen pop, widget), when `http` is configured. */
   http: HttpServer | null = null;
   channel: AgentChannel | null = null;
@@ -127,7 +133,17 @@ export class Bridge {
           { variable: name.length > 100 ? `${name.slice(0, 100)}…` : name },
           `a CRM variable whose name the event contract cannot carry (^Omlcrm[A-Za-z0-9_]*$) was dropped; said once per name${last ? ' (the last name said: later ones are dropped silently)' : ''}`,
         ),
+      maxCalls: config.calls.maxInProgress,
+      maxAgents: config.calls.maxAgents,
+      onCap: (cap, evicted) => this.onCap(cap, evicted),
     });
+    if (this.outbox && !config.source) {
+      // A restart goes on with the calls the previous run had announced (src/outbox/call-ledger.ts).
+      this.ledger = CallLedger.open(this.outbox.database, { log: this.log.child({ module: 'call-ledger' }), maxCalls: config.calls.maxInProgress, maxAgents: config.calls.maxAgents });
+      const saved = this.ledger.load();
+      this.tracker.restore(saved.calls, saved.agents);
+      if (saved.calls.length > 0) this.log.info({ calls: saved.calls.length, agents: saved.agents.length }, 'call ledger: calls in progress at the last stop continue (ended at the first resync if the PBX no longer has them)');
+    }
     if (config.source) {
       // A delivery node: normalized events from the stream, straight to the sinks.
       this.nats = new NatsSource({
@@ -219,8 +235,12 @@ export class Bridge {
       )
       .subscribe({
         next: (event) => {
-          if (!this.deliver(event)) return;
+          if (!this.admit(event)) return;
           if (current?.kind === 'snapshot' && event.type === 'call.hangup') this.onReconciled(normalizerLog, event, current.trigger ?? 'reconnect');
+          // The ledger records what the call has emitted in the same transaction as the outbox
+          // takes the event, so a restart never repeats or forgets it.
+          if (this.ledger) this.ledger.accept(event, () => this.send(event));
+          else this.send(event);
           metrics.event(event, receivedAt);
         },
         complete: () => done(),
@@ -414,6 +434,7 @@ export class Bridge {
         this.log.error({ err, sink: sink.name }, 'stopping a sink failed');
       }
     }
+    this.ledger = null;
     try {
       this.outbox?.close();
     } catch (err) {
@@ -457,15 +478,24 @@ export class Bridge {
    * events$): it is logged, counted and kept (src/events/invalid.ts). Returns whether it went out.
    */
   private deliver(event: BridgeEvent): boolean {
+    if (!this.admit(event)) return false;
+    this.send(event);
+    return true;
+  }
+
+  /** The contract gate alone: whether `event` may go to the sinks (if not, it is kept aside). */
+  private admit(event: BridgeEvent): boolean {
     const problems = validateEvent(event);
-    if (problems.length > 0) {
-      this.invalid.keep(event, problems);
-      return false;
-    }
+    if (problems.length === 0) return true;
+    this.invalid.keep(event, problems);
+    return false;
+  }
+
+  /** Hands an admitted event to every sink and to events$. */
+  private send(event: BridgeEvent): void {
     this.held?.push(event);
     this.deliverTo(this.sinks, event);
     this.events$.next(event);
-    return true;
   }
 
   private deliverTo(sinks: readonly Sink[], event: BridgeEvent): void {
@@ -492,6 +522,31 @@ export class Bridge {
       { callId: event.callId, openSeconds, trigger },
       trigger === 'periodic' ? 'reconciliation ended a call whose channels are gone (its Hangup never reached the bridge)' : 'resync ended a call that ended while the bridge was disconnected',
     );
+  }
+
+  /**
+   * A bound was reached (calls.maxInProgress, calls.maxAgents): counted every time, logged once
+   * until the count is back under 90 % of the bound (a flood must not become a flood of lines).
+   */
+  private onCap(cap: Cap, evicted: string): void {
+    this.metrics.capHit(cap);
+    if (this.capsLogged.has(cap)) return;
+    this.capsLogged.add(cap);
+    const max = cap === 'calls' ? this.config.calls.maxInProgress : this.config.calls.maxAgents;
+    this.log.warn(
+      { cap, max, evicted },
+      cap === 'calls'
+        ? 'cap of calls in progress reached (calls.maxInProgress): the oldest call was ended to make room; further evictions are counted in crm_bridge_caps_hit_total, not logged'
+        : 'cap of agents learnt from AMI reached (calls.maxAgents): the least recently seen was forgotten; further evictions are counted in crm_bridge_caps_hit_total, not logged',
+    );
+    const rearm = setInterval(() => {
+      const now = cap === 'calls' ? (this.tracker?.activeCalls ?? 0) : 0;
+      if (now < max * 0.9) {
+        this.capsLogged.delete(cap);
+        clearInterval(rearm);
+      }
+    }, 60_000);
+    rearm.unref();
   }
 
   private onNormalizerError(log: Logger, err: unknown, input: NormalizerInput): void {

@@ -53,6 +53,8 @@ export interface CallsConfig {
   agentContexts: string[];
   extensionPattern: string;
   agentsFromPbx: boolean;
+  maxInProgress: number;
+  maxAgents: number;
 }
 
 export interface AgentConfig {
@@ -250,6 +252,18 @@ const callsSchema: JsonSchema = {
       type: 'boolean',
       default: true,
       description: 'Recognise agents from what the PBX lists over AMI (queue members; PJSIP endpoints and SIP/IAX2 peers classified as phones; trunks are never agents). false: only agents, agentContexts and extensionPattern.',
+    },
+    maxInProgress: {
+      type: 'integer',
+      minimum: 1,
+      default: 50000,
+      description: 'At most this many calls in progress are tracked: a new call beyond ends the oldest (its call.hangup, hangupBy system), logged once and counted in crm_bridge_caps_hit_total{cap="calls"}.',
+    },
+    maxAgents: {
+      type: 'integer',
+      minimum: 1,
+      default: 10000,
+      description: 'At most this many agents learnt from AMI (queue members, their names, agent seq): beyond, the least recently seen is forgotten, logged once and counted in crm_bridge_caps_hit_total{cap="agents"}.',
     },
   },
 };

@@ -29,7 +29,14 @@ export interface AgentDirectoryOptions {
   extensionPattern: string;
   /** Use what the PBX says (queue members, phones and trunks): levels 2 and 3. Default true. */
   fromPbx?: boolean;
+  /** At most this many queue members (and their names) learnt from AMI; the least recently seen goes first. */
+  maxLearnt?: number;
+  /** Told when maxLearnt is reached and a member was forgotten (for a log line and a metric). */
+  onCap?: (forgotten: string) => void;
 }
+
+/** Queue members learnt from AMI and not seen for this long are forgotten at the periodic reconciliation. */
+export const FORGET_MEMBERS_AFTER_SECONDS = 24 * 3600;
 
 export type DeviceKind = 'phone' | 'trunk';
 
@@ -80,10 +87,17 @@ export class AgentDirectory {
   /** What the PBX called each device (lower-case interface). Replaced by every inventory. */
   private deviceKinds = new Map<string, DeviceKind>();
   /**
-   * Queue member interfaces (lower case, Local's /n dropped): replaced by an inventory that lists
-   * members, added to by queue events. Bounded by the devices that are or were queue members.
+   * Queue member interfaces (lower case, Local's /n dropped) -> when last seen (epoch seconds):
+   * replaced by an inventory that lists members, added to by queue events. Kept in the order
+   * they were last seen (the first is the stalest), bounded by maxLearnt, and members not seen
+   * for FORGET_MEMBERS_AFTER_SECONDS are forgotten (forgetUnseen): a PBX's queue events could
+   * otherwise name any number of interfaces.
    */
-  private members = new Set<string>();
+  private members = new Map<string, number>();
+  private maxLearnt = 10_000;
+  private onCap: (forgotten: string) => void = () => undefined;
+  /** The latest time given to observeMember / setInventory (epoch seconds). */
+  private now = 0;
 
   constructor(opts: AgentDirectoryOptions) {
     this.reload(opts);
@@ -105,33 +119,66 @@ export class AgentDirectory {
     this.byAgentId = byAgentId;
     this.byInterface = byInterface;
     this.byExtension = byExtension;
+    this.maxLearnt = Math.max(1, opts.maxLearnt ?? this.maxLearnt);
+    if (opts.onCap) this.onCap = opts.onCap;
   }
 
   learnName(iface: string, name: string | undefined): void {
-    if (name && name !== iface) this.learntNames.set(iface.toLowerCase(), name);
+    if (!name || name === iface) return;
+    const key = iface.toLowerCase();
+    // Re-inserted, as members are: the first name is the one learnt or confirmed least recently.
+    this.learntNames.delete(key);
+    this.learntNames.set(key, name);
+    // Names outlive members only up to the same bound (they are forgotten with their member).
+    if (this.learntNames.size > this.maxLearnt) this.learntNames.delete(this.learntNames.keys().next().value ?? '');
   }
 
   /**
    * Replaces what was learnt of the PBX's devices (levels 2 and 3): read at every AMI login and
    * after every PBX reload. `members: null` keeps the queue members known so far.
    */
-  setInventory(inventory: DeviceInventory): void {
+  setInventory(inventory: DeviceInventory, now = this.now): void {
     const kinds = new Map<string, DeviceKind>();
     for (const d of inventory.devices) kinds.set(d.interface.toLowerCase(), d.kind);
     this.deviceKinds = kinds;
     if (inventory.members !== null) {
-      this.members = new Set();
-      for (const m of inventory.members) this.observeMember(m.interface, m.stateInterface ?? undefined, m.name ?? undefined);
+      this.members = new Map();
+      for (const m of inventory.members) this.observeMember(m.interface, m.stateInterface ?? undefined, m.name ?? undefined, now);
     }
   }
 
   /** A queue member seen in a queue event (AgentCalled, QueueMember*): level-2 evidence. */
-  observeMember(iface: string, stateInterface: string | undefined, name: string | undefined): void {
+  observeMember(iface: string, stateInterface: string | undefined, name: string | undefined, now = this.now): void {
+    this.now = Math.max(this.now, now);
     for (const i of [iface, stateInterface]) {
       if (!i || !i.includes('/')) continue;
-      this.members.add(memberKey(i));
+      const key = memberKey(i);
+      // Re-inserted: the map stays in the order members were last seen.
+      this.members.delete(key);
+      this.members.set(key, this.now);
+      if (this.members.size > this.maxLearnt) this.forget(this.members.keys().next().value ?? key, true);
       this.learnName(withoutLocalN(i), name);
     }
+  }
+
+  /**
+   * Forgets the queue members learnt from AMI that were last seen before `before` (epoch
+   * seconds), with their names; returns how many. Called at the periodic reconciliation.
+   */
+  forgetUnseen(before: number): number {
+    let n = 0;
+    for (const [key, seen] of this.members) {
+      if (seen >= before) break;
+      this.forget(key, false);
+      n++;
+    }
+    return n;
+  }
+
+  private forget(key: string, cap: boolean): void {
+    this.members.delete(key);
+    this.learntNames.delete(key);
+    if (cap) this.onCap(key);
   }
 
   /** How many devices the PBX classified, and how many queue members are known (for logs). */

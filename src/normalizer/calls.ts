@@ -4,15 +4,31 @@
 import type { AmiEvent } from '../ami/frame.js';
 import type { Direction, HangupBy, MissedReason, Party } from '../events/types.js';
 import { cidOrNull } from './ami-fields.js';
+import type { CallRecord } from './call-record.js';
 import { subtree } from './dial-tree.js';
 import { announceRing, stopRinging } from './legs.js';
 import { isLocal } from './local-channels.js';
-import { addChannel, type Call, callOf, type Chan, type Leg, moveChannels, round3 } from './model.js';
+import { addChannel, addLeg, type Call, callOf, type Chan, type Leg, moveChannels, round3 } from './model.js';
 import type { TrackerState } from './state.js';
 import { dialMissedReason, queueMissedReason } from './statuses.js';
 
-/** A call as its first channel (a Newchannel, or one listed at resync) describes it. */
+/**
+ * A call as its first channel (a Newchannel, or one listed at resync) describes it — or, when a
+ * restarted bridge had already announced it (s.restored), as its record says, so that it goes
+ * on where it was: no second call.started, seq continues, its answer is known. At the cap of
+ * calls in progress the oldest call is ended first (endOldest).
+ */
 export function createCall(s: TrackerState, id: string, ev: AmiEvent): Call {
+  if (s.calls.size >= s.maxCalls) endOldest(s);
+  const record = s.restored.get(id);
+  if (record) {
+    s.restored.delete(id);
+    return restoreCall(s, record);
+  }
+  return describeCall(s, id, ev);
+}
+
+function describeCall(s: TrackerState, id: string, ev: AmiEvent): Call {
   const name = ev.channel ?? '';
   const context = (ev.context ?? '').toLowerCase();
   const originAgent = s.inbound.has(context) ? null : s.agents.fromChannel(name);
@@ -65,6 +81,75 @@ export function createCall(s: TrackerState, id: string, ev: AmiEvent): Call {
     cause: null,
     origin: null,
   };
+}
+
+/**
+ * A call rebuilt from what it had told before the bridge restarted (src/normalizer/call-record.ts).
+ * Its parties come back as legs owning their channel's uniqueid; relinkLegs ties them to the
+ * channels once those are added.
+ */
+export function restoreCall(s: TrackerState, r: CallRecord): Call {
+  const call = describeCall(s, r.callId, { event: 'Newchannel', channel: r.firstChannel.name, uniqueid: r.firstChannel.uniqueid });
+  Object.assign(call, {
+    seq: r.seq,
+    startTime: r.startTime,
+    started: true,
+    direction: r.direction,
+    caller: { ...r.caller },
+    called: { ...r.called },
+    originAgent: r.originAgent,
+    firstChannel: r.firstChannel,
+    origin: r.origin,
+    queue: r.queue ? { ...r.queue } : null,
+    firstRingAt: r.firstRingAt,
+    answeredAt: r.answeredAt,
+    lastAgent: r.lastAgent,
+    plumbingOrigin: false,
+  });
+  const names = Object.keys(r.vars);
+  if (names.length > 0) {
+    call.exportNames = new Set(names);
+    call.omlValues = new Map(Object.entries(r.vars));
+  }
+  for (const ring of r.ringing) {
+    const leg = addLeg(call, ring.agent?.id ?? `dev:${ring.channel.uniqueid}`, ring.agent, ring.channel, ring.since);
+    leg.rang = true;
+  }
+  if (r.connected) {
+    const c = r.connected;
+    const leg = addLeg(call, c.agent?.id ?? `dev:${c.channel.uniqueid}`, c.agent, c.channel, c.since);
+    leg.rang = true;
+    leg.state = 'connected';
+    leg.connectedAt = c.since;
+    call.connected = leg;
+  }
+  return call;
+}
+
+/** Restored legs own their channels once those are in the call (see restoreCall). */
+export function relinkLegs(call: Call): void {
+  for (const leg of call.legs.values()) {
+    for (const uid of leg.uniqueids) {
+      const ch = call.channels.get(uid);
+      if (ch && ch.side !== 'origin' && ch.legKey === null) {
+        ch.side = 'leg';
+        ch.legKey = leg.key;
+      }
+    }
+  }
+}
+
+/**
+ * The cap of calls in progress (calls.maxInProgress) is reached: the oldest call is ended, with
+ * its call.hangup (hangupBy system), to make room. A call that old is almost always one whose
+ * Hangup never reached the bridge; dropping the new call instead would lose a live one.
+ */
+function endOldest(s: TrackerState): void {
+  const oldest = s.calls.values().next().value;
+  if (!oldest) return;
+  oldest.hangupBy ??= 'system';
+  endCall(s, oldest);
+  s.capHit('calls', oldest.id);
 }
 
 /** Like callOf, and adopts a channel we never saw created into the call its Linkedid names. */

@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 import { parse as uuidParse, v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import type { AmiEvent } from '../ami/frame.js';
 import type { BridgeEvent } from '../events/types.js';
-import { AgentDirectory, type AgentConfig, type DeviceInventory } from './agents.js';
+import { AgentDirectory, type AgentConfig, type DeviceInventory, FORGET_MEMBERS_AFTER_SECONDS } from './agents.js';
+import type { Cap } from './state.js';
 import { CallTracker, type IdSource, type SnapshotChannel } from './tracker.js';
 
 export type NormalizerInput =
@@ -34,6 +35,11 @@ export interface NormalizerOptions {
   ids?: IdSource;
   /** See TrackerOptions.onDroppedVariable. */
   onDroppedVariable?: (name: string, last: boolean) => void;
+  /** Bounds: calls in progress (calls.maxInProgress) and agents learnt from AMI (calls.maxAgents). */
+  maxCalls?: number;
+  maxAgents?: number;
+  /** Told when a bound is reached and something was evicted to make room. */
+  onCap?: (cap: Cap, evicted: string) => void;
 }
 
 /** Namespace of the name-based event ids (UUIDv5): fixed forever, so HA peers agree. */
@@ -73,9 +79,19 @@ export function createTracker(opts: NormalizerOptions): CallTracker {
   return new CallTracker({
     server: opts.server,
     inboundContexts: opts.inboundContexts,
-    agents: new AgentDirectory({ agents: opts.agents, agentContexts: opts.agentContexts, extensionPattern: opts.extensionPattern, fromPbx: opts.agentsFromPbx ?? true }),
+    agents: new AgentDirectory({
+      agents: opts.agents,
+      agentContexts: opts.agentContexts,
+      extensionPattern: opts.extensionPattern,
+      fromPbx: opts.agentsFromPbx ?? true,
+      ...(opts.maxAgents !== undefined ? { maxLearnt: opts.maxAgents } : {}),
+      ...(opts.onCap ? { onCap: (key: string) => opts.onCap?.('agents', key) } : {}),
+    }),
     ids: opts.ids ?? defaultIds,
     onDroppedVariable: opts.onDroppedVariable,
+    ...(opts.maxCalls !== undefined ? { maxCalls: opts.maxCalls } : {}),
+    ...(opts.maxAgents !== undefined ? { maxAgents: opts.maxAgents } : {}),
+    ...(opts.onCap ? { onCap: opts.onCap } : {}),
   });
 }
 
@@ -111,25 +127,27 @@ export function normalize(ctx: NormalizeContext): OperatorFunction<NormalizerInp
  */
 const MEMBER_EVENTS = new Set(['agentcalled', 'queuemember', 'queuememberadded', 'queuememberstatus', 'queuememberpause', 'queuememberpenalty', 'queuememberringinuse']);
 
-function observeQueueMember(agents: AgentDirectory, ev: AmiEvent): void {
+function observeQueueMember(agents: AgentDirectory, ev: AmiEvent, receivedAt: number): void {
   const name = ev.event?.toLowerCase();
   if (name === undefined || !MEMBER_EVENTS.has(name)) return;
   const iface = ev.interface ?? ev.location;
-  if (iface) agents.observeMember(iface, ev.stateinterface, ev.membername ?? ev.name);
+  if (iface) agents.observeMember(iface, ev.stateinterface, ev.membername ?? ev.name, receivedAt / 1000);
 }
 
 export function step(tracker: CallTracker, input: NormalizerInput): BridgeEvent[] {
   switch (input.kind) {
     case 'event':
-      observeQueueMember(tracker.agents, input.event);
+      observeQueueMember(tracker.agents, input.event, input.receivedAt);
       return tracker.handle(input.event, input.receivedAt);
     case 'resync-begin':
       tracker.markResync();
       return [];
     case 'snapshot':
+      // The periodic reconciliation also forgets queue members not seen for a long time.
+      if (input.trigger === 'periodic') tracker.agents.forgetUnseen(input.receivedAt / 1000 - FORGET_MEMBERS_AFTER_SECONDS);
       return tracker.resync(input.channels, input.receivedAt);
     case 'inventory':
-      tracker.agents.setInventory(input.inventory);
+      tracker.agents.setInventory(input.inventory, input.receivedAt / 1000);
       return [];
     default: {
       const never: never = input;

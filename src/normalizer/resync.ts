@@ -3,7 +3,7 @@
 // ended while we were away get their hang-up now (hangupBy "system"); calls that began while we
 // were away are picked up, with the CRM variables read for them (src/normalizer/missed-vars.ts);
 // calls we already know continue untouched.
-import { endCall, maybeAnnounce } from './calls.js';
+import { endCall, maybeAnnounce, relinkLegs, restoreCall } from './calls.js';
 import { onNewchannel, onVarSet } from './channel-events.js';
 import { connectLeg } from './legs.js';
 import { addLeg, type Call, callOf } from './model.js';
@@ -33,10 +33,13 @@ export function resync(s: TrackerState, channels: readonly SnapshotChannel[], ma
   // origin) is the one Asterisk created first.
   const picked = new Set<Call>();
   const touched = new Set<Call>();
+  /** Calls a previous run of the bridge had announced (s.restored), seen again. */
+  const again = new Set<Call>();
   s.deferAnnounce = true;
   for (const c of [...channels].sort(byCreation)) {
     if (s.channelCall.has(c.uniqueid)) continue;
     const known = s.calls.has(c.linkedid || c.uniqueid);
+    const restored = !known && s.restored.has(c.linkedid || c.uniqueid);
     onNewchannel(s, {
       event: 'Newchannel',
       channel: c.channel,
@@ -50,7 +53,9 @@ export function resync(s: TrackerState, channels: readonly SnapshotChannel[], ma
     const call = callOf(s, c.uniqueid, c.linkedid);
     if (call && !known) picked.add(call);
     if (call) touched.add(call);
+    if (call && restored) again.add(call);
   }
+  for (const call of again) relinkLegs(call);
   // The CRM variables whose VarSet went by while we were away, before anything is announced.
   for (const c of channels) {
     for (const [variable, value] of c.vars ?? []) {
@@ -81,6 +86,14 @@ export function resync(s: TrackerState, channels: readonly SnapshotChannel[], ma
         connectLeg(s, call, leg);
       }
     }
+  }
+  // Calls a previous run had announced that ended while no bridge was running: their one
+  // call.hangup (hangupBy system, as for any call whose channels the PBX no longer has).
+  for (const record of [...s.restored.values()]) {
+    s.restored.delete(record.callId);
+    const call = restoreCall(s, record);
+    call.hangupBy = 'system';
+    endCall(s, call);
   }
 }
 

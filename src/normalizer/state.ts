@@ -11,8 +11,16 @@
 import type { Agent, AgentEvent, AgentStatus, BridgeEvent, CallEvent, CallFields, Envelope } from '../events/types.js';
 import { SPEC_VERSION } from '../events/types.js';
 import type { AgentDirectory } from './agents.js';
+import type { CallRecord } from './call-record.js';
 import { type Call, exportedVars, queueInfo } from './model.js';
 import type { IdSource, TrackerOptions } from './tracker.js';
+
+/** Which bound was reached: calls in progress (calls.maxInProgress) or agents (calls.maxAgents). */
+export type Cap = 'calls' | 'agents';
+
+/** Default bounds of what the tracker keeps (config calls.maxInProgress, calls.maxAgents). */
+export const DEFAULT_MAX_CALLS = 50_000;
+export const DEFAULT_MAX_AGENTS = 10_000;
 
 /** The fields every event of a call takes from the call itself. */
 type FromCall = Exclude<keyof CallFields, 'agent' | 'channel'>;
@@ -32,6 +40,16 @@ export const MAX_DROPPED_NAMES = 100;
 export class TrackerState {
   /** The calls in progress, by the Linkedid they started with. */
   readonly calls = new Map<string, Call>();
+  /**
+   * Calls a previous run of the bridge had announced and not ended (src/outbox/call-ledger.ts),
+   * by call id, until their first channel is seen again (createCall) or the first snapshot of
+   * the live channels says they are gone (resync: they get their one call.hangup).
+   */
+  readonly restored = new Map<string, CallRecord>();
+  /** At most this many calls in progress: a new one beyond ends the oldest. */
+  readonly maxCalls: number;
+  /** At most this many agents' seq and status are kept: the least recently seen is forgotten. */
+  readonly maxAgents: number;
   /** Calls created so far (Call.order). */
   callsCreated = 0;
   /** uniqueid -> call id, for every channel of every live call. */
@@ -46,6 +64,7 @@ export class TrackerState {
   readonly server: string;
   readonly agents: AgentDirectory;
   private readonly ids: IdSource;
+  private readonly onCap: (cap: Cap, evicted: string) => void;
   /** Time of the input being handled, in seconds (AMI Timestamp, else when it arrived). */
   now = 0;
   /** Inputs handled so far: a channel's birth mark (see CallTracker.markResync). */
@@ -65,6 +84,9 @@ export class TrackerState {
     this.server = opts.server;
     this.agents = opts.agents;
     this.ids = opts.ids;
+    this.maxCalls = Math.max(1, opts.maxCalls ?? DEFAULT_MAX_CALLS);
+    this.maxAgents = Math.max(1, opts.maxAgents ?? DEFAULT_MAX_AGENTS);
+    this.onCap = opts.onCap ?? (() => undefined);
     this.inbound = new Set(opts.inboundContexts.map((c) => c.toLowerCase()));
     const dropped = new Set<string>();
     const report = opts.onDroppedVariable;
@@ -128,9 +150,17 @@ export class TrackerState {
     this.out.push(event as Extract<CallEvent, { type: T }>);
   }
 
+  /** A bound was reached and `evicted` (a call id, an agent id) made room: told once per eviction. */
+  capHit(cap: Cap, evicted: string): void {
+    this.onCap(cap, evicted);
+  }
+
   emitAgent<T extends AgentEvent['type']>(agent: Agent, type: T, fields: AgentEventFields<T>): void {
     const seq = (this.agentSeq.get(agent.id) ?? 0) + 1;
+    // Re-inserted so that the map's first key is the agent seen least recently (evicted first).
+    this.agentSeq.delete(agent.id);
     this.agentSeq.set(agent.id, seq);
+    if (this.agentSeq.size > this.maxAgents) this.forgetAgent();
     const event = {
       specVersion: SPEC_VERSION,
       id: this.nextId(`agent:${agent.id}`, type),
@@ -143,6 +173,15 @@ export class TrackerState {
     };
     // As in emit: `fields` is typed from the event type, the rest is every agent event's.
     this.out.push(event as Extract<AgentEvent, { type: T }>);
+  }
+
+  /** The agent seen least recently: its seq starts again at 1 and its status is announced again. */
+  private forgetAgent(): void {
+    const oldest = this.agentSeq.keys().next().value;
+    if (oldest === undefined) return;
+    this.agentSeq.delete(oldest);
+    this.agentStatus.delete(oldest);
+    this.capHit('agents', oldest);
   }
 
   private nextId(key: string, type: string): string {

@@ -23,7 +23,8 @@ import { amiHandler } from './ami-events.js';
 import { eventTime } from './ami-fields.js';
 import { followLinkedid } from './calls.js';
 import { resync } from './resync.js';
-import { TrackerState } from './state.js';
+import type { CallRecord } from './call-record.js';
+import { type Cap, TrackerState } from './state.js';
 
 /** Makes event ids: a name-based id from `seed` when given (same AMI event -> same id), else unique. */
 export type IdSource = (seed: string | null) => string;
@@ -38,6 +39,11 @@ export interface TrackerOptions {
    * is dropped. `last` is true for the last name reported (MAX_DROPPED_NAMES in state.ts).
    */
   onDroppedVariable?: (name: string, last: boolean) => void;
+  /** Bounds (config calls.maxInProgress, calls.maxAgents); defaults in state.ts. */
+  maxCalls?: number;
+  maxAgents?: number;
+  /** Told when a bound is reached and something was evicted (for a log line and a metric). */
+  onCap?: (cap: Cap, evicted: string) => void;
 }
 
 /** One live channel as listed by CoreShowChannels, for resync after a reconnect. */
@@ -76,6 +82,21 @@ export class CallTracker {
   /** Number of calls in progress (for metrics and tests). */
   get activeCalls(): number {
     return this.s.calls.size;
+  }
+
+  /**
+   * Calls a previous run had announced and not ended (src/outbox/call-ledger.ts): they go on when
+   * their channels are seen again, and end with their call.hangup if the next snapshot of the
+   * live channels has none of them.
+   */
+  restore(records: Iterable<CallRecord>, agents: Iterable<{ id: string; seq: number }> = []): void {
+    for (const r of records) this.s.restored.set(r.callId, r);
+    for (const a of agents) this.s.agentSeq.set(a.id, a.seq);
+  }
+
+  /** Number of calls a restart brought back and not yet seen again (for tests). */
+  get pendingRestored(): number {
+    return this.s.restored.size;
   }
 
   /** Number of channels tracked (for tests: state must be freed when calls end). */

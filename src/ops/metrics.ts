@@ -35,6 +35,7 @@ export class BridgeMetrics implements HttpMetrics {
   private readonly reloads: Counter<'result'>;
   private readonly reconciled: Counter<'trigger'>;
   private readonly authFailures: Counter<'reason'>;
+  /** One counter for every bound of the bridge, by `cap`: calls, agents, and the SSE stream caps. */
   private readonly capsHit: Counter<'cap'>;
   private lastAmiState: string | null = null;
 
@@ -98,11 +99,11 @@ export class BridgeMetrics implements HttpMetrics {
     for (const reason of ['no_token', 'invalid_token', 'throttled']) this.authFailures.inc({ reason }, 0);
     this.capsHit = new Counter({
       name: `${p}caps_hit_total`,
-      help: 'Requests refused because a cap was reached, by cap: sse_per_token, sse_per_address (http.streams).',
+      help: 'Times a bound was reached and something was evicted or refused, by cap: calls (calls.maxInProgress: the oldest call ended), agents (calls.maxAgents: the least recently seen forgotten), sse_per_token, sse_per_address (http.streams: the stream refused).',
       labelNames: ['cap'],
       registers,
     });
-    for (const cap of ['sse_per_token', 'sse_per_address']) this.capsHit.inc({ cap }, 0);
+    for (const cap of ['calls', 'agents', 'sse_per_token', 'sse_per_address']) this.capsHit.inc({ cap }, 0);
     new Gauge({
       name: `${p}calls_in_progress`,
       help: 'Calls the normalizer is tracking right now.',
@@ -177,7 +178,7 @@ export class BridgeMetrics implements HttpMetrics {
     this.authFailures.inc({ reason });
   }
 
-  capHit(cap: CapName): void {
+  capHit(cap: CapName | 'calls' | 'agents'): void {
     this.capsHit.inc({ cap });
   }
 

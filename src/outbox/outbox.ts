@@ -286,6 +286,11 @@ export class Outbox {
     if (this.db.open) this.db.close();
   }
 
+  /** The open database: state kept beside the outbox commits with its rows (src/outbox/call-ledger.ts). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   /** null if the outbox can be written right now, else why not (for /readyz). A real, tiny write. */
   writeProblem(): string | null {
     if (!this.db.open) return 'the outbox is closed';
