@@ -258,7 +258,7 @@ export class Bridge {
     const kind = this.nats ? 'nats' : this.source ? 'ami' : 'ari';
     const status = (this.nats ?? this.source ?? this.ari)?.status;
     checks[kind] = status?.state === 'connected' ? 'ok' : `${kind.toUpperCase()} ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
-    checks.outbox = this.outbox ? this.outbox.writeProblem() ?? 'ok' : 'ok (not used: no durable sink)';
+    checks.outbox = this.outbox ? this.outbox.problem() ?? 'ok' : 'ok (not used: no durable sink)';
     if (this.stopping) checks.daemon = 'stopping';
     const ready = !this.stopping && checks[kind] === 'ok' && checks.outbox.startsWith('ok');
     return { ready, checks };
