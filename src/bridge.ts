@@ -93,6 +93,7 @@ export class Bridge {
       callsInProgress: () => this.tracker?.activeCalls ?? 0,
       sseClients: () => this.channel?.streams ?? 0,
       outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.durableSinks] } : null),
+      stalledAfterMs: () => this.config.outbox.stalledAfterMs,
     });
     this.invalid = new InvalidEvents({
       log: this.log.child({ module: 'contract' }),
@@ -297,15 +298,18 @@ export class Bridge {
     };
   }
 
-  /** Ready = logged in to AMI, and the outbox (if any sink uses it) can be written. */
+  /** Ready = logged in to AMI, the outbox (if any sink uses it) usable, and no durable sink stalled. */
   readiness(): Readiness {
     const checks: Record<string, string> = {};
     const kind = this.nats ? 'nats' : this.source ? 'ami' : 'ari';
     const status = (this.nats ?? this.source ?? this.ari)?.status;
     checks[kind] = status?.state === 'connected' ? 'ok' : `${kind.toUpperCase()} ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
-    checks.outbox = this.outbox ? this.outbox.writeProblem() ?? 'ok' : 'ok (not used: no durable sink)';
+    checks.outbox = this.outbox ? this.outbox.problem() ?? 'ok' : 'ok (not used: no durable sink)';
+    // A sink that stopped delivering (outbox.stalledAfterMs): `sink:<name>` says why.
+    const stalled = Object.entries(this.metrics.stalledSinks());
+    for (const [sink, problem] of stalled) checks[`sink:${sink}`] = problem;
     if (this.stopping) checks.daemon = 'stopping';
-    const ready = !this.stopping && checks[kind] === 'ok' && checks.outbox.startsWith('ok');
+    const ready = !this.stopping && checks[kind] === 'ok' && checks.outbox.startsWith('ok') && stalled.length === 0;
     return { ready, checks };
   }
 

@@ -14,6 +14,7 @@ import { isCallEvent, type BridgeEvent } from './events/types.js';
 import { createLogger } from './log.js';
 import type { Sink } from './sinks/types.js';
 import { systemdNotifier } from './ops/systemd.js';
+import { redactUrl } from './webhook/redact.js';
 
 export const EXIT_USAGE = 64;
 export const EXIT_DATAERR = 65;
@@ -216,7 +217,7 @@ async function run(path: string | undefined): Promise<number> {
     return 1;
   }
   const { ami, ari } = config.pbx;
-  const where = config.source ? `NATS stream ${config.source.stream}` : ami ? `AMI at ${ami.host}:${ami.port}` : `ARI at ${ari?.url ?? '?'}`;
+  const where = config.source ? `NATS stream ${config.source.stream}` : ami ? `AMI at ${ami.host}:${ami.port}` : `ARI at ${redactUrl(ari?.url ?? '?')}`;
   systemd.status(`connecting to ${where}`);
   // READY=1 once the sinks run (start() above) and the event source is logged in.
   void bridge.eventSource.loggedIn.then(() => {

@@ -317,7 +317,8 @@ t.test('given a failed attempt, when time passes, then the next attempt is made 
 
 t.test('given Retry-After, then the next attempt waits for the longer of Retry-After and the backoff', async (t) => {
   const clock = new FakeClock();
-  const r = rig(t, { clock, concurrency: 1 });
+  // Retry-After is honoured up to the longest backoff (maxDelayMs): 60 s here, so 30 s is kept.
+  const r = rig(t, { clock, concurrency: 1, retry: { initialDelayMs: 1000, maxDelayMs: 60_000, factor: 2, jitter: 0 } });
   r.outbox.enqueue('crm', 'p', 'e1', '{}', clock.now());
   r.dispatcher.start();
   (await r.sink.call(1)).resolve({ ok: false, retry: true, afterMs: 30_000, error: 'HTTP 429' });
@@ -355,21 +356,24 @@ t.test('given an event that keeps failing, when maxAttempts is reached, then it 
   t.equal(r.outbox.deadCount('crm'), 1);
 });
 
-t.test('given an event older than maxAgeMs, when an attempt fails, then it moves to the dead letters', async (t) => {
+t.test('given an event whose next attempt would come after maxAgeMs, when an attempt fails, then it moves to the dead letters at once', async (t) => {
   const clock = new FakeClock();
   const r = rig(t, { clock, maxAttempts: 100, maxAgeMs: 5000 });
-  r.outbox.enqueue('crm', 'p', 'e1', '{}', clock.now());
+  const start = clock.now();
+  r.outbox.enqueue('crm', 'p', 'e1', '{}', start);
   r.dispatcher.start();
-  // Attempts at 0, 1000, 3000 (age < 5000: retried) and 7000 (age ≥ 5000: given up).
-  for (let n = 1; n <= 4; n++) {
+  // Attempts at 0 and 1000 are retried (next at 1000 and 3000: age < 5000); the one at 3000
+  // would be retried at 7000, past the max age: given up at 3000, not after waiting until 7000.
+  for (let n = 1; n <= 3; n++) {
     (await r.sink.call(n)).resolve({ ok: false, retry: true, error: 'timeout' });
-    if (n < 4) {
+    if (n < 3) {
       await r.outcome((o) => o.kind === 'retry' && o.attempt === n, `retry ${n}`);
       clock.advance(clock.nextTimerAt! - clock.now());
     }
   }
   const dead = await r.outcome((o) => o.kind === 'dead', 'dead letter');
-  t.match(dead, { kind: 'dead', reason: 'max-age', attempt: 4 });
+  t.match(dead, { kind: 'dead', reason: 'max-age', attempt: 3 });
+  t.equal(clock.now() - start, 3000, 'then at the failed attempt, not at the retry time');
   t.equal(r.outbox.depth(), 0);
 });
 

@@ -219,7 +219,8 @@ t.test('given a 429 with Retry-After and a 400, then the delay is honoured and t
     return { status: 200 };
   });
   t.teardown(() => receiver.close());
-  const run = await runBridgeOnTrace(QUEUE, { sinks: [{ type: 'webhook', name: 'crm', url: `${receiver.url}/e`, ...FAST_RETRY }] });
+  // Retry-After is honoured up to retry.maxDelayMs: 2 s here, so the 1 s is kept whole.
+  const run = await runBridgeOnTrace(QUEUE, { sinks: [{ type: 'webhook', name: 'crm', url: `${receiver.url}/e`, retry: { ...FAST_RETRY.retry, maxDelayMs: 2000 } }] });
   t.teardown(() => run.stop());
   const all = callEvents(run.events);
   await receiver.waitFor(() => all.every((e) => seen.has(e.id)) && receiver.requests.filter((r) => r.body.includes('"callId"')).length >= all.length - 1, 'every call event tried');

@@ -72,6 +72,7 @@ import {
   translate,
 } from './translate.js';
 import { readMissedVars } from '../normalizer/missed-vars.js';
+import { redactUrl } from '../webhook/redact.js';
 
 export type AriState = AmiState;
 export type AriStatus = AmiStatus;
@@ -313,7 +314,7 @@ export class AriSource {
   private onConnected(gen: number): void {
     const status = this.status;
     this.status$.next({ state: 'connected', logins: status.logins + 1, failures: 0, lastError: null, since: new Date().toISOString() });
-    this.log.info({ url: this.opts.url, app: this.app, logins: status.logins + 1 }, 'ARI connected');
+    this.log.info({ url: redactUrl(this.opts.url), app: this.app, logins: status.logins + 1 }, 'ARI connected');
     this.firstLogin.resolve();
     const every = this.opts.pingIntervalMs ?? DEFAULT_PING_MS;
     this.awaitingPong = false;
@@ -338,7 +339,7 @@ export class AriSource {
   private connectionFailed(gen: number, err: unknown): void {
     const text = this.scrub(errorText(err));
     if (err instanceof LoginRejected || /^401 :|Unexpected server response: 401/.test(text)) {
-      this.log.error({ url: this.opts.url, username: this.opts.username }, 'ARI login rejected (check the ARI username and password, and ari.conf)');
+      this.log.error({ url: redactUrl(this.opts.url), username: this.opts.username }, 'ARI login rejected (check the ARI username and password, and ari.conf)');
       this.lost(gen, 'login rejected (401)');
     } else {
       this.lost(gen, text);

@@ -12,6 +12,7 @@ import { configSchema, type BridgeConfig } from './schema.js';
 import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from './secret.js';
 import { configValidator, describeValue, problemFromAjv, tokenProblems, type ConfigProblem } from './validate.js';
 import { envSettings, formatPath, mapSecrets, type EnvKind } from './walk.js';
+import { redactUrlsDeep } from '../webhook/redact.js';
 
 export { ConfigError, EXIT_CONFIG } from './errors.js';
 export { configSchema } from './schema.js';
@@ -87,11 +88,14 @@ export function defaultConfig(overrides: ConfigOverrides = {}): BridgeConfig {
   return config;
 }
 
-/** The config with every secret replaced by '[redacted]': safe to log at startup. */
+/**
+ * The config with every secret replaced by '[redacted]', and the credentials inside URLs
+ * (user-info, `apikey=`, a token in the path: see webhook/redact.ts): safe to log at startup.
+ */
 export function describeConfig(config: BridgeConfig): BridgeConfig {
   const copy = structuredClone(config);
   mapSecrets(configSchema(), copy, () => REDACTED);
-  return copy;
+  return redactUrlsDeep(copy);
 }
 
 /** Every CRM_BRIDGE_CONFIG_* variable, with the key it sets (for docs and `--help`). */

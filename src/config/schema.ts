@@ -132,6 +132,8 @@ export interface ShutdownConfig {
 export interface OutboxConfig {
   path?: string;
   synchronous: 'normal' | 'full';
+  /** A sink with events waiting and no delivery for this long is stalled (/readyz not ready); 0: off. */
+  stalledAfterMs: number;
 }
 
 export interface BridgeConfig {
@@ -485,6 +487,13 @@ const outboxSchema: JsonSchema = {
       enum: ['normal', 'full'],
       default: 'normal',
       description: "normal survives a crash of the daemon (kill -9); full also survives power loss, at a cost in throughput.",
+    },
+    stalledAfterMs: {
+      type: 'integer',
+      minimum: 0,
+      default: 600000,
+      description:
+        'A durable sink that has had events waiting this long and delivered none for this long is stalled: /readyz answers 503 naming it, and crm_bridge_sink_stalled is 1. 0 turns the check off. Default 10 minutes.',
     },
   },
 };

@@ -6,6 +6,7 @@ import type { JsonSchema } from '../sinks/types.js';
 import { configSchema } from './schema.js';
 import { isObject, isSecretSchema, parseSecretRef, SECRET_MESSAGE } from './secret.js';
 import { formatPath, type ConfigPath } from './walk.js';
+import { redactUrls } from '../webhook/redact.js';
 
 // ajv-formats is CommonJS with `exports.default`; under NodeNext the default import is the
 // module object at type level and the plugin function (which carries `.default`) at runtime.
@@ -122,7 +123,9 @@ function pointerToPath(pointer: string): string {
 /** `'abc'`, `5`, `null`, `an object`: short and single-line. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') {
-    const s = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+    // A URL may carry credentials (user-info, `apikey=`, a token in the path): never echo them.
+    const shown = redactUrls(value);
+    const s = shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
     return `'${JSON.stringify(s).slice(1, -1)}'`;
   }
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);

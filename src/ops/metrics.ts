@@ -8,6 +8,7 @@ import type { BridgeEvent } from '../events/types.js';
 import type { AuthFailureReason, CapName, HttpMetrics } from '../http/server.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
+import { stallProblem } from './stall.js';
 
 export const METRICS_PREFIX = 'crm_bridge_';
 
@@ -17,6 +18,8 @@ export interface MetricsSources {
   sseClients(): number;
   /** The outbox if it is open, and the durable sinks' names. */
   outbox(): { outbox: Outbox; sinks: string[] } | null;
+  /** `outbox.stalledAfterMs`: how long a sink may have events waiting and deliver none (0: never stalled). */
+  stalledAfterMs?(): number;
 }
 
 export class BridgeMetrics implements HttpMetrics {
@@ -38,8 +41,11 @@ export class BridgeMetrics implements HttpMetrics {
   /** One counter for every bound of the bridge, by `cap`: calls, agents, and the SSE stream caps. */
   private readonly capsHit: Counter<'cap'>;
   private lastAmiState: string | null = null;
+  /** Per durable sink, its last successful delivery (epoch ms). */
+  private readonly lastDelivery = new Map<string, number>();
+  private readonly startedAt = Date.now();
 
-  constructor(sources: MetricsSources) {
+  constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
     const p = METRICS_PREFIX;
     collectDefaultMetrics({ register: this.registry, prefix: p });
@@ -136,6 +142,36 @@ export class BridgeMetrics implements HttpMetrics {
     perSink(`${p}outbox_depth`, 'Events waiting in the outbox for delivery, by sink.', (o, s) => o.depth(s));
     perSink(`${p}outbox_oldest_age_seconds`, 'Age of the oldest event waiting in the outbox, by sink (0 when none).', (o, s) => o.oldestAgeMs(s) / 1000);
     perSink(`${p}dead_letters`, 'Events in the dead-letter table, by sink (see crm-bridge outbox list --dead).', (o, s) => o.deadCount(s));
+    perSink(
+      `${p}sink_last_delivery_timestamp_seconds`,
+      'When the sink last delivered an event (Unix time, s); the daemon start time until its first delivery.',
+      (_o, s) => (this.lastDelivery.get(s) ?? this.startedAt) / 1000,
+    );
+    perSink(
+      `${p}sink_stalled`,
+      '1 while the sink has had events waiting and delivered none for outbox.stalledAfterMs (then /readyz is not ready), else 0.',
+      (o, s) => (this.stallOf(o, s, Date.now()) ? 1 : 0),
+    );
+  }
+
+  /** Sinks that stopped delivering, with why (see stall.ts); empty when all deliver. */
+  stalledSinks(now = Date.now()): Record<string, string> {
+    const o = this.sources.outbox();
+    const out: Record<string, string> = {};
+    if (!o) return out;
+    for (const sink of o.sinks) {
+      const problem = this.stallOf(o.outbox, sink, now);
+      if (problem) out[sink] = problem;
+    }
+    return out;
+  }
+
+  private stallOf(outbox: Outbox, sink: string, now: number): string | null {
+    const afterMs = this.sources.stalledAfterMs?.() ?? 0;
+    if (afterMs <= 0) return null;
+    const pending = outbox.depth(sink);
+    if (pending === 0) return null;
+    return stallProblem({ pending, oldestPendingAgeMs: outbox.oldestAgeMs(sink, now), lastDeliveryAt: this.lastDelivery.get(sink) ?? null, since: this.startedAt }, afterMs, now);
   }
 
   ami(status: AmiStatus): void {
@@ -159,7 +195,10 @@ export class BridgeMetrics implements HttpMetrics {
   outcome(sink: string, o: DeliveryOutcome, now = Date.now()): void {
     this.deliveries.inc({ sink, result: o.kind });
     if (o.durationMs !== undefined) this.deliveryDuration.observe({ sink }, o.durationMs / 1000);
-    if (o.kind === 'delivered') this.deliveryLatency.observe({ sink }, Math.max(0, now - o.item.createdAt) / 1000);
+    if (o.kind === 'delivered') {
+      this.deliveryLatency.observe({ sink }, Math.max(0, now - o.item.createdAt) / 1000);
+      this.lastDelivery.set(sink, now);
+    }
   }
 
   normalizerError(): void {

@@ -11,6 +11,7 @@
 // error is logged and retried later (the rows are still in the outbox).
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
+import { redactUrls } from '../webhook/redact.js';
 import type { DeadReason, Outbox, OutboxItem } from './outbox.js';
 
 /** What a sink says about one attempt. */
@@ -18,8 +19,11 @@ export type DeliveryResult =
   | { ok: true }
   /** A temporary failure (5xx, timeout, connection refused…); `afterMs`: the receiver's Retry-After. */
   | { ok: false; retry: true; afterMs?: number; error: string }
-  /** The receiver will never take it (most 4xx): dead-lettered at once. */
-  | { ok: false; retry: false; error: string };
+  /**
+   * The receiver will never take it (most 4xx), or — `invalid` — the request cannot even be built
+   * or sent for this event (a header or URL the HTTP client refuses): dead-lettered at once.
+   */
+  | { ok: false; retry: false; invalid?: boolean; error: string };
 
 export type Deliver = (item: OutboxItem, signal: AbortSignal) => Promise<DeliveryResult>;
 
@@ -48,8 +52,16 @@ export interface DispatcherOptions {
   retry: RetryPolicy;
   /** Attempts in all (the first included) before an event is dead-lettered. */
   maxAttempts: number;
-  /** After a failed attempt, an event older than this (since enqueue) is dead-lettered. */
+  /**
+   * After a failed attempt, an event older than this (since enqueue) is dead-lettered — at once
+   * also when its next attempt would come after that age, rather than after waiting for it.
+   */
   maxAgeMs: number;
+  /**
+   * The longest one attempt may take: then its signal is aborted and it counts as a retryable
+   * failure, and its slot is free, whether or not deliver() ever settles. Absent: no limit.
+   */
+  attemptTimeoutMs?: number;
   log: Logger;
   clock?: Clock;
   /** Source of jitter, in [0, 1). */
@@ -199,24 +211,42 @@ export class Dispatcher {
     const controller = new AbortController();
     const flight: InFlight = { item, controller, done: Promise.resolve() };
     this.inFlight.set(item.partition, flight);
-    flight.done = this.attempt(item, controller.signal).finally(() => {
+    flight.done = this.attempt(item, controller).finally(() => {
       this.inFlight.delete(item.partition);
       this.schedulePump();
     });
   }
 
-  private async attempt(item: OutboxItem, signal: AbortSignal): Promise<void> {
+  private async attempt(item: OutboxItem, controller: AbortController): Promise<void> {
+    const { signal } = controller;
     const attempt = item.attempts + 1;
     const started = this.clock.now();
+    const limit = this.opts.attemptTimeoutMs;
+    let deadline: unknown = null;
     let result: DeliveryResult;
     try {
-      result = await this.deliver(item, signal);
+      const delivery = this.deliver(item, signal);
+      result = await (limit === undefined
+        ? delivery
+        : Promise.race([
+            delivery,
+            new Promise<DeliveryResult>((resolve) => {
+              // A client that ignores the abort (or a deliver() that never settles) cannot hold
+              // the slot: the attempt is over for the dispatcher either way.
+              deadline = this.clock.setTimeout(() => {
+                controller.abort(new Error('attempt deadline'));
+                resolve({ ok: false, retry: true, error: `the attempt took longer than its deadline (${limit} ms); aborted` });
+              }, limit);
+            }),
+          ]));
       // A sink written in plain JS (or a bug) may resolve with nothing useful.
       if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
         result = { ok: false, retry: true, error: `deliver resolved with ${JSON.stringify(result)}` };
       }
     } catch (err) {
       result = { ok: false, retry: true, error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      if (deadline !== null) this.clock.clearTimeout(deadline);
     }
     try {
       this.record(item, attempt, result, signal, this.clock.now() - started);
@@ -236,23 +266,34 @@ export class Dispatcher {
       log.debug(base, 'delivered');
       return this.emit({ kind: 'delivered', item, attempt , durationMs });
     }
-    const error = truncate(result.error || 'unknown error');
-    if (signal.aborted) {
+    // Error texts quote URLs (undici's messages, a receiver's echo): no credential may reach the
+    // log or the dead letters through them.
+    const error = truncate(redactUrls(result.error || 'unknown error'));
+    // Aborted by stop(), not by the attempt deadline (that one is a failed attempt like any other).
+    if (signal.aborted && this.state === 'stopped') {
       log.info({ ...base, error }, 'delivery aborted by shutdown; the event stays in the outbox');
       return this.emit({ kind: 'aborted', item, attempt , durationMs });
     }
     let reason: DeadReason | null = null;
-    if (!result.retry) reason = 'rejected';
+    let nextAttemptAt = now;
+    let delay = 0;
+    if (!result.retry) reason = result.invalid ? 'invalid-request' : 'rejected';
     else if (attempt >= maxAttempts) reason = 'max-attempts';
-    else if (now - item.createdAt >= maxAgeMs) reason = 'max-age';
+    else {
+      // The receiver's Retry-After is honoured up to the longest backoff: a receiver answering
+      // `Retry-After: 999999999` (or a date years ahead) must not park the call for years.
+      const afterMs = typeof result.afterMs === 'number' && Number.isFinite(result.afterMs) ? Math.min(this.opts.retry.maxDelayMs, Math.max(0, result.afterMs)) : 0;
+      delay = Math.max(afterMs, backoffDelay(this.opts.retry, attempt, this.random));
+      nextAttemptAt = now + delay;
+      // Past its max age by the time of its next attempt: give up now instead of holding the
+      // partition until then.
+      if (nextAttemptAt - item.createdAt >= maxAgeMs) reason = 'max-age';
+    }
     if (reason) {
       this.outbox.deadLetter(item, reason, error, now);
       log.error({ ...base, reason, error }, `delivery failed (attempt ${at}); moved to dead letters (${reason})`);
       return this.emit({ kind: 'dead', item, attempt, error, reason , durationMs });
     }
-    const afterMs = result.retry && typeof result.afterMs === 'number' && Number.isFinite(result.afterMs) ? Math.max(0, result.afterMs) : 0;
-    const delay = Math.max(afterMs, backoffDelay(this.opts.retry, attempt, this.random));
-    const nextAttemptAt = now + delay;
     this.outbox.reschedule(item, nextAttemptAt, error);
     log.warn({ ...base, retryInMs: delay, error }, `delivery failed (attempt ${at}); retrying in ${delay} ms`);
     this.emit({ kind: 'retry', item, attempt, error, nextAttemptAt , durationMs });

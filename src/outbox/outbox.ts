@@ -10,7 +10,7 @@
 // `next_attempt_at`; the rows queued behind it have NULL there and get a time when they become the
 // head (the head was delivered or dead-lettered). "Which heads of sink S are due?" is then a range
 // scan of a partial index, however many rows are waiting behind failing heads.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -34,8 +34,13 @@ export interface OutboxItem {
   lastError: string | null;
 }
 
-/** Why an event was given up on. `invalid`: it broke the event contract and went to no sink (INVALID_SINK). */
-export type DeadReason = 'rejected' | 'max-attempts' | 'max-age' | 'invalid';
+/**
+ * Why an event was given up on: the receiver refused it (`rejected`), the request could not be
+ * built or sent for it (`invalid-request`: a URL or header the HTTP client refuses), it kept
+ * failing (`max-attempts`, `max-age`), or it broke the event contract and went to no sink
+ * (`invalid`, under INVALID_SINK).
+ */
+export type DeadReason = 'rejected' | 'invalid-request' | 'max-attempts' | 'max-age' | 'invalid';
 
 /**
  * The pseudo-sink under which events that fail schema/events.v1.json are kept as dead letters
@@ -204,6 +209,8 @@ function where(sel: Selection): { sql: string; params: unknown[] } {
 }
 
 export class Outbox {
+  /** Why the last enqueue failed; null once one succeeds. */
+  private lastWriteError: string | null = null;
   private readonly stmt;
   private readonly enqueueTx;
   private readonly ackTx;
@@ -265,7 +272,10 @@ export class Outbox {
    * rows twice and out of order.
    */
   static open(path: string, opts: OutboxOptions = {}): Outbox {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      createPrivate(path, opts.log);
+    }
     const db = new Database(path);
     try {
       db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 5000))}`);
@@ -291,11 +301,17 @@ export class Outbox {
     return this.db;
   }
 
-  /** null if the outbox can be written right now, else why not (for /readyz). A real, tiny write. */
-  writeProblem(): string | null {
+  /**
+   * null if the outbox looks usable, else why not (for /readyz). Read-only: a health check that
+   * wrote would add a commit (and a WAL frame) per probe, and contend with the real writers. It
+   * reports the last failed enqueue (cleared by the next one that succeeds) and whether the file
+   * can still be read.
+   */
+  problem(): string | null {
     if (!this.db.open) return 'the outbox is closed';
+    if (this.lastWriteError) return `the last enqueue failed: ${this.lastWriteError}`;
     try {
-      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+      this.db.pragma('user_version', { simple: true });
       return null;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
@@ -304,12 +320,23 @@ export class Outbox {
 
   /** Accepts one event for one sink. Synchronous: when it returns, the row is committed. */
   enqueue(sink: string, partition: string, eventId: string, payload: string, now = Date.now()): void {
-    this.stmt.insert.run({ sink, partition, eventId, payload, now });
+    this.tracked(() => this.stmt.insert.run({ sink, partition, eventId, payload, now }));
   }
 
   /** Accepts several rows in one transaction (one commit): all of them or none. */
   enqueueMany(entries: readonly EnqueueEntry[], now = Date.now()): void {
-    this.enqueueTx(entries, now);
+    this.tracked(() => this.enqueueTx(entries, now));
+  }
+
+  /** Runs a write, remembering whether it failed (for problem()). */
+  private tracked(write: () => unknown): void {
+    try {
+      write();
+      this.lastWriteError = null;
+    } catch (err) {
+      this.lastWriteError = err instanceof Error ? err.message : String(err);
+      throw err;
+    }
   }
 
   // --- used by the Dispatcher ---------------------------------------------------------------
@@ -451,6 +478,22 @@ export class Outbox {
   private count(table: 'outbox' | 'dead_letters', sink?: string): number {
     const sql = `SELECT COUNT(*) AS n FROM ${table} ${sink === undefined ? '' : 'WHERE sink = ?'}`;
     return this.db.prepare<unknown[], { n: number }>(sql).get(...(sink === undefined ? [] : [sink]))?.n ?? 0;
+  }
+}
+
+/**
+ * Creates the outbox file readable by its owner only (0600) before SQLite opens it: it holds
+ * every event (caller numbers and names, CRM variables). SQLite gives the -wal and -shm files the
+ * main file's permissions. An existing file keeps its mode (an operator may have chosen it), but
+ * a file others can read is named in a warning.
+ */
+function createPrivate(path: string, log: Logger | undefined): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const mode = statSync(path).mode & 0o777;
+    if (mode & 0o077) log?.warn({ path, mode: mode.toString(8) }, 'the outbox file can be read by other users (it holds caller numbers and names); chmod 600 it');
   }
 }
 

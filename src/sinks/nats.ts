@@ -20,6 +20,7 @@ import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERV
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
 import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
+import { redactUrl } from '../webhook/redact.js';
 
 export interface NatsSinkConfig {
   type: 'nats';
@@ -153,7 +154,7 @@ class NatsSink implements Sink {
       }
       this.nc = nc;
       this.js = jetstream(nc, { timeout: this.config.publishTimeoutMs });
-      this.ctx.log.info({ servers, server: nc.getServer() }, 'NATS connected');
+      this.ctx.log.info({ servers: servers.map(redactUrl), server: redactUrl(nc.getServer()) }, 'NATS connected');
       void (async () => {
         for await (const s of nc.status()) {
           if (s.type === 'disconnect') this.ctx.log.warn({ server: s.server }, 'NATS disconnected; reconnecting (events wait in the outbox)');
@@ -161,7 +162,7 @@ class NatsSink implements Sink {
         }
       })().catch(() => undefined);
     } catch (err) {
-      this.ctx.log.error({ err, servers }, 'NATS connection failed for good; events stay in the outbox until a restart');
+      this.ctx.log.error({ err, servers: servers.map(redactUrl) }, 'NATS connection failed for good; events stay in the outbox until a restart');
     }
   }
 

@@ -6,16 +6,20 @@ import type { BridgeEvent, EventType } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
-import { appendParams, compileBody, compileParams, compileText, compileUrl, templateVars, TemplateError, type ParamSpec } from '../template/index.js';
+import { appendParams, compileBody, compileHeader, compileParams, compileUrl, isHeaderName, templateVars, TemplateError, type CompiledTemplate, type CompiledUrl, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
 import { createAuthenticator, type AuthConfig, type Authenticator } from '../webhook/auth.js';
-import { createHttpAgent, send, type PreparedRequest } from '../webhook/http.js';
+import { attemptDeadlineMs, createHttpAgent, send, type PreparedRequest } from '../webhook/http.js';
+import { redactUrl } from '../webhook/redact.js';
 import { PRESETS, type PresetSettings } from '../webhook/presets.js';
 import { secretKey, sign } from '../webhook/sign.js';
 import { secretSchema } from '../config/secret.js';
 import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
 
 type Method = 'GET' | 'POST' | 'PUT';
+
+/** At stop, how long the HTTP client may take to close politely before its sockets are destroyed. */
+const HTTP_CLOSE_GRACE_MS = 1000;
 type Format = 'query' | 'form' | 'json';
 
 export interface WebhookSinkConfig {
@@ -50,8 +54,9 @@ export interface ResolvedWebhook {
   when: Partial<Record<string, Record<string, string[]>>>;
   /** Event types sent only for their first occurrence in a call. */
   firstPerCall: ReadonlySet<string>;
-  url: ReturnType<typeof compileUrl>;
-  headers: Array<[string, ReturnType<typeof compileText>]>;
+  url: CompiledUrl;
+  /** Header name (lower case) and value template; values are encoded as compileHeader says. */
+  headers: Array<[string, CompiledTemplate]>;
   /** The preset's parameters, then the user's (compiled apart so errors name the user's rows). */
   params: Array<ReturnType<typeof compileParams>>;
   routes: Map<string, ReturnType<typeof compileParams>>;
@@ -87,8 +92,9 @@ function compileWebhook(config: WebhookSinkConfig, problems: Problem[]): Resolve
   const url = attempt(['url'], () => compileUrl(config.url)) ?? compileUrl('');
   const headers: ResolvedWebhook['headers'] = [];
   for (const [name, value] of Object.entries(config.headers ?? {})) {
-    const compiled = attempt(['headers', name], () => compileText(value));
-    if (compiled) headers.push([name, compiled]);
+    if (!isHeaderName(name)) problems.push({ path: ['headers', name], message: 'is not a valid HTTP header name (letters, digits and !#$%&\'*+-.^_`|~ only)' });
+    const compiled = attempt(['headers', name], () => compileHeader(value));
+    if (compiled) headers.push([name.toLowerCase(), compiled]);
   }
   const params = attempt(['params'], () => compileParams(config.params ?? [])) ?? compileParams([]);
   const routes = new Map<string, ReturnType<typeof compileParams>>();
@@ -120,15 +126,19 @@ export function resolveWebhook(config: WebhookSinkConfig): ResolvedWebhook {
   return resolved;
 }
 
-/** Builds the HTTP request for one event (without auth and signature headers). */
+/**
+ * Builds the HTTP request for one event (without auth and signature headers). Throws when the
+ * request cannot be built for this event (a `.`/`..` path segment, a URL that is no http(s) URL
+ * once rendered, a body that fails to render): such an event can never be delivered.
+ */
 export function buildRequest(w: ResolvedWebhook, event: BridgeEvent, userAgent: string): PreparedRequest {
   const vars = templateVars(event);
-  const rendered = w.url.render(vars);
+  const rendered = w.url.renderChecked(vars);
   const protocol = URL.canParse(rendered) ? new URL(rendered).protocol : null;
-  if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`webhook URL is not an absolute http(s) URL once rendered: ${rendered.slice(0, 100)}`);
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`webhook URL is not an absolute http(s) URL once rendered: ${redactUrl(rendered.slice(0, 100))}`);
   const params = [...w.params.flatMap((p) => p.render(vars)), ...(w.routes.get(event.type)?.render(vars) ?? [])];
   const headers: Record<string, string> = { 'user-agent': userAgent };
-  for (const [name, t] of w.headers) headers[name.toLowerCase()] = t.render(vars);
+  for (const [name, t] of w.headers) headers[name] = t.render(vars);
   let body: string | null = null;
   let url = rendered;
   if (w.format === 'query') {
@@ -179,6 +189,10 @@ class WebhookSink implements Sink {
     this.name = config.name ?? `webhook:${config.preset ?? new URL(config.url.replace(/[{<][^}>]*[}>]/g, 'x')).host}`;
   }
 
+  private get httpTimeouts() {
+    return { connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs };
+  }
+
   async start(): Promise<void> {
     this.resolved = resolveWebhook(this.config);
     this.http = createHttpAgent({ connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs, connections: this.config.concurrency });
@@ -191,6 +205,9 @@ class WebhookSink implements Sink {
         retry: this.config.retry,
         maxAttempts: this.config.maxAttempts,
         maxAgeMs: this.config.maxAgeMs,
+        // Whatever the HTTP client does, an attempt ends and frees its slot by then (plus the
+        // OAuth2 token fetch, which has its own readMs timeout).
+        attemptTimeoutMs: attemptDeadlineMs(this.httpTimeouts) + this.config.timeouts.readMs,
         log: this.ctx.log,
         ...(this.ctx.onOutcome ? { onOutcome: (o: DeliveryOutcome) => this.ctx.onOutcome?.(this.name, o) } : {}),
       },
@@ -225,8 +242,15 @@ class WebhookSink implements Sink {
   async stop(): Promise<void> {
     await this.dispatcher?.stop({ deadlineMs: 5_000 });
     this.dispatcher = null;
-    await this.http?.close();
+    const http = this.http;
     this.http = null;
+    if (!http) return;
+    // close() waits for every request undici still holds; one it never settles (a hung
+    // receiver, a request stuck in its queue) must not hold the daemon's shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([http.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), HTTP_CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    if (!closed) await http.destroy();
   }
 
   private async attempt(item: OutboxItem, signal: AbortSignal): Promise<DeliveryResult> {
@@ -238,7 +262,7 @@ class WebhookSink implements Sink {
     try {
       req = buildRequest(w, event, this.ctx.userAgent);
     } catch (err) {
-      return { ok: false, retry: false, error: (err as Error).message };
+      return { ok: false, retry: false, invalid: true, error: `the request cannot be built: ${(err as Error).message}` };
     }
     if (w.key) Object.assign(req.headers, sign(w.key, event.id, Date.now() / 1000, req.body ?? ''));
     else req.headers['webhook-id'] = event.id;
@@ -248,14 +272,15 @@ class WebhookSink implements Sink {
     } catch (err) {
       return { ok: false, retry: true, error: `auth: ${(err as Error).message}` };
     }
-    const outcome = await send(http, req, signal);
+    const outcome = await send(http, req, signal, attemptDeadlineMs(this.httpTimeouts));
     if (outcome.ok) return { ok: true };
     if (outcome.status === 401 && this.config.auth?.type === 'oauth2') {
       // The token may have been revoked early: fetch a new one next time.
       this.auth.invalidate();
       return { ok: false, retry: true, error: outcome.error };
     }
-    return outcome.retry ? { ok: false, retry: true, afterMs: outcome.afterMs, error: outcome.error } : { ok: false, retry: false, error: outcome.error };
+    if (outcome.retry) return { ok: false, retry: true, afterMs: outcome.afterMs, error: outcome.error };
+    return { ok: false, retry: false, error: outcome.error, ...(outcome.invalid ? { invalid: true } : {}) };
   }
 }
 

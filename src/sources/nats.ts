@@ -29,6 +29,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { natsConnect, type NatsAuth } from '../nats/common.js';
 import type { AmiStatus } from '../ami/source.js';
 import type { BridgeEvent } from '../events/types.js';
+import { redactUrl } from '../webhook/redact.js';
 
 export interface NatsSourceConfig {
   type: 'nats';
@@ -126,7 +127,7 @@ export class NatsSource {
       })().catch(() => undefined);
       this.set('connected');
       this.firstLogin.resolve();
-      log.info({ servers: c.servers, stream: c.stream, consumer: c.consumer ?? null, node: this.nodeId }, 'NATS source connected');
+      log.info({ servers: c.servers.map(redactUrl), stream: c.stream, consumer: c.consumer ?? null, node: this.nodeId }, 'NATS source connected');
     } catch (err) {
       log.error({ err }, 'NATS source: no connection; giving up (restart the node)');
       this.set('disconnected', String((err as Error)?.message ?? err));

@@ -4,6 +4,7 @@
 export { TemplateError, type TemplateProblem } from './errors.js';
 export { isKnownName, KNOWN_NAMES, templateVars, WORLDSMART_KEYS, CRM_VAR_PREFIX, type KnownName, type TemplateVars } from './vars.js';
 export { compileText, referencedNames, type CompiledTemplate } from './text.js';
-export { appendParams, compileUrl, encodeComponent } from './url.js';
+export { appendParams, compileUrl, encodeComponent, UrlRenderError, type CompiledUrl } from './url.js';
+export { compileHeader, encodeExtValue, encodeHeaderValue, isHeaderName } from './header.js';
 export { compileBody, type BodyFormat, type BodyValue, type CompiledBody } from './body.js';
 export { compileParams, PARAM_PRESETS, TENCENT_PARAMS, type CompiledParams, type ParamSpec } from './params.js';

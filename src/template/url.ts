@@ -40,7 +40,13 @@ function isDotSegment(s: string): boolean {
   return l === '.' || l === '..' || l === '%2e' || l === '.%2e' || l === '%2e.' || l === '%2e%2e';
 }
 
-function renderSegment(seg: Segment, vars: TemplateVars): string {
+/** A URL that cannot be rendered safely for these values (see CompiledUrl.renderChecked). */
+export class UrlRenderError extends Error {
+  override name = 'UrlRenderError';
+}
+
+/** The segment rendered, or null if its values make it `.` or `..`. */
+function renderSegment(seg: Segment, vars: TemplateVars): string | null {
   let out = '';
   for (const item of seg.items) {
     if (typeof item === 'string') out += item;
@@ -49,8 +55,18 @@ function renderSegment(seg: Segment, vars: TemplateVars): string {
       if (value !== null) out += encodeComponent(value);
     }
   }
-  // Encoding cannot stop a parser from resolving `..`; such a value renders empty instead.
-  return isDotSegment(out) ? seg.literal : out;
+  // Encoding cannot stop a parser from resolving `..`: the URL would address another resource.
+  return isDotSegment(out) ? null : out;
+}
+
+/** A compiled URL template. */
+export interface CompiledUrl extends CompiledTemplate {
+  /**
+   * Like `render`, but a value that makes a path segment `.` or `..` is an error instead of an
+   * empty segment: for a request (the webhook), where neither the climbed nor the emptied URL is
+   * the resource the template names. Throws a UrlRenderError.
+   */
+  renderChecked(vars: TemplateVars): string;
 }
 
 const SCHEME_AND_SLASHES = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/|^\/\//;
@@ -58,12 +74,13 @@ const SCHEME_AND_SLASHES = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/|^\/\//;
 /**
  * A URL template with `{name}` holders and `<%KEY%>` keys anywhere after the host. Values are
  * percent-encoded as one component (encodeURIComponent): in the path a value stays inside its
- * segment (`/` is `%2F`; a value that would make the segment `.` or `..` renders empty), in the
+ * segment (`/` is `%2F`; a value that would make the segment `.` or `..` renders empty, or is an
+ * error with `renderChecked`), in the
  * query and fragment it stays inside its parameter (`&`, `=`, `#`, `+`, space encoded). The
  * template's literal text is kept exactly as written. Null renders as ''. A value may not decide
  * the scheme, host or port: a holder there is a problem.
  */
-export function compileUrl(template: string): CompiledTemplate {
+export function compileUrl(template: string): CompiledUrl {
   const parsed = parseTemplate(template);
   const problems: TemplateProblem[] = [...parsed.problems];
 
@@ -132,20 +149,29 @@ export function compileUrl(template: string): CompiledTemplate {
   if (problems.length > 0) throw new TemplateError(problems);
 
   const compiled = mergeText(pieces);
+  const render = (vars: TemplateVars, strict: boolean): string => {
+    let out = '';
+    for (const piece of compiled) {
+      if (typeof piece === 'string') out += piece;
+      else if (piece.kind === 'slot') {
+        const value = lookup(vars, piece.name);
+        if (value !== null) out += encodeComponent(value);
+      } else {
+        const segment = renderSegment(piece, vars);
+        if (segment === null && strict) {
+          const names = piece.items.filter((i): i is Slot => typeof i !== 'string').map((i) => `{${i.name}}`);
+          throw new UrlRenderError(`the value of ${names.join(' + ')} makes a URL path segment '.' or '..' (a parser would climb the path); the request cannot be built`);
+        }
+        out += segment ?? piece.literal;
+      }
+    }
+    return out;
+  };
   return {
     source: template,
     names: parsed.names,
-    render(vars: TemplateVars): string {
-      let out = '';
-      for (const piece of compiled) {
-        if (typeof piece === 'string') out += piece;
-        else if (piece.kind === 'slot') {
-          const value = lookup(vars, piece.name);
-          if (value !== null) out += encodeComponent(value);
-        } else out += renderSegment(piece, vars);
-      }
-      return out;
-    },
+    render: (vars) => render(vars, false),
+    renderChecked: (vars) => render(vars, true),
   };
 }
 

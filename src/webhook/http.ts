@@ -1,6 +1,8 @@
 // Sends one prepared webhook request and says what to do next: delivered, retry (5xx, 408,
-// 429, timeouts, connection errors; Retry-After honoured), or stop (other 4xx, 410).
+// 429, timeouts, connection errors; Retry-After honoured), or stop (other 4xx, 410, and a request
+// the HTTP client refuses to send: it would be refused the same way on every retry).
 import { Agent, request } from 'undici';
+import { redactUrls } from './redact.js';
 
 export interface PreparedRequest {
   method: 'GET' | 'POST' | 'PUT';
@@ -12,10 +14,12 @@ export interface PreparedRequest {
 export type SendOutcome =
   | { ok: true; status: number }
   | { ok: false; retry: true; afterMs?: number; status?: number; error: string }
-  | { ok: false; retry: false; status?: number; error: string };
+  /** `invalid`: the request could not be sent at all (never reached the receiver). */
+  | { ok: false; retry: false; status?: number; invalid?: boolean; error: string };
 
 export interface HttpOptions {
   connectTimeoutMs: number;
+  /** Between bytes: for the response headers, then for each chunk of the body. */
   readTimeoutMs: number;
   /** Connections kept per origin. */
   connections: number;
@@ -46,14 +50,25 @@ export function classify(status: number, retryAfter?: number): SendOutcome {
   return { ok: false, retry: false, status, error: `HTTP ${status}` };
 }
 
-export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSignal): Promise<SendOutcome> {
+/** The time one attempt may take in all, connect + headers + body: connectMs + readMs. */
+export function attemptDeadlineMs(opts: Pick<HttpOptions, 'connectTimeoutMs' | 'readTimeoutMs'>): number {
+  return opts.connectTimeoutMs + opts.readTimeoutMs;
+}
+
+/**
+ * Sends `req`. `deadlineMs` bounds the whole exchange — connect, headers and body together —
+ * where undici's own timeouts only bound the gaps between bytes (a receiver trickling one byte
+ * every few seconds never trips them). `signal` is the dispatcher's (shutdown, its own deadline).
+ */
+export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSignal, deadlineMs?: number): Promise<SendOutcome> {
+  const signals = [...(signal ? [signal] : []), ...(deadlineMs ? [AbortSignal.timeout(deadlineMs)] : [])];
   try {
     const res = await request(req.url, {
       method: req.method,
       headers: req.headers,
       body: req.body ?? undefined,
       dispatcher: agent,
-      signal,
+      signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
     });
     // Read (a bounded part of) the body so the connection can be reused, and for the log.
     let text = '';
@@ -65,7 +80,15 @@ export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSig
     return outcome;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    // undici refused to build the request (a header or the URL it cannot send): the same
+    // request would be refused on every retry. Retrying it is how one bad value once blocked a sink.
+    if (e.code === 'UND_ERR_INVALID_ARG' || e.code === 'ERR_INVALID_URL' || e.code === 'ERR_INVALID_CHAR' || e.code === 'ERR_INVALID_HTTP_TOKEN') {
+      return { ok: false, retry: false, invalid: true, error: `the request cannot be sent: ${redactUrls(e.message)}` };
+    }
+    if (e.name === 'TimeoutError' || (e.name === 'AbortError' && deadlineMs && !signal?.aborted)) {
+      return { ok: false, retry: true, error: `no complete answer within the attempt deadline (${deadlineMs} ms: connect + read)` };
+    }
     // Timeouts, refused/reset connections, DNS: the CRM may come back; retry.
-    return { ok: false, retry: true, error: `${e.code ?? e.name ?? 'Error'}: ${e.message}` };
+    return { ok: false, retry: true, error: redactUrls(`${e.code ?? e.name ?? 'Error'}: ${e.message}`) };
   }
 }
