@@ -180,6 +180,7 @@ export class Bridge {
     const presence = this.presence;
     const metrics = this.metrics;
     events.status$.subscribe((s) => metrics.ami(s));
+    source?.dropped$.subscribe((d) => metrics.amiFrameDropped(d.reason));
     let receivedAt: number | null = null;
     // The input the normalizer is handling (the pipeline is synchronous), to tell which events
     // a snapshot produced.
