@@ -5,6 +5,7 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
+import { amiTlsOptions } from './ami/connection.js';
 import { AmiSource } from './ami/source.js';
 import { AriSource } from './ari/source.js';
 import { validateEvent } from './events/schema.js';
@@ -124,6 +125,8 @@ export class Bridge {
       this.source = new AmiSource({
         host: over?.host ?? ami?.host ?? '127.0.0.1',
         port: over?.port ?? ami?.port ?? 5038,
+        tls: over ? false : amiTlsOptions(ami?.tls),
+        limits: ami ? { maxFrameBytes: ami.maxFrameBytes, maxHeaders: ami.maxHeaders, maxLineBytes: ami.maxLineBytes } : undefined,
         username: ami?.username ?? '',
         secret: ami?.secret ?? '',
         reconnect: over?.reconnect === false ? false : (ami?.reconnect ?? false),

@@ -23,6 +23,12 @@ export interface AmiTlsOptions {
   servername?: string;
 }
 
+/** pbx.ami.tls as configured (true: verify against the system's CAs) -> the socket's options. */
+export function amiTlsOptions(tls: boolean | AmiTlsOptions | undefined): AmiTlsOptions | false {
+  if (!tls) return false;
+  return tls === true ? {} : tls;
+}
+
 export interface SocketTarget {
   host: string;
   port: number;
