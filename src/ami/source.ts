@@ -17,6 +17,7 @@
 //   `reconcileIntervalMs` while connected, so a call whose Hangup never reached us still ends;
 // - the PBX's device inventory (phones, trunks, queue members; src/ami/inventory.ts) at every
 //   login and after every PBX reload, for the AgentDirectory.
+import type { Socket } from 'node:net';
 import AsteriskManager from 'asterisk-manager';
 import type { Logger } from 'pino';
 import { BehaviorSubject, Subject } from 'rxjs';
@@ -115,6 +116,8 @@ export class AmiSource {
   /** The last ActionID sent: a `Response: Follows` without one answers it (as in the package). */
   private lastActionId: string | null = null;
   private lastDropLog = 0;
+  /** The current manager's socket (ours: src/ami/connection.ts). */
+  private socket: Socket | null = null;
   private dropsNotLogged = 0;
 
   constructor(private readonly opts: AmiSourceOptions) {
@@ -191,9 +194,10 @@ export class AmiSource {
     m.on('close', () => fail('connection closed by peer'));
     const target: SocketTarget = { host: this.opts.host, port: this.opts.port, tls: this.opts.tls ?? false };
     const parser = new AmiParser(this.opts.limits);
-    let socket;
+    let socket: Socket;
     try {
       socket = openSocket(target);
+      this.socket = socket;
       attachSocket(m, socket, target, (chunk) => this.onData(m, parser, chunk));
     } catch (err) {
       // A CA file that cannot be read, say: a failed attempt like any other, retried.
@@ -507,6 +511,11 @@ export class AmiSource {
     } catch {
       // already closed
     }
+    // The package ends only an open socket: one still connecting (or in its TLS handshake)
+    // would otherwise connect later and stay, unread.
+    const socket = this.socket;
+    this.socket = null;
+    if (socket && socket.readyState !== 'open') socket.destroy();
   }
 
   private setState(state: AmiState, error: string | null): void {
