@@ -5,6 +5,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
+import { amiTlsOptions } from './ami/connection.js';
 import { AmiSource } from './ami/source.js';
 import { AriSource } from './ari/source.js';
 import { InvalidEvents } from './events/invalid.js';
@@ -163,6 +164,8 @@ export class Bridge {
       this.source = new AmiSource({
         host: over?.host ?? ami?.host ?? '127.0.0.1',
         port: over?.port ?? ami?.port ?? 5038,
+        tls: over ? false : amiTlsOptions(ami?.tls),
+        limits: ami ? { maxFrameBytes: ami.maxFrameBytes, maxHeaders: ami.maxHeaders, maxLineBytes: ami.maxLineBytes } : undefined,
         username: ami?.username ?? '',
         secret: ami?.secret ?? '',
         reconnect: over?.reconnect === false ? false : (ami?.reconnect ?? false),
@@ -219,6 +222,7 @@ export class Bridge {
     const presence = this.presence;
     const metrics = this.metrics;
     events.status$.subscribe((s) => metrics.ami(s));
+    source?.dropped$.subscribe((d) => metrics.amiFrameDropped(d.reason));
     let receivedAt: number | null = null;
     // The input the normalizer is handling (the pipeline is synchronous), to tell which events
     // a snapshot produced.

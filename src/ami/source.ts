@@ -2,8 +2,12 @@
 // turned into the normalizer's input stream.
 //
 // What we add on top of the package (see ../shared/ASTERISK.md for why):
-// - a fresh manager object per connection attempt, so a frame cut by a disconnect can never be
-//   glued to the first frame of the next connection (the package keeps parser state per object);
+// - our own reader (src/ami/parser.ts) in place of the package's, with limits on frame size,
+//   header count and line length: the package's reader can be frozen by one hostile frame. The
+//   package keeps the connection, the login and the actions (src/ami/connection.ts hands it our
+//   socket, plain TCP or TLS); we hand it the responses by ActionID as its own reader did;
+// - a fresh manager object and parser per connection attempt, so a frame cut by a disconnect can
+//   never be glued to the first frame of the next connection;
 // - reconnect with capped exponential backoff and jitter, in milliseconds we choose (the
 //   package's keepConnected waits 10 s, 20 s ... 60 s and logs with console.log);
 // - our own ActionIDs and a timeout on every action (the package waits forever);
@@ -13,6 +17,7 @@
 //   `reconcileIntervalMs` while connected, so a call whose Hangup never reached us still ends;
 // - the PBX's device inventory (phones, trunks, queue members; src/ami/inventory.ts) at every
 //   login and after every PBX reload, for the AgentDirectory.
+import type { Socket } from 'node:net';
 import AsteriskManager from 'asterisk-manager';
 import type { Logger } from 'pino';
 import { BehaviorSubject, Subject } from 'rxjs';
@@ -20,7 +25,9 @@ import type { NormalizerInput, SnapshotTrigger } from '../normalizer/index.js';
 import type { SnapshotChannel } from '../normalizer/tracker.js';
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
 import { readMissedVars } from '../normalizer/missed-vars.js';
-import { flattenFrame, type AmiEvent, type ManagerFrame } from './frame.js';
+import { attachSocket, openSocket, readyEvent, type AmiTlsOptions, type SocketTarget } from './connection.js';
+import type { AmiEvent, ManagerFrame } from './frame.js';
+import { AmiParser, type AmiDrop, type AmiDropReason, type AmiParserLimits } from './parser.js';
 import { readInventory, type ListAnswer } from './inventory.js';
 
 export type ReconnectPolicy = BackoffPolicy;
@@ -38,6 +45,10 @@ export interface AmiSourceOptions {
    * absent: only after a login). Calls whose channels are all gone end with hangupBy "system".
    */
   reconcileIntervalMs?: number;
+  /** AMI over TLS (manager.conf `tlsenable`); false or absent: plain TCP. */
+  tls?: AmiTlsOptions | false;
+  /** Limits on what one frame may be; a frame over one is dropped and reported (defaults: parser.ts). */
+  limits?: Partial<AmiParserLimits>;
   /** Read the PBX's device inventory at login (FullyBooted) and after every Reload. Default false. */
   inventory?: boolean;
   log: Logger;
@@ -65,6 +76,8 @@ export interface AmiStatus {
 
 interface Manager {
   on(event: string, fn: (...args: any[]) => void): void;
+  emit(event: string, ...args: unknown[]): boolean;
+  listeners(event: string): unknown[];
   removeAllListeners(event?: string): void;
   connect(port: number, host: string, cb: (err?: unknown) => void): void;
   login(cb: (err?: ManagerFrame) => void): void;
@@ -73,12 +86,19 @@ interface Manager {
   isConnected(): boolean;
 }
 
+/** The package's own events: an ActionID with one of these names is not answered through it. */
+const MANAGER_EVENTS = new Set(['error', 'close', 'end', 'connect', 'managerevent', 'asterisk', 'response', 'rawevent', 'newListener', 'removeListener']);
+/** At most one warning per this many ms about dropped frames; the others are counted in it. */
+const DROP_LOG_INTERVAL_MS = 10_000;
+
 type ManagerCtor = new (port?: number, host?: string, username?: string, password?: string, events?: boolean) => Manager;
 
 export class AmiSource {
   /** AMI events, resync markers and snapshots, in the order Asterisk sent them. */
   readonly input$ = new Subject<NormalizerInput>();
   readonly status$: BehaviorSubject<AmiStatus>;
+  /** Frames dropped for breaking a limit (crm_bridge_ami_frames_dropped_total). */
+  readonly dropped$ = new Subject<AmiDrop>();
   private manager: Manager | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -93,6 +113,12 @@ export class AmiSource {
   private inventoryRun: { m: Manager; again: boolean } | null = null;
   private inventoryFallback: NodeJS.Timeout | null = null;
   private inventoryAsked: Manager | null = null;
+  /** The last ActionID sent: a `Response: Follows` without one answers it (as in the package). */
+  private lastActionId: string | null = null;
+  private lastDropLog = 0;
+  /** The current manager's socket (ours: src/ami/connection.ts). */
+  private socket: Socket | null = null;
+  private dropsNotLogged = 0;
 
   constructor(private readonly opts: AmiSourceOptions) {
     this.log = opts.log;
@@ -123,6 +149,7 @@ export class AmiSource {
     this.setState('stopped', null);
     this.input$.complete();
     this.status$.complete();
+    this.dropped$.complete();
   }
 
   /** Sends an action; rejects on an error response, a timeout, or when not connected. */
@@ -139,6 +166,7 @@ export class AmiSource {
         m.removeAllListeners(actionid);
         reject(new Error(`AMI action ${fields.action ?? '?'} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
+      this.lastActionId = actionid;
       m.action({ ...fields, actionid }, (err, res) => {
         clearTimeout(timer);
         if (err) reject(new Error(`AMI action ${fields.action ?? '?'} failed: ${String(err.message ?? err.response ?? 'error')}`));
@@ -164,14 +192,19 @@ export class AmiSource {
     };
     m.on('error', (err: NodeJS.ErrnoException) => fail(err?.code ? `${err.code} ${err.message}` : String(err?.message ?? err)));
     m.on('close', () => fail('connection closed by peer'));
-    m.on('managerevent', (frame: ManagerFrame) => this.onFrame(m, frame));
-    // Frames with neither Event nor Response (garbage, or a protocol we do not speak).
-    // (The package emits every response as 'asterisk' too; those are answered elsewhere.)
-    m.on('asterisk', (frame: ManagerFrame) => {
-      if (this.manager !== m || frame.response !== undefined) return;
-      this.log.warn({ frame: JSON.stringify(frame).slice(0, 200) }, 'AMI sent a frame that is neither an event nor a response; ignored it');
-    });
-    m.connect(this.opts.port, this.opts.host, () => {
+    const target: SocketTarget = { host: this.opts.host, port: this.opts.port, tls: this.opts.tls ?? false };
+    const parser = new AmiParser(this.opts.limits);
+    let socket: Socket;
+    try {
+      socket = openSocket(target);
+      this.socket = socket;
+      attachSocket(m, socket, target, (chunk) => this.onData(m, parser, chunk));
+    } catch (err) {
+      // A CA file that cannot be read, say: a failed attempt like any other, retried.
+      queueMicrotask(() => fail(`cannot connect: ${(err as Error).message}`));
+      return;
+    }
+    socket.once(readyEvent(target), () => {
       if (this.manager !== m) return;
       m.login((err) => {
         if (this.manager !== m) return;
@@ -358,6 +391,7 @@ export class AmiSource {
         },
         fail: (why) => end(new Error(`AMI action ${name} abandoned: ${why}`)),
       });
+      this.lastActionId = actionid;
       m.action({ ...fields, actionid }, (err) => {
         if (err) {
           end(new AmiErrorResponse(name, String(err.message ?? 'error')));
@@ -372,9 +406,51 @@ export class AmiSource {
   /** Collectors of list actions in flight, by ActionID. */
   private readonly collectors = new Map<string, { push: (event: AmiEvent) => void; fail: (why: string) => void }>();
 
-  private onFrame(m: Manager, frame: ManagerFrame): void {
+  /** One read from the socket: its frames, in order, to the package's action callbacks and to us. */
+  private onData(m: Manager, parser: AmiParser, chunk: Buffer): void {
     if (this.manager !== m) return;
-    const { event, problem } = flattenFrame(frame);
+    for (const item of parser.feed(chunk)) {
+      // A frame can end the connection (a rejected login): the rest of this read is not ours.
+      if (this.manager !== m) return;
+      if (item.kind === 'dropped') this.onDropped(item);
+      else this.dispatch(m, item.event, item.repeated);
+    }
+  }
+
+  /** What the package's reader did with a frame (ManagerEvent in its lib/ami.js), synchronously. */
+  private dispatch(m: Manager, event: AmiEvent, repeated: string[] | null): void {
+    const response = event.response;
+    if (response) {
+      const follows = response.toLowerCase() === 'follows';
+      const id = event.actionid ?? (follows ? this.lastActionId : undefined);
+      // Only an action waiting for its answer gets one: an ActionID named `error` or `close`
+      // must not reach the package's own events.
+      if (id && !MANAGER_EVENTS.has(id) && m.listeners(id).length > 0) m.emit(id, response.toLowerCase() === 'error' ? event : undefined, event);
+    }
+    if (event.event) this.onFrame(m, event, repeated);
+    else if (response === undefined) {
+      // Neither Event nor Response: garbage, or a protocol we do not speak.
+      this.log.warn({ frame: JSON.stringify(event).slice(0, 200) }, 'AMI sent a frame that is neither an event nor a response; ignored it');
+    }
+  }
+
+  private onDropped(drop: AmiDrop): void {
+    this.dropped$.next(drop);
+    const now = Date.now();
+    if (now - this.lastDropLog < DROP_LOG_INTERVAL_MS) {
+      this.dropsNotLogged++;
+      return;
+    }
+    const alsoDropped = this.dropsNotLogged;
+    this.lastDropLog = now;
+    this.dropsNotLogged = 0;
+    this.log.warn(
+      { reason: drop.reason, limit: drop.limit, frame: drop.first, ...(alsoDropped > 0 ? { alsoDroppedSinceLastWarning: alsoDropped } : {}) },
+      `AMI frame dropped: ${DROP_WHY[drop.reason](drop.limit)}${drop.follows ? ' (a Response: Follows without its --END COMMAND--; what came after its first blank line was read as frames)' : ''}; the frames after it are read as usual`,
+    );
+  }
+
+  private onFrame(m: Manager, event: AmiEvent, repeated: string[] | null): void {
     const collector = event.actionid !== undefined ? this.collectors.get(event.actionid) : undefined;
     if (collector) {
       collector.push(event);
@@ -382,12 +458,12 @@ export class AmiSource {
     }
     const name = event.event?.toLowerCase();
     if (this.opts.inventory && (name === 'fullybooted' || name === 'reload')) this.askInventory(m);
-    if (problem) {
+    if (repeated) {
       // Some events repeat headers by design (TestEvent's State); a repeated Event header means
       // two frames were glued together, which is worth a warning.
-      const glued = problem.repeated.includes('event');
+      const glued = repeated.includes('event');
       this.log[glued ? 'warn' : 'debug'](
-        { event: event.event, repeated: problem.repeated },
+        { event: event.event, repeated },
         glued ? 'AMI frame has two Event headers (a truncated frame glued to the next?); handled as the first event' : 'AMI frame repeats headers; using the first value of each',
       );
     }
@@ -435,6 +511,11 @@ export class AmiSource {
     } catch {
       // already closed
     }
+    // The package ends only an open socket: one still connecting (or in its TLS handshake)
+    // would otherwise connect later and stay, unread.
+    const socket = this.socket;
+    this.socket = null;
+    if (socket && socket.readyState !== 'open') socket.destroy();
   }
 
   private setState(state: AmiState, error: string | null): void {
@@ -443,6 +524,13 @@ export class AmiSource {
     this.status$.next({ ...s, state, lastError: error ?? s.lastError, since: new Date().toISOString() });
   }
 }
+
+/** The warning's words for each limit (the config key names the setting to change). */
+const DROP_WHY: Record<AmiDropReason, (limit: number) => string> = {
+  line_too_long: (n) => `a line longer than ${n} bytes (pbx.ami.maxLineBytes)`,
+  too_many_headers: (n) => `more than ${n} headers (pbx.ami.maxHeaders)`,
+  frame_too_large: (n) => `larger than ${n} bytes (pbx.ami.maxFrameBytes)`,
+};
 
 /** Asterisk answered an action with `Response: Error` (unknown action, module not loaded, empty list…). */
 export class AmiErrorResponse extends Error {

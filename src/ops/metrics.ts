@@ -28,6 +28,7 @@ export class BridgeMetrics implements HttpMetrics {
   private readonly amiLogins: Counter;
   private readonly amiDisconnects: Counter;
   private readonly amiEvents: Counter;
+  private readonly amiDropped: Counter<'reason'>;
   private readonly events: Counter<'type'>;
   private readonly eventLatency: Histogram;
   private readonly deliveries: Counter<'sink' | 'result'>;
@@ -54,6 +55,13 @@ export class BridgeMetrics implements HttpMetrics {
     this.amiLogins = new Counter({ name: `${p}ami_logins_total`, help: 'Successful AMI logins (the first one and every reconnect).', registers });
     this.amiDisconnects = new Counter({ name: `${p}ami_disconnects_total`, help: 'AMI connections lost or refused.', registers });
     this.amiEvents = new Counter({ name: `${p}ami_events_received_total`, help: 'AMI events received (before normalization).', registers });
+    this.amiDropped = new Counter({
+      name: `${p}ami_frames_dropped_total`,
+      help: 'AMI frames dropped for breaking a limit (pbx.ami.maxLineBytes, maxHeaders, maxFrameBytes), by reason: line_too_long, too_many_headers, frame_too_large.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['line_too_long', 'too_many_headers', 'frame_too_large']) this.amiDropped.inc({ reason }, 0);
     this.events = new Counter({ name: `${p}events_total`, help: 'Normalized events handed to the sinks, by type.', labelNames: ['type'], registers });
     this.eventLatency = new Histogram({
       name: `${p}event_latency_seconds`,
@@ -185,6 +193,10 @@ export class BridgeMetrics implements HttpMetrics {
 
   amiEvent(): void {
     this.amiEvents.inc();
+  }
+
+  amiFrameDropped(reason: string): void {
+    this.amiDropped.inc({ reason });
   }
 
   event(event: BridgeEvent, receivedAt: number | null, now = Date.now()): void {

@@ -1,0 +1,91 @@
+// Micro-benchmark: AMI bytes -> flat events, our parser (src/ami/parser.ts) against what the AMI
+// source used before it: asterisk-manager's reader (ManagerReader + ManagerEvent, its
+// process.nextTick per emit included) and flattenFrame. No sockets: the same 64 KB reads are
+// handed to both, so only the parsing differs. Run:
+//   npm run build && node --import @tapjs/typescript/import bench/ami-parser.ts [MB]
+/// <reference path="../src/types/asterisk-manager.d.ts" />
+import { EventEmitter } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import AsteriskManager from 'asterisk-manager';
+import { flattenFrame, type ManagerFrame } from '../dist/ami/frame.js';
+import { AmiParser } from '../dist/ami/parser.js';
+
+const dir = new URL('../test/fixtures/', import.meta.url);
+const one = Buffer.concat(
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.ami'))
+    .map((f) => {
+      const b = readFileSync(new URL(f, dir));
+      return b.subarray(b.indexOf('\n') + 1); // without the greeting
+    }),
+);
+const targetMb = Number(process.argv[2] ?? 40);
+const stream = Buffer.concat(Array.from({ length: Math.ceil((targetMb * 1024 * 1024) / one.length) }, () => one));
+const CHUNK = 64 * 1024;
+const chunks: Buffer[] = [];
+for (let off = 0; off < stream.length; off += CHUNK) chunks.push(stream.subarray(off, off + CHUNK));
+
+async function packageRun(): Promise<number> {
+  const socket = Object.assign(new EventEmitter(), { setKeepAlive() {}, setNoDelay() {}, setEncoding() {}, readyState: 'open' });
+  const original = net.createConnection;
+  (net as { createConnection: unknown }).createConnection = () => socket;
+  const m = new (AsteriskManager as unknown as new () => EventEmitter & { connect(p: number, h: string): void })();
+  try {
+    m.connect(1, 'x');
+  } finally {
+    (net as { createConnection: unknown }).createConnection = original;
+  }
+  let n = 0;
+  m.on('managerevent', (frame: ManagerFrame) => {
+    if (flattenFrame(frame).event.event) n++;
+  });
+  // As a socket with setEncoding('utf-8') would hand them over: one string per read.
+  for (const c of chunks) {
+    socket.emit('data', c.toString('utf8'));
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return n;
+}
+
+async function ourRun(): Promise<number> {
+  const p = new AmiParser();
+  let n = 0;
+  for (const c of chunks) {
+    for (const item of p.feed(c)) if (item.kind === 'frame' && item.event.event) n++;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return n;
+}
+
+async function time(run: () => Promise<number>): Promise<{ frames: number; ms: number }> {
+  const t0 = process.hrtime.bigint();
+  const frames = await run();
+  return { frames, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+}
+
+const results: Record<string, number[]> = { package: [], parser: [] };
+let frames = 0;
+for (let round = 0; round < 5; round++) {
+  for (const [name, run] of [['package', packageRun], ['parser', ourRun]] as const) {
+    const r = await time(run);
+    frames = r.frames;
+    results[name]!.push(r.frames / (r.ms / 1000));
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pkg = median(results.package!);
+const ours = median(results.parser!);
+console.log(
+  JSON.stringify(
+    {
+      bytes: stream.length,
+      frames,
+      framesPerSec: { asteriskManagerPlusFlatten: Math.round(pkg), parser: Math.round(ours) },
+      ratio: Math.round((ours / pkg) * 100) / 100,
+      rounds: results,
+    },
+    null,
+    2,
+  ),
+);

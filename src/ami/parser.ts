@@ -1,0 +1,338 @@
+// Our AMI reader: bytes from the manager socket -> flat AmiEvent records, incrementally and
+// within limits.
+//
+// It replaces `asterisk-manager`'s reader (lib/ami.js ManagerReader), which cannot be made safe
+// from outside: it appends every read to one string and splits the whole of it again
+// (`leftOver += data; split(/\r?\n/)`), so megabytes without a newline cost quadratic time and
+// unbounded memory; it takes lines off an array with shift() one at a time, so one frame with
+// 100k headers blocks the event loop for seconds (200k: over a minute); and a `Response: Follows`
+// whose `--END COMMAND--` never comes swallows the rest of the session.
+//
+// Here every byte is looked at a bounded number of times (O(n) per byte: lines are found with
+// Buffer#indexOf and decoded once; a dropped frame's lines are not even decoded), the only
+// buffered data is the current line (≤ maxLineBytes) and the current frame (≤ maxFrameBytes,
+// ≤ maxHeaders lines), and a frame that breaks a limit is skipped up to its blank line and
+// reported, never delivered in part.
+//
+// What comes out is what the package plus flattenFrame (frame.ts) made of the same bytes:
+// - keys trimmed and lower-cased (`CallerIDNum` -> `calleridnum`), the value everything after
+//   the first ': ' (a line without ': ' is a key with an empty value);
+// - a repeated header keeps its first value and is reported (`repeated`);
+// - `Variable: NAME` (VarSet) keeps NAME, `Variable: a=b` keeps `a=b`, `ChanVariable` headers
+//   are dropped (the bridge takes dialplan data only from VarSet);
+// - the greeting line (`Asterisk Call Manager/…`) at a frame's start is skipped;
+// - `Response: Follows` (Asterisk ≤ 13's Command output) collects raw lines up to
+//   `--END COMMAND--` (or chan_dongle's `--END SMS EVENT--`) and the blank line after it, and
+//   comes out as `{ response: 'follows', content, actionid }`.
+// A Follows without its end marker is bounded by the same limits; when it breaks one, it is
+// dropped and the lines after its first blank line are read again as ordinary frames (without
+// looking for Follows among them, so each byte is read again at most once): the events that
+// arrived behind an unterminated Follows are not lost.
+import type { AmiEvent } from './frame.js';
+
+export interface AmiParserLimits {
+  /** Bytes in one frame, line ends included. */
+  maxFrameBytes: number;
+  /** Header lines in one frame (output lines for a Follows response). */
+  maxHeaders: number;
+  /** Bytes in one line, line end excluded. */
+  maxLineBytes: number;
+}
+
+export const DEFAULT_AMI_LIMITS: Readonly<AmiParserLimits> = Object.freeze({
+  maxFrameBytes: 64 * 1024,
+  maxHeaders: 512,
+  maxLineBytes: 8 * 1024,
+});
+
+/** Which limit a dropped frame broke (the label of crm_bridge_ami_frames_dropped_total). */
+export type AmiDropReason = 'line_too_long' | 'too_many_headers' | 'frame_too_large';
+
+export interface AmiFrame {
+  kind: 'frame';
+  event: AmiEvent;
+  /** Headers that appeared more than once (their first value was kept), or null. */
+  repeated: string[] | null;
+}
+
+export interface AmiDrop {
+  kind: 'dropped';
+  reason: AmiDropReason;
+  /** The limit that was broken (bytes or headers). */
+  limit: number;
+  /** The frame's Event or Response value, if it came before the limit was hit. */
+  first: string | null;
+  /** A `Response: Follows` whose end marker did not come within the limits. */
+  follows: boolean;
+}
+
+export type AmiParserItem = AmiFrame | AmiDrop;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const GREETING = 'Asterisk Call Manager';
+/** Keys seen so far, raw -> normalized; bounded so that a stream of random keys cannot grow it. */
+const KEY_CACHE_MAX = 4096;
+
+export class AmiParser {
+  private readonly limits: AmiParserLimits;
+  /** Bytes of a line cut by the end of a read, waiting for the rest (≤ maxLineBytes in all). */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** The current line broke maxLineBytes: skip its bytes up to the next LF. */
+  private skippingLine = false;
+
+  // The frame being read.
+  private fields: Record<string, string> = {};
+  private repeated: string[] | null = null;
+  private headers = 0;
+  private frameBytes = 0;
+  private first: string | null = null;
+  /** The current frame broke a limit: skip up to its blank line (already reported). */
+  private dropping = false;
+
+  // A `Response: Follows` being read: 1 collecting, 2 end marker seen (waiting for the blank line).
+  private follow: 0 | 1 | 2 = 0;
+  private followLines: string[] = [];
+  /** Lines read again after an unterminated Follows are never taken for the start of another. */
+  private rereading = false;
+
+  private readonly keys = new Map<string, string>();
+  /** Where feed() collects what it returns. */
+  private out: AmiParserItem[] = [];
+
+  constructor(limits: Partial<AmiParserLimits> = {}) {
+    this.limits = { ...DEFAULT_AMI_LIMITS, ...limits };
+  }
+
+  /** Parses one read; returns the frames it completed and the frames it dropped, in order. */
+  feed(chunk: Buffer): AmiParserItem[] {
+    const out: AmiParserItem[] = [];
+    this.out = out;
+    const max = this.limits.maxLineBytes;
+    let pos = 0;
+    const n = chunk.length;
+    while (pos < n) {
+      const nl = chunk.indexOf(LF, pos);
+      if (nl < 0) {
+        // The line goes on in the next read: keep its bytes unless it is already too long.
+        if (!this.skippingLine) {
+          const piece = chunk.subarray(pos);
+          if (this.partialBytes + piece.length > max + 1) this.lineTooLong();
+          else if (piece.length > 0) {
+            // A copy: the read's buffer is reused by nobody, but keeping a slice keeps all of it.
+            this.partial.push(Buffer.from(piece));
+            this.partialBytes += piece.length;
+          }
+        }
+        break;
+      }
+      if (this.skippingLine) {
+        this.skippingLine = false;
+        this.frameBytes += nl - pos + 1;
+      } else if (this.partialBytes > 0) {
+        if (this.partialBytes + (nl - pos) > max + 1) {
+          this.lineTooLong();
+          this.skippingLine = false;
+          pos = nl + 1;
+          continue;
+        }
+        const line = Buffer.concat([...this.partial, chunk.subarray(pos, nl)]);
+        this.partial = [];
+        this.partialBytes = 0;
+        this.lineBytes(line, 0, line.length);
+      } else {
+        this.lineBytes(chunk, pos, nl);
+      }
+      pos = nl + 1;
+    }
+    return out;
+  }
+
+  /** Bytes of an unfinished line or frame held now (for tests: memory stays bounded). */
+  get buffered(): number {
+    let followBytes = 0;
+    for (const l of this.followLines) followBytes += l.length;
+    return this.partialBytes + (this.dropping ? 0 : this.frameBytes) + followBytes;
+  }
+
+  /** The current line broke maxLineBytes before its end arrived. */
+  private lineTooLong(): void {
+    this.partial = [];
+    this.frameBytes += this.partialBytes;
+    this.partialBytes = 0;
+    this.skippingLine = true;
+    this.longLine();
+  }
+
+  /** A line longer than maxLineBytes: the frame it is in is dropped. */
+  private longLine(): void {
+    // Inside a Follows, the line is its own only if no blank line came before it.
+    if (this.follow && !this.abandonFollows('line_too_long', this.limits.maxLineBytes)) this.dropping = true;
+    else this.drop('line_too_long', this.limits.maxLineBytes);
+  }
+
+  /** One line, LF excluded, as bytes [start, end) of buf. */
+  private lineBytes(buf: Buffer, start: number, end: number): void {
+    if (end > start && buf[end - 1] === CR) end--;
+    const len = end - start;
+    if (len > this.limits.maxLineBytes) {
+      // Arrived whole in one read, but too long all the same.
+      this.frameBytes += len + 1;
+      this.longLine();
+      return;
+    }
+    if (len === 0) {
+      this.blankLine();
+      return;
+    }
+    if (this.dropping) {
+      // Not decoded: a frame being skipped costs a scan for LF and nothing more.
+      this.frameBytes += len + 1;
+      return;
+    }
+    this.line(buf.toString('utf8', start, end), len);
+  }
+
+  private blankLine(): void {
+    if (this.follow === 1) {
+      this.followLine('', 0);
+      return;
+    }
+    if (this.follow === 2) {
+      this.endFollows();
+      return;
+    }
+    if (!this.dropping && this.headers > 0) {
+      this.out.push({ kind: 'frame', event: this.fields, repeated: this.repeated });
+    }
+    this.resetFrame();
+  }
+
+  private resetFrame(): void {
+    this.fields = {};
+    this.repeated = null;
+    this.headers = 0;
+    this.frameBytes = 0;
+    this.first = null;
+    this.dropping = false;
+  }
+
+  /** A non-empty line of `bytes` bytes, decoded. */
+  private line(text: string, bytes: number): void {
+    if (this.follow) {
+      this.followLine(text, bytes);
+      return;
+    }
+    if (this.headers === 0) {
+      if (text.startsWith(GREETING)) return;
+      if (!this.rereading && isFollows(text)) {
+        this.follow = 1;
+        this.followLine(text, bytes);
+        return;
+      }
+    }
+    this.frameBytes += bytes + 1;
+    if (++this.headers > this.limits.maxHeaders) {
+      this.drop('too_many_headers', this.limits.maxHeaders);
+      return;
+    }
+    if (this.frameBytes > this.limits.maxFrameBytes) {
+      this.drop('frame_too_large', this.limits.maxFrameBytes);
+      return;
+    }
+    const colon = text.indexOf(': ');
+    const raw = colon < 0 ? text : text.slice(0, colon);
+    let key = this.keys.get(raw);
+    if (key === undefined) {
+      key = raw.trim().toLowerCase();
+      if (this.keys.size < KEY_CACHE_MAX) this.keys.set(raw, key);
+    }
+    let value = colon < 0 ? '' : text.slice(colon + 2);
+    if (key === 'variable') {
+      // As the package's { NAME: rest } object flattened: `a=` becomes `a`.
+      const eq = value.indexOf('=');
+      if (eq >= 0 && eq === value.length - 1) value = value.slice(0, eq);
+    } else if (key === 'chanvariable') {
+      return;
+    }
+    const fields = this.fields;
+    // Own properties only: a header named `constructor` or `toString` is a header like any other.
+    if (fields[key] !== undefined && Object.hasOwn(fields, key)) {
+      if (key !== 'variable') {
+        const r = (this.repeated ??= []);
+        if (!r.includes(key)) r.push(key);
+      }
+      return;
+    }
+    // `__proto__` would set the prototype (or be ignored): no AMI header has that name.
+    if (key === '__proto__') return;
+    fields[key] = value;
+    if (this.first === null && (key === 'event' || key === 'response')) this.first = value;
+  }
+
+  private followLine(text: string, bytes: number): void {
+    this.frameBytes += bytes + 1;
+    if (this.follow === 1 && (text === '--END COMMAND--' || text === '--END SMS EVENT--')) this.follow = 2;
+    this.followLines.push(text);
+    let broke = false;
+    if (this.followLines.length > this.limits.maxHeaders) broke = !this.abandonFollows('too_many_headers', this.limits.maxHeaders);
+    else if (this.frameBytes > this.limits.maxFrameBytes) broke = !this.abandonFollows('frame_too_large', this.limits.maxFrameBytes);
+    // No blank line in it: the lines up to the next blank one are still the Follows' own.
+    if (broke) this.dropping = true;
+  }
+
+  private endFollows(): void {
+    const lines = this.followLines;
+    // The package's content: every line up to the blank one, the last (the end marker) left out.
+    lines.pop();
+    const content = lines.join('\n');
+    const m = /actionid: ([^\r\n]+)/i.exec(content);
+    const event: Record<string, string> = { response: 'follows', content };
+    if (m) event.actionid = m[1]!;
+    this.out.push({ kind: 'frame', event, repeated: null });
+    this.follow = 0;
+    this.followLines = [];
+    this.resetFrame();
+  }
+
+  /**
+   * A Follows broke a limit: it is reported as dropped, and what followed its first blank line
+   * is read again as ordinary frames (the frame being read after that goes on with the next
+   * line). Returns whether there was such a blank line.
+   */
+  private abandonFollows(reason: AmiDropReason, limit: number): boolean {
+    const lines = this.followLines;
+    this.follow = 0;
+    this.followLines = [];
+    this.resetFrame();
+    this.out.push({ kind: 'dropped', reason, limit, first: 'Follows', follows: true });
+    const blank = lines.indexOf('');
+    if (blank < 0) return false;
+    this.rereading = true;
+    try {
+      for (let i = blank + 1; i < lines.length; i++) {
+        const text = lines[i]!;
+        if (text === '') this.blankLine();
+        else if (!this.dropping) this.line(text, Buffer.byteLength(text));
+        else this.frameBytes += text.length + 1;
+      }
+    } finally {
+      this.rereading = false;
+    }
+    return true;
+  }
+
+  private drop(reason: AmiDropReason, limit: number): void {
+    if (this.dropping) return;
+    this.out.push({ kind: 'dropped', reason, limit, first: this.first, follows: false });
+    this.dropping = true;
+    this.fields = {};
+    this.repeated = null;
+  }
+}
+
+/** `Response: Follows` as the package recognised it: the first line of a frame. */
+function isFollows(line: string): boolean {
+  return line.length >= 9 && line.slice(0, 9).toLowerCase() === 'response:' && line.toLowerCase().includes('follow');
+}
