@@ -507,7 +507,7 @@ async function run(opts: Options, signal: AbortSignal, started: Started, dir: st
   started.add(`the sample CRM (${crm.url})`, () => crm.close());
 
   // 3. The bridge.
-  const tokens = { '201': randomBytes(18).toString('base64url'), '202': randomBytes(18).toString('base64url') };
+  const tokens = { '201': randomBytes(32).toString('hex'), '202': randomBytes(32).toString('hex') };
   const configFile = path.join(dir, 'config.yaml');
   const logFile = path.join(dir, 'bridge.log');
   fs.writeFileSync(configFile, bridgeConfig({ ami: pbx.ami, httpPort: await portOrAny(opts.bridgePort), crm, dir }));
