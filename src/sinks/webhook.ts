@@ -17,10 +17,10 @@ import { secretSchema } from '../config/secret.js';
 import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
 
 type Method = 'GET' | 'POST' | 'PUT';
+type Format = 'query' | 'form' | 'json';
 
 /** At stop, how long the HTTP client may take to close politely before its sockets are destroyed. */
 const HTTP_CLOSE_GRACE_MS = 1000;
-type Format = 'query' | 'form' | 'json';
 
 export interface WebhookSinkConfig {
   type: 'webhook';
