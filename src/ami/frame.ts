@@ -1,5 +1,7 @@
 // AMI frames as the normalizer sees them: one flat record, keys lower-cased with spaces removed
-// (the convention of the `asterisk-manager` package), every value a string.
+// (the convention of the `asterisk-manager` package), every value a string. src/ami/parser.ts
+// makes them straight from the bytes; flattenFrame below gives the same from a frame of the
+// package's own reader (which the bridge no longer uses; kept for tests and the benchmark).
 
 export type AmiEvent = Readonly<Record<string, string>>;
 

@@ -3,7 +3,7 @@
 //
 // `crm-bridge replay`, the fast fixture tests, the demo and the benchmarks all use it, so a
 // recorded trace goes through exactly the code that live traffic goes through: a TCP socket,
-// the `asterisk-manager` parser, the AMI source and the normalizer.
+// the AMI parser (parser.ts), the AMI source and the normalizer.
 import net from 'node:net';
 
 export interface ReplayServerOptions {
@@ -41,7 +41,7 @@ export function splitGreeting(trace: Buffer): { greeting: string; body: Buffer }
   return { greeting: DEFAULT_GREETING, body: trace };
 }
 
-// What Asterisk writes first in every frame it sends; asterisk-manager splits headers at ': '.
+// What Asterisk writes first in every frame it sends; the parser splits headers at ': '.
 const FIRST_HEADER = /^(Event|Response): \S/i;
 
 /**
