@@ -91,8 +91,10 @@ export class TrackerState {
     const dropped = new Set<string>();
     const report = opts.onDroppedVariable;
     this.dropVariable = (name) => {
-      if (!report || dropped.has(name) || dropped.size >= MAX_DROPPED_NAMES) return;
-      dropped.add(name);
+      // Remembered by their first 200 characters: a hostile name may be megabytes long.
+      const key = name.length > 200 ? name.slice(0, 200) : name;
+      if (!report || dropped.has(key) || dropped.size >= MAX_DROPPED_NAMES) return;
+      dropped.add(key);
       report(name, dropped.size === MAX_DROPPED_NAMES);
     };
   }
