@@ -548,7 +548,7 @@ export class Bridge {
         : 'cap of agents learnt from AMI reached (calls.maxAgents): the least recently seen was forgotten; further evictions are counted in crm_bridge_caps_hit_total, not logged',
     );
     const rearm = setInterval(() => {
-      const now = cap === 'calls' ? (this.tracker?.activeCalls ?? 0) : 0;
+      const now = cap === 'calls' ? (this.tracker?.activeCalls ?? 0) : (this.tracker?.agents.learnt.members ?? 0);
       if (now < max * 0.9) {
         this.capsLogged.delete(cap);
         clearInterval(rearm);

@@ -104,7 +104,8 @@ export function restoreCall(s: TrackerState, r: CallRecord): Call {
     firstRingAt: r.firstRingAt,
     answeredAt: r.answeredAt,
     lastAgent: r.lastAgent,
-    plumbingOrigin: false,
+    // As describeCall judged its first channel, except that an inbound call's origin is a party.
+    plumbingOrigin: call.plumbingOrigin && r.direction !== 'inbound' && r.originAgent === null,
   });
   const names = Object.keys(r.vars);
   if (names.length > 0) {
