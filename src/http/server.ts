@@ -10,7 +10,7 @@ import { apiRoutes, type ApiContext } from '../api/router.js';
 import type { HttpConfig, ScreenPopRule } from '../config/schema.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
-import { compileText, compileUrl, templateVars, type CompiledTemplate } from '../template/index.js';
+import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTemplate, type CompiledUrl } from '../template/index.js';
 import { AgentChannel, describe } from './agent-channel.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
 import { FramingChecker, type Framing } from './framing.js';
@@ -26,6 +26,8 @@ export interface Pop {
   eventId: string;
   /** For embedded pops: whether the CRM page lets itself be framed by the agent page. */
   framing?: Framing;
+  /** Why `url` is null although the rule has one: the values would make a path segment `.` or `..`. */
+  urlError?: string;
 }
 
 interface CompiledRule {
@@ -34,7 +36,7 @@ interface CompiledRule {
   target: ScreenPopRule['target'];
   name: string | null;
   closeOn: string[];
-  url: CompiledTemplate | null;
+  url: CompiledUrl | null;
   text: CompiledTemplate | null;
 }
 
@@ -54,15 +56,26 @@ export function renderPops(rules: readonly CompiledRule[], event: BridgeEvent): 
   const vars = templateVars(event);
   return rules
     .filter((r) => r.events.has(event.type))
-    .map((r) => ({
-      ruleId: r.id,
-      target: r.target,
-      name: r.name,
-      url: r.url ? r.url.render(vars) : null,
-      text: r.text ? r.text.render(vars) : null,
-      callId: 'callId' in event ? event.callId : null,
-      eventId: event.id,
-    }));
+    .map((r) => {
+      const pop: Pop = {
+        ruleId: r.id,
+        target: r.target,
+        name: r.name,
+        url: null,
+        text: r.text ? r.text.render(vars) : null,
+        callId: 'callId' in event ? event.callId : null,
+        eventId: event.id,
+      };
+      // A caller whose number or name is `..` must not open another page of the CRM (nor the
+      // emptied URL): the pop then has no URL, says why, and its text still shows.
+      try {
+        if (r.url) pop.url = r.url.renderChecked(vars);
+      } catch (err) {
+        if (!(err instanceof UrlRenderError)) throw err;
+        pop.urlError = err.message;
+      }
+      return pop;
+    });
 }
 
 /** Why an authentication failed, for crm_bridge_auth_failures_total{reason}. */
@@ -354,6 +367,7 @@ export class HttpServer {
     const event = this.ctx.channel.eventFor(who, eventId);
     if (!event) return this.json(res, 404, { error: 'no such event for you' });
     const pops = renderPops(this.rules, event);
+    for (const p of pops) if (p.urlError) this.ctx.log.warn({ rule: p.ruleId, eventId, agent: who.kind === 'agent' ? who.agentId : null }, `screen pop without its URL: ${p.urlError}`);
     // The agent page's origin, as the browser sees it (reverse proxies pass Host / X-Forwarded-*).
     const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
     const parent = `${proto}://${(req.headers['x-forwarded-host'] as string | undefined) ?? req.headers.host ?? ''}`;

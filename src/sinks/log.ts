@@ -36,7 +36,9 @@ class LogSink implements Sink {
       return;
     }
     mkdirSync(dirname(this.config.path), { recursive: true });
-    const stream = createWriteStream(this.config.path, { flags: 'a' });
+    // Events carry callers' numbers and names: the file is the bridge's user's alone (an existing
+    // file keeps its mode; the operator chose it).
+    const stream = createWriteStream(this.config.path, { flags: 'a', mode: 0o600 });
     await new Promise<void>((resolve, reject) => {
       stream.once('open', () => resolve());
       stream.once('error', reject);
