@@ -3,13 +3,10 @@
 // process.nextTick per emit included) and flattenFrame. No sockets: the same 64 KB reads are
 // handed to both, so only the parsing differs. Run:
 //   npm run build && node --import @tapjs/typescript/import bench/ami-parser.ts [MB]
-/// <reference path="../src/types/asterisk-manager.d.ts" />
-import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
-import AsteriskManager from 'asterisk-manager';
 import { flattenFrame, type ManagerFrame } from '../dist/ami/frame.js';
 import { AmiParser } from '../dist/ami/parser.js';
+import { packageReader } from '../test/helpers/package-reader.js';
 
 const dir = new URL('../test/fixtures/', import.meta.url);
 const one = Buffer.concat(
@@ -27,15 +24,7 @@ const chunks: Buffer[] = [];
 for (let off = 0; off < stream.length; off += CHUNK) chunks.push(stream.subarray(off, off + CHUNK));
 
 async function packageRun(): Promise<number> {
-  const socket = Object.assign(new EventEmitter(), { setKeepAlive() {}, setNoDelay() {}, setEncoding() {}, readyState: 'open' });
-  const original = net.createConnection;
-  (net as { createConnection: unknown }).createConnection = () => socket;
-  const m = new (AsteriskManager as unknown as new () => EventEmitter & { connect(p: number, h: string): void })();
-  try {
-    m.connect(1, 'x');
-  } finally {
-    (net as { createConnection: unknown }).createConnection = original;
-  }
+  const { manager: m, socket } = packageReader();
   let n = 0;
   m.on('managerevent', (frame: ManagerFrame) => {
     if (flattenFrame(frame).event.event) n++;

@@ -1,13 +1,11 @@
 // The streaming AMI parser (src/ami/parser.ts): the same frames as asterisk-manager's reader plus
 // flattenFrame on every recorded trace, however the bytes are cut, and bounded work and memory
 // on hostile input.
-import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import t from 'tap';
-import AsteriskManager from 'asterisk-manager';
 import { flattenFrame, type ManagerFrame } from '../dist/ami/frame.js';
 import { AmiParser, DEFAULT_AMI_LIMITS, type AmiParserItem } from '../dist/ami/parser.js';
+import { packageReader } from './helpers/package-reader.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url);
 const foreign = new URL('./fixtures/foreign/cacofonisk/traces/', import.meta.url);
@@ -18,15 +16,7 @@ const traces: Array<[string, Buffer]> = [
 
 /** What asterisk-manager's own reader makes of `bytes`, flattened as the source used to. */
 function packageFrames(bytes: Buffer): Array<Record<string, string>> {
-  const socket = Object.assign(new EventEmitter(), { setKeepAlive() {}, setNoDelay() {}, setEncoding() {}, readyState: 'open' });
-  const original = net.createConnection;
-  (net as { createConnection: unknown }).createConnection = () => socket;
-  const m = new (AsteriskManager as unknown as new () => EventEmitter & { connect(p: number, h: string): void })();
-  try {
-    m.connect(1, 'x');
-  } finally {
-    (net as { createConnection: unknown }).createConnection = original;
-  }
+  const { manager: m, socket } = packageReader();
   const out: Array<Record<string, string>> = [];
   m.on('rawevent', (item: ManagerFrame) => {
     if (Object.keys(item).length === 0) return; // an empty line between frames: nothing to us

@@ -52,6 +52,17 @@ function run(path: string): { tracker: CallTracker; ledger: CallLedger; outbox: 
   return { tracker, ledger, outbox, events, feed };
 }
 
+/** A run fed `frames` that dies (nothing more is written), and the run that restarts on its outbox, about to resync. */
+function restartAfter(frames: Frame[]): { path: string; a: ReturnType<typeof run>; b: ReturnType<typeof run> } {
+  const path = join(mkdtempSync(join(tmpdir(), 'crm-bridge-ledger-')), 'outbox.db');
+  const a = run(path);
+  for (const f of frames) a.feed(a.tracker.handle(f, 0));
+  a.outbox.close();
+  const b = run(path);
+  b.tracker.markResync();
+  return { path, a, b };
+}
+
 const snapshot = (bridged: boolean): SnapshotChannel[] => [
   { ...CALLER, ...(bridged ? { bridgeid: 'b1' } : {}) },
   { ...AGENT, ...(bridged ? { bridgeid: 'b1' } : {}) },
@@ -88,12 +99,7 @@ t.test('given an answered call when the bridge restarts and the call ends afterw
 });
 
 t.test('given an answered call when it ends while no bridge runs, then the restart sends its one call.hangup', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'crm-bridge-ledger-')), 'outbox.db');
-  const a = run(path);
-  for (const f of [...ringing, ...answer]) a.feed(a.tracker.handle(f, 0));
-  a.outbox.close();
-  const b = run(path);
-  b.tracker.markResync();
+  const { path, a, b } = restartAfter([...ringing, ...answer]);
   b.feed(b.tracker.resync([], (1795400000 + 20) * 1000));
   const all = [...a.events, ...b.events];
   t.same(b.events.map(summarize), ['call.hangup answered by:system'], 'then the resync ends it, by the system');
@@ -106,12 +112,7 @@ t.test('given an answered call when it ends while no bridge runs, then the resta
 });
 
 t.test('given a call still ringing when the bridge restarts and it ends while no bridge runs, then its ring is closed and it is missed once', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'crm-bridge-ledger-')), 'outbox.db');
-  const a = run(path);
-  for (const f of ringing) a.feed(a.tracker.handle(f, 0));
-  a.outbox.close();
-  const b = run(path);
-  b.tracker.markResync();
+  const { a, b } = restartAfter(ringing);
   b.feed(b.tracker.resync([], (1795400000 + 20) * 1000));
   t.same(b.events.map(summarize).map((s) => s.split(' ')[0]), ['call.ring_stopped', 'call.missed', 'call.hangup'], 'then ring_stopped, missed, hangup');
   check(t, [...a.events, ...b.events]);
@@ -119,12 +120,7 @@ t.test('given a call still ringing when the bridge restarts and it ends while no
 });
 
 t.test('given a call still ringing when the bridge restarts, when it is answered after the restart, then call.answered continues the seq', async (t) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'crm-bridge-ledger-')), 'outbox.db');
-  const a = run(path);
-  for (const f of ringing) a.feed(a.tracker.handle(f, 0));
-  a.outbox.close();
-  const b = run(path);
-  b.tracker.markResync();
+  const { a, b } = restartAfter(ringing);
   b.feed(b.tracker.resync(snapshot(false), (1795400000 + 3) * 1000));
   t.same(b.events, [], 'then the resync announces nothing again');
   for (const f of [...answer, ...hangup]) b.feed(b.tracker.handle(f, 0));

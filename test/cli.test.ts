@@ -6,28 +6,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { validateEvent } from '../dist/events/schema.js';
+import { BIN, cli } from './helpers/cli.js';
 import { replayTrace } from './helpers/replay.js';
 
-const BIN = new URL('../bin/crm-bridge.js', import.meta.url).pathname;
 const FIXTURE = new URL('./fixtures/queue-answered.ami', import.meta.url).pathname;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'crm-bridge-cli-'));
 
@@ -78,7 +60,7 @@ t.test('given run with a config that does not parse, then it exits 78 without st
 });
 
 t.test('given a recorded real-Asterisk trace and no config, when replayed, then stdout is schema-valid NDJSON equal to the in-process replay', async (t) => {
-  const r = await cli(['replay', FIXTURE], {}, tmp);
+  const r = await cli(['replay', FIXTURE], {}, { cwd: tmp });
   t.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   const events = lines.map((l) => JSON.parse(l) as BridgeEvent);
@@ -120,7 +102,7 @@ t.test('given replay of a file that is not an AMI recording, then one line on st
     { file: 'missing.ami', code: 66, says: 'missing.ami: no such file' },
   ];
   for (const c of cases) {
-    const r = await cli(['replay', c.file], {}, dir);
+    const r = await cli(['replay', c.file], {}, { cwd: dir });
     t.equal(r.code, c.code, `${c.file}: exit code`);
     t.equal(r.stderr.split('\n').length, 2, `${c.file}: one line`);
     t.ok(r.stderr.startsWith(`crm-bridge: ${c.says}`), `${c.file}: names the file and what is wrong: ${r.stderr}`);
@@ -134,7 +116,7 @@ t.test('given a trace that starts with frames instead of the greeting line, when
   const file = join(tmp, 'no-greeting.ami');
   writeFileSync(file, withGreeting.subarray(withGreeting.indexOf('\r\n') + 2));
   t.match(readFileSync(file, 'latin1'), /^Response: Success\r\n/);
-  const [a, b] = await Promise.all([cli(['replay', FIXTURE], {}, tmp), cli(['replay', file], {}, tmp)]);
+  const [a, b] = await Promise.all([cli(['replay', FIXTURE], {}, { cwd: tmp }), cli(['replay', file], {}, { cwd: tmp })]);
   t.equal(b.code, 0, b.stderr);
   const ids = (stdout: string) => eventsOf(stdout).events.map((e) => `${e.type} ${e.id}`);
   t.ok(ids(a.stdout).length > 0);
@@ -144,7 +126,7 @@ t.test('given a trace that starts with frames instead of the greeting line, when
 t.test('given a config with no pbx.ami and no AMI secret, when a trace is replayed with it, then its settings apply and it exits 0', async (t) => {
   const file = join(tmp, 'dialplan-author.yaml');
   writeFileSync(file, ['pbx:', '  name: lab-pbx', 'calls:', '  agentContexts: [agents, phones]', ''].join('\n'));
-  const r = await cli(['replay', FIXTURE, '--config', file], {}, tmp);
+  const r = await cli(['replay', FIXTURE, '--config', file], {}, { cwd: tmp });
   t.equal(r.code, 0, r.stderr);
   const { events } = eventsOf(r.stdout);
   t.ok(events.length > 0);
@@ -156,7 +138,7 @@ t.test('given a config with no pbx.ami and no AMI secret, when a trace is replay
   t.test('and given the production config, whose AMI secret file cannot be read, then replay does not need the secret either', async (t) => {
     const prod = join(tmp, 'production.yaml');
     writeFileSync(prod, ['pbx:', '  name: lab-pbx', '  ami: { username: bridge, secret: { file: /nonexistent/ami.secret } }', ''].join('\n'));
-    const r = await cli(['replay', FIXTURE, '--config', prod], {}, tmp);
+    const r = await cli(['replay', FIXTURE, '--config', prod], {}, { cwd: tmp });
     t.equal(r.code, 0, r.stderr);
     t.ok(eventsOf(r.stdout).events.length > 0);
     t.equal((await cli(['check-config', prod])).code, 78, 'then the daemon still needs it');
@@ -166,7 +148,7 @@ t.test('given a config with no pbx.ami and no AMI secret, when a trace is replay
 t.test('given a replay config with mistakes, then each is listed as path: message and it exits 78 without replaying', async (t) => {
   const file = join(tmp, 'dialplan-author-typos.yaml');
   writeFileSync(file, ['pbx:', '  name: lab pbx', 'calls:', '  inboundContexts: from-pstn', '  agentContext: [agents]', ''].join('\n'));
-  const r = await cli(['replay', FIXTURE, '--config', file], {}, tmp);
+  const r = await cli(['replay', FIXTURE, '--config', file], {}, { cwd: tmp });
   t.equal(r.code, 78);
   t.match(r.stderr, `pbx.name: must match pattern "^[A-Za-z0-9_.-]+$" (is 'lab pbx')`);
   t.match(r.stderr, 'calls.inboundContexts: must be array');
@@ -178,7 +160,7 @@ t.test('given a replay config with mistakes, then each is listed as path: messag
 const SUMMARY = /^crm-bridge replay: (\d+) calls?, (\d+) events?, (\d+) warnings?$/;
 
 t.test('given a clean trace, when replayed, then stderr ends with a one-line summary of calls, events and warnings, and stdout holds only events', async (t) => {
-  const r = await cli(['replay', new URL('./fixtures/ten-calls.ami', import.meta.url).pathname], {}, tmp);
+  const r = await cli(['replay', new URL('./fixtures/ten-calls.ami', import.meta.url).pathname], {}, { cwd: tmp });
   t.equal(r.code, 0, r.stderr);
   const { events, calls, open } = eventsOf(r.stdout);
   t.same(open, [], 'then every call of the trace ended');
@@ -198,7 +180,7 @@ t.test('given a trace with a garbage frame that stops inside a frame in the midd
   const file = join(tmp, 'cut.ami');
   writeFileSync(file, Buffer.concat([trace.subarray(0, trace.indexOf('\r\n') + 2), ...frames.slice(0, 5), garbage, ...frames.slice(5, cut), half]));
 
-  const r = await cli(['replay', file], {}, tmp);
+  const r = await cli(['replay', file], {}, { cwd: tmp });
   t.equal(r.code, 0, r.stderr);
   const { events, calls, open } = eventsOf(r.stdout);
   t.ok(open.length > 0, 'the cut leaves a call open');

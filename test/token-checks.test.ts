@@ -1,28 +1,17 @@
 // Tokens the bridge accepts must be hard to guess and all different: `crm-bridge check-config`
 // (the built command line, spawned) refuses weak and shared ones, naming each offending key and
 // never the token; a secret file other users can read gets a warning.
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { MIN_TOKEN_BITS, tokenBits, tokenWeakness } from '../dist/config/validate.js';
+import { cli as spawnCli } from './helpers/cli.js';
 
-const BIN = new URL('../bin/crm-bridge.js', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'crm-bridge-tokens-'));
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // `run` with a config it should have refused would go on running: the deadline ends it.
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// `run` with a config it should have refused would go on running: the deadline ends it.
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnCli(args, env, { timeoutMs: 20_000 });
 
 const HEAD = ['pbx:', '  name: pbx1', '  ami:', '    username: bridge', '    secret: ami-password', ''];
 const STRONG = {
