@@ -53,10 +53,9 @@ export class InvalidEvents {
   }
 
   private store(e: Record<string, unknown>, event: unknown, problems: readonly string[]): string {
-    const payload = JSON.stringify(event) ?? 'null';
     const outbox = this.opts.outbox();
     if (outbox) {
-      outbox.keepInvalid(partitionOf(e), typeof e.id === 'string' && e.id !== '' ? e.id : '(none)', payload, problems.join('; '));
+      outbox.keepInvalid(partitionOf(e), typeof e.id === 'string' && e.id !== '' ? e.id : '(none)', JSON.stringify(event) ?? 'null', problems.join('; '));
       return "outbox dead letters, sink '(invalid)'";
     }
     const file = this.opts.file;
@@ -66,7 +65,7 @@ export class InvalidEvents {
       mkdirSync(dirname(file), { recursive: true });
       this.fileBytes = statSize(file);
     }
-    const line = `${JSON.stringify({ at: new Date().toISOString(), problems, event: JSON.parse(payload) as unknown })}\n`;
+    const line = `${JSON.stringify({ at: new Date().toISOString(), problems, event })}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.fileBytes + bytes > MAX_FILE_BYTES) {
       this.fileFull = true;

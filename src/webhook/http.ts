@@ -2,7 +2,6 @@
 // 429, timeouts, connection errors; Retry-After honoured), or stop (other 4xx, 410, and a request
 // the HTTP client refuses to send: it would be refused the same way on every retry).
 import { Agent, request } from 'undici';
-import { redactUrls } from './redact.js';
 
 export interface PreparedRequest {
   method: 'GET' | 'POST' | 'PUT';
@@ -83,12 +82,13 @@ export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSig
     // undici refused to build the request (a header or the URL it cannot send): the same
     // request would be refused on every retry. Retrying it is how one bad value once blocked a sink.
     if (e.code === 'UND_ERR_INVALID_ARG' || e.code === 'ERR_INVALID_URL' || e.code === 'ERR_INVALID_CHAR' || e.code === 'ERR_INVALID_HTTP_TOKEN') {
-      return { ok: false, retry: false, invalid: true, error: `the request cannot be sent: ${redactUrls(e.message)}` };
+      return { ok: false, retry: false, invalid: true, error: `the request cannot be sent: ${e.message}` };
     }
     if (e.name === 'TimeoutError' || (e.name === 'AbortError' && deadlineMs && !signal?.aborted)) {
       return { ok: false, retry: true, error: `no complete answer within the attempt deadline (${deadlineMs} ms: connect + read)` };
     }
-    // Timeouts, refused/reset connections, DNS: the CRM may come back; retry.
-    return { ok: false, retry: true, error: redactUrls(`${e.code ?? e.name ?? 'Error'}: ${e.message}`) };
+    // Timeouts, refused/reset connections, DNS: the CRM may come back; retry. (Error texts quote
+    // URLs: the dispatcher redacts every one before it is logged or kept.)
+    return { ok: false, retry: true, error: `${e.code ?? e.name ?? 'Error'}: ${e.message}` };
   }
 }
