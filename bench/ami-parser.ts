@@ -1,11 +1,11 @@
-// Micro-benchmark: AMI bytes -> flat events, our parser (src/ami/parser.ts) against what the AMI
+// Micro-benchmark: AMI bytes -> flat events, our parser (src/sources/ami/parser.ts) against what the AMI
 // source used before it: asterisk-manager's reader (ManagerReader + ManagerEvent, its
 // process.nextTick per emit included) and flattenFrame. No sockets: the same 64 KB reads are
 // handed to both, so only the parsing differs. Run:
 //   npm run build && node --import @tapjs/typescript/import bench/ami-parser.ts [MB]
 import { readdirSync, readFileSync } from 'node:fs';
-import { flattenFrame, type ManagerFrame } from '../dist/ami/frame.js';
-import { AmiParser } from '../dist/ami/parser.js';
+import { flattenFrame, type ManagerFrame } from '../dist/normalizer/ami-event.js';
+import { AmiParser } from '../dist/sources/ami/parser.js';
 import { packageReader } from '../test/helpers/package-reader.js';
 
 const dir = new URL('../test/fixtures/', import.meta.url);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseAction } from '../dist/ami/replay-server.js';
+import { parseAction } from '../dist/sources/ami/replay-server.js';
 
 export const CRLF = '\r\n';
 

@@ -16,7 +16,7 @@ import pino from 'pino';
 import { Bridge } from '../dist/bridge.js';
 import { defaultConfig } from '../dist/config/load.js';
 import type { BridgeEvent } from '../dist/events/types.js';
-import type { Sink } from '../dist/sinks/types.js';
+import type { Sink } from '../dist/sinks/sink.js';
 
 export interface MemoryReading {
   heapUsed: number;

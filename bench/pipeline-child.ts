@@ -10,7 +10,7 @@
 // the JIT has seen the code) and then 'measure' (the measured stream). The window is from the
 // Login being accepted to the server's close having been seen, i.e. after the last frame was
 // handled. Prints one JSON line.
-/// <reference path="../src/types/asterisk-manager.d.ts" />
+/// <reference path="../src/sources/ami/asterisk-manager.d.ts" />
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import AsteriskManager from 'asterisk-manager';
@@ -18,7 +18,7 @@ import pino from 'pino';
 import { Bridge } from '../dist/bridge.js';
 import { defaultConfig } from '../dist/config/load.js';
 import type { BridgeEvent } from '../dist/events/types.js';
-import type { Sink } from '../dist/sinks/types.js';
+import type { Sink } from '../dist/sinks/sink.js';
 import { TRACE_CALLS } from './lib.js';
 
 export interface RunResult {

@@ -75,7 +75,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { splitGreeting } from '../dist/ami/replay-server.js';
+import { splitGreeting } from '../dist/sources/ami/replay-server.js';
 import { mintToken } from '../dist/http/tokens.js';
 import { children, CRLF, drained, exited, gitHead, idParts, latencyStats, machine, mergeLiterals, pct, procSample, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, type ProcSample, type Stats, runBench } from './lib.js';
 

@@ -1,4 +1,4 @@
-// What the contract gate costs (issue 15): validateEvent (src/events/schema.ts, Ajv compiled once)
+// What the contract gate costs (issue 15): validateEvent (src/events/validator.ts, Ajv compiled once)
 // per normalized event, next to what the normalizer itself costs per AMI frame and per event. A
 // micro benchmark, not a test: it measures and prints, and never runs in `npm test`.
 //
@@ -11,8 +11,8 @@
 // the median of 5 rounds of each.
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { AmiEvent } from '../dist/ami/frame.js';
-import { validateEvent } from '../dist/events/schema.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
+import { validateEvent } from '../dist/events/validator.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { createTracker } from '../dist/normalizer/index.js';
 
@@ -21,7 +21,7 @@ const seconds = Number(values.seconds);
 const dir = new URL('../test/fixtures/', import.meta.url);
 const OPTS = { server: 'pbx1', inboundContexts: ['from-pstn', 'from-trunk'], agentContexts: ['agents', 'phones'], extensionPattern: '^[0-9]{2,6}$', agents: [] };
 
-/** AMI text -> flat records the way src/ami/frame.ts shapes them (keys lower case, no spaces). */
+/** AMI text -> flat records the way src/normalizer/ami-event.ts shapes them (keys lower case, no spaces). */
 function parse(text: string): AmiEvent[] {
   const out: AmiEvent[] = [];
   for (const block of text.split('\r\n\r\n')) {

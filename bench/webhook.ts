@@ -60,7 +60,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { splitGreeting } from '../dist/ami/replay-server.js';
+import { splitGreeting } from '../dist/sources/ami/replay-server.js';
 import { children, CRLF, drained, exited, gitHead, idParts, filesystemOf, latencyStats, machine, mergeLiterals, median, pct, procSample as procSampleKB, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, runBench, summarizeCpuProfile } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);

@@ -2,14 +2,14 @@
 // calls recorded from a real Asterisk 22 (test/fixtures/*.ami) over and over, paced as they
 // were recorded, so the bridge sees a PBX where calls keep coming.
 //
-// src/ami/replay-server.ts plays one trace once, byte for byte. A loop needs more: every play
+// src/sources/ami/replay-server.ts plays one trace once, byte for byte. A loop needs more: every play
 // gets fresh Uniqueids/Linkedids, channel sequence numbers and bridge ids (or the normalizer
 // would take the second play for the first call again), and Timestamps of now, keeping the
 // recorded microsecond spacing (event times, durations and event ids derive from them).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { parseAction, splitGreeting } from '../dist/ami/replay-server.js';
+import { parseAction, splitGreeting } from '../dist/sources/ami/replay-server.js';
 
 const CRLF = '\r\n';
 const FRAME_END = `${CRLF}${CRLF}`;

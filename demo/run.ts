@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { BridgeEvent } from '../dist/events/types.js';
-import { VERSION } from '../dist/version.js';
+import { VERSION } from '../dist/util/version.js';
 import { AmiDriver } from '../test/helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk, type AsteriskInstance } from '../test/helpers/asterisk.js';
 import { scenarios, type ScenarioName } from '../test/helpers/scenarios.js';

@@ -9,7 +9,7 @@
 // recording ends once every channel it saw created was destroyed, followed by a
 // `ChannelUserevent` named RecordingEnd that the recorder raised itself (so the file shows it is
 // complete). Needs root (chroot) and test/asterisk/etc/ari.conf's `channelvars`.
-/// <reference path="../src/types/ari-client.d.ts" />
+/// <reference path="../src/sources/ari/ari-client.d.ts" />
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,21 +1,22 @@
-// The controller: wires the AMI source through the normalizer to the sinks. The whole
-// architecture in one sentence: a source emits AMI input, the normalizer turns it into
-// contract events, and every configured sink receives every event. It also owns what the
-// operator touches: readiness, metrics, and the SIGHUP reload.
+// The controller. The whole architecture in one sentence: one source (src/sources/registry.ts)
+// emits PBX input, the normalizer turns it into contract events, and every sink
+// (src/sinks/registry.ts) receives every event that passes the contract. A delivery node's
+// source emits events already normalized, which go straight to the sinks. The controller also
+// owns what the operator touches: readiness, metrics, and the SIGHUP reload.
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { map, Subject, tap, type Subscription } from 'rxjs';
-import { amiTlsOptions } from './ami/connection.js';
-import { AmiSource } from './ami/source.js';
-import { AriSource } from './ari/source.js';
-import { InvalidEvents } from './events/invalid.js';
-import { validateEvent } from './events/schema.js';
-import { NatsSource } from './sources/nats.js';
+import { apiRoutes } from './api/router.js';
+import { AmiSource } from './sources/ami/source.js';
+import { AriSource, createAriSource } from './sources/ari/source.js';
+import { pickSource } from './sources/registry.js';
+import type { ReplayTarget, Source } from './sources/source.js';
+import { InvalidEvents } from './outbox/invalid-events.js';
+import { validateEvent } from './events/validator.js';
 import type { BridgeConfig } from './config/load.js';
-import type { BridgeEvent } from './events/types.js';
+import { type BridgeEvent, isCallEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput, type SnapshotTrigger } from './normalizer/index.js';
 import type { CallTracker, IdSource } from './normalizer/tracker.js';
-import { AgentChannel } from './http/agent-channel.js';
 import { HttpServer, type HttpServerContext } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
@@ -24,9 +25,10 @@ import type { Cap } from './normalizer/state.js';
 import { PresenceSync } from './presence/sync.js';
 import { BridgeMetrics } from './ops/metrics.js';
 import { opsRoutes, tokenMatcher, type Readiness } from './ops/routes.js';
-import { USER_AGENT } from './version.js';
-import { SINKS } from './sinks/registry.js';
-import type { Sink } from './sinks/types.js';
+import { USER_AGENT } from './util/version.js';
+import { ScreenPopSink } from './sinks/screenpop.js';
+import { SinkSet } from './sinks/set.js';
+import type { Sink } from './sinks/sink.js';
 
 /** Where the outbox lives: config, else systemd's StateDirectory, else ./data. */
 export function outboxPath(config: BridgeConfig, env: NodeJS.ProcessEnv = process.env): string {
@@ -38,8 +40,8 @@ export function outboxPath(config: BridgeConfig, env: NodeJS.ProcessEnv = proces
 export interface BridgeContext {
   config: BridgeConfig;
   log: Logger;
-  /** Overrides for replay and tests; by default built from config.pbx.ami. */
-  source?: { reconnect?: false; resync?: boolean; host?: string; port?: number; inventory?: boolean; reconcileIntervalMs?: number };
+  /** Replay and tests: a loopback AMI server playing a trace, instead of the configured PBX. */
+  replay?: ReplayTarget;
   /** Replaces the configured sinks (replay prints to stdout whatever the config says). */
   sinks?: Sink[];
   /** Replaces how event ids are made (tests: an id the contract refuses makes an invalid event). */
@@ -54,32 +56,29 @@ export function invalidEventsPath(config: BridgeConfig, env: NodeJS.ProcessEnv =
 export class Bridge {
   /** Every normalized event, after it was handed to the sinks (an invalid one is not: see deliver). */
   readonly events$ = new Subject<BridgeEvent>();
-  /** The AMI source (events, actions), when pbx.ami is configured. */
-  source: AmiSource | null = null;
-  /** The ARI source, when pbx.ari is configured: the event source without AMI, else a variable reader. */
+  /** The event source: the first row of the source table (src/sources/registry.ts) the config asks for. */
+  source: Source | null = null;
+  /** The AMI connection the API and presence act through (the event source, when AMI is configured). */
+  ami: AmiSource | null = null;
+  /** The ARI connection: the event source without AMI, else beside it, a reader of channel variables. */
   ari: AriSource | null = null;
-  /** The NATS source of a delivery node (config `source`). */
-  nats: NatsSource | null = null;
   tracker: CallTracker | null = null;
-  private sinks: Sink[] = [];
+  private readonly sinks: SinkSet;
   private outbox: Outbox | null = null;
   /** What each call in progress has told, beside the outbox (only when a durable sink uses it). */
   private ledger: CallLedger | null = null;
   /** Caps hit and not yet back below 90 %: logged once per episode, counted every time. */
   private readonly capsLogged = new Set<Cap>();
-  /** The HTTP server (screen pop, widget), when `http` is configured. */
+  /** The HTTP server (agent page, event streams, widget, API), when `http` is configured. */
   http: HttpServer | null = null;
-  channel: AgentChannel | null = null;
+  /** The screen-pop sink whose streams the HTTP server serves (implied by `http`). */
+  screenpop: ScreenPopSink | null = null;
   /** Presence sync between the CRM and the queues, when `api` is configured. */
   presence: PresenceSync | null = null;
   /** Prometheus metrics (served at /metrics when http is on). */
   readonly metrics: BridgeMetrics;
   /** The config in force (a reload replaces what it can). */
   private config: BridgeConfig;
-  /** Names of the sinks that use the outbox (for outbox metrics). */
-  private readonly durableSinks = new Set<string>();
-  /** While sinks are being swapped (reload): events held for the new sinks. */
-  private held: BridgeEvent[] | null = null;
   private stopping = false;
   /** Events that failed the contract: logged, counted, kept; never delivered. */
   private readonly invalid: InvalidEvents;
@@ -92,10 +91,11 @@ export class Bridge {
     this.config = ctx.config;
     this.metrics = new BridgeMetrics({
       callsInProgress: () => this.tracker?.activeCalls ?? 0,
-      sseClients: () => this.channel?.streams ?? 0,
-      outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.durableSinks] } : null),
+      sseClients: () => this.screenpop?.streams ?? 0,
+      outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.sinks.durable] } : null),
       stalledAfterMs: () => this.config.outbox.stalledAfterMs,
     });
+    this.sinks = new SinkSet({ log: this.log, outbox: this.openOutbox, userAgent: USER_AGENT, onOutcome: (name, outcome) => this.metrics.outcome(name, outcome) });
     this.invalid = new InvalidEvents({
       log: this.log.child({ module: 'contract' }),
       outbox: () => this.outbox,
@@ -107,21 +107,8 @@ export class Bridge {
 
   async start(): Promise<void> {
     const { config } = this;
-    this.sinks = this.ctx.sinks ?? this.createSinks(config);
-    if (config.http && !this.ctx.sinks) {
-      this.channel = new AgentChannel({
-        log: this.log.child({ module: 'screenpop' }),
-        keepAliveSeconds: config.http.keepAliveSeconds,
-        retryMs: config.http.retryMs,
-        bufferPerAgent: config.http.bufferPerAgent,
-        agentQueues: agentQueues(config),
-      });
-      this.sinks.push(this.channel);
-    }
-    for (const sink of this.sinks) {
-      await sink.start();
-      this.log.debug({ sink: sink.name }, 'sink started');
-    }
+    await this.sinks.start(config, this.ctx.sinks);
+    this.screenpop = this.sinks.find(ScreenPopSink);
     this.tracker = createTracker({
       server: config.pbx.name,
       inboundContexts: config.calls.inboundContexts,
@@ -139,95 +126,68 @@ export class Bridge {
       maxAgents: config.calls.maxAgents,
       onCap: (cap, evicted) => this.onCap(cap, evicted),
     });
-    if (this.outbox && !config.source) {
+    const def = pickSource(config, this.ctx.replay !== undefined);
+    if (this.outbox && def.kind !== 'nats') {
       // A restart goes on with the calls the previous run had announced (src/outbox/call-ledger.ts).
       this.ledger = CallLedger.open(this.outbox.database, { log: this.log.child({ module: 'call-ledger' }), maxCalls: config.calls.maxInProgress, maxAgents: config.calls.maxAgents });
       const saved = this.ledger.load();
       this.tracker.restore(saved.calls, saved.agents);
       if (saved.calls.length > 0) this.log.info({ calls: saved.calls.length, agents: saved.agents.length }, 'call ledger: calls in progress at the last stop continue (ended at the first resync if the PBX no longer has them)');
     }
-    if (config.source) {
-      // A delivery node: normalized events from the stream, straight to the sinks.
-      this.nats = new NatsSource({
-        config: config.source,
-        log: this.log.child({ module: 'nats-source' }),
-        deliver: (event) => {
-          if (this.deliver(event)) this.metrics.event(event, null);
-        },
-        validate: (event) => validateEvent(event),
-      });
+    if (def.kind === 'ami' && config.pbx.ari && !this.ctx.replay) {
+      // ARI next to AMI: only for reading variables. Its events are not fed to the normalizer, so
+      // every event is emitted once.
+      this.ari = createAriSource(config.pbx.ari, this.log.child({ module: 'ari' }), true);
     }
-    const ami = config.pbx.ami;
-    const ari = config.pbx.ari;
-    const over = this.ctx.source;
-    if (ami || over) {
-      this.source = new AmiSource({
-        host: over?.host ?? ami?.host ?? '127.0.0.1',
-        port: over?.port ?? ami?.port ?? 5038,
-        tls: over ? false : amiTlsOptions(ami?.tls),
-        limits: ami ? { maxFrameBytes: ami.maxFrameBytes, maxHeaders: ami.maxHeaders, maxLineBytes: ami.maxLineBytes } : undefined,
-        username: ami?.username ?? '',
-        secret: ami?.secret ?? '',
-        reconnect: over?.reconnect === false ? false : (ami?.reconnect ?? false),
-        actionTimeoutMs: ami?.actionTimeoutMs ?? 10_000,
-        resync: over?.resync ?? ami?.resync ?? true,
-        reconcileIntervalMs: over ? (over.reconcileIntervalMs ?? 0) : (ami?.reconcileIntervalSeconds ?? 60) * 1000,
-        // Read even with calls.agentsFromPbx off, so a reload can turn it on; a replay server
-        // answers no action during playback: no inventory there unless asked for.
-        inventory: over ? (over.inventory ?? false) : true,
-        log: this.log.child({ module: 'ami' }),
-        // With ARI on too, missed variables are read through it; AMI Getvar while it is away.
-        readVar: async (ch, name) => (this.ari?.status.state === 'connected' ? this.ari.getVar(ch.uniqueid, name) : undefined),
-      });
-    }
-    if (ari && !over) {
-      // ARI alone: the event source. Next to AMI: only for reading variables — its events are not
-      // fed to the normalizer, so every event is emitted once.
-      this.ari = new AriSource({
-        url: ari.url,
-        username: ari.username,
-        password: ari.password,
-        app: ari.app,
-        reconnect: ari.reconnect,
-        actionTimeoutMs: ari.actionTimeoutMs,
-        resync: this.source ? false : ari.resync,
-        log: this.log.child({ module: 'ari' }),
-      });
-    }
-    const normalizerLog = this.log.child({ module: 'normalizer' });
+    const aside = this.ari;
+    const source = def.create(config, {
+      log: this.log.child({ module: def.kind === 'nats' ? 'nats-source' : def.kind }),
+      ...(this.ctx.replay ? { replay: this.ctx.replay } : {}),
+      // With ARI beside AMI, missed variables are read through it; AMI Getvar while it is away.
+      ...(aside ? { readVarAside: async (uniqueid: string, name: string) => (aside.status.state === 'connected' ? aside.getVar(uniqueid, name) : undefined) } : {}),
+    });
+    this.source = source;
+    if (source instanceof AmiSource) this.ami = source;
+    if (source instanceof AriSource) this.ari = source;
+    const metrics = this.metrics;
     let done!: () => void;
     this.ended = new Promise<void>((r) => (done = r));
-    const source = this.source;
-    const events = this.eventSource;
-    if (events instanceof NatsSource) {
-      events.status$.subscribe({ next: (s) => this.metrics.ami(s), complete: () => done() });
+    source.status$.subscribe((s) => metrics.source(s));
+    if (source.stage === 'bus') {
+      // A delivery node: normalized events from the stream, straight to the sinks.
+      this.subscription = source.events$.subscribe({
+        next: (event) => {
+          if (this.deliver(event)) metrics.event(event, null);
+        },
+        complete: () => done(),
+      });
       await this.startHttp(config);
-      await events.start();
+      await source.start();
       return;
     }
-    if (config.api && source) {
-      const presence = new PresenceSync({ config: config.api.presence, agents: this.tracker.agents, ami: source, log: this.log.child({ module: 'presence' }) });
+    const ami = this.ami;
+    if (config.api && ami) {
+      const presence = new PresenceSync({ config: config.api.presence, agents: this.tracker.agents, ami, log: this.log.child({ module: 'presence' }) });
       this.presence = presence;
       // After every login: which queues each agent is in, and paused or not.
       let logins = 0;
-      source.status$.subscribe((s) => {
+      ami.status$.subscribe((s) => {
         if (s.state !== 'connected' || s.logins === logins) return;
         logins = s.logins;
-        source.list({ action: 'QueueStatus' }, 'QueueStatusComplete').then(
+        ami.list({ action: 'QueueStatus' }, 'QueueStatusComplete').then(
           (rows) => presence.seedFrom(rows),
           (err: unknown) => this.log.warn({ err }, 'presence: QueueStatus failed; queue memberships are learnt from events until the next login'),
         );
       });
     }
     const presence = this.presence;
-    const metrics = this.metrics;
-    events.status$.subscribe((s) => metrics.ami(s));
-    source?.dropped$.subscribe((d) => metrics.amiFrameDropped(d.reason));
+    const normalizerLog = this.log.child({ module: 'normalizer' });
+    ami?.dropped$.subscribe((d) => metrics.amiFrameDropped(d.reason));
     let receivedAt: number | null = null;
     // The input the normalizer is handling (the pipeline is synchronous), to tell which events
     // a snapshot produced.
     let current: NormalizerInput | null = null;
-    this.subscription = events.input$
+    this.subscription = source.input$
       .pipe(
         tap((input) => {
           receivedAt = input.receivedAt;
@@ -251,28 +211,21 @@ export class Bridge {
         complete: () => done(),
       });
     await this.startHttp(config);
-    await this.ari?.start();
-    await this.source?.start();
+    if (aside) await aside.start();
+    await source.start();
   }
 
   private async startHttp(config: BridgeConfig): Promise<void> {
-    if (config.http && this.channel) {
-      this.http = new HttpServer({ ...this.httpContext(config), channel: this.channel, log: this.log.child({ module: 'http' }), metrics: this.metrics });
+    if (config.http && this.screenpop) {
+      this.http = new HttpServer({ ...this.httpContext(config), screenpop: this.screenpop, log: this.log.child({ module: 'http' }), metrics: this.metrics });
       await this.http.start();
     } else if (config.api && !this.ctx.sinks) {
       this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');
     }
   }
 
-  /** Where events come from: AMI, or ARI when AMI is not configured, or the NATS stream (delivery node). */
-  get eventSource(): AmiSource | AriSource | NatsSource {
-    const source = this.nats ?? this.source ?? this.ari;
-    if (!source) throw new Error('no event source: the config has neither pbx.ami nor pbx.ari');
-    return source;
-  }
-
   /** What the HTTP server needs from a config (also what a reload replaces). */
-  private httpContext(config: BridgeConfig): Omit<HttpServerContext, 'channel' | 'log'> {
+  private httpContext(config: BridgeConfig): Omit<HttpServerContext, 'screenpop' | 'log'> {
     const http = config.http!;
     const statics: Array<{ token: string; who: Principal }> = [
       ...config.agents.filter((a) => a.token).map((a) => ({ token: a.token ?? '', who: { kind: 'agent' as const, agentId: a.id } })),
@@ -291,22 +244,24 @@ export class Bridge {
       rules: config.screenpop,
       tokens,
       agents,
-      // The API acts on the PBX through the same AMI connection the events come from.
-      ...(config.api ? { api: { config: config.api, ami: this.source, ari: this.ari, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) } } : {}),
-      extraRoutes: opsRoutes({
-        readiness: () => this.readiness(),
-        metrics: this.metrics,
-        mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
-        knows: (token) => tokens.verify(token) !== null || apiTokens(token),
-      }),
+      extraRoutes: [
+        // The API acts on the PBX through the same AMI connection the events come from.
+        ...(config.api ? apiRoutes({ config: config.api, ami: this.ami, ari: this.ari, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) }) : []),
+        ...opsRoutes({
+          readiness: () => this.readiness(),
+          metrics: this.metrics,
+          mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
+          knows: (token) => tokens.verify(token) !== null || apiTokens(token),
+        }),
+      ],
     };
   }
 
-  /** Ready = logged in to AMI, the outbox (if any sink uses it) usable, and no durable sink stalled. */
+  /** Ready = the event source connected, the outbox (if any sink uses it) usable, and no durable sink stalled. */
   readiness(): Readiness {
     const checks: Record<string, string> = {};
-    const kind = this.nats ? 'nats' : this.source ? 'ami' : 'ari';
-    const status = (this.nats ?? this.source ?? this.ari)?.status;
+    const kind = this.source?.kind ?? 'source';
+    const status = this.source?.status;
     checks[kind] = status?.state === 'connected' ? 'ok' : `${kind.toUpperCase()} ${status?.state ?? 'not started'}${status?.lastError ? ` (${status.lastError})` : ''}`;
     checks.outbox = this.outbox ? this.outbox.problem() ?? 'ok' : 'ok (not used: no durable sink)';
     // A sink that stopped delivering (outbox.stalledAfterMs): `sink:<name>` says why.
@@ -339,11 +294,11 @@ export class Bridge {
     }
     if (!same(prev.agents, next.agents) || !same(prev.calls, next.calls)) {
       this.tracker?.agents.reload({ agents: next.agents, agentContexts: next.calls.agentContexts, extensionPattern: next.calls.extensionPattern, fromPbx: next.calls.agentsFromPbx });
-      this.channel?.setAgentQueues(agentQueues(next));
+      this.sinks.reconfigure(next);
       applied.push('agents');
     }
     if (!this.ctx.sinks && !same(prev.sinks, next.sinks)) {
-      await this.swapSinks(next);
+      await this.sinks.swap(next);
       applied.push('sinks');
     }
     if (next.api && this.presence && !same(prev.api?.presence, next.api.presence)) {
@@ -367,81 +322,26 @@ export class Bridge {
     return { applied, needsRestart };
   }
 
-  /**
-   * Stops the configured sinks (they drain; the outbox keeps what they had not delivered), then
-   * starts the new ones. Events that arrive meanwhile go to the screen-pop channel at once and
-   * are held for the new sinks, so none is lost. If a new sink fails to start, the old ones
-   * come back and the error is thrown.
-   */
-  private async swapSinks(next: BridgeConfig): Promise<void> {
-    const old = this.sinks.filter((s) => s !== this.channel);
-    const keep = this.channel ? [this.channel] : [];
-    this.held = [];
-    this.sinks = keep;
-    this.log.info({ stopping: old.map((s) => s.name) }, 'reload: swapping sinks; events meanwhile are held for the new ones');
-    let target = old;
-    let failure: unknown = null;
-    try {
-      for (const sink of [...old].reverse()) {
-        try {
-          await sink.stop();
-        } catch (err) {
-          this.log.error({ err, sink: sink.name }, 'stopping a sink for the reload failed');
-        }
-      }
-      const started: Sink[] = [];
-      try {
-        const fresh = this.createSinks(next);
-        for (const sink of fresh) {
-          await sink.start();
-          started.push(sink);
-        }
-        target = fresh;
-      } catch (err) {
-        failure = err;
-        for (const sink of started) await sink.stop().catch(() => undefined);
-        for (const sink of old) await sink.start();
-      }
-    } finally {
-      const held = this.held ?? [];
-      this.held = null;
-      this.sinks = [...target, ...keep];
-      for (const event of held) this.deliverTo(target, event);
-    }
-    if (failure) throw failure;
-  }
-
   /** Resolves when the source has ended (replay: the trace is over). */
   get done(): Promise<void> {
     return this.ended;
   }
 
-  /** Stops taking AMI input, lets everything accepted reach the sinks, then stops the sinks. */
+  /** Stops taking input, lets everything accepted reach the sinks, then stops the sinks. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const source of [this.nats, this.source, this.ari]) {
+    for (const source of [this.source, this.ari === this.source ? null : this.ari]) {
       try {
         await source?.stop();
       } catch (err) {
-        this.log.error({ err }, 'stopping a PBX source failed');
+        this.log.error({ err }, 'stopping a source failed');
       }
     }
     this.subscription?.unsubscribe();
-    try {
-      // No new streams or requests; open streams end when the screen-pop sink stops below.
-      const closing = this.http?.stop();
-      this.channel?.stop().catch(() => undefined);
-      await closing;
-    } catch (err) {
-      this.log.error({ err }, 'stopping the HTTP server failed');
-    }
-    for (const sink of [...this.sinks].reverse()) {
-      try {
-        await sink.stop();
-      } catch (err) {
-        this.log.error({ err, sink: sink.name }, 'stopping a sink failed');
-      }
-    }
+    // No new streams or requests; open streams end when the screen-pop sink stops below.
+    const closing = this.http?.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the HTTP server failed'));
+    await this.sinks.stop();
+    await closing;
     this.ledger = null;
     try {
       this.outbox?.close();
@@ -461,29 +361,10 @@ export class Bridge {
     return this.outbox;
   };
 
-  private createSinks(config: BridgeConfig): Sink[] {
-    return config.sinks.map((entry, i) => {
-      const def = SINKS[entry.type];
-      if (!def) throw new Error(`sinks[${i}].type: unknown sink type '${entry.type}'`);
-      let sink: Sink | null = null;
-      sink = def.create(entry, {
-        log: this.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` }),
-        server: config.pbx.name,
-        outbox: () => {
-          if (sink) this.durableSinks.add(sink.name);
-          return this.openOutbox();
-        },
-        userAgent: USER_AGENT,
-        onOutcome: (name, outcome) => this.metrics.outcome(name, outcome),
-      });
-      return sink;
-    });
-  }
-
   /**
    * Hands an event to every sink, if it matches the contract: the one gate every event passes,
    * from the normalizer or from the NATS stream. An event that does not goes to no sink (nor to
-   * events$): it is logged, counted and kept (src/events/invalid.ts). Returns whether it went out.
+   * events$): it is logged, counted and kept (src/outbox/invalid-events.ts). Returns whether it went out.
    */
   private deliver(event: BridgeEvent): boolean {
     if (!this.admit(event)) return false;
@@ -501,20 +382,8 @@ export class Bridge {
 
   /** Hands an admitted event to every sink and to events$. */
   private send(event: BridgeEvent): void {
-    this.held?.push(event);
-    this.deliverTo(this.sinks, event);
+    this.sinks.deliver(event);
     this.events$.next(event);
-  }
-
-  private deliverTo(sinks: readonly Sink[], event: BridgeEvent): void {
-    for (const sink of sinks) {
-      try {
-        sink.deliver(event);
-      } catch (err) {
-        // A sink must not throw; if one does, the others still get the event.
-        this.log.error({ err, sink: sink.name, eventId: event.id }, 'sink threw while accepting an event');
-      }
-    }
   }
 
   /**
@@ -523,7 +392,7 @@ export class Bridge {
    * expected; the periodic reconciliation finding one means events went missing.
    */
   private onReconciled(log: Logger, event: BridgeEvent, trigger: SnapshotTrigger): void {
-    if (!('callId' in event)) return;
+    if (!isCallEvent(event)) return;
     this.metrics.callReconciled(trigger);
     const openSeconds = event.type === 'call.hangup' ? event.durations.totalSeconds : null;
     log[trigger === 'periodic' ? 'warn' : 'info'](
@@ -562,8 +431,4 @@ export class Bridge {
     this.metrics.normalizerError();
     log.error({ err, amiEvent: event?.event, uniqueid: event?.uniqueid, linkedid: event?.linkedid }, 'could not normalize an AMI event; skipped it and carried on');
   }
-}
-
-function agentQueues(config: BridgeConfig): Map<string, readonly string[]> {
-  return new Map(config.agents.filter((a) => a.queues?.length).map((a) => [a.id, a.queues ?? []]));
 }

@@ -3,18 +3,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
-import { notAmiReason, startReplayServer, unfinishedTail } from './ami/replay-server.js';
+import { notAmiReason, startReplayServer, unfinishedTail } from './sources/ami/replay-server.js';
 import { Bridge, outboxPath } from './bridge.js';
-import { VERSION } from './version.js';
+import { VERSION } from './util/version.js';
 import { mintToken, parseTtl } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
 import { ConfigError, EXIT_CONFIG, configWarnings, defaultConfig, describeConfig, findConfigPath, loadConfig, type BridgeConfig, type LoadOptions } from './config/load.js';
-import { validateEvent } from './events/schema.js';
+import { validateEvent } from './events/validator.js';
 import { isCallEvent, type BridgeEvent } from './events/types.js';
-import { createLogger } from './log.js';
-import type { Sink } from './sinks/types.js';
+import { createLogger } from './util/logger.js';
+import type { Sink } from './sinks/sink.js';
 import { systemdNotifier } from './ops/systemd.js';
-import { redactUrl } from './webhook/redact.js';
 
 export const EXIT_USAGE = 64;
 export const EXIT_DATAERR = 65;
@@ -216,11 +215,11 @@ async function run(path: string | undefined): Promise<number> {
     log.flush();
     return 1;
   }
-  const { ami, ari } = config.pbx;
-  const where = config.source ? `NATS stream ${config.source.stream}` : ami ? `AMI at ${ami.host}:${ami.port}` : `ARI at ${redactUrl(ari?.url ?? '?')}`;
+  const source = bridge.source!;
+  const where = source.describe();
   systemd.status(`connecting to ${where}`);
   // READY=1 once the sinks run (start() above) and the event source is logged in.
-  void bridge.eventSource.loggedIn.then(() => {
+  void source.loggedIn.then(() => {
     if (stopping) return;
     systemd.ready(`connected to ${where}`);
     const every = systemd.startWatchdog();
@@ -287,7 +286,7 @@ async function replay(tracePath: string, configPath: string | undefined): Promis
   const bridge = new Bridge({
     config,
     log,
-    source: { host: server.host, port: server.port, reconnect: false, resync: false },
+    replay: { host: server.host, port: server.port },
     sinks: [out],
   });
   await bridge.start();

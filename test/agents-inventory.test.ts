@@ -1,9 +1,9 @@
 // Issue 14: agents recognised from what the PBX lists. Pure tests of the phone/trunk rule
-// (src/ami/inventory.ts, with rows shaped as Asterisk 22.10 sends them: recorded from the test
+// (src/sources/ami/inventory.ts, with rows shaped as Asterisk 22.10 sends them: recorded from the test
 // PBX's pjsip_inventory.conf) and of the order of evidence in the AgentDirectory.
 import t from 'tap';
-import type { AmiEvent } from '../dist/ami/frame.js';
-import { classifyPeers, classifyPjsip, queueMembers, readInventory, type ListAnswer } from '../dist/ami/inventory.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
+import { classifyPeers, classifyPjsip, queueMembers, readInventory, type ListAnswer } from '../dist/sources/ami/inventory.js';
 import type { BridgeEvent, CallEvent } from '../dist/events/types.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { createTracker, step } from '../dist/normalizer/index.js';

@@ -1,12 +1,12 @@
-// Hostile frames over a real TCP connection (the loopback AMI server of src/ami/replay-server.ts)
+// Hostile frames over a real TCP connection (the loopback AMI server of src/sources/ami/replay-server.ts)
 // into the real AmiSource: the reader drops what breaks a limit and says why, the event loop
 // stays free while it reads, and the well-formed frames after the bad ones arrive.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import t from 'tap';
-import { startReplayServer } from '../dist/ami/replay-server.js';
-import { AmiSource } from '../dist/ami/source.js';
-import type { AmiEvent } from '../dist/ami/frame.js';
+import { startReplayServer } from '../dist/sources/ami/replay-server.js';
+import { AmiSource } from '../dist/sources/ami/source.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
 import { BridgeMetrics } from '../dist/ops/metrics.js';
 
 const GREETING = 'Asterisk Call Manager/7.0.3\r\n';

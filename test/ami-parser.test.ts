@@ -1,10 +1,10 @@
-// The streaming AMI parser (src/ami/parser.ts): the same frames as asterisk-manager's reader plus
+// The streaming AMI parser (src/sources/ami/parser.ts): the same frames as asterisk-manager's reader plus
 // flattenFrame on every recorded trace, however the bytes are cut, and bounded work and memory
 // on hostile input.
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import { flattenFrame, type ManagerFrame } from '../dist/ami/frame.js';
-import { AmiParser, DEFAULT_AMI_LIMITS, type AmiParserItem } from '../dist/ami/parser.js';
+import { flattenFrame, type ManagerFrame } from '../dist/normalizer/ami-event.js';
+import { AmiParser, DEFAULT_AMI_LIMITS, type AmiParserItem } from '../dist/sources/ami/parser.js';
 import { packageReader } from './helpers/package-reader.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url);

@@ -4,14 +4,14 @@
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { apiEndpoints, type ApiContext } from '../dist/api/router.js';
+import { apiEndpoints, apiRoutes, type ApiContext } from '../dist/api/router.js';
 import { escapeVariableValue, normalizeNumber } from '../dist/api/click-to-call.js';
 import { RateLimiter } from '../dist/api/rate-limit.js';
-import type { AmiEvent } from '../dist/ami/frame.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
 import { defaultConfig, type ConfigOverrides } from '../dist/config/load.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import type { CallEvent } from '../dist/events/types.js';
-import { AgentChannel } from '../dist/http/agent-channel.js';
+import { ScreenPopSink } from '../dist/sinks/screenpop.js';
 import { HttpServer } from '../dist/http/server.js';
 import { mintToken, TokenVerifier, type Principal } from '../dist/http/tokens.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
@@ -63,7 +63,7 @@ async function startApi(t: Test, overrides: ConfigOverrides = {}): Promise<Start
   });
   const logs: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const channel = new AgentChannel({ log, keepAliveSeconds: 15, retryMs: 1000, bufferPerAgent: 10, agentQueues: new Map() });
+  const channel = new ScreenPopSink({ log, keepAliveSeconds: 15, retryMs: 1000, bufferPerAgent: 10, agentQueues: new Map() });
   const statics: Array<{ token: string; who: Principal }> = [
     ...config.agents.filter((a) => a.token).map((a) => ({ token: a.token!, who: { kind: 'agent' as const, agentId: a.id } })),
     ...config.http!.supervisors.map((s) => ({ token: s.token, who: { kind: 'supervisor' as const, name: s.name } })),
@@ -74,7 +74,7 @@ async function startApi(t: Test, overrides: ConfigOverrides = {}): Promise<Start
   const clock = { now: 1_000_000 };
   let n = 0;
   const ctx: ApiContext = { config: config.api!, ami, agents, tokens, log, now: () => clock.now, newId: () => `call-${++n}` };
-  const server = new HttpServer({ config: config.http!, rules: [], channel, tokens, agents, log, api: ctx });
+  const server = new HttpServer({ config: config.http!, rules: [], screenpop: channel, tokens, agents, log, extraRoutes: apiRoutes(ctx) });
   await server.start();
   t.teardown(() => server.stop());
   const base = `http://127.0.0.1:${server.address!.port}`;
@@ -367,8 +367,8 @@ t.test('the OpenAPI document', async (t) => {
 t.test('given no api section, then the HTTP server serves no API', async (t) => {
   const config = defaultConfig({ http: { listen: '127.0.0.1:0' } });
   const log = pino({ level: 'silent' });
-  const channel = new AgentChannel({ log, keepAliveSeconds: 15, retryMs: 1000, bufferPerAgent: 10, agentQueues: new Map() });
-  const server = new HttpServer({ config: config.http!, rules: [], channel, tokens: new TokenVerifier([], undefined), agents: new AgentDirectory({ agents: [], agentContexts: [], extensionPattern: '^[0-9]+$' }), log });
+  const channel = new ScreenPopSink({ log, keepAliveSeconds: 15, retryMs: 1000, bufferPerAgent: 10, agentQueues: new Map() });
+  const server = new HttpServer({ config: config.http!, rules: [], screenpop: channel, tokens: new TokenVerifier([], undefined), agents: new AgentDirectory({ agents: [], agentContexts: [], extensionPattern: '^[0-9]+$' }), log });
   await server.start();
   t.teardown(() => server.stop());
   t.equal((await fetch(`http://127.0.0.1:${server.address!.port}/api/v1/openapi.json`)).status, 404);

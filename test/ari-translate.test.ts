@@ -1,14 +1,14 @@
-// The ARI translation (src/ari/translate.ts) over ARI event streams recorded from a real
+// The ARI translation (src/sources/ari/translate.ts) over ARI event streams recorded from a real
 // Asterisk 22 (test/fixtures/ari/*.jsonl, scripts/record-ari-fixtures.ts), fed to the unchanged
 // normalizer: the exact AMI-path sequences minus ARI's documented gaps
 // (test/helpers/ari-expected.ts), contract and schema valid, deterministic, no state left behind.
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import type { AmiEvent } from '../dist/ami/frame.js';
-import type { AriMessage, TranslateState } from '../dist/ari/translate.js';
-import { createTranslateState, LINKEDID_VAR, parseAriTime, translate } from '../dist/ari/translate.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
+import type { AriMessage, TranslateState } from '../dist/sources/ari/translate.js';
+import { createTranslateState, LINKEDID_VAR, parseAriTime, translate } from '../dist/sources/ari/translate.js';
 import type { BridgeEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { createTracker, step } from '../dist/normalizer/index.js';
 import { ariExpectation, ARI_DIFFERENCES } from './helpers/ari-expected.js';
 import { byCall, contractViolations, summarize } from './helpers/contract.js';

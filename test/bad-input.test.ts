@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import type { BridgeEvent, CallEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { contractViolations } from './helpers/contract.js';
 import { replayTrace } from './helpers/replay.js';
 

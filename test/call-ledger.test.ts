@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { BridgeEvent, CallEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { createTracker } from '../dist/normalizer/index.js';
 import type { CallTracker, SnapshotChannel } from '../dist/normalizer/tracker.js';
 import { CallLedger } from '../dist/outbox/call-ledger.js';

@@ -5,7 +5,7 @@
 // recently is forgotten.
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { AgentDirectory, FORGET_MEMBERS_AFTER_SECONDS } from '../dist/normalizer/agents.js';
 import { createTracker, step } from '../dist/normalizer/index.js';
 import { contractViolations, summarize } from './helpers/contract.js';

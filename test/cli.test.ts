@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { BIN, cli } from './helpers/cli.js';
 import { replayTrace } from './helpers/replay.js';
 

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import type { BridgeEvent, CallRinging } from '../dist/events/types.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
 

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import type { BridgeEvent, CallEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { byCall, contractViolations, summarize } from './helpers/contract.js';
 import { canonical, EXPECTED } from './helpers/expected.js';
 import { replayTrace } from './helpers/replay.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { contractViolations } from './helpers/contract.js';
 

@@ -10,8 +10,8 @@
 // count of the in-process run). The figures printed at the end go to README's security section.
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
-import type { AmiEvent } from '../dist/ami/frame.js';
-import { validateEvent } from '../dist/events/schema.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
+import { validateEvent } from '../dist/events/validator.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { createTracker, step, type NormalizerInput } from '../dist/normalizer/index.js';
 import { replayTrace, TEST_NORMALIZER } from './helpers/replay.js';
@@ -143,7 +143,7 @@ function makeGenerator(seed: number, opts: { maxLength: number; maxHeaders: numb
   return { frame, rnd, int, pick, chance };
 }
 
-/** Headers -> the flat record src/ami/frame.ts makes (keys lower case, spaces out, first value wins). */
+/** Headers -> the flat record src/normalizer/ami-event.ts makes (keys lower case, spaces out, first value wins). */
 function toEvent(headers: Header[]): AmiEvent {
   const ev: Record<string, string> = Object.create(null);
   for (const [n, v] of headers) ev[n.toLowerCase().replace(/ /g, '')] ??= v;
@@ -204,7 +204,7 @@ t.test(`given ${TCP_FRAMES} generated frames (seed ${SEED}) written to a socket,
   const parts: string[] = [login];
   for (let i = 0; i < TCP_FRAMES; i++) {
     // Repeated headers stay in (a repeated UserEvent used to throw inside asterisk-manager's
-    // reader, uncaught; src/ami/parser.ts reads frames now and reports repeats).
+    // reader, uncaught; src/sources/ami/parser.ts reads frames now and reports repeats).
     const headers = g.frame();
     // A header name with ': ' or a line break in it would be another header: keep names clean.
     parts.push(`${headers.map(([n, v]) => `${n.replace(/[:\r\n]/g, '') || 'X'}: ${v}`).join('\r\n')}\r\n\r\n`);

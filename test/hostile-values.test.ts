@@ -2,9 +2,9 @@
 // schema/events.v1.json, throw, or lose a call's call.started (issue 15). Every event that comes
 // out must be schema-valid, and the call must still be told whole.
 import t from 'tap';
-import type { AmiEvent } from '../dist/ami/frame.js';
-import { translate, createTranslateState } from '../dist/ari/translate.js';
-import { validateEvent } from '../dist/events/schema.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
+import { translate, createTranslateState } from '../dist/sources/ari/translate.js';
+import { validateEvent } from '../dist/events/validator.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { createTracker, type NormalizerOptions } from '../dist/normalizer/index.js';
 

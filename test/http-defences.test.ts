@@ -7,7 +7,7 @@ import http from 'node:http';
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import { defaultConfig, type ConfigOverrides } from '../dist/config/load.js';
-import { AgentChannel } from '../dist/http/agent-channel.js';
+import { ScreenPopSink } from '../dist/sinks/screenpop.js';
 import { addressKey, AuthThrottle } from '../dist/http/auth-throttle.js';
 import { HttpServer } from '../dist/http/server.js';
 import { TokenVerifier, type Principal } from '../dist/http/tokens.js';
@@ -38,7 +38,7 @@ async function startServer(t: Test, overrides: ConfigOverrides = {}) {
   });
   const logs: Line[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Line) });
-  const channel = new AgentChannel({ log, keepAliveSeconds: 15, retryMs: 1000, bufferPerAgent: 10, agentQueues: new Map() });
+  const channel = new ScreenPopSink({ log, keepAliveSeconds: 15, retryMs: 1000, bufferPerAgent: 10, agentQueues: new Map() });
   const statics: Array<{ token: string; who: Principal }> = [
     ...config.agents.map((a) => ({ token: a.token!, who: { kind: 'agent' as const, agentId: a.id } })),
     ...config.http!.supervisors.map((s) => ({ token: s.token, who: { kind: 'supervisor' as const, name: s.name } })),
@@ -50,7 +50,7 @@ async function startServer(t: Test, overrides: ConfigOverrides = {}) {
   const server = new HttpServer({
     config: config.http!,
     rules: [],
-    channel,
+    screenpop: channel,
     tokens,
     agents,
     log,

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import t, { type Test } from 'tap';
 import { TestScheduler } from 'rxjs/testing';
-import type { AmiEvent } from '../dist/ami/frame.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { createTracker, nameBasedId, normalize, step, type NormalizerInput } from '../dist/normalizer/index.js';
 import type { CallTracker } from '../dist/normalizer/tracker.js';

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pino, { type Logger } from 'pino';
 import t, { type Test } from 'tap';
-import { backoffDelay } from '../dist/backoff.js';
+import { backoffDelay } from '../dist/util/backoff.js';
 import {
   Dispatcher,
   MAX_ERROR_LENGTH,

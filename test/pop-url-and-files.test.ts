@@ -8,7 +8,7 @@ import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { compileRules, renderPops } from '../dist/http/server.js';
 import { logSink } from '../dist/sinks/log.js';
-import type { SinkContext } from '../dist/sinks/types.js';
+import type { SinkContext } from '../dist/sinks/sink.js';
 import { ringing } from './helpers/sample-events.js';
 
 const rules = compileRules([

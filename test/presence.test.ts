@@ -3,7 +3,7 @@
 // echo window, and what happens when the PBX is away or refuses.
 import pino from 'pino';
 import t from 'tap';
-import type { AmiEvent } from '../dist/ami/frame.js';
+import type { AmiEvent } from '../dist/normalizer/ami-event.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { PresenceError, PresenceSync, type PresenceMode } from '../dist/presence/sync.js';

@@ -3,7 +3,7 @@
 // documentation's examples (docs/events.md), which must validate too.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { assertValidEvent, EventValidationError, eventSchema, validateEvent } from '../src/events/schema.js';
+import { assertValidEvent, EventValidationError, eventSchema, validateEvent } from '../src/events/validator.js';
 import { EVENT_TYPES, type BridgeEvent, type EventType } from '../src/events/types.js';
 import {
   started, queued, ringing, answered, ringStopped, transferred, hangup, missed, missedHangup,

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
-import { AgentChannel } from '../dist/http/agent-channel.js';
+import { ScreenPopSink } from '../dist/sinks/screenpop.js';
 import { HttpServer } from '../dist/http/server.js';
 import { mintToken, TokenVerifier, type Principal } from '../dist/http/tokens.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
@@ -17,7 +17,7 @@ const SECRET = 'k'.repeat(40);
 
 async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?: { perToken: number; perAddress: number }) {
   const log = pino({ level: 'silent' });
-  const channel = new AgentChannel({ log, keepAliveSeconds, retryMs: 1500, bufferPerAgent, agentQueues: new Map([['203', ['sales']]]) });
+  const channel = new ScreenPopSink({ log, keepAliveSeconds, retryMs: 1500, bufferPerAgent, agentQueues: new Map([['203', ['sales']]]) });
   const statics: Array<{ token: string; who: Principal }> = [
     { token: 't-201', who: { kind: 'agent', agentId: '201' } },
     { token: 't-202', who: { kind: 'agent', agentId: '202' } },
@@ -30,7 +30,7 @@ async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?
       { events: ['call.ringing'], url: 'https://crm.example.com/contact?phone={callerNumber}&id={Omlcrmcustomerid}', target: 'new-tab' },
       { id: 'copy', events: ['call.answered'], text: 'Call from {callerName} <{callerNumber}>', target: 'clipboard' },
     ],
-    channel,
+    screenpop: channel,
     tokens: new TokenVerifier(statics, SECRET),
     agents: new AgentDirectory({ agents: [], agentContexts: ['agents'], extensionPattern: '^[0-9]{2,6}$' }),
     log,

@@ -4,7 +4,7 @@
 // parsing them (WHATWG URL, URLSearchParams, JSON.parse), not by comparing encodings.
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
-import { validateEvent } from '../src/events/schema.js';
+import { validateEvent } from '../src/events/validator.js';
 import type { BridgeEvent, CallMissed } from '../src/events/types.js';
 import { EVENT_TYPES } from '../src/events/types.js';
 import {

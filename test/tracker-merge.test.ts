@@ -4,7 +4,7 @@
 // AttendedTransfer event recorded in test/fixtures/attended-transfer.ami.
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
-import { validateEvent } from '../dist/events/schema.js';
+import { validateEvent } from '../dist/events/validator.js';
 import { createTracker } from '../dist/normalizer/index.js';
 import { byCall, contractViolations, summarize } from './helpers/contract.js';
 import { TEST_NORMALIZER } from './helpers/replay.js';

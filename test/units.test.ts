@@ -1,7 +1,7 @@
 // Pure pieces: reconnect backoff, agent identity, frame flattening.
 import t from 'tap';
-import { flattenFrame } from '../dist/ami/frame.js';
-import { backoffDelay } from '../dist/backoff.js';
+import { flattenFrame } from '../dist/normalizer/ami-event.js';
+import { backoffDelay } from '../dist/util/backoff.js';
 import { AgentDirectory, interfaceOf, localPartner } from '../dist/normalizer/agents.js';
 
 t.test('given the reconnect policy, when attempts fail, then delays grow exponentially up to the cap', async (t) => {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startReplayServer } from '../dist/ami/replay-server.js';
+import { startReplayServer } from '../dist/sources/ami/replay-server.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
 import { startReceiver } from './helpers/receivers.js';

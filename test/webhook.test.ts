@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import { defaultConfig } from '../dist/config/load.js';
-import { assertValidEvent } from '../dist/events/schema.js';
+import { assertValidEvent } from '../dist/events/validator.js';
 import type { Agent, BridgeEvent, CallEvent } from '../dist/events/types.js';
 import { Outbox } from '../dist/outbox/index.js';
 import { webhookSink, type WebhookSinkConfig } from '../dist/sinks/webhook.js';

@@ -2,19 +2,13 @@
 // up in proxy logs): an API token from `api.tokens`, or an agent's own token (static or minted),
 // which may act for that agent only. Supervisor tokens watch streams; they do not drive the PBX.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { TokenVerifier } from '../http/tokens.js';
+import { bearerToken, type TokenVerifier } from '../http/tokens.js';
 import { ApiError } from './errors.js';
 
 export type ApiPrincipal = { kind: 'api'; name: string } | { kind: 'agent'; agentId: string };
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
-}
-
-/** The token of an `Authorization: Bearer <token>` header, or null when there is none (or it is malformed). */
-export function bearerToken(header: string | undefined): string | null {
-  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  return m ? m[1]! : null;
 }
 
 /** The principal's name for logs and its rate-limit bucket. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../config/schema.js';
-import { CRM_VAR_PREFIX, EXPORT_LIST, ORIGIN_VARIABLE } from '../crm-vars.js';
+import { CRM_VAR_PREFIX, EXPORT_LIST, ORIGIN_VARIABLE } from '../events/crm-vars.js';
 import type { Agent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import type { ApiPrincipal } from './auth.js';

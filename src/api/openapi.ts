@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document served at GET /api/v1/openapi.json, built from the router's own
 // endpoint table: an endpoint cannot exist without being described. Request schemas are the
 // ones the API validates with (OpenAPI 3.1 schemas are JSON Schema 2020-12).
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 
 export interface ResponseDoc {
   description: string;

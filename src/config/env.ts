@@ -1,8 +1,8 @@
 // Environment overrides, zigbee2mqtt-style: CRM_BRIDGE_CONFIG_<KEY_PATH> sets one key, with the
 // names derived from the schema (walk.ts). Values are only coerced here; whether they are valid
 // is left to the schema, so a bad value is reported like any other, naming its variable.
-import type { JsonSchema } from '../sinks/types.js';
-import { isObject } from './secret.js';
+import type { JsonSchema } from '../util/json-schema.js';
+import { isObject } from '../util/secret.js';
 import { closest, type ConfigProblem } from './validate.js';
 import { ENV_PREFIX, envSettings, formatPath, type EnvKind, type EnvSetting } from './walk.js';
 

@@ -9,16 +9,16 @@ import { SINKS } from '../sinks/registry.js';
 import { compileText, compileUrl, TemplateError } from '../template/index.js';
 import { ConfigError } from './errors.js';
 import { configSchema, type BridgeConfig } from './schema.js';
-import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from './secret.js';
+import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from '../util/secret.js';
 import { configValidator, describeValue, problemFromAjv, tokenProblems, type ConfigProblem } from './validate.js';
 import { envSettings, formatPath, mapSecrets, type EnvKind } from './walk.js';
-import { redactUrlsDeep } from '../webhook/redact.js';
+import { redactUrlsDeep } from '../util/redact.js';
 
 export { ConfigError, EXIT_CONFIG } from './errors.js';
 export { configSchema } from './schema.js';
-export type { AgentConfig, AmiConfig, BridgeConfig, CallsConfig, LogConfig, LogLevel, PbxConfig, ReconnectConfig, SinkConfig } from './schema.js';
+export type { AgentConfig, BridgeConfig, CallsConfig, LogConfig, LogLevel, PbxConfig, SinkConfig } from './schema.js';
 // Sinks take secretSchema() from ./secret.js directly: importing this module from a sink would be a cycle.
-export type { SecretRef } from './secret.js';
+export type { SecretRef } from '../util/secret.js';
 
 export const SYSTEM_CONFIG_PATH = '/etc/crm-bridge/config.yaml';
 

@@ -1,56 +1,17 @@
-import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA } from '../nats/common.js';
-import type { NatsSourceConfig } from '../sources/nats.js';
+import { natsSourceSchema, type NatsSourceConfig } from '../sources/nats.js';
+import { amiConfigSchema, type AmiConfig } from '../sources/ami/config.js';
+import { ariConfigSchema, type AriConfig } from '../sources/ari/config.js';
 // The configuration schema: one JSON Schema, a description and default per key, and the
 // TypeScript shape of a loaded config. Adding a top-level section (http, screenpop, api, source)
 // is adding a property here and a field to BridgeConfig; env overrides, secret handling and the
 // config.yaml key check follow from the schema. `additionalProperties: false` at every level
 // makes a misspelt key an error instead of a silently ignored setting.
 import { SINKS } from '../sinks/registry.js';
-import type { JsonSchema } from '../sinks/types.js';
-import { secretSchema } from './secret.js';
+import type { JsonSchema } from '../util/json-schema.js';
+import { secretSchema } from '../util/secret.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-export interface ReconnectConfig {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  factor: number;
-  jitter: number;
-}
-
-export interface AmiConfig {
-  host: string;
-  port: number;
-  username: string;
-  /** Always the resolved value once loaded, whatever form the file used. */
-  secret: string;
-  reconnect: ReconnectConfig;
-  actionTimeoutMs: number;
-  resync: boolean;
-  reconcileIntervalSeconds: number;
-  /** AMI over TLS (manager.conf tlsenable); absent or false: plain TCP. */
-  tls?: boolean | AmiTlsConfig;
-  maxFrameBytes: number;
-  maxHeaders: number;
-  maxLineBytes: number;
-}
-
-export interface AmiTlsConfig {
-  ca?: string;
-  rejectUnauthorized?: boolean;
-  servername?: string;
-}
-
-export interface AriConfig {
-  url: string;
-  username: string;
-  password: string;
-  app: string;
-  reconnect: ReconnectConfig;
-  actionTimeoutMs: number;
-  resync: boolean;
-}
 
 export interface PbxConfig {
   name: string;
@@ -175,24 +136,7 @@ const contextList = (description: string, defaults: string[]): JsonSchema => ({
   default: defaults,
 });
 
-const reconnectSchema: JsonSchema = {
-  type: 'object',
-  description: 'Capped exponential backoff between reconnection attempts.',
-  additionalProperties: false,
-  default: {},
-  properties: {
-    initialDelayMs: { type: 'integer', minimum: 1, default: 500, description: 'Delay before the first retry, in ms.' },
-    maxDelayMs: { type: 'integer', minimum: 1, default: 30000, description: 'Upper bound of the delay, in ms.' },
-    factor: { type: 'number', minimum: 1, default: 2, description: 'Each failed attempt multiplies the delay by this.' },
-    jitter: {
-      type: 'number',
-      minimum: 0,
-      maximum: 1,
-      default: 0.2,
-      description: 'Randomizes each delay by up to this fraction, so many bridges do not reconnect in step.',
-    },
-  },
-};
+
 
 const pbxSchema: JsonSchema = {
   type: 'object',
@@ -205,69 +149,8 @@ const pbxSchema: JsonSchema = {
       pattern: '^[A-Za-z0-9_.-]+$',
       description: "This PBX's name: the `server` of every event (and later part of NATS subjects). Letters, digits, '_', '.', '-'.",
     },
-    ami: {
-      type: 'object',
-      description: 'Asterisk Manager Interface connection (manager.conf).',
-      additionalProperties: false,
-      required: ['username', 'secret'],
-      properties: {
-        host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'AMI host name or address.' },
-        port: { type: 'integer', minimum: 1, maximum: 65535, default: 5038, description: 'AMI TCP port (with tls: the tlsbindaddr port, 5039 in Asterisk by default).' },
-        username: { type: 'string', minLength: 1, description: 'AMI user ([section] name in manager.conf).' },
-        secret: secretSchema('AMI password (`secret =` in manager.conf).'),
-        reconnect: reconnectSchema,
-        actionTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Every AMI action (login, resync queries) fails after this many ms without a response.' },
-        resync: { type: 'boolean', default: true, description: 'After each (re)connect, query live channels to rebuild call state.' },
-        reconcileIntervalSeconds: {
-          type: 'integer',
-          minimum: 0,
-          maximum: 86400,
-          default: 60,
-          description: 'With resync: query live channels this often while connected and end the calls none of whose channels is left (a Hangup the bridge never got). 0: only after a (re)connect.',
-        },
-        tls: {
-          description:
-            "AMI over TLS (manager.conf tlsenable = yes; set port to tlsbindaddr's, 5039 by default). true: verify Asterisk's certificate against the system's CAs; or { ca, rejectUnauthorized, servername }. Without it AMI (secret included) crosses the network in clear text.",
-          oneOf: [
-            { type: 'boolean' },
-            {
-              type: 'object',
-              additionalProperties: false,
-              properties: {
-                ca: { type: 'string', minLength: 1, description: "Absolute path of a PEM file with the CA (or Asterisk's self-signed certificate) to trust, or the PEM text itself. Default: the system's CAs." },
-                rejectUnauthorized: { type: 'boolean', description: 'Refuse a certificate that does not verify (default true). false only for tests: it lets anyone in the middle read the AMI secret.' },
-                servername: { type: 'string', minLength: 1, description: 'The name the certificate must carry, when host is an address or another name.' },
-              },
-            },
-          ],
-        },
-        maxFrameBytes: {
-          type: 'integer',
-          minimum: 1024,
-          maximum: 16 * 1024 * 1024,
-          default: 65536,
-          description: 'An AMI frame larger than this (bytes) is dropped, logged and counted (crm_bridge_ami_frames_dropped_total); real frames are a few KB.',
-        },
-        maxHeaders: { type: 'integer', minimum: 16, maximum: 100000, default: 512, description: 'An AMI frame with more header lines than this is dropped, logged and counted; real frames have under 100.' },
-        maxLineBytes: { type: 'integer', minimum: 256, maximum: 16 * 1024 * 1024, default: 8192, description: 'An AMI frame with a line longer than this (bytes) is dropped, logged and counted; memory for a line never exceeds it.' },
-      },
-    },
-    ari: {
-      type: 'object',
-      description:
-        "Asterisk REST Interface (http.conf, ari.conf; needs `channelvars = CHANNEL(linkedid)` in ari.conf [general]). Alone: the event source where AMI is not allowed (no queue events: see README). With ami: only reads channel variables on demand; events still come from AMI, once.",
-      additionalProperties: false,
-      required: ['username', 'password'],
-      properties: {
-        url: { type: 'string', pattern: '^https?://[^\\s/]+/?$', default: 'http://127.0.0.1:8088', description: "Asterisk's HTTP server (http.conf bindaddr:bindport)." },
-        username: { type: 'string', minLength: 1, description: 'ARI user ([section] name in ari.conf, type = user; read_only = yes is enough).' },
-        password: secretSchema('ARI password (`password =` in ari.conf).'),
-        app: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'crm-bridge', description: 'Stasis application name, unique per bridge (subscribed to every channel).' },
-        reconnect: reconnectSchema,
-        actionTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Every ARI request (and the websocket open) fails after this many ms.' },
-        resync: { type: 'boolean', default: true, description: 'After each (re)connect, list live channels to rebuild call state (ARI alone).' },
-      },
-    },
+    ami: amiConfigSchema,
+    ari: ariConfigSchema,
   },
 };
 
@@ -491,7 +374,8 @@ const screenpopSchema: JsonSchema = {
 };
 
 function sinksSchema(): JsonSchema {
-  const branches = Object.entries(SINKS).map(([key, def]) => {
+  // Implied sinks (the screen-pop sink, from `http`) are not written under `sinks:`.
+  const branches = Object.entries(SINKS).filter(([, def]) => !def.implied).map(([key, def]) => {
     const props = def.schema['properties'] as Record<string, JsonSchema> | undefined;
     // Programmer errors in a sink definition: fail at startup, not with a puzzling message later.
     if (def.type !== key) throw new Error(`SINKS: row '${key}' holds the definition of '${def.type}'`);
@@ -560,36 +444,12 @@ const shutdownSchema: JsonSchema = {
   },
 };
 
-const sourceSchema: JsonSchema = {
-  type: 'object',
-  description: 'A delivery node: read the events PBX-side bridges published to a NATS JetStream stream (instead of pbx).',
-  additionalProperties: false,
-  required: ['type', 'servers', 'stream'],
-  properties: {
-    type: { const: 'nats' },
-    name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'delivery', description: "This node's name in logs." },
-    servers: NATS_SERVERS_SCHEMA,
-    stream: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'The stream the bridges publish to (their nats sink).' },
-    consumer: {
-      type: 'string',
-      pattern: '^[A-Za-z0-9_-]+$',
-      description: 'Durable consumer name: nodes with the same name share the work (webhook nodes). Absent: this node reads every event (pop nodes).',
-    },
-    subjectPrefix: NATS_PREFIX_SCHEMA,
-    partitions: NATS_PARTITIONS_SCHEMA,
-    pbx: { type: 'array', items: { type: 'string' }, description: 'Only the events of these PBXs (their pbx.name). Absent: all.' },
-    replaySeconds: { type: 'integer', minimum: 0, default: 300, description: 'Without consumer: read this far back at start (warms the agents\' resume buffers).' },
-    ackWaitSeconds: { type: 'integer', minimum: 1, default: 30, description: 'With consumer: a message not acknowledged this long is redelivered.' },
-    leaseSeconds: { type: 'integer', minimum: 1, default: 5, description: "With consumer: partition lease refresh period; a dead node's partitions move after about 3× this." },
-    auth: NATS_AUTH_SCHEMA,
-  },
-};
 
 let cached: JsonSchema | null = null;
 
 /**
- * The whole schema. Built on first use rather than at import, because the sink table it embeds
- * may itself import from src/config (secretSchema).
+ * The whole schema. Built on first use rather than at import: it embeds the sink table's schemas,
+ * whose modules load after this one.
  */
 export function configSchema(): JsonSchema {
   cached ??= {
@@ -600,7 +460,7 @@ export function configSchema(): JsonSchema {
     required: [],
     properties: {
       pbx: pbxSchema,
-      source: sourceSchema,
+      source: natsSourceSchema,
       calls: callsSchema,
       agents: agentsSchema,
       sinks: sinksSchema(),

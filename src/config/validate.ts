@@ -2,11 +2,11 @@
 // `path: message (is 'value')`, one per problem, never showing a secret.
 import { Ajv, type SchemaValidateFunction, type ErrorObject, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
-import type { JsonSchema } from '../sinks/types.js';
+import type { JsonSchema } from '../util/json-schema.js';
 import { configSchema } from './schema.js';
-import { isObject, isSecretSchema, parseSecretRef, SECRET_MESSAGE } from './secret.js';
+import { isObject, isSecretSchema, parseSecretRef, SECRET_MESSAGE } from '../util/secret.js';
 import { formatPath, type ConfigPath } from './walk.js';
-import { redactUrls } from '../webhook/redact.js';
+import { redactUrls } from '../util/redact.js';
 
 // ajv-formats is CommonJS with `exports.default`; under NodeNext the default import is the
 // module object at type level and the plugin function (which carries `.default`) at runtime.

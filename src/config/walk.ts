@@ -1,8 +1,8 @@
 // Walking the config schema, alone or alongside a config value. Env override names, secret
 // resolution and redaction are all derived from the schema this way, so a key added to the
 // schema gets them without being listed anywhere else.
-import type { JsonSchema } from '../sinks/types.js';
-import { isObject, isSecretSchema } from './secret.js';
+import type { JsonSchema } from '../util/json-schema.js';
+import { isObject, isSecretSchema } from '../util/secret.js';
 
 export type ConfigPath = (string | number)[];
 

@@ -5,16 +5,14 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import type { Logger } from 'pino';
-import { bearerToken } from '../api/auth.js';
-import { apiRoutes, type ApiContext } from '../api/router.js';
 import type { HttpConfig, ScreenPopRule } from '../config/schema.js';
-import type { BridgeEvent } from '../events/types.js';
+import { type BridgeEvent, isCallEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTemplate, type CompiledUrl } from '../template/index.js';
-import { AgentChannel, describe } from './agent-channel.js';
+import { ScreenPopSink, describe } from '../sinks/screenpop.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
 import { FramingChecker, type Framing } from './framing.js';
-import type { Principal, TokenVerifier } from './tokens.js';
+import { bearerToken, type Principal, type TokenVerifier } from './tokens.js';
 
 export interface Pop {
   ruleId: string;
@@ -63,7 +61,7 @@ export function renderPops(rules: readonly CompiledRule[], event: BridgeEvent): 
         name: r.name,
         url: null,
         text: r.text ? r.text.render(vars) : null,
-        callId: 'callId' in event ? event.callId : null,
+        callId: isCallEvent(event) ? event.callId : null,
         eventId: event.id,
       };
       // A caller whose number or name is `..` must not open another page of the CRM (nor the
@@ -95,13 +93,12 @@ export const DEFAULT_STREAM_CAPS = { perToken: 10, perAddress: 50 };
 export interface HttpServerContext {
   config: HttpConfig;
   rules: ScreenPopRule[];
-  channel: AgentChannel;
+  /** The screen-pop sink whose event streams this server serves. */
+  screenpop: ScreenPopSink;
   tokens: TokenVerifier;
   agents: AgentDirectory;
   log: Logger;
-  /** The JSON API (/api/v1), when `api` is configured. */
-  api?: ApiContext;
-  /** More routes (health, metrics): `[method, path pattern, handler]`. */
+  /** More routes (the JSON API, health, metrics): `[method, path pattern, handler]`. */
   extraRoutes?: Array<[string, RegExp, Handler]>;
   metrics?: HttpMetrics;
 }
@@ -143,7 +140,7 @@ export class HttpServer {
    * New settings (SIGHUP reload): rules, tokens, agents, API. The listening socket and the open
    * streams stay; `config.listen` itself only changes with a restart.
    */
-  reconfigure(next: Omit<HttpServerContext, 'channel' | 'log'>): void {
+  reconfigure(next: Omit<HttpServerContext, 'screenpop' | 'log'>): void {
     const rules = compileRules(next.rules);
     this.ctx = { ...this.ctx, ...next, config: { ...next.config, listen: this.ctx.config.listen } };
     this.rules = rules;
@@ -163,7 +160,6 @@ export class HttpServer {
       ['GET', /^\/widget\.js$/, (_q, res) => this.page(res, 'widget/widget.js', true)],
       ['GET', /^\/widget\/?$/, (_q, res) => this.page(res, 'widget/index.html', true)],
       ['GET', /^\/widget\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `widget/${p[0]}`, true)],
-      ...(ctx.api ? apiRoutes(ctx.api) : []),
       ...(ctx.extraRoutes ?? []),
     ];
   }
@@ -316,7 +312,7 @@ export class HttpServer {
     const last = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId');
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
-    this.ctx.channel.open(who, res, last ?? null);
+    this.ctx.screenpop.open(who, res, last ?? null);
     this.ctx.log.info({ who: describe(who), resumed: Boolean(last) }, 'agent connected');
   }
 
@@ -364,7 +360,7 @@ export class HttpServer {
   private async pops(req: IncomingMessage, res: ServerResponse, url: URL, eventId: string): Promise<void> {
     const who = this.authenticate(req, res, url);
     if (!who) return;
-    const event = this.ctx.channel.eventFor(who, eventId);
+    const event = this.ctx.screenpop.eventFor(who, eventId);
     if (!event) return this.json(res, 404, { error: 'no such event for you' });
     const pops = renderPops(this.rules, event);
     for (const p of pops) if (p.urlError) this.ctx.log.warn({ rule: p.ruleId, eventId, agent: who.kind === 'agent' ? who.agentId : null }, `screen pop without its URL: ${p.urlError}`);

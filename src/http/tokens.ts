@@ -2,8 +2,10 @@
 // (agents[].token, http.supervisors[].token); signed tokens are minted by `crm-bridge token` as
 // `cbt1.<payload>.<hmac>` with an expiry, so they can be handed out without editing the config.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Viewer } from '../sinks/screenpop.js';
 
-export type Principal = { kind: 'agent'; agentId: string } | { kind: 'supervisor'; name: string };
+/** Who holds a token: the screen-pop sink's viewers (an agent, a supervisor). */
+export type Principal = Viewer;
 
 interface Payload {
   /** agent id, or absent for a supervisor */
@@ -78,4 +80,10 @@ export class TokenVerifier {
     if (typeof payload.s === 'string' && payload.s) return { kind: 'supervisor', name: payload.s };
     return null;
   }
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or null when there is none (or it is malformed). */
+export function bearerToken(header: string | undefined): string | null {
+  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return m ? m[1]! : null;
 }

@@ -1,7 +1,7 @@
 // AMI handlers for agents rather than calls: queue members logging in and out
 // (QueueMemberAdded/Removed), pausing (QueueMemberPause), their status (QueueMemberStatus) and
 // their devices' state (DeviceStateChange). Who is an agent is src/normalizer/agents.ts's to say.
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { Agent, AgentStatus } from '../events/types.js';
 import { type AmiEventWith, cidOrNull } from './ami-fields.js';
 import type { TrackerState } from './state.js';

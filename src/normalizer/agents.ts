@@ -4,7 +4,7 @@
 //   2. queue members: a device the PBX has as a queue member (QueueStatus at login, and the
 //      queue events since: AgentCalled, QueueMember*) is an agent's;
 //   3. the PBX's device list: a PJSIP endpoint / SIP or IAX2 peer it calls a phone is an agent's,
-//      one it calls a trunk is never an agent's (src/ami/inventory.ts has the rule);
+//      one it calls a trunk is never an agent's (src/sources/ami/inventory.ts has the rule);
 //   4. the patterns, for devices the PBX does not list: Local/201@<agentContexts>, and a device
 //      whose name matches `extensionPattern` (PJSIP/201-00000012 -> 201).
 // An agent's id is its configured id, else its extension (the device name when it matches

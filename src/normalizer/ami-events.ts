@@ -2,7 +2,7 @@
 // filter it must pass (src/normalizer/ami-fields.ts) and the handler that reads it. An event with
 // no row still counts: CallTracker follows the Linkedid every event carries (a channel whose
 // Linkedid changes joined another call) before any handler runs.
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import { onDeviceState, onMemberLogin, onMemberPause, onMemberStatus } from './agent-events.js';
 import { entersABridge, endsADial, namesADevice, placesADial, ringsAMember, transferSucceeded } from './ami-fields.js';
 import { onBridgeDestroy, onBridgeEnter, onBridgeLeave } from './bridges.js';

@@ -1,7 +1,7 @@
 // Reading AMI events: header values as the contract wants them, and the filters the mapping
 // table (src/normalizer/ami-events.ts) applies before a handler runs. A filter only looks at the
 // event itself; it narrows the event's type, so the handler gets the headers it needs as strings.
-import { type AmiEvent, amiTimestamp } from '../ami/frame.js';
+import { type AmiEvent, amiTimestamp } from './ami-event.js';
 import { isDialProgress } from './statuses.js';
 
 /** An AMI event known to carry (non-empty) headers K. */

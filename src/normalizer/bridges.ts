@@ -2,7 +2,7 @@
 // parked call retrieved, a Bridge() or ARI bridge. The tracker keeps who is in which bridge
 // (BridgeEnter, BridgeLeave, BridgeDestroy); when the caller's own channel shares a bridge with a
 // party's channel that is not already its connected leg, that party answered.
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { AmiEventWith } from './ami-fields.js';
 import { connectLeg } from './legs.js';
 import { isPartyChannel } from './local-channels.js';

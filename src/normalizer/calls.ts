@@ -1,7 +1,7 @@
 // A call's life as a whole: it is created by its first channel, announced once we know enough
 // (call.started), followed when its channels join another call (moveTree, followLinkedid), and
 // ended once its last channel is gone (call.missed when nobody answered, then call.hangup).
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { Direction, HangupBy, MissedReason, Party } from '../events/types.js';
 import { cidOrNull } from './ami-fields.js';
 import type { CallRecord } from './call-record.js';

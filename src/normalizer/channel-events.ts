@@ -2,8 +2,8 @@
 // (NewCallerid), a variable set (VarSet: CRM variables, the call's origin, Dial's and Queue's
 // outcome), its state (Newstate). Resync (src/normalizer/resync.ts) feeds the channels and
 // variables it finds through onNewchannel and onVarSet.
-import type { AmiEvent } from '../ami/frame.js';
-import { CRM_VAR_PREFIX, EXPORT_LIST, exportedNames, isCrmVarName, ORIGIN_VARIABLE, uninherited } from '../crm-vars.js';
+import type { AmiEvent } from './ami-event.js';
+import { CRM_VAR_PREFIX, EXPORT_LIST, exportedNames, isCrmVarName, ORIGIN_VARIABLE, uninherited } from '../events/crm-vars.js';
 import { cidOrNull, isUp } from './ami-fields.js';
 import { channelEvent, createCall, maybeAnnounce } from './calls.js';
 import { addChannel } from './model.js';

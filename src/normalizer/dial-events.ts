@@ -3,7 +3,7 @@
 // (AgentConnect, AgentRingNoAnswer), another phone picks a ringing one up (Pickup). They grow
 // the dial tree (src/normalizer/dial-tree.ts) and decide, from it, who rings, who answers and
 // who stopped ringing why.
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { RingStopReason } from '../events/types.js';
 import { type AmiEventWith, cidOrNull } from './ami-fields.js';
 import { channelEvent, moveTree } from './calls.js';

@@ -2,7 +2,7 @@
 // from the PBX) decides hangupBy and, for an unanswered call, whether the caller gave up; a
 // channel's Hangup (with its Q.850 cause) stops a ringing party and ends the call with its last
 // channel.
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { RingStopReason } from '../events/types.js';
 import { causeCode, cidOrNull } from './ami-fields.js';
 import { leaveBridge } from './bridges.js';

@@ -3,7 +3,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import crypto from 'node:crypto';
 import { parse as uuidParse, v5 as uuidv5, v7 as uuidv7 } from 'uuid';
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { BridgeEvent } from '../events/types.js';
 import { AgentDirectory, type AgentConfig, type DeviceInventory, FORGET_MEMBERS_AFTER_SECONDS } from './agents.js';
 import type { Cap } from './state.js';
@@ -19,7 +19,7 @@ export type NormalizerInput =
    * reconciliation (pbx.ami.reconcileIntervalSeconds).
    */
   | { kind: 'snapshot'; channels: SnapshotChannel[]; receivedAt: number; trigger?: SnapshotTrigger }
-  /** What the PBX lists: phones, trunks, queue members (src/ami/inventory.ts). */
+  /** What the PBX lists: phones, trunks, queue members (src/sources/ami/inventory.ts). */
   | { kind: 'inventory'; inventory: DeviceInventory; receivedAt: number };
 
 export type SnapshotTrigger = 'reconnect' | 'periodic';

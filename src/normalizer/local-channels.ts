@@ -1,6 +1,6 @@
 // Local channels (Local/201@agents-0000000b;1 and ;2): the PBX's own plumbing between parties.
 // Their two halves are one path, so every rule that follows a dial through the PBX follows the
-// partner too; the ARI translation (src/ari/translate.ts) pairs them the same way.
+// partner too; the ARI translation (src/sources/ari/translate.ts) pairs them the same way.
 import type { Agent } from '../events/types.js';
 
 export function isLocal(channel: string): boolean {

@@ -2,7 +2,7 @@
 // went by while the bridge was away. Each channel is asked (AMI Getvar or ARI getChannelVar) for
 // OMLCUSTOMDIALPLANVARS, the Omlcrm… variables it lists and CRMBRIDGE_ORIGIN; what is set goes
 // into the snapshot (`vars`), which the normalizer applies before it announces a call it picks up.
-import { EXPORT_LIST, exportedNames, ORIGIN_VARIABLE } from '../crm-vars.js';
+import { EXPORT_LIST, exportedNames, ORIGIN_VARIABLE } from '../events/crm-vars.js';
 import type { SnapshotChannel } from './tracker.js';
 
 const READS_AT_ONCE = 4;

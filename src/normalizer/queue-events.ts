@@ -1,7 +1,7 @@
 // AMI handlers for a caller in an app_queue queue: joins (call.queued), leaves, abandons. The
 // members it rings are dialling (src/normalizer/dial-events.ts); agents logging in and pausing
 // are agent events (src/normalizer/agent-events.ts).
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import { channelEvent } from './calls.js';
 import { isConnected } from './model.js';
 import type { TrackerState } from './state.js';

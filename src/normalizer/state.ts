@@ -72,7 +72,7 @@ export class TrackerState {
   /** While resync adds the snapshot's channels: calls are announced once their variables are in. */
   deferAnnounce = false;
   /**
-   * Reports a CRM variable name the contract cannot carry (src/crm-vars.ts), dropped: once per
+   * Reports a CRM variable name the contract cannot carry (src/events/crm-vars.ts), dropped: once per
    * name, and at most MAX_DROPPED_NAMES names (hostile input could name millions).
    */
   readonly dropVariable: (name: string) => void;

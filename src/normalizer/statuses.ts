@@ -1,5 +1,5 @@
 // What Asterisk's status words and cause codes mean in the contract: every such rule once, as a
-// table, so the AMI and ARI paths (src/ari/translate.ts) and every handler read the same answer.
+// table, so the AMI and ARI paths (src/sources/ari/translate.ts) and every handler read the same answer.
 // The tables are Maps, never plain objects: the key is text from the PBX, and a plain object would
 // answer `toString`, `constructor` or `__proto__` with what its prototype holds (issue 15).
 import type { AgentStatus, MissedReason, RingStopReason } from '../events/types.js';

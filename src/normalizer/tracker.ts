@@ -16,7 +16,7 @@
 //   calls.ts, legs.ts  a call's and a party's life, and the events that tell it
 //   state.ts           the tracker's state, clock and typed emits
 //   statuses.ts, local-channels.ts   what Asterisk's statuses, causes and Local channels mean
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from './agents.js';
 import { amiHandler } from './ami-events.js';

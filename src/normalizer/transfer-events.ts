@@ -1,7 +1,7 @@
 // AMI handlers for transfers (BlindTransfer, AttendedTransfer): call.transferred, from whom to
 // whom. An attended transfer can join two calls: the target's side of the consult call moves
 // into the caller's call (moveTree), and the consult call ends on its own.
-import type { AmiEvent } from '../ami/frame.js';
+import type { AmiEvent } from './ami-event.js';
 import { cidOrNull } from './ami-fields.js';
 import { moveTree } from './calls.js';
 import { callOf, type Leg, latestConnected, legOf } from './model.js';

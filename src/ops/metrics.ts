@@ -3,7 +3,7 @@
 // mirror state someone else keeps (calls in progress, outbox depth, SSE clients) are read at
 // scrape time through `collect`, never copied on the hot path.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AmiStatus } from '../ami/source.js';
+import type { SourceStatus } from '../sources/source.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AuthFailureReason, CapName, HttpMetrics } from '../http/server.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
@@ -92,7 +92,7 @@ export class BridgeMetrics implements HttpMetrics {
     this.normalizerErrors = new Counter({ name: `${p}normalizer_errors_total`, help: 'AMI inputs the normalizer could not handle (skipped, logged).', registers });
     this.invalidEvents = new Counter({
       name: `${p}events_invalid_total`,
-      help: 'Normalized events that failed the event schema: sent to no sink, kept as dead letters (src/events/invalid.ts).',
+      help: 'Normalized events that failed the event schema: sent to no sink, kept as dead letters (src/outbox/invalid-events.ts).',
       registers,
     });
     this.reloads = new Counter({ name: `${p}config_reloads_total`, help: 'SIGHUP reloads, by result: applied, refused.', labelNames: ['result'], registers });
@@ -182,7 +182,7 @@ export class BridgeMetrics implements HttpMetrics {
     return stallProblem({ pending, oldestPendingAgeMs: outbox.oldestAgeMs(sink, now), lastDeliveryAt: this.lastDelivery.get(sink) ?? null, since: this.startedAt }, afterMs, now);
   }
 
-  ami(status: AmiStatus): void {
+  source(status: SourceStatus): void {
     const was = this.lastAmiState;
     this.lastAmiState = status.state;
     if (status.state === was) return;

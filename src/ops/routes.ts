@@ -4,7 +4,7 @@
 // nothing beyond ok / not ready and why.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { bearerToken } from '../api/auth.js';
+import { bearerToken } from '../http/tokens.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from './metrics.js';
 

@@ -10,7 +10,7 @@
 // in memory: per call in progress the bridge keeps no more heap than without it.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { BridgeEvent } from '../events/types.js';
+import { type BridgeEvent, isCallEvent } from '../events/types.js';
 import { type CallRecord, recordEvent } from '../normalizer/call-record.js';
 
 export interface CallLedgerOptions {
@@ -114,7 +114,7 @@ export class CallLedger {
   }
 
   private record(event: BridgeEvent, now: number): void {
-    if (!('callId' in event)) {
+    if (!isCallEvent(event)) {
       this.stmt.agent.run(event.agent.id, now, event.seq);
       return;
     }

@@ -10,8 +10,8 @@
 // Nothing here throws to the caller: a throwing deliver() is a retryable failure, and an outbox
 // error is logged and retried later (the rows are still in the outbox).
 import type { Logger } from 'pino';
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { redactUrls } from '../webhook/redact.js';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
+import { redactUrls } from '../util/redact.js';
 import type { DeadReason, Outbox, OutboxItem } from './outbox.js';
 
 /** What a sink says about one attempt. */

@@ -1,3 +1,6 @@
+// Why this file is long: the SQLite schema and every statement on it live together, so each
+// transaction can be read whole (the dispatcher, partitions and call ledger are apart).
+//
 // The durable outbox: every accepted event is written here, one row per sink, BEFORE any sink
 // tries to deliver it. A Dispatcher (dispatcher.ts) per sink takes rows out when the sink has
 // them. Because a row is deleted only after its sink said "delivered", a crash at any moment
@@ -44,7 +47,7 @@ export type DeadReason = 'rejected' | 'invalid-request' | 'max-attempts' | 'max-
 
 /**
  * The pseudo-sink under which events that fail schema/events.v1.json are kept as dead letters
- * (src/events/invalid.ts): no durable sink can have this name (theirs match [A-Za-z0-9_.:-]), and `retry`
+ * (src/outbox/invalid-events.ts): no durable sink can have this name (theirs match [A-Za-z0-9_.:-]), and `retry`
  * leaves them where they are, since no dispatcher would ever take them.
  */
 export const INVALID_SINK = '(invalid)';

@@ -21,8 +21,8 @@
 // Wiring (src/bridge.ts): observe() sees each AMI input just before the normalizer, annotate()
 // each event the normalizer made of it; seedFrom() takes a QueueStatus answer after every login.
 import type { Logger } from 'pino';
-import type { AmiEvent } from '../ami/frame.js';
-import type { Agent, BridgeEvent } from '../events/types.js';
+import type { AmiEvent } from '../normalizer/ami-event.js';
+import { type Agent, type BridgeEvent, isCallEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
 import type { NormalizerInput } from '../normalizer/index.js';
 
@@ -171,7 +171,7 @@ export class PresenceSync {
 
   /** Adds origin / crmPresence to the agent event the normalizer made of the observed input. */
   annotate(event: BridgeEvent): BridgeEvent {
-    if (!this.current.size || 'callId' in event || !('queue' in event) || !event.queue) return event;
+    if (!this.current.size || isCallEvent(event) || !('queue' in event) || !event.queue) return event;
     const note = this.current.get(`${event.type}|${event.agent.id}|${event.queue.name}`);
     return note ? { ...event, ...note } : event;
   }

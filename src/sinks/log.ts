@@ -1,7 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import type { BridgeEvent, EventType } from '../events/types.js';
-import type { Sink, SinkContext, SinkDefinition } from './types.js';
+import type { Sink, SinkContext, SinkDefinition } from './sink.js';
 
 export interface LogSinkConfig {
   type: 'log';

@@ -16,11 +16,12 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { nanos } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
 import type { BridgeEvent } from '../events/types.js';
-import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA, natsConnect, type NatsAuth } from '../nats/common.js';
+import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA, natsConnect, type NatsAuth } from '../bus/nats.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
-import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
-import { redactUrl } from '../webhook/redact.js';
+import type { JsonSchema } from '../util/json-schema.js';
+import type { Sink, SinkContext, SinkDefinition } from './sink.js';
+import { redactUrl } from '../util/redact.js';
 
 export interface NatsSinkConfig {
   type: 'nats';

@@ -2,19 +2,20 @@
 // delivers it as an HTTP request built from templates — at least once, in order per call, with
 // retries, signatures (Standard Webhooks) and auth. A slow or dead CRM only delays this sink.
 import type { Agent as HttpAgent } from 'undici';
-import type { BridgeEvent, EventType } from '../events/types.js';
+import { type BridgeEvent, type EventType, isCallEvent } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
 import { appendParams, compileBody, compileHeader, compileParams, compileUrl, isHeaderName, templateVars, TemplateError, type CompiledTemplate, type CompiledUrl, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
-import { createAuthenticator, type AuthConfig, type Authenticator } from '../webhook/auth.js';
-import { attemptDeadlineMs, createHttpAgent, send, type PreparedRequest } from '../webhook/http.js';
-import { redactUrl } from '../webhook/redact.js';
-import { PRESETS, type PresetSettings } from '../webhook/presets.js';
-import { secretKey, sign } from '../webhook/sign.js';
-import { secretSchema } from '../config/secret.js';
-import type { JsonSchema, Sink, SinkContext, SinkDefinition } from './types.js';
+import { createAuthenticator, type AuthConfig, type Authenticator } from './webhook/auth.js';
+import { attemptDeadlineMs, createHttpAgent, send, type PreparedRequest } from './webhook/http.js';
+import { redactUrl } from '../util/redact.js';
+import { PRESETS, type PresetSettings } from './webhook/presets.js';
+import { secretKey, sign } from './webhook/sign.js';
+import { secretSchema } from '../util/secret.js';
+import type { JsonSchema } from '../util/json-schema.js';
+import type { Sink, SinkContext, SinkDefinition } from './sink.js';
 
 type Method = 'GET' | 'POST' | 'PUT';
 type Format = 'query' | 'form' | 'json';
@@ -231,7 +232,7 @@ class WebhookSink implements Sink {
    * reload in the middle of a call, a repeat can go out once more.
    */
   private firstInCall(w: ResolvedWebhook, e: BridgeEvent): boolean {
-    if (!w.firstPerCall.has(e.type) || !('callId' in e)) return true;
+    if (!w.firstPerCall.has(e.type) || !isCallEvent(e)) return true;
     const key = `${e.server}|${e.callId}`;
     const sent = this.sentInCall.get(key) ?? new Set<string>();
     if (sent.has(e.type)) return false;

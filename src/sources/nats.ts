@@ -21,15 +21,18 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BehaviorSubject } from 'rxjs';
+import { Subject } from 'rxjs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { nanos } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { natsConnect, type NatsAuth } from '../nats/common.js';
-import type { AmiStatus } from '../ami/source.js';
+import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA, natsConnect, type NatsAuth } from '../bus/nats.js';
+import type { JsonSchema } from '../util/json-schema.js';
+import type { BusSource, SourceDefinition, SourceStatus } from './source.js';
+import { ConnectionStatus } from './status.js';
+import { validateEvent } from '../events/validator.js';
 import type { BridgeEvent } from '../events/types.js';
-import { redactUrl } from '../webhook/redact.js';
+import { redactUrl } from '../util/redact.js';
 
 export interface NatsSourceConfig {
   type: 'nats';
@@ -47,17 +50,45 @@ export interface NatsSourceConfig {
   auth?: NatsAuth;
 }
 
+/** The `source:` config section of a delivery node. */
+export const natsSourceSchema: JsonSchema = {
+  type: 'object',
+  description: 'A delivery node: read the events PBX-side bridges published to a NATS JetStream stream (instead of pbx).',
+  additionalProperties: false,
+  required: ['type', 'servers', 'stream'],
+  properties: {
+    type: { const: 'nats' },
+    name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'delivery', description: "This node's name in logs." },
+    servers: NATS_SERVERS_SCHEMA,
+    stream: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'The stream the bridges publish to (their nats sink).' },
+    consumer: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'Durable consumer name: nodes with the same name share the work (webhook nodes). Absent: this node reads every event (pop nodes).',
+    },
+    subjectPrefix: NATS_PREFIX_SCHEMA,
+    partitions: NATS_PARTITIONS_SCHEMA,
+    pbx: { type: 'array', items: { type: 'string' }, description: 'Only the events of these PBXs (their pbx.name). Absent: all.' },
+    replaySeconds: { type: 'integer', minimum: 0, default: 300, description: 'Without consumer: read this far back at start (warms the agents\' resume buffers).' },
+    ackWaitSeconds: { type: 'integer', minimum: 1, default: 30, description: 'With consumer: a message not acknowledged this long is redelivered.' },
+    leaseSeconds: { type: 'integer', minimum: 1, default: 5, description: "With consumer: partition lease refresh period; a dead node's partitions move after about 3× this." },
+    auth: NATS_AUTH_SCHEMA,
+  },
+};
+
 export interface NatsSourceOptions {
   config: NatsSourceConfig;
   log: Logger;
-  /** Hands one event to the node's sinks (synchronously: when it returns, they accepted it). */
-  deliver: (event: BridgeEvent) => void;
-  /** Contract problems of a message, [] if it is a valid event. */
-  validate: (event: unknown) => string[];
 }
 
-export class NatsSource {
-  readonly status$: BehaviorSubject<AmiStatus>;
+export class NatsSource implements BusSource {
+  readonly kind = 'nats';
+  readonly stage = 'bus';
+  /** Each valid event, handed on synchronously: when next() returns the node's sinks accepted it, and it is acknowledged. */
+  readonly events$ = new Subject<BridgeEvent>();
+  private readonly connection = new ConnectionStatus();
+  readonly status$ = this.connection.status$;
+  readonly loggedIn = this.connection.loggedIn;
   readonly nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
@@ -66,23 +97,14 @@ export class NatsSource {
   private ordered: ConsumerMessages | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private firstLogin: { promise: Promise<void>; resolve: () => void };
   /** Messages parked (not valid events) so far. */
   parked = 0;
 
   constructor(private readonly opts: NatsSourceOptions) {
-    this.status$ = new BehaviorSubject<AmiStatus>({ state: 'idle', logins: 0, failures: 0, lastError: null, since: new Date().toISOString() });
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.firstLogin = { promise, resolve };
   }
 
-  get status(): AmiStatus {
-    return this.status$.value;
-  }
-
-  get loggedIn(): Promise<void> {
-    return this.firstLogin.promise;
+  get status(): SourceStatus {
+    return this.connection.current;
   }
 
   /** Partitions this node reads now (shared consumer), or null (reads everything). */
@@ -90,8 +112,12 @@ export class NatsSource {
     return this.opts.config.consumer ? [...this.owned.keys()].sort((a, b) => a - b) : null;
   }
 
+  describe(): string {
+    return `NATS stream ${this.opts.config.stream}`;
+  }
+
   async start(): Promise<void> {
-    this.set('connecting');
+    this.connection.enter('connecting');
     void this.run();
   }
 
@@ -107,7 +133,8 @@ export class NatsSource {
     const nc = this.nc;
     this.nc = null;
     if (nc) await nc.drain().catch(() => nc.close());
-    this.set('stopped');
+    this.connection.enter('stopped');
+    this.events$.complete();
     this.status$.complete();
   }
 
@@ -121,16 +148,15 @@ export class NatsSource {
       this.js = jetstream(nc);
       void (async () => {
         for await (const s of nc.status()) {
-          if (s.type === 'disconnect') this.set('disconnected', 'NATS connection lost');
-          else if (s.type === 'reconnect') this.set('connected');
+          if (s.type === 'disconnect') this.connection.disconnected('NATS connection lost');
+          else if (s.type === 'reconnect') this.connection.connected();
         }
       })().catch(() => undefined);
-      this.set('connected');
-      this.firstLogin.resolve();
+      this.connection.connected();
       log.info({ servers: c.servers.map(redactUrl), stream: c.stream, consumer: c.consumer ?? null, node: this.nodeId }, 'NATS source connected');
     } catch (err) {
       log.error({ err }, 'NATS source: no connection; giving up (restart the node)');
-      this.set('disconnected', String((err as Error)?.message ?? err));
+      this.connection.disconnected(String((err as Error)?.message ?? err));
       return;
     }
     await this.begin();
@@ -261,7 +287,7 @@ export class NatsSource {
     let problems: string[];
     try {
       event = m.json();
-      problems = this.opts.validate(event);
+      problems = validateEvent(event);
     } catch (err) {
       problems = [`not JSON: ${(err as Error).message}`];
     }
@@ -276,19 +302,14 @@ export class NatsSource {
       if (ack) m.ack();
       return;
     }
-    this.opts.deliver(e);
+    this.events$.next(e);
     if (ack) m.ack();
   }
-
-  private set(state: AmiStatus['state'], error: string | null = null): void {
-    const s = this.status$.value;
-    if (this.status$.closed) return;
-    this.status$.next({
-      state,
-      logins: state === 'connected' ? s.logins + 1 : s.logins,
-      failures: state === 'disconnected' ? s.failures + 1 : s.failures,
-      lastError: error ?? s.lastError,
-      since: new Date().toISOString(),
-    });
-  }
 }
+
+/** The `source:` row of the source table: a delivery node reading a NATS JetStream stream. */
+export const natsSource: SourceDefinition = {
+  kind: 'nats',
+  configured: (config, replay) => !replay && config.source !== undefined,
+  create: (config, { log }) => new NatsSource({ config: config.source!, log }),
+};

@@ -1,6 +1,6 @@
 // The one flat set of names every template reads (docs/templates.md "Variables"): derived from an
 // event once, then shared by the URL, headers, body and params of every sink that renders it.
-import { CRM_VAR_PREFIX } from '../crm-vars.js';
+import { CRM_VAR_PREFIX } from '../events/crm-vars.js';
 import type { Agent, BridgeEvent, CallEvent, QueueInfo } from '../events/types.js';
 
 /**

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import t from 'tap';
-import { AmiSource, type AmiStatus } from '../../dist/ami/source.js';
-import type { AmiEvent } from '../../dist/ami/frame.js';
+import { AmiSource, type AmiStatus } from '../../dist/sources/ami/source.js';
+import type { AmiEvent } from '../../dist/normalizer/ami-event.js';
 import { withTimeout } from '../helpers/ami-driver.js';
 import { BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, freePort, startAsterisk } from '../helpers/asterisk.js';
 

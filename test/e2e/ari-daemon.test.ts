@@ -6,7 +6,7 @@
 //   normalizer, so nothing is emitted twice — while ARI stays connected to read variables.
 // Also: in ARI-only mode click-to-call goes through ARI; presence (AMI QueuePause) says 503.
 import t from 'tap';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { AmiDriver } from '../helpers/ami-driver.js';
 import { ariExpectation } from '../helpers/ari-expected.js';

@@ -5,7 +5,7 @@
 // no channel in Asterisk.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import t from 'tap';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
 import { AmiDriver, type AmiFrame } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';

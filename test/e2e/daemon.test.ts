@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import { AmiDriver } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk } from '../helpers/asterisk.js';
 import { byCall, contractViolations, summarize } from '../helpers/contract.js';

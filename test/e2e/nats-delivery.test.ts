@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import t from 'tap';
-import { startReplayServer } from '../../dist/ami/replay-server.js';
+import { startReplayServer } from '../../dist/sources/ami/replay-server.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { freePort } from '../helpers/asterisk.js';
 import { byCall } from '../helpers/contract.js';

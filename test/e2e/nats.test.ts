@@ -9,8 +9,8 @@
 //   over AMI; `server` and the subject tell them apart.
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { startReplayServer } from '../../dist/ami/replay-server.js';
-import { validateEvent } from '../../dist/events/schema.js';
+import { startReplayServer } from '../../dist/sources/ami/replay-server.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { subjectOf } from '../../dist/sinks/nats.js';
 import { AmiDriver } from '../helpers/ami-driver.js';

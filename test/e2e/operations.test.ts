@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { AmiDriver } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';

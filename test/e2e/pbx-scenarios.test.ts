@@ -9,7 +9,7 @@
 // contract leaves the value open.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import t from 'tap';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
 import { AmiDriver } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startSipLab } from '../helpers/asterisk.js';

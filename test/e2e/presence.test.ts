@@ -4,7 +4,7 @@
 // events every sink gets). Another AMI client (the driver) plays the supervisor who pauses agents
 // on the PBX side. Both modes, each with the round trip in both directions and no echo loop.
 import t, { type Test } from 'tap';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import type { AgentEvent, BridgeEvent } from '../../dist/events/types.js';
 import { AmiDriver } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk, type AsteriskInstance } from '../helpers/asterisk.js';

@@ -4,7 +4,7 @@
 // is neither lost nor duplicated.
 import t from 'tap';
 import type { CallEvent } from '../../dist/events/types.js';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import { AmiDriver, type AmiFrame } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
 import { byCall, summarize } from '../helpers/contract.js';

@@ -7,7 +7,7 @@
 // kill carries the same id, and the contract lets receivers drop it).
 import t, { type Test } from 'tap';
 import type { CallEvent } from '../../dist/events/types.js';
-import { validateEvent } from '../../dist/events/schema.js';
+import { validateEvent } from '../../dist/events/validator.js';
 import { AmiDriver } from '../helpers/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
 import { contractViolations } from '../helpers/contract.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { startReplayServer } from '../../dist/ami/replay-server.js';
+import { startReplayServer } from '../../dist/sources/ami/replay-server.js';
 import { Bridge } from '../../dist/bridge.js';
 import { defaultConfig, type ConfigOverrides } from '../../dist/config/load.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
@@ -25,7 +25,7 @@ export async function runBridgeOnTrace(trace: Buffer, overrides: ConfigOverrides
   const server = await startReplayServer(trace);
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const bridge = new Bridge({ config, log, source: { host: server.host, port: server.port, reconnect: false, resync: false } });
+  const bridge = new Bridge({ config, log, replay: { host: server.host, port: server.port } });
   const events: BridgeEvent[] = [];
   bridge.events$.subscribe((e) => events.push(e));
   await bridge.start();

@@ -1,8 +1,8 @@
 // asterisk-manager's own AMI reader on a socket of our making, for comparing it with
-// src/ami/parser.ts (test/ami-parser.test.ts: the same frames; bench/ami-parser.ts: the speed).
+// src/sources/ami/parser.ts (test/ami-parser.test.ts: the same frames; bench/ami-parser.ts: the speed).
 // The package opens its socket itself in connect(): for that one call net.createConnection hands
 // it an EventEmitter, and whatever is emitted as 'data' on it is what the package reads.
-/// <reference path="../../src/types/asterisk-manager.d.ts" />
+/// <reference path="../../src/sources/ami/asterisk-manager.d.ts" />
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import AsteriskManager from 'asterisk-manager';

@@ -1,8 +1,8 @@
 // Plays a recorded AMI trace through the real path (loopback TCP, asterisk-manager, AmiSource,
 // normalizer) in-process and collects the events.
 import pino from 'pino';
-import { startReplayServer, type ReplayServerOptions } from '../../dist/ami/replay-server.js';
-import { AmiSource } from '../../dist/ami/source.js';
+import { startReplayServer, type ReplayServerOptions } from '../../dist/sources/ami/replay-server.js';
+import { AmiSource } from '../../dist/sources/ami/source.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { createTracker, normalize, type NormalizerOptions } from '../../dist/normalizer/index.js';
 import type { CallTracker } from '../../dist/normalizer/tracker.js';

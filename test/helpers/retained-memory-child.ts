@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import pino from 'pino';
-import { startReplayServer } from '../../dist/ami/replay-server.js';
-import { AmiSource } from '../../dist/ami/source.js';
+import { startReplayServer } from '../../dist/sources/ami/replay-server.js';
+import { AmiSource } from '../../dist/sources/ami/source.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { createTracker, normalize } from '../../dist/normalizer/index.js';
 

@@ -5,7 +5,7 @@
 // that: the start-up log (describeConfig), config errors (`(is '…')`), delivery errors and the
 // dead letters' error text all go through it. It works on text, not on parsed URLs: a URL
 // template (`{callId}` holders) does not parse, and a URL inside an error message must be found.
-import { REDACTED } from '../config/secret.js';
+import { REDACTED } from './secret.js';
 
 /** Parameter names whose values are credentials (matched in the name, any case). */
 const SECRET_PARAM = /key|token|secret|passw|pwd|auth|signature|^sig$|credential|session|^sid$/i;

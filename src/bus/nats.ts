@@ -2,8 +2,8 @@
 // and open a connection to NATS.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
-import { secretSchema } from '../config/secret.js';
-import type { JsonSchema } from '../sinks/types.js';
+import { secretSchema } from '../util/secret.js';
+import type { JsonSchema } from '../util/json-schema.js';
 
 export interface NatsAuth {
   token?: string;

@@ -1,5 +1,5 @@
 // AMI frames as the normalizer sees them: one flat record, keys lower-cased with spaces removed
-// (the convention of the `asterisk-manager` package), every value a string. src/ami/parser.ts
+// (the convention of the `asterisk-manager` package), every value a string. src/sources/ami/parser.ts
 // makes them straight from the bytes; flattenFrame below gives the same from a frame of the
 // package's own reader (which the bridge no longer uses; kept for tests and the benchmark).
 

@@ -28,7 +28,7 @@
 // dropped and the lines after its first blank line are read again as ordinary frames (without
 // looking for Follows among them, so each byte is read again at most once): the events that
 // arrived behind an unterminated Follows are not lost.
-import { detach, type AmiEvent } from './frame.js';
+import { detach, type AmiEvent } from '../../normalizer/ami-event.js';
 
 export interface AmiParserLimits {
   /** Bytes in one frame, line ends included. */

@@ -1,5 +1,5 @@
 // The manager socket: plain TCP or TLS, opened by us and handed to `asterisk-manager`, whose
-// reader we take off it (src/ami/parser.ts reads instead).
+// reader we take off it (src/sources/ami/parser.ts reads instead).
 //
 // asterisk-manager 0.2.0 keeps its socket in a closure and opens it with `net.createConnection`
 // inside connect(), synchronously; it has no TLS and no way to pass a socket in. So for the

@@ -1,5 +1,9 @@
+// Why this file is long: as for the AMI source, one connection's life (API load, websocket,
+// reconnect, resync, requests) shares the current client and its generation; the translation to
+// AMI-shaped records is apart (translate.ts), and what we patch in ari-client is listed below.
+//
 // The ARI source: Asterisk's REST interface and its events websocket, through `ari-client`,
-// turned into the same normalizer input stream as the AMI source (src/ami/source.ts) — for a
+// turned into the same normalizer input stream as the AMI source (src/sources/ami/source.ts) — for a
 // deployment where AMI is not allowed.
 //
 // ---- Operator configuration (Asterisk 22; verified by test/e2e/ari.test.ts) ----------------
@@ -55,10 +59,11 @@
 import { createRequire } from 'node:module';
 import ari, { type AriClient } from 'ari-client';
 import type { Logger } from 'pino';
-import { BehaviorSubject, Subject } from 'rxjs';
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import type { AmiState, AmiStatus } from '../ami/source.js';
-import type { NormalizerInput } from '../normalizer/index.js';
+import { Subject } from 'rxjs';
+import { backoffDelay, type BackoffPolicy } from '../../util/backoff.js';
+import type { PbxSource, SourceDefinition, SourceStatus } from '../source.js';
+import { ConnectionStatus } from '../status.js';
+import type { NormalizerInput } from '../../normalizer/index.js';
 import {
   type AriBridge,
   type AriChannel,
@@ -71,11 +76,10 @@ import {
   snapshotChannel,
   translate,
 } from './translate.js';
-import { readMissedVars } from '../normalizer/missed-vars.js';
-import { redactUrl } from '../webhook/redact.js';
+import { readMissedVars } from '../../normalizer/missed-vars.js';
+import { redactUrl } from '../../util/redact.js';
+import type { AriConfig } from './config.js';
 
-export type AriState = AmiState;
-export type AriStatus = AmiStatus;
 
 export interface AriSourceOptions {
   /** Asterisk's HTTP server, e.g. `http://127.0.0.1:8088`. */
@@ -135,10 +139,15 @@ let swaggerLog: Logger | null = null;
   }
 }
 
-export class AriSource {
+export class AriSource implements PbxSource {
+  readonly kind = 'ari';
+  readonly stage = 'pbx';
   /** ARI events as AMI-shaped events, resync markers and snapshots, in the order Asterisk sent them. */
   readonly input$ = new Subject<NormalizerInput>();
-  readonly status$: BehaviorSubject<AriStatus>;
+  private readonly connection = new ConnectionStatus();
+  readonly status$ = this.connection.status$;
+  /** Resolves once the events websocket is first open (systemd READY waits for it). */
+  readonly loggedIn = this.connection.loggedIn;
   private readonly log: Logger;
   private readonly app: string;
   private readonly translation = createTranslateState();
@@ -151,24 +160,18 @@ export class AriSource {
   /** Inputs are emitted through this chain, so a Linkedid lookup never reorders them. */
   private chain: Promise<void> = Promise.resolve();
   private warnedNoLinkedidVar = false;
-  private readonly firstLogin: { promise: Promise<void>; resolve: () => void };
 
   constructor(private readonly opts: AriSourceOptions) {
     this.log = opts.log;
     this.app = opts.app ?? DEFAULT_ARI_APP;
-    this.status$ = new BehaviorSubject<AriStatus>({ state: 'idle', logins: 0, failures: 0, lastError: null, since: new Date().toISOString() });
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.firstLogin = { promise, resolve };
   }
 
-  /** Resolves once the events websocket is first open (systemd READY waits for it). */
-  get loggedIn(): Promise<void> {
-    return this.firstLogin.promise;
+  get status(): SourceStatus {
+    return this.connection.current;
   }
 
-  get status(): AriStatus {
-    return this.status$.value;
+  describe(): string {
+    return `ARI at ${redactUrl(this.opts.url)}`;
   }
 
   async start(): Promise<void> {
@@ -181,7 +184,7 @@ export class AriSource {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.dropClient();
-    this.setState('stopped', null);
+    this.connection.enter('stopped');
     await this.chain;
     this.input$.complete();
     this.status$.complete();
@@ -227,7 +230,7 @@ export class AriSource {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     const gen = ++this.generation;
-    this.setState('connecting', null);
+    this.connection.enter('connecting');
     swaggerLog = this.log;
     let client: LibClient;
     try {
@@ -312,10 +315,8 @@ export class AriSource {
   private awaitingPong = false;
 
   private onConnected(gen: number): void {
-    const status = this.status;
-    this.status$.next({ state: 'connected', logins: status.logins + 1, failures: 0, lastError: null, since: new Date().toISOString() });
-    this.log.info({ url: redactUrl(this.opts.url), app: this.app, logins: status.logins + 1 }, 'ARI connected');
-    this.firstLogin.resolve();
+    const logins = this.connection.connected();
+    this.log.info({ url: redactUrl(this.opts.url), app: this.app, logins }, 'ARI connected');
     const every = this.opts.pingIntervalMs ?? DEFAULT_PING_MS;
     this.awaitingPong = false;
     this.pingTimer = setInterval(() => {
@@ -351,18 +352,15 @@ export class AriSource {
     if (gen !== this.generation || this.stopped) return;
     this.generation++;
     this.dropClient();
-    const status = this.status;
-    const failures = status.failures + 1;
     const reason = this.scrub(why);
+    const failures = this.connection.disconnected(reason);
     if (!this.opts.reconnect) {
-      this.status$.next({ ...status, state: 'disconnected', failures, lastError: reason, since: new Date().toISOString() });
       this.log.info({ reason }, 'ARI connection ended');
       void this.chain.then(() => this.input$.complete());
       return;
     }
     // The n-th failure in a row waits the policy's n-th delay: initial, ×factor, ... up to the cap.
     const delay = backoffDelay(this.opts.reconnect, failures, this.opts.random);
-    this.status$.next({ ...status, state: 'disconnected', failures, lastError: reason, since: new Date().toISOString() });
     const level = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
     this.log[level]({ url: this.opts.url, reason, retryInMs: delay, failures }, 'ARI disconnected; reconnecting');
     this.timer = setTimeout(() => {
@@ -494,11 +492,6 @@ export class AriSource {
     return out;
   }
 
-  private setState(state: AriState, error: string | null): void {
-    const s = this.status;
-    if (s.state === state) return;
-    this.status$.next({ ...s, state, lastError: error ?? s.lastError, since: new Date().toISOString() });
-  }
 }
 
 class LoginRejected extends Error {
@@ -522,3 +515,28 @@ function errorText(err: unknown): string {
     return String(err);
   }
 }
+
+/** ARI from the config; `aside`: next to AMI, only a way to read variables (no resync of its own). */
+export function createAriSource(ari: AriConfig, log: Logger, aside = false): AriSource {
+  return new AriSource({
+    url: ari.url,
+    username: ari.username,
+    password: ari.password,
+    app: ari.app,
+    reconnect: ari.reconnect,
+    actionTimeoutMs: ari.actionTimeoutMs,
+    resync: aside ? false : ari.resync,
+    log,
+  });
+}
+
+/**
+ * The `pbx.ari` row of the source table: the event source when ARI is configured without AMI.
+ * Next to AMI it is not the event source (its events would duplicate AMI's): the bridge opens it
+ * aside, to read channel variables (createAriSource(…, aside)).
+ */
+export const ariSource: SourceDefinition = {
+  kind: 'ari',
+  configured: (config, replay) => !replay && config.pbx.ari !== undefined,
+  create: (config, { log }) => createAriSource(config.pbx.ari!, log),
+};

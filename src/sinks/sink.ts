@@ -2,9 +2,8 @@ import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
+import type { JsonSchema } from '../util/json-schema.js';
 
-/** A JSON Schema fragment (draft 2020-12 / Ajv) describing one sink's config entry. */
-export type JsonSchema = Record<string, unknown>;
 
 export interface SinkContext {
   /** Child logger bound to { module: 'sink', sink: <name> }. */
@@ -29,9 +28,11 @@ export interface Sink {
   start(): Promise<void>;
   deliver(event: BridgeEvent): void;
   stop(): Promise<void>;
+  /** Implied sinks only (see SinkDefinition.implied): takes a reloaded config's entry in place. */
+  reconfigure?(config: unknown): void;
 }
 
-export interface SinkDefinition<C extends { type: string } = { type: string }> {
+export interface SinkDefinition<C extends { type: string } = { type: string }, S = never> {
   /** The `type:` value in `sinks:` entries. */
   type: C['type'];
   /** Schema of one entry (must require `type` with `const` = this type). */
@@ -43,4 +44,11 @@ export interface SinkDefinition<C extends { type: string } = { type: string }> {
    * with every other problem, so a bad template is a config error at start.
    */
   validate?(config: C): Array<{ path: Array<string | number>; message: string }>;
+  /**
+   * For a sink the config implies instead of listing it under `sinks:` (the screen-pop sink comes
+   * with `http`): its entry, or null when the config does not ask for it. An implied sink lives as
+   * long as the daemon: a reload hands it the new entry (reconfigure) instead of replacing it, so
+   * its open streams stay.
+   */
+  implied?(config: S): C | null;
 }

@@ -1,12 +1,12 @@
-// ARI websocket events -> the AMI-shaped records the normalizer consumes (src/normalizer/
-// ami-events.ts). Pure: the output depends only on the message and the explicit TranslateState the
+// ARI websocket events -> the AMI-shaped records the normalizer consumes
+// (src/normalizer/ami-events.ts). Pure: the output depends only on the message and the explicit TranslateState the
 // caller passes in, so a recorded ARI stream always translates to the same AMI records (and the
 // tracker then gives the same event ids).
 //
 // The mapping mirrors what Asterisk itself does when it turns the same Stasis messages into AMI
 // (main/manager_channels.c, manager_bridges.c): a Channel snapshot becomes the channel headers
 // AMI prints with a prefix (`Channel`, `Uniqueid`, `Linkedid`, `CallerIDNum`, `Context`, ... or
-// `DestChannel`, `TransfereeUniqueid`, ...), lower-cased like src/ami/frame.ts does. Verified
+// `DestChannel`, `TransfereeUniqueid`, ...), lower-cased like src/normalizer/ami-event.ts does. Verified
 // against recordings of the same scenarios from both interfaces (test/fixtures/*.ami and
 // test/fixtures/ari/*.jsonl, Asterisk 22.10).
 //
@@ -24,10 +24,10 @@
 // so the translation uses the microsecond digits as a per-millisecond ordinal: the n-th such
 // event gets `.mmm00n`. ARI also delivers events of different topics a millisecond or two out of
 // order; a small step back is clamped to the latest time seen so a call's times never go backwards.
-import type { AmiEvent } from '../ami/frame.js';
-import { localPartner } from '../normalizer/local-channels.js';
-import { isDialProgress } from '../normalizer/statuses.js';
-import type { SnapshotChannel } from '../normalizer/tracker.js';
+import type { AmiEvent } from '../../normalizer/ami-event.js';
+import { localPartner } from '../../normalizer/local-channels.js';
+import { isDialProgress } from '../../normalizer/statuses.js';
+import type { SnapshotChannel } from '../../normalizer/tracker.js';
 
 /** The channel variable (ari.conf `channelvars`) that carries a channel's Linkedid. */
 export const LINKEDID_VAR = 'CHANNEL(linkedid)';

@@ -22,8 +22,8 @@
 // technology simply has no devices. Asterisk also answers an empty list with an error ("No
 // Contacts found"), so an error response is never a failure; a timeout or a lost connection is,
 // and keeps the previous inventory.
-import type { DeviceInventory, DeviceKind, QueueMemberRef } from '../normalizer/agents.js';
-import type { AmiEvent } from './frame.js';
+import type { DeviceInventory, DeviceKind, QueueMemberRef } from '../../normalizer/agents.js';
+import type { AmiEvent } from '../../normalizer/ami-event.js';
 
 export interface InventoryDevice {
   interface: string;

@@ -11,7 +11,7 @@
 import { appendFileSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { Outbox } from '../outbox/index.js';
+import type { Outbox } from './index.js';
 
 /** The JSONL file stops growing here (a bug that makes every event invalid must not fill the disk). */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;

@@ -1,7 +1,7 @@
 // Webhook presets: each is a table of template settings (method, format, events, parameters),
 // merged under the user's own settings — no special code paths. Documented in README
 // ("Webhook presets") with the request each event produces.
-import type { EventType } from '../events/types.js';
+import type { EventType } from '../../events/types.js';
 
 export interface ParamSpecLike {
   from?: string;

@@ -7,7 +7,7 @@
 // here, and the registry is imported by the config schema, so anything else would be a cycle.
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { JsonSchema } from '../sinks/types.js';
+import type { JsonSchema } from './json-schema.js';
 
 /** What a secret key may hold in the file, before loading. */
 export type SecretRef = string | { env: string } | { file: string };

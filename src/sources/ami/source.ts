@@ -1,10 +1,15 @@
+// Why this file is long: one connection's life (login, reconnect, resync snapshots, inventory
+// reads, actions) shares the current manager, its generation and its timers; split up, each part
+// would reach into the others' private state. The reader is apart (parser.ts), as is the socket
+// (connection.ts) and the inventory's parsing (inventory.ts).
+//
 // The AMI source: one connection to Asterisk's manager interface through `asterisk-manager`,
 // turned into the normalizer's input stream.
 //
 // What we add on top of the package (see ../shared/ASTERISK.md for why):
-// - our own reader (src/ami/parser.ts) in place of the package's, with limits on frame size,
+// - our own reader (src/sources/ami/parser.ts) in place of the package's, with limits on frame size,
 //   header count and line length: the package's reader can be frozen by one hostile frame. The
-//   package keeps the connection, the login and the actions (src/ami/connection.ts hands it our
+//   package keeps the connection, the login and the actions (src/sources/ami/connection.ts hands it our
 //   socket, plain TCP or TLS); we hand it the responses by ActionID as its own reader did;
 // - a fresh manager object and parser per connection attempt, so a frame cut by a disconnect can
 //   never be glued to the first frame of the next connection;
@@ -15,18 +20,21 @@
 // - resync after every login: CoreShowChannels, so calls that ended while we were away still
 //   end, and calls that began while we were away are picked up; and the same query every
 //   `reconcileIntervalMs` while connected, so a call whose Hangup never reached us still ends;
-// - the PBX's device inventory (phones, trunks, queue members; src/ami/inventory.ts) at every
+// - the PBX's device inventory (phones, trunks, queue members; src/sources/ami/inventory.ts) at every
 //   login and after every PBX reload, for the AgentDirectory.
 import type { Socket } from 'node:net';
 import AsteriskManager from 'asterisk-manager';
 import type { Logger } from 'pino';
-import { BehaviorSubject, Subject } from 'rxjs';
-import type { NormalizerInput, SnapshotTrigger } from '../normalizer/index.js';
-import type { SnapshotChannel } from '../normalizer/tracker.js';
-import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { readMissedVars } from '../normalizer/missed-vars.js';
+import { Subject } from 'rxjs';
+import type { NormalizerInput, SnapshotTrigger } from '../../normalizer/index.js';
+import type { SnapshotChannel } from '../../normalizer/tracker.js';
+import { backoffDelay, type BackoffPolicy } from '../../util/backoff.js';
+import type { PbxSource, SourceDefinition, SourceStatus } from '../source.js';
+import { ConnectionStatus } from '../status.js';
+import { amiTlsOptions } from './connection.js';
+import { readMissedVars } from '../../normalizer/missed-vars.js';
 import { attachSocket, openSocket, readyEvent, type AmiTlsOptions, type SocketTarget } from './connection.js';
-import type { AmiEvent, ManagerFrame } from './frame.js';
+import type { AmiEvent, ManagerFrame } from '../../normalizer/ami-event.js';
 import { AmiParser, type AmiDrop, type AmiDropReason, type AmiParserLimits } from './parser.js';
 import { readInventory, type ListAnswer } from './inventory.js';
 
@@ -62,17 +70,6 @@ export interface AmiSourceOptions {
   readVar?: (channel: SnapshotChannel, name: string) => Promise<string | null | undefined>;
 }
 
-export type AmiState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'stopped';
-
-export interface AmiStatus {
-  state: AmiState;
-  /** Successful logins so far (1 after the first connect). */
-  logins: number;
-  /** Connection attempts that failed or dropped since the last login. */
-  failures: number;
-  lastError: string | null;
-  since: string;
-}
 
 interface Manager {
   on(event: string, fn: (...args: any[]) => void): void;
@@ -93,10 +90,15 @@ const DROP_LOG_INTERVAL_MS = 10_000;
 
 type ManagerCtor = new (port?: number, host?: string, username?: string, password?: string, events?: boolean) => Manager;
 
-export class AmiSource {
+export class AmiSource implements PbxSource {
+  readonly kind = 'ami';
+  readonly stage = 'pbx';
   /** AMI events, resync markers and snapshots, in the order Asterisk sent them. */
   readonly input$ = new Subject<NormalizerInput>();
-  readonly status$: BehaviorSubject<AmiStatus>;
+  private readonly connection = new ConnectionStatus();
+  readonly status$ = this.connection.status$;
+  /** Resolves after the first successful login (systemd READY waits for it). */
+  readonly loggedIn = this.connection.loggedIn;
   /** Frames dropped for breaking a limit (crm_bridge_ami_frames_dropped_total). */
   readonly dropped$ = new Subject<AmiDrop>();
   private manager: Manager | null = null;
@@ -104,7 +106,6 @@ export class AmiSource {
   private stopped = false;
   private actionSeq = 0;
   private attempt = 0;
-  private firstLogin: { promise: Promise<void>; resolve: () => void };
   private readonly log: Logger;
   /** The manager a CoreShowChannels snapshot is being taken on: never two at once (one resync mark). */
   private resyncing: Manager | null = null;
@@ -116,25 +117,20 @@ export class AmiSource {
   /** The last ActionID sent: a `Response: Follows` without one answers it (as in the package). */
   private lastActionId: string | null = null;
   private lastDropLog = 0;
-  /** The current manager's socket (ours: src/ami/connection.ts). */
+  /** The current manager's socket (ours: src/sources/ami/connection.ts). */
   private socket: Socket | null = null;
   private dropsNotLogged = 0;
 
   constructor(private readonly opts: AmiSourceOptions) {
     this.log = opts.log;
-    this.status$ = new BehaviorSubject<AmiStatus>({ state: 'idle', logins: 0, failures: 0, lastError: null, since: new Date().toISOString() });
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.firstLogin = { promise, resolve };
   }
 
-  /** Resolves after the first successful login (systemd READY waits for it). */
-  get loggedIn(): Promise<void> {
-    return this.firstLogin.promise;
+  get status(): SourceStatus {
+    return this.connection.current;
   }
 
-  get status(): AmiStatus {
-    return this.status$.value;
+  describe(): string {
+    return `AMI at ${this.opts.host}:${this.opts.port}`;
   }
 
   async start(): Promise<void> {
@@ -146,7 +142,7 @@ export class AmiSource {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.dropManager();
-    this.setState('stopped', null);
+    this.connection.enter('stopped');
     this.input$.complete();
     this.status$.complete();
     this.dropped$.complete();
@@ -178,7 +174,7 @@ export class AmiSource {
   private connect(): void {
     if (this.stopped) return;
     this.attempt++;
-    this.setState('connecting', null);
+    this.connection.enter('connecting');
     const Ctor = AsteriskManager as unknown as ManagerCtor;
     // No port: the constructor must not connect on its own; we drive connect and login.
     const m = new Ctor(undefined, this.opts.host, this.opts.username, this.opts.secret, true);
@@ -221,10 +217,8 @@ export class AmiSource {
 
   private onLoggedIn(m: Manager): void {
     this.attempt = 0;
-    const status = this.status;
-    this.status$.next({ state: 'connected', logins: status.logins + 1, failures: 0, lastError: null, since: new Date().toISOString() });
-    this.log.info({ host: this.opts.host, port: this.opts.port, logins: status.logins + 1 }, 'AMI connected and logged in');
-    this.firstLogin.resolve();
+    const logins = this.connection.connected();
+    this.log.info({ host: this.opts.host, port: this.opts.port, logins }, 'AMI connected and logged in');
     if (this.opts.resync) void this.resync(m, 'reconnect');
     if (this.opts.inventory) {
       // Asterisk sends FullyBooted right after a login once it has booted (at the end of the boot
@@ -472,16 +466,13 @@ export class AmiSource {
 
   private onDisconnected(why: string): void {
     if (this.stopped) return;
-    const status = this.status;
-    const failures = status.failures + 1;
+    const failures = this.connection.disconnected(why);
     if (!this.opts.reconnect) {
-      this.status$.next({ ...status, state: 'disconnected', failures, lastError: why, since: new Date().toISOString() });
       this.log.info({ reason: why }, 'AMI connection ended');
       this.input$.complete();
       return;
     }
     const delay = backoffDelay(this.opts.reconnect, this.attempt, this.opts.random);
-    this.status$.next({ ...status, state: 'disconnected', failures, lastError: why, since: new Date().toISOString() });
     const level = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
     this.log[level]({ host: this.opts.host, port: this.opts.port, reason: why, retryInMs: delay, failures }, 'AMI disconnected; reconnecting');
     this.timer = setTimeout(() => {
@@ -518,11 +509,6 @@ export class AmiSource {
     if (socket && socket.readyState !== 'open') socket.destroy();
   }
 
-  private setState(state: AmiState, error: string | null): void {
-    const s = this.status;
-    if (s.state === state) return;
-    this.status$.next({ ...s, state, lastError: error ?? s.lastError, since: new Date().toISOString() });
-  }
 }
 
 /** The warning's words for each limit (the config key names the setting to change). */
@@ -541,3 +527,32 @@ export class AmiErrorResponse extends Error {
     super(`AMI action ${action} failed: ${response}`);
   }
 }
+
+/**
+ * The `pbx.ami` row of the source table: the event source whenever AMI is configured (and for
+ * replay, which plays a recording over a loopback AMI server).
+ */
+export const amiSource: SourceDefinition = {
+  kind: 'ami',
+  configured: (config, replay) => replay || config.pbx.ami !== undefined,
+  create(config, { log, replay, readVarAside }) {
+    const ami = config.pbx.ami;
+    return new AmiSource({
+      host: replay?.host ?? ami?.host ?? '127.0.0.1',
+      port: replay?.port ?? ami?.port ?? 5038,
+      tls: replay ? false : amiTlsOptions(ami?.tls),
+      limits: ami ? { maxFrameBytes: ami.maxFrameBytes, maxHeaders: ami.maxHeaders, maxLineBytes: ami.maxLineBytes } : undefined,
+      username: ami?.username ?? '',
+      secret: ami?.secret ?? '',
+      reconnect: replay ? false : (ami?.reconnect ?? false),
+      actionTimeoutMs: ami?.actionTimeoutMs ?? 10_000,
+      resync: replay ? (replay.resync ?? false) : (ami?.resync ?? true),
+      reconcileIntervalMs: replay ? (replay.reconcileIntervalMs ?? 0) : (ami?.reconcileIntervalSeconds ?? 60) * 1000,
+      // Read even with calls.agentsFromPbx off, so a reload can turn it on; a replay server
+      // answers no action during playback: no inventory there unless asked for.
+      inventory: replay ? (replay.inventory ?? false) : true,
+      log,
+      ...(readVarAside ? { readVar: (ch: SnapshotChannel, name: string) => readVarAside(ch.uniqueid, name) } : {}),
+    });
+  },
+};

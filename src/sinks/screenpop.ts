@@ -5,9 +5,8 @@
 // miss nothing, and a fresh connection starts with the agent's calls still in progress.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { BridgeEvent } from '../events/types.js';
-import type { Sink } from '../sinks/types.js';
-import type { Principal } from './tokens.js';
+import { type BridgeEvent, isCallEvent } from '../events/types.js';
+import type { Sink, SinkDefinition } from './sink.js';
 
 interface Buffered {
   id: string;
@@ -38,7 +37,7 @@ class EventBuffer {
 
   /** Every buffered event of the given calls, in order. */
   ofCalls(callIds: ReadonlySet<string>): Buffered[] {
-    return this.items.filter((b) => 'callId' in b.event && callIds.has(callKey(b.event)));
+    return this.items.filter((b) => isCallEvent(b.event) && callIds.has(callKey(b.event)));
   }
 
   get size(): number {
@@ -46,12 +45,15 @@ class EventBuffer {
   }
 }
 
+/** Who a stream is for: an agent sees its own calls (and its queues'), a supervisor every event. */
+export type Viewer = { kind: 'agent'; agentId: string } | { kind: 'supervisor'; name: string };
+
 interface Session {
-  who: Principal;
+  who: Viewer;
   res: ServerResponse;
 }
 
-export interface AgentChannelOptions {
+export interface ScreenPopOptions {
   log: Logger;
   keepAliveSeconds: number;
   retryMs: number;
@@ -70,7 +72,7 @@ const AGENT_SPECIFIC = new Set(['call.ringing', 'call.answered', 'call.ring_stop
 /** Streams that fall this far behind are cut; the browser reconnects and resumes from its buffer. */
 const MAX_BACKLOG_BYTES = 1 << 20;
 
-export class AgentChannel implements Sink {
+export class ScreenPopSink implements Sink {
   readonly name = 'screenpop';
   private readonly buffers = new Map<string, EventBuffer>();
   private readonly all: EventBuffer;
@@ -81,7 +83,7 @@ export class AgentChannel implements Sink {
   private readonly sessions = new Set<Session>();
   private keepAlive: NodeJS.Timeout | null = null;
 
-  constructor(private opts: AgentChannelOptions) {
+  constructor(private opts: ScreenPopOptions) {
     this.all = new EventBuffer(opts.bufferPerAgent * 10);
   }
 
@@ -101,6 +103,11 @@ export class AgentChannel implements Sink {
   /** Which queues' calls each agent also follows (SIGHUP reload). */
   setAgentQueues(agentQueues: ReadonlyMap<string, readonly string[]>): void {
     this.opts = { ...this.opts, agentQueues };
+  }
+
+  /** A reload: the agents' queues may have changed (the stream settings need a restart). */
+  reconfigure(config: unknown): void {
+    this.setAgentQueues(agentQueues((config as ScreenPopConfig).agents));
   }
 
   get streams(): number {
@@ -124,7 +131,7 @@ export class AgentChannel implements Sink {
   }
 
   /** Attaches an SSE response for `who`, replaying what it missed since `lastEventId`. */
-  open(who: Principal, res: ServerResponse, lastEventId: string | null): void {
+  open(who: Viewer, res: ServerResponse, lastEventId: string | null): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -148,7 +155,7 @@ export class AgentChannel implements Sink {
   }
 
   /** An event this principal received, for rendering its pops (isolation: none other). */
-  eventFor(who: Principal, eventId: string): BridgeEvent | undefined {
+  eventFor(who: Viewer, eventId: string): BridgeEvent | undefined {
     const buffer = who.kind === 'supervisor' ? this.all : this.buffers.get(who.agentId);
     return buffer?.find(eventId)?.event;
   }
@@ -156,7 +163,7 @@ export class AgentChannel implements Sink {
   /** The agents an event concerns. */
   private recipients(event: BridgeEvent): Set<string> {
     const out = new Set<string>();
-    if (!('callId' in event)) {
+    if (!isCallEvent(event)) {
       out.add(event.agent.id);
       return out;
     }
@@ -214,6 +221,44 @@ export class AgentChannel implements Sink {
   }
 }
 
-export function describe(who: Principal): string {
+export function describe(who: Viewer): string {
   return who.kind === 'agent' ? `agent:${who.agentId}` : `supervisor:${who.name}`;
 }
+
+/** The screen-pop sink's entry, derived from `http` and `agents` (it is never listed under `sinks:`). */
+export interface ScreenPopConfig {
+  type: 'screenpop';
+  keepAliveSeconds: number;
+  retryMs: number;
+  bufferPerAgent: number;
+  agents: ReadonlyArray<{ id: string; queues?: string[] }>;
+}
+
+/** What of the whole config implies a screen-pop sink. */
+interface ScreenPopSettings {
+  http?: { keepAliveSeconds: number; retryMs: number; bufferPerAgent: number };
+  agents: ReadonlyArray<{ id: string; queues?: string[] }>;
+}
+
+function agentQueues(agents: ScreenPopConfig['agents']): Map<string, readonly string[]> {
+  return new Map(agents.filter((a) => a.queues?.length).map((a) => [a.id, a.queues ?? []]));
+}
+
+/** The screen-pop row of the sink table: one sink, implied by `http` (the agent page and streams). */
+export const screenpopSink: SinkDefinition<ScreenPopConfig, ScreenPopSettings> = {
+  type: 'screenpop',
+  // Never validated: implied sinks are not accepted under `sinks:` (config/schema.ts skips them).
+  schema: { type: 'object', properties: { type: { const: 'screenpop' } } },
+  implied: (config) =>
+    config.http
+      ? { type: 'screenpop', keepAliveSeconds: config.http.keepAliveSeconds, retryMs: config.http.retryMs, bufferPerAgent: config.http.bufferPerAgent, agents: config.agents }
+      : null,
+  create: (config, ctx) =>
+    new ScreenPopSink({
+      log: ctx.log,
+      keepAliveSeconds: config.keepAliveSeconds,
+      retryMs: config.retryMs,
+      bufferPerAgent: config.bufferPerAgent,
+      agentQueues: agentQueues(config.agents),
+    }),
+};

@@ -1,4 +1,4 @@
-// ari-client 2.2.0 ships no types. This declares the surface src/ari/source.ts and the ARI
+// ari-client 2.2.0 ships no types. This declares the surface src/sources/ari/source.ts and the ARI
 // fixture recorder use, read from node_modules/ari-client/lib/client.js: operations are
 // generated from Asterisk's own swagger description, so each takes one options object and
 // returns a (Bluebird) promise.
