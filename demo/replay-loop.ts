@@ -1,5 +1,5 @@
 // The demo's stand-in PBX when no real Asterisk can run: a loopback AMI server that plays the
-// calls recorded from a real Asterisk 22 (test/fixtures/*.ami) over and over, paced as they
+// calls recorded from a real Asterisk 22 (lab/recordings/*.ami) over and over, paced as they
 // were recorded, so the bridge sees a PBX where calls keep coming.
 //
 // src/sources/ami/replay-server.ts plays one trace once, byte for byte. A loop needs more: every play

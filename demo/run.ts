@@ -16,16 +16,16 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { VERSION } from '../dist/util/version.js';
-import { AmiDriver } from '../test/helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk, type AsteriskInstance } from '../test/helpers/asterisk.js';
-import { scenarios, type ScenarioName } from '../test/helpers/scenarios.js';
+import { AmiDriver } from '../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk, type AsteriskInstance } from '../lab/asterisk.js';
+import { scenarios, type ScenarioName } from '../lab/scenarios.js';
 import { startSampleCrm, type SampleCrm } from './crm.js';
 import { loadRecording, startReplayLoop, type ReplayLoop } from './replay-loop.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROOTFS = process.env.ASTERISK_ROOT ?? path.join(REPO, '.cache/asterisk-root');
 const BIN = path.join(REPO, 'bin/crm-bridge.js');
-const FIXTURES = path.join(REPO, 'test/fixtures');
+const FIXTURES = path.join(REPO, 'lab/recordings');
 /** Building the rootfs downloads ~500 MB; this bounds a hung mirror, not a slow one. */
 const ROOTFS_BUILD_TIMEOUT_MS = 20 * 60_000;
 
@@ -115,7 +115,7 @@ async function buildRootfs(signal: AbortSignal): Promise<void> {
   say(`afterwards. Log: ${shown(logFile)}. Or press Ctrl-C and run: npm run demo -- --replay`);
   const log = fs.createWriteStream(logFile);
   // Its own process group, so stopping the demo stops debootstrap too (flock would not pass it on).
-  const child = spawn('flock', [`${ROOTFS}.lock`, 'bash', path.join(REPO, 'scripts/asterisk-rootfs.sh')], {
+  const child = spawn('flock', [`${ROOTFS}.lock`, 'bash', path.join(REPO, 'lab/rootfs.sh')], {
     env: { ...process.env, ASTERISK_ROOT: ROOTFS },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -499,7 +499,7 @@ async function run(opts: Options, signal: AbortSignal, started: Started, dir: st
 
   const source = live
     ? `LIVE PBX: Asterisk ${pbx.kind === 'live' ? pbx.version : ''} on this machine; the demo places a call every ${opts.everyMs / 1000} s`
-    : 'REPLAY of calls recorded from a real Asterisk 22 (test/fixtures/*.ami), looped with fresh ids and times. Not a live PBX.';
+    : 'REPLAY of calls recorded from a real Asterisk 22 (lab/recordings/*.ami), looped with fresh ids and times. Not a live PBX.';
 
   // 2. The sample CRM.
   const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
@@ -529,7 +529,7 @@ async function run(opts: Options, signal: AbortSignal, started: Started, dir: st
     say(`${okColour('PBX       LIVE')}: Asterisk ${pbx.version} (Debian sid chroot in ${shown(ROOTFS)}), AMI on 127.0.0.1:${pbx.ami.port}.`);
     say(`          The demo places real calls through it: a simulated caller, IVR and agents 201/202 (Local channels, no phones).`);
   } else {
-    say(`${warnColour('PBX       REPLAY — NOT A LIVE PBX.')} Calls recorded from a real Asterisk 22 (test/fixtures/*.ami), replayed`);
+    say(`${warnColour('PBX       REPLAY — NOT A LIVE PBX.')} Calls recorded from a real Asterisk 22 (lab/recordings/*.ami), replayed`);
     say(`          in a loop with fresh ids and times over a real AMI socket. Why a replay: ${pbx.why}.`);
   }
   say(`Bridge    crm-bridge run (pid ${bridge.pid}) on ${bridgeUrl}; config ${configFile}, log ${logFile}`);

@@ -1,5 +1,5 @@
 // The ARI translation (src/sources/ari/translate.ts) over ARI event streams recorded from a real
-// Asterisk 22 (test/fixtures/ari/*.jsonl, scripts/record-ari-fixtures.ts), fed to the unchanged
+// Asterisk 22 (lab/recordings/ari/*.jsonl, lab/record-ari.ts), fed to the unchanged
 // normalizer: the exact AMI-path sequences minus ARI's documented gaps
 // (test/helpers/ari-expected.ts), contract and schema valid, deterministic, no state left behind.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { byCall, contractViolations, summarize } from './helpers/contract.js';
 import { canonical } from './helpers/expected.js';
 import { TEST_NORMALIZER } from './helpers/replay.js';
 
-const dir = new URL('./fixtures/ari/', import.meta.url);
+const dir = new URL('../lab/recordings/ari/', import.meta.url);
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
 
 function load(file: string): AriMessage[] {

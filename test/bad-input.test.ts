@@ -7,7 +7,7 @@ import { validateEvent } from '../dist/events/validator.js';
 import { contractViolations } from './helpers/contract.js';
 import { replayTrace } from './helpers/replay.js';
 
-const trace = readFileSync(new URL('./fixtures/queue-answered.ami', import.meta.url));
+const trace = readFileSync(new URL('../lab/recordings/queue-answered.ami', import.meta.url));
 const SEP = Buffer.from('\r\n\r\n');
 
 /** Splits a trace into its greeting line and its frames (each with its terminating blank line). */

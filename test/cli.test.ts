@@ -9,7 +9,7 @@ import { validateEvent } from '../dist/events/validator.js';
 import { BIN, cli } from './helpers/cli.js';
 import { replayTrace } from './helpers/replay.js';
 
-const FIXTURE = new URL('./fixtures/queue-answered.ami', import.meta.url).pathname;
+const FIXTURE = new URL('../lab/recordings/queue-answered.ami', import.meta.url).pathname;
 
 const tmp = mkdtempSync(join(tmpdir(), 'crm-bridge-cli-'));
 
@@ -160,7 +160,7 @@ t.test('given a replay config with mistakes, then each is listed as path: messag
 const SUMMARY = /^crm-bridge replay: (\d+) calls?, (\d+) events?, (\d+) warnings?$/;
 
 t.test('given a clean trace, when replayed, then stderr ends with a one-line summary of calls, events and warnings, and stdout holds only events', async (t) => {
-  const r = await cli(['replay', new URL('./fixtures/ten-calls.ami', import.meta.url).pathname], {}, { cwd: tmp });
+  const r = await cli(['replay', new URL('../lab/recordings/ten-calls.ami', import.meta.url).pathname], {}, { cwd: tmp });
   t.equal(r.code, 0, r.stderr);
   const { events, calls, open } = eventsOf(r.stdout);
   t.same(open, [], 'then every call of the trace ended');
@@ -198,7 +198,7 @@ t.test('given a trace with a garbage frame that stops inside a frame in the midd
 });
 
 t.test('given stdout closed by the reader (replay | head), when replaying, then it stops quietly and exits 0', async (t) => {
-  const child = spawn(process.execPath, [BIN, 'replay', new URL('./fixtures/ten-calls.ami', import.meta.url).pathname], { env: { PATH: process.env.PATH }, cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'replay', new URL('../lab/recordings/ten-calls.ami', import.meta.url).pathname], { env: { PATH: process.env.PATH }, cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
   // The reader is gone before the first event: every write meets EPIPE.
   child.stdout.destroy();
   let stderr = '';

@@ -1,5 +1,5 @@
-// Every recorded real-Asterisk scenario (test/fixtures/*.ami, captured from the AMI socket by
-// scripts/record-fixtures.ts) replayed through the live code path: exact event sequences,
+// Every recorded real-Asterisk scenario (lab/recordings/*.ami, captured from the AMI socket by
+// lab/record-ami.ts) replayed through the live code path: exact event sequences,
 // JSON Schema validity, contract ordering, CRM variables, and state freed afterwards.
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
@@ -9,7 +9,7 @@ import { byCall, contractViolations, summarize } from './helpers/contract.js';
 import { canonical, EXPECTED } from './helpers/expected.js';
 import { replayTrace } from './helpers/replay.js';
 
-const dir = new URL('./fixtures/', import.meta.url);
+const dir = new URL('../lab/recordings/', import.meta.url);
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.ami')).sort();
 
 t.test('given the recorded scenarios, then there is one per real-Asterisk scenario', async (t) => {

@@ -1,5 +1,5 @@
 // Fuzzing the AMI input (issue 15): generated frames — real event types and headers taken from
-// the recorded traces (test/fixtures/*.ami), with their values swapped for hostile ones
+// the recorded traces (lab/recordings/*.ami), with their values swapped for hostile ones
 // (Object.prototype names, huge and fractional numbers, control characters, Unicode, empty and
 // oversized values), headers dropped, frames truncated, shuffled and mixed with random ones —
 // through (1) the real normalizer in-process, with resync snapshots among them, and (2) the real
@@ -35,7 +35,7 @@ function prng(seed: number): () => number {
 // ---- what the real traces say ------------------------------------------------------------------
 
 type Header = [name: string, value: string];
-const dir = new URL('./fixtures/', import.meta.url);
+const dir = new URL('../lab/recordings/', import.meta.url);
 const recorded: Header[][] = [];
 for (const f of readdirSync(dir).filter((n) => n.endsWith('.ami'))) {
   for (const block of readFileSync(new URL(f, dir), 'latin1').split('\r\n\r\n')) {

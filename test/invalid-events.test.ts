@@ -18,7 +18,7 @@ import { defaultIds } from '../dist/normalizer/index.js';
 import { INVALID_SINK, Outbox } from '../dist/outbox/index.js';
 import { startReceiver } from './helpers/receivers.js';
 
-const TRACE = readFileSync(new URL('./fixtures/queue-answered.ami', import.meta.url));
+const TRACE = readFileSync(new URL('../lab/recordings/queue-answered.ami', import.meta.url));
 /** `:` is outside the contract's id pattern: every call.ringing is invalid, the rest is not. */
 const BAD_RINGING_IDS = (seed: string | null): string => (seed?.includes('|call.ringing|') ? 'not:an-id' : defaultIds(seed));
 

@@ -3,7 +3,7 @@
 // the tracker throw goes to ctx.onError and the stream goes on; completion, errors and
 // unsubscription pass through.
 //
-// The inputs are real frames recorded from Asterisk 22 (test/fixtures/direct-answered.ami) and
+// The inputs are real frames recorded from Asterisk 22 (lab/recordings/direct-answered.ami) and
 // the tracker is the real one. The expected events are whatever a twin tracker makes of the same
 // inputs, so these tests hold for any call model: they test the operator, not the tracker.
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ import type { CallTracker } from '../dist/normalizer/tracker.js';
 // An inbound call to agent 201, answered, then hung up: the caller's Local channel pair (a, b),
 // the agent's (c, d), the dial (e), the answer (f) and the four hang-ups (g-j), read from the
 // fixture by their Timestamps (each unique there); the other frames of the call are left out.
-const FIXTURE = fs.readFileSync(new URL('./fixtures/direct-answered.ami', import.meta.url), 'latin1');
+const FIXTURE = fs.readFileSync(new URL('../lab/recordings/direct-answered.ami', import.meta.url), 'latin1');
 const STAMPS: Record<string, string> = {
   a: '1795423805.239091',
   b: '1795423805.239168',

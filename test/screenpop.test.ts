@@ -12,7 +12,7 @@ import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { replayTrace } from './helpers/replay.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
 
-const events = async (name: string) => (await replayTrace(readFileSync(new URL(`./fixtures/${name}.ami`, import.meta.url)))).events;
+const events = async (name: string) => (await replayTrace(readFileSync(new URL(`../lab/recordings/${name}.ami`, import.meta.url)))).events;
 const SECRET = 'k'.repeat(40);
 
 async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?: { perToken: number; perAddress: number }) {

@@ -1,7 +1,7 @@
 // An attended transfer that joins two calls that began separately (two Linkedids), as SIP
 // phones do with REFER/Replaces. The test Asterisk cannot produce this with Local channels
 // (Atxfer keeps one Linkedid), so the frames are hand-built, with the field names of the real
-// AttendedTransfer event recorded in test/fixtures/attended-transfer.ami.
+// AttendedTransfer event recorded in lab/recordings/attended-transfer.ami.
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { validateEvent } from '../dist/events/validator.js';

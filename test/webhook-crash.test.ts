@@ -10,7 +10,7 @@ import { startDaemon, writeConfig } from './helpers/daemon.js';
 import { startReceiver } from './helpers/receivers.js';
 import { replayTrace } from './helpers/replay.js';
 
-const TRACE = readFileSync(new URL('./fixtures/ten-calls.ami', import.meta.url));
+const TRACE = readFileSync(new URL('../lab/recordings/ten-calls.ami', import.meta.url));
 
 t.test('given a daemon delivering webhooks slowly, when it is killed with SIGKILL and restarted, then nothing is lost', async (t) => {
   const { events: expected } = await replayTrace(TRACE, {}, {

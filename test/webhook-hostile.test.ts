@@ -25,7 +25,7 @@ import { startDaemon, writeConfig } from './helpers/daemon.js';
 import { startReceiver, type Received } from './helpers/receivers.js';
 import { started } from './helpers/sample-events.js';
 
-const QUEUE = readFileSync(new URL('./fixtures/queue-answered.ami', import.meta.url));
+const QUEUE = readFileSync(new URL('../lab/recordings/queue-answered.ami', import.meta.url));
 const FAST_RETRY = { retry: { initialDelayMs: 20, maxDelayMs: 200, factor: 2, jitter: 0 } };
 
 /** A call.started of its own call, from `name` at `number`. */

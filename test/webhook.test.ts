@@ -15,7 +15,7 @@ import { contractViolations } from './helpers/contract.js';
 import { runBridgeOnTrace } from './helpers/bridge-replay.js';
 import { startReceiver, startSipgateReceiver, startZammadReceiver, type Received } from './helpers/receivers.js';
 
-const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}.ami`, import.meta.url));
+const fixture = (name: string) => readFileSync(new URL(`../lab/recordings/${name}.ami`, import.meta.url));
 const QUEUE = fixture('queue-answered');
 const FAST_RETRY = { retry: { initialDelayMs: 20, maxDelayMs: 200, factor: 2, jitter: 0.1 } };
 
@@ -236,7 +236,7 @@ t.test('given a 429 with Retry-After and a 400, then the delay is honoured and t
   t.equal(receiver.requests.filter((r) => r.body.includes('"callId"')).length, all.length - 1, 'then every other call event was delivered');
 });
 
-const scenarios = readdirSync(new URL('./fixtures/', import.meta.url)).filter((f) => f.endsWith('.ami')).map((f) => f.replace('.ami', ''));
+const scenarios = readdirSync(new URL('../lab/recordings/', import.meta.url)).filter((f) => f.endsWith('.ami')).map((f) => f.replace('.ami', ''));
 
 t.test('given the zammad preset, when every recorded scenario is delivered, then the Zammad receiver rules all hold', async (t) => {
   for (const name of scenarios) {

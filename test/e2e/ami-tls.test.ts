@@ -10,8 +10,8 @@ import pino from 'pino';
 import t from 'tap';
 import { AmiSource, type AmiStatus } from '../../dist/sources/ami/source.js';
 import type { AmiEvent } from '../../dist/normalizer/ami-event.js';
-import { withTimeout } from '../helpers/ami-driver.js';
-import { BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { withTimeout } from '../../lab/ami-driver.js';
+import { BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, freePort, startAsterisk } from '../../lab/asterisk.js';
 
 /** A self-signed certificate for 127.0.0.1 and localhost, valid for a day. */
 function selfSigned(dir: string): { cert: string; key: string } {

@@ -8,13 +8,13 @@
 import t from 'tap';
 import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
 import { ariExpectation } from '../helpers/ari-expected.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../../lab/asterisk.js';
 import { byCall, contractViolations, summarize } from '../helpers/contract.js';
 import { canonical, EXPECTED } from '../helpers/expected.js';
 import { e2eConfig, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { scenarios } from '../../lab/scenarios.js';
 
 const ARI_USER = 'bridge';
 const ARI_PASSWORD = 'bridge-secret';

@@ -1,5 +1,5 @@
 // The ARI source against a real Asterisk 22, side by side with the AMI source on the same PBX:
-// every scenario of test/helpers/scenarios.ts, driven over AMI by the test driver, must give on
+// every scenario of lab/scenarios.ts, driven over AMI by the test driver, must give on
 // the ARI path the AMI path's call events minus ARI's documented gaps (test/helpers/
 // ari-expected.ts: no call.queued, queue null, no queue-member names, no agent.login / logout /
 // paused / unpaused) — same calls, same callIds, same agents, channels, reasons and times — every
@@ -18,13 +18,13 @@ import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
 import { validateEvent } from '../../dist/events/validator.js';
 import { createTracker, normalize, type NormalizerInput } from '../../dist/normalizer/index.js';
 import type { Subject } from 'rxjs';
-import { AmiDriver, type AmiFrame } from '../helpers/ami-driver.js';
+import { AmiDriver, type AmiFrame } from '../../lab/ami-driver.js';
 import { ariExpectation, ARI_DIFFERENCES } from '../helpers/ari-expected.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, freePort, startAsterisk } from '../../lab/asterisk.js';
 import { byCall, contractViolations, summarize } from '../helpers/contract.js';
 import { canonical, EXPECTED } from '../helpers/expected.js';
 import { TEST_NORMALIZER } from '../helpers/replay.js';
-import { scenarioNames, scenarios } from '../helpers/scenarios.js';
+import { scenarioNames, scenarios } from '../../lab/scenarios.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const ARI_USER = 'bridge';

@@ -2,10 +2,10 @@
 // recording is suspect. Needs root (chroot) and the Asterisk rootfs (built on first use).
 import fs from 'node:fs';
 import t from 'tap';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk } from '../helpers/asterisk.js';
-import { recordAmi } from '../helpers/recorder.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk } from '../../lab/asterisk.js';
+import { recordAmi } from '../../lab/recorder.js';
+import { scenarios } from '../../lab/scenarios.js';
 
 /** Pids of processes whose command line mentions `needle` (e.g. an instance's config dir). */
 function processesMentioning(needle: string): number[] {

@@ -7,10 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import t from 'tap';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../../lab/asterisk.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { scenarios } from '../../lab/scenarios.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Tokens as check-config wants them: 128 bits or more, all different (URL-safe: they travel in ?token=).

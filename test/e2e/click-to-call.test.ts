@@ -7,11 +7,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
-import { AmiDriver, type AmiFrame } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver, type AmiFrame } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../../lab/asterisk.js';
 import { byCall, contractViolations } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { scenarios } from '../../lab/scenarios.js';
 
 const API_TOKEN = 'e2e-api-token-0123456789abcdef0123456789';
 const AGENT_TOKEN = 'e2e-agent-201-token-0123456789abcdef';

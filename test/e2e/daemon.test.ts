@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
 import { validateEvent } from '../../dist/events/validator.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk } from '../../lab/asterisk.js';
 import { byCall, contractViolations, summarize } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { canonical, EXPECTED } from '../helpers/expected.js';
-import { recordAmi } from '../helpers/recorder.js';
-import { scenarioNames, scenarios } from '../helpers/scenarios.js';
+import { recordAmi } from '../../lab/recorder.js';
+import { scenarioNames, scenarios } from '../../lab/scenarios.js';
 
 const BIN = new URL('../../bin/crm-bridge.js', import.meta.url).pathname;
 

@@ -1,14 +1,14 @@
 // Issue 14 against a real Asterisk 22: the built daemon reads the PBX's device inventory
-// (test/asterisk/etc/pjsip_inventory.conf: a registering phone whose name is no extension, a
+// (lab/pbx/pjsip_inventory.conf: a registering phone whose name is no extension, a
 // trunk with a static contact whose name is one, a trunk with an outbound registration) and
 // recognises agents by it; and the periodic reconciliation ends a call whose Hangup never reached
 // the bridge (an AMI proxy between the two loses that call's events).
 import dgram from 'node:dgram';
 import t from 'tap';
 import type { CallEvent } from '../../dist/events/types.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
 import { startAmiFilterProxy } from '../helpers/ami-filter-proxy.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../../lab/asterisk.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 
 const METRICS_TOKEN = 'e2e-inventory-metrics-token-0123456789';

@@ -15,7 +15,7 @@ import { jetstream } from '@nats-io/jetstream';
 import t from 'tap';
 import { startReplayServer } from '../../dist/sources/ami/replay-server.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
-import { freePort } from '../helpers/asterisk.js';
+import { freePort } from '../../lab/asterisk.js';
 import { byCall } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
 import { startNats } from '../helpers/nats.js';
@@ -23,7 +23,7 @@ import { startReceiver } from '../helpers/receivers.js';
 import { connectSse } from '../helpers/sse.js';
 
 const STREAM = 'CRM_EVENTS';
-const FIXTURES = new URL('../fixtures/', import.meta.url);
+const FIXTURES = new URL('../../lab/recordings/', import.meta.url);
 const TOKEN_201 = 'e2e-pop-201-token-0123456789abcdef0123';
 
 t.test('given a NATS stream, webhook nodes sharing a consumer, and pop nodes', async (t) => {

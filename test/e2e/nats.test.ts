@@ -13,15 +13,15 @@ import { startReplayServer } from '../../dist/sources/ami/replay-server.js';
 import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
 import { subjectOf } from '../../dist/sinks/nats.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../../lab/asterisk.js';
 import { byCall } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
 import { readStream, startNats, type StoredEvent } from '../helpers/nats.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { scenarios } from '../../lab/scenarios.js';
 
 const STREAM = 'CRM_EVENTS';
-const FIXTURES = new URL('../fixtures/', import.meta.url);
+const FIXTURES = new URL('../../lab/recordings/', import.meta.url);
 
 function natsSink(url: string): string {
   return `  - type: nats\n    servers: [${url}]\n    stream: ${STREAM}\n    retry: { initialDelayMs: 100, maxDelayMs: 500, factor: 2, jitter: 0.1 }\n`;

@@ -17,13 +17,13 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent } from '../../dist/events/types.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../../lab/asterisk.js';
 import { byCall } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
 import { startReceiver, type Received } from '../helpers/receivers.js';
 import { connectSse } from '../helpers/sse.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { scenarios } from '../../lab/scenarios.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const run = promisify(execFile);

@@ -1,4 +1,4 @@
-// The built daemon against the SIP lab (test/helpers/pbx-scenarios.ts): a real Asterisk 22 PBX
+// The built daemon against the SIP lab (lab/pbx-scenarios.ts): a real Asterisk 22 PBX
 // whose agents' phones and PSTN trunk are PJSIP, played by a second Asterisk. Each scenario's
 // events must be schema-valid, keep the contract's guarantees, and be exactly the sequence below.
 // What the PBX sent meanwhile is kept per scenario in .cache/e2e-artifacts/pbx-<name>.ami.
@@ -11,13 +11,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import { validateEvent } from '../../dist/events/validator.js';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startSipLab } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startSipLab } from '../../lab/asterisk.js';
 import { byCall, contractViolations } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { canonical } from '../helpers/expected.js';
-import { type LabScenarioName, labScenarioNames, labScenarios } from '../helpers/pbx-scenarios.js';
-import { recordAmi } from '../helpers/recorder.js';
+import { type LabScenarioName, labScenarioNames, labScenarios } from '../../lab/pbx-scenarios.js';
+import { recordAmi } from '../../lab/recorder.js';
 
 interface CallExpectation {
   lines: string[];

@@ -6,8 +6,8 @@
 import t, { type Test } from 'tap';
 import { validateEvent } from '../../dist/events/validator.js';
 import type { AgentEvent, BridgeEvent } from '../../dist/events/types.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk, type AsteriskInstance } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk, type AsteriskInstance } from '../../lab/asterisk.js';
 import { e2eConfig, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
 
 const API_TOKEN = 'e2e-presence-api-token-0123456789abcdef';

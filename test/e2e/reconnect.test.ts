@@ -5,8 +5,8 @@
 import t from 'tap';
 import type { CallEvent } from '../../dist/events/types.js';
 import { validateEvent } from '../../dist/events/validator.js';
-import { AmiDriver, type AmiFrame } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver, type AmiFrame } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../../lab/asterisk.js';
 import { byCall, summarize } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';

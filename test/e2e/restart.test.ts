@@ -8,8 +8,8 @@
 import t, { type Test } from 'tap';
 import type { CallEvent } from '../../dist/events/types.js';
 import { validateEvent } from '../../dist/events/validator.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../../lab/asterisk.js';
 import { contractViolations } from '../helpers/contract.js';
 import { type Daemon, e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { type Received, startReceiver } from '../helpers/receivers.js';

@@ -1,12 +1,12 @@
 // Real calls in a real Asterisk reach local CRM receivers as the expected requests.
 import t from 'tap';
 import type { BridgeEvent, CallEvent } from '../../dist/events/types.js';
-import { AmiDriver } from '../helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../helpers/asterisk.js';
+import { AmiDriver } from '../../lab/ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, startAsterisk } from '../../lab/asterisk.js';
 import { byCall } from '../helpers/contract.js';
 import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { startReceiver, startSipgateReceiver, startZammadReceiver } from '../helpers/receivers.js';
-import { scenarios } from '../helpers/scenarios.js';
+import { scenarios } from '../../lab/scenarios.js';
 
 t.test('given the daemon with Zammad, sipgate and JSON webhooks next to a real Asterisk', async (t) => {
   const asterisk = await startAsterisk({ name: 'webhook' });

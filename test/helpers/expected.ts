@@ -1,5 +1,5 @@
-// The exact normalized sequence each real-Asterisk scenario must produce (test/helpers/scenarios.ts
-// drives them; test/fixtures/<name>.ami are their recordings). One line per event, in order, as
+// The exact normalized sequence each real-Asterisk scenario must produce (lab/scenarios.ts
+// drives them; lab/recordings/<name>.ami are their recordings). One line per event, in order, as
 // written by summarize(); agent.status lines are checked separately (device-state noise).
 export const CRM_VARS = { Omlcrmcustomerid: '12345', Omlcrmcustomerplan: '7' };
 
@@ -95,7 +95,7 @@ export const EXPECTED: Record<string, Expectation> = {
     // "Parties that are not agents"); the pstn-out Local channel is announced when it answers.
     calls: [['call.started', 'call.ringing Local/5551234@pstn-out', 'call.answered Local/5551234@pstn-out', 'call.hangup answered by:caller']],
   },
-  // The SIP lab (test/helpers/pbx-scenarios.ts, real PJSIP phones and trunk): non-agent parties
+  // The SIP lab (lab/pbx-scenarios.ts, real PJSIP phones and trunk): non-agent parties
   // are named by their device; pickers' and retrievers' own calls end handed over.
   'caller-cancels-ringing': {
     calls: [

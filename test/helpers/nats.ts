@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { freePort } from './asterisk.js';
+import { freePort } from '../../lab/asterisk.js';
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 

@@ -7,7 +7,7 @@ import type { BridgeEvent } from '../../dist/events/types.js';
 import { createTracker, normalize, type NormalizerOptions } from '../../dist/normalizer/index.js';
 import type { CallTracker } from '../../dist/normalizer/tracker.js';
 
-/** The calls/agents settings the test Asterisk (test/asterisk/etc) needs. */
+/** The calls/agents settings the test Asterisk (lab/pbx) needs. */
 export const TEST_NORMALIZER: Omit<NormalizerOptions, 'ids'> = {
   server: 'pbx1',
   inboundContexts: ['from-pstn', 'from-trunk', 'from-external', 'from-did-direct', 'ext-did'],

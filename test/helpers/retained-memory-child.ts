@@ -10,7 +10,7 @@ import { createTracker, normalize } from '../../dist/normalizer/index.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
-const trace = readFileSync(new URL('../fixtures/ten-calls.ami', import.meta.url));
+const trace = readFileSync(new URL('../../lab/recordings/ten-calls.ami', import.meta.url));
 const kept: BridgeEvent[] = [];
 for (let r = 0; r < 10; r++) {
   const srv = await startReplayServer(trace);

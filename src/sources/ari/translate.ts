@@ -7,8 +7,8 @@
 // (main/manager_channels.c, manager_bridges.c): a Channel snapshot becomes the channel headers
 // AMI prints with a prefix (`Channel`, `Uniqueid`, `Linkedid`, `CallerIDNum`, `Context`, ... or
 // `DestChannel`, `TransfereeUniqueid`, ...), lower-cased like src/normalizer/ami-event.ts does. Verified
-// against recordings of the same scenarios from both interfaces (test/fixtures/*.ami and
-// test/fixtures/ari/*.jsonl, Asterisk 22.10).
+// against recordings of the same scenarios from both interfaces (lab/recordings/*.ami and
+// lab/recordings/ari/*.jsonl, Asterisk 22.10).
 //
 // Linkedid. ARI's Channel model has no Linkedid. With `channelvars = CHANNEL(linkedid)` in
 // ari.conf [general], Asterisk evaluates the function each time it builds a channel snapshot, so

@@ -1,7 +1,8 @@
-// Starts a real Asterisk 22 for a test: its own config dir and run dir inside the cached Debian
-// sid root filesystem (scripts/asterisk-rootfs.sh), its own AMI, HTTP and SIP ports on 127.0.0.1.
-// Two configurations: the PBX (test/asterisk/etc) and, for the SIP lab, a second instance that
-// plays the agents' phones and the PSTN over PJSIP (test/asterisk/phones); startSipLab() starts
+// Starts a real Asterisk 22 for a test, the demo or a recording: its own config dir and run dir
+// inside the cached Debian sid root filesystem (lab/rootfs.sh), its own AMI, HTTP and SIP ports
+// on 127.0.0.1.
+// Two configurations: the PBX (lab/pbx) and, for the SIP lab, a second instance that
+// plays the agents' phones and the PSTN over PJSIP (lab/phones); startSipLab() starts
 // both, each pointing its SIP at the other.
 //
 // Readiness is event-driven: the control socket appearing (inotify), then `core waitfullybooted`
@@ -15,12 +16,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AmiDriver, withTimeout } from './ami-driver.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = process.env.ASTERISK_ROOT ?? path.join(REPO, '.cache/asterisk-root');
 const ASTERISK = '/usr/sbin/asterisk';
 const CONFIG_SOURCES = {
-  pbx: path.join(REPO, 'test/asterisk/etc'),
-  phones: path.join(REPO, 'test/asterisk/phones'),
+  pbx: path.join(REPO, 'lab/pbx'),
+  phones: path.join(REPO, 'lab/phones'),
 } as const;
 export type AsteriskConfig = keyof typeof CONFIG_SOURCES;
 const CUSTOM_DIALPLAN = path.join(REPO, 'dialplan/oml_extensions_custom.conf');
@@ -149,9 +150,9 @@ const LAB_PHONES = ['201', '202', '203'] as const;
 const REGISTERED = /^(Created|Updated|Reachable|NonQualified)$/;
 
 export interface SipLab {
-  /** The PBX the bridge watches: test/asterisk/etc, with PJSIP phones 201-203 and a trunk. */
+  /** The PBX the bridge watches: lab/pbx, with PJSIP phones 201-203 and a trunk. */
   readonly pbx: AsteriskInstance;
-  /** The agents' phones and the PSTN: test/asterisk/phones, the PBX's SIP peer. */
+  /** The agents' phones and the PSTN: lab/phones, the PBX's SIP peer. */
   readonly phones: AsteriskInstance;
   /** Stops both. */
   stop(): Promise<void>;
@@ -228,7 +229,7 @@ function writeGreeting(pbx: AsteriskInstance, mailbox: string): void {
 async function ensureRootfs(): Promise<void> {
   if (fs.existsSync(path.join(ROOT, ASTERISK))) return;
   fs.mkdirSync(path.dirname(ROOT), { recursive: true });
-  const script = path.join(REPO, 'scripts/asterisk-rootfs.sh');
+  const script = path.join(REPO, 'lab/rootfs.sh');
   try {
     await new Promise<void>((resolve, reject) => {
       execFile(
@@ -277,7 +278,7 @@ export function freeUdpPort(): Promise<number> {
 }
 
 /**
- * Copies the configuration (test/asterisk/etc or test/asterisk/phones; the PBX also gets the
+ * Copies the configuration (lab/pbx or lab/phones; the PBX also gets the
  * product's custom dialplan), filling @PLACEHOLDERS@.
  */
 function writeConfig(config: AsteriskConfig, hostEtc: string, values: Record<string, string>): void {

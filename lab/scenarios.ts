@@ -1,6 +1,6 @@
-// The call scenarios played against a real Asterisk, for recording fixtures and for end-to-end
-// tests. Each one sets the agents' behaviour (globals read by [agents] in
-// test/asterisk/etc/extensions.conf), places its calls, acts mid-call where a person would,
+// The call scenarios played against a real Asterisk, for recording, for end-to-end tests
+// and for the demo. Each one sets the agents' behaviour (globals read by [agents] in
+// lab/pbx/extensions.conf), places its calls, acts mid-call where a person would,
 // and resolves once every channel it caused has hung up.
 //
 // Timing comes from the dialplan (Wait() is how the simulated people behave); the scenarios

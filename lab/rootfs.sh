@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds (once) a Debian sid root filesystem holding Asterisk 22 for the real-Asterisk tests.
+# Builds (once) a Debian sid root filesystem holding Asterisk 22 for the lab (lab/asterisk.ts).
 # Debian 12 ships no asterisk package; sid does. The result is cached in .cache/asterisk-root.
 set -euo pipefail
 root="${ASTERISK_ROOT:-$(cd "$(dirname "$0")/.." && pwd)/.cache/asterisk-root}"

@@ -1,5 +1,5 @@
-// The SIP lab's call scenarios: a PBX (test/asterisk/etc) with PJSIP phones 201-203 and a trunk,
-// and a second Asterisk (test/asterisk/phones) playing those phones and the PSTN (see
+// The SIP lab's call scenarios: a PBX (lab/pbx) with PJSIP phones 201-203 and a trunk,
+// and a second Asterisk (lab/phones) playing those phones and the PSTN (see
 // startSipLab in ./asterisk.ts). The bridge watches the PBX only; these scenarios drive both.
 //
 // What the people do (ring, answer, refuse, talk) is dialplan on the phones instance, set per
@@ -62,7 +62,7 @@ async function setup(lab: Lab, s: Setup): Promise<void> {
 
 const SCENARIO_TIMEOUT_MS = 60_000;
 const CALLER = '"Acme & Sons" <+4915112345678>';
-/** DIDs of test/asterisk/etc/extensions_sip_lab.conf [from-trunk]. */
+/** DIDs of lab/pbx/extensions_sip_lab.conf [from-trunk]. */
 const DID = {
   ext201: '41005201',
   ringGroup: '41005600',

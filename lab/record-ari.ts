@@ -1,24 +1,24 @@
-// Records the ARI fixtures in test/fixtures/ari/<scenario>.jsonl from a real Asterisk 22.
+// Records the ARI fixtures in lab/recordings/ari/<scenario>.jsonl from a real Asterisk 22.
 //
-//   node --import @tapjs/typescript/import scripts/record-ari-fixtures.ts [scenario...]
+//   node --import @tapjs/typescript/import lab/record-ari.ts [scenario...]
 //
-// The ARI counterpart of scripts/record-fixtures.ts: the same scenarios (test/helpers/
-// scenarios.ts, driven over AMI by the test driver), but what is recorded is every message the
+// The ARI counterpart of lab/record-ami.ts: the same scenarios (lab/scenarios.ts, driven
+// over AMI by the lab's driver), but what is recorded is every message the
 // ARI events websocket delivered to a Stasis application subscribed to everything
 // (`subscribeAll=true`), one JSON object per line, exactly as Asterisk sent it. A scenario's
 // recording ends once every channel it saw created was destroyed, followed by a
 // `ChannelUserevent` named RecordingEnd that the recorder raised itself (so the file shows it is
-// complete). Needs root (chroot) and test/asterisk/etc/ari.conf's `channelvars`.
+// complete). Needs root (chroot) and lab/pbx/ari.conf's `channelvars`.
 /// <reference path="../src/sources/ari/ari-client.d.ts" />
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ari, { type AriClient, type AriEventMessage } from 'ari-client';
-import { AmiDriver, withTimeout } from '../test/helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, startAsterisk } from '../test/helpers/asterisk.js';
-import { type ScenarioName, scenarioNames, scenarios } from '../test/helpers/scenarios.js';
+import { AmiDriver, withTimeout } from './ami-driver.js';
+import { AMI_SECRET, AMI_USER, startAsterisk } from './asterisk.js';
+import { type ScenarioName, scenarioNames, scenarios } from './scenarios.js';
 
-const FIXTURES = process.env.FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures/ari');
+const FIXTURES = process.env.FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'recordings/ari');
 const APP = 'crm-bridge-recorder';
 const ARI_USER = 'bridge';
 const ARI_PASSWORD = 'bridge-secret';

@@ -1,4 +1,4 @@
-// A small raw-socket AMI client that DRIVES Asterisk in tests: it sends actions and watches
+// A small raw-socket AMI client that DRIVES Asterisk in the lab: it sends actions and watches
 // events so a scenario can act at the right moment and know when its calls are over.
 //
 // It is deliberately independent of the product's AMI client (src/ami): a test that drove

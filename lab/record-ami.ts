@@ -1,24 +1,24 @@
-// Records the AMI fixtures in test/fixtures/<scenario>.ami from a real Asterisk 22.
+// Records the AMI fixtures in lab/recordings/<scenario>.ami from a real Asterisk 22.
 //
-//   node --import @tapjs/typescript/import scripts/record-fixtures.ts [scenario...]
+//   node --import @tapjs/typescript/import lab/record-ami.ts [scenario...]
 //
 // (Node 20 cannot strip types itself; tap's TypeScript loader is already installed. Needs root
 // for chroot; builds the Asterisk rootfs on first use.) Without arguments it records every
-// scenario: those of test/helpers/scenarios.ts one after the other on one Asterisk, then those of
-// test/helpers/pbx-scenarios.ts on the SIP lab (a PBX and a phones-and-PSTN instance; only the
+// scenario: those of lab/scenarios.ts one after the other on one Asterisk, then those of
+// lab/pbx-scenarios.ts on the SIP lab (a PBX and a phones-and-PSTN instance; only the
 // PBX is recorded). Each fixture is the exact byte stream a bridge logged in as `bridge` received
 // while the scenario ran: greeting, login response, events, and a final
 // `UserEvent: RecordingEnd` that marks the stream as complete.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AmiDriver } from '../test/helpers/ami-driver.js';
-import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk, startSipLab } from '../test/helpers/asterisk.js';
-import { type Lab, type LabScenarioName, labScenarioNames, labScenarios } from '../test/helpers/pbx-scenarios.js';
-import { recordAmi } from '../test/helpers/recorder.js';
-import { type ScenarioName, scenarioNames, scenarios } from '../test/helpers/scenarios.js';
+import { AmiDriver } from './ami-driver.js';
+import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, BRIDGE_AMI_USER, startAsterisk, startSipLab } from './asterisk.js';
+import { type Lab, type LabScenarioName, labScenarioNames, labScenarios } from './pbx-scenarios.js';
+import { recordAmi } from './recorder.js';
+import { type ScenarioName, scenarioNames, scenarios } from './scenarios.js';
 
-const FIXTURES = process.env.FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures');
+const FIXTURES = process.env.FIXTURES_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'recordings');
 
 const isLocal = (name: string): name is ScenarioName => (scenarioNames as string[]).includes(name);
 const isLab = (name: string): name is LabScenarioName => (labScenarioNames as string[]).includes(name);

@@ -1,6 +1,6 @@
 // Records an AMI session byte for byte: what the bridge would receive from Asterisk, greeting,
 // login response and every event, exactly as it arrived. These recordings are the fixtures
-// (test/fixtures/*.ami) that the normalizer's tests replay.
+// (lab/recordings/*.ami) that the normalizer's tests replay.
 import net from 'node:net';
 import { AmiFrame, AmiFrameParser, connected, encodeAction, withTimeout } from './ami-driver.js';
 
