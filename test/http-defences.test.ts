@@ -1,8 +1,9 @@
 // The HTTP server under attack, on a real http.Server: a guesser hammering wrong tokens is
 // throttled per address on every route that takes a token (agent routes, event stream, API,
 // /metrics), with a bounded number of log lines; event streams are capped per token and per
-// address; every static file carries a CSP with frame-ancestors; the Bearer scheme is matched in
-// any case.
+// address; every static file carries a CSP with frame-ancestors; every module and stylesheet of the
+// agent page is served, with its content type and the CSP; the Bearer scheme is matched in any case.
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import pino from 'pino';
 import t, { type Test } from 'tap';
@@ -277,6 +278,33 @@ t.test('given the agent page, its assets and the widget, then every one forbids 
     t.equal(ancestors, agentFiles.includes(path) ? "'self'" : `'self' ${CRM}`, `${path}: frame-ancestors`);
     t.equal(res.headers.get('x-content-type-options'), 'nosniff', `${path}: nosniff`);
   }
+});
+
+t.test('given the agent page, then every module and stylesheet it loads is served with its content type and the CSP, and every file of web/agent is one of them', async (t) => {
+  const srv = await startServer(t);
+  const page = await fetch(`${srv.base}/agent`);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  t.match(csp, /script-src 'self';/, 'the page runs only its own scripts');
+  // The browser's module loader, by hand: the page's <script>/<link> tags, then each module's static imports.
+  const html = await page.text();
+  const tags = [...html.matchAll(/<script type="module" src="([^"]+)"|<link rel="stylesheet" href="([^"]+)"/g)];
+  const queue = tags.map((m) => new URL(m[1] ?? m[2] ?? '', `${srv.base}/agent`));
+  t.ok(queue.length > 1, 'the page names its script and stylesheets');
+  const served = new Set<string>();
+  for (let url = queue.shift(); url; url = queue.shift()) {
+    const name = url.pathname;
+    if (served.has(name)) continue;
+    served.add(name);
+    const res = await fetch(url);
+    const body = await res.text();
+    t.equal(res.status, 200, `${name}: 200`);
+    t.match(res.headers.get('content-type') ?? '', name.endsWith('.css') ? /^text\/css\b/ : /^text\/javascript\b/, `${name}: content type`);
+    t.equal(res.headers.get('content-security-policy'), csp, `${name}: the same CSP as the page`);
+    t.equal(res.headers.get('x-content-type-options'), 'nosniff', `${name}: nosniff`);
+    if (name.endsWith('.js')) for (const m of body.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)'|^import\s+'([^']+)'/gm)) queue.push(new URL(m[1] ?? m[2] ?? '', url));
+  }
+  const files = readdirSync(new URL('../web/agent/', import.meta.url)).filter((f) => /\.(js|css)$/.test(f));
+  t.same([...served].sort(), files.map((f) => `/agent/assets/${f}`).sort(), 'then what the page loads is exactly the scripts and stylesheets of web/agent');
 });
 
 t.test('given the Bearer scheme in any case (RFC 7235), then every route accepts it', async (t) => {

@@ -1,11 +1,12 @@
 // The agent page in a real browser (Debian's chromium, driven by playwright-core) while a real
 // call rings in a real Asterisk: every pop target opens the CRM with the caller's number and
-// the dialplan's variables; with pop-ups blocked, the one-click fallback appears. Screenshots
-// are kept in .cache/e2e-artifacts/.
-import { existsSync, mkdirSync } from 'node:fs';
+// the dialplan's variables; with pop-ups blocked, the one-click fallback appears; the page's
+// modules all load, under the CSP, with a clean console. Screenshots are kept in
+// .cache/e2e-artifacts/.
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import t from 'tap';
 import { AmiDriver } from '../../lab/ami-driver.js';
 import { AMI_SECRET, AMI_USER, BRIDGE_AMI_SECRET, freePort, startAsterisk } from '../../lab/asterisk.js';
@@ -129,6 +130,39 @@ screenpop:
     await page.getByTestId('conn-state').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 });
     return { context, page };
   }
+
+  t.test('when the agent page loads, then the browser gets every module of web/agent as JavaScript under the CSP, and the console stays clean', async (t) => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    t.teardown(() => browser.close());
+    const page = await (await browser.newContext()).newPage();
+    const problems: string[] = [];
+    // Except the 404 of the browser's own /favicon.ico request: the bridge has none, and the page never asks.
+    const mine = (url: string) => !url.endsWith('/favicon.ico');
+    page.on('console', (m) => {
+      if (m.type() === 'error' && mine(m.location().url)) problems.push(`console: ${m.text()} (${m.location().url})`);
+    });
+    page.on('pageerror', (e) => {
+      problems.push(`uncaught: ${e.message}`);
+    });
+    const scripts = new Map<string, Response>();
+    page.on('response', (r) => {
+      if (r.request().resourceType() === 'script') scripts.set(new URL(r.url()).pathname, r);
+    });
+    // 'load' waits for the whole module graph (module scripts are deferred): each module is in
+    // `scripts` by then, or the page failed.
+    await page.goto(`${bridge}/agent?token=${TOKEN_201}`, { waitUntil: 'load' });
+    const modules = readdirSync(new URL('../../web/agent/', import.meta.url)).filter((f) => f.endsWith('.js'));
+    t.same([...scripts.keys()].sort(), modules.map((f) => `/agent/assets/${f}`).sort(), 'then the browser loaded each module of web/agent');
+    for (const [path, res] of scripts) {
+      const headers = await res.allHeaders();
+      t.equal(res.status(), 200, `${path}: 200`);
+      t.match(headers['content-type'] ?? '', /^text\/javascript\b/, `${path}: a JavaScript content type`);
+      t.match(headers['content-security-policy'] ?? '', /script-src 'self';/, `${path}: the CSP`);
+    }
+    const live = await page.getByTestId('conn-state').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 }).then(() => true, () => false);
+    t.same(problems, [], 'then nothing went wrong in the console, from loading to live');
+    t.ok(live, 'then the page went live');
+  });
 
   t.test('when pop-ups are allowed, then every target pops the CRM with the caller and the CRM variables', async (t) => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
