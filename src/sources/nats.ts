@@ -29,7 +29,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA, natsConnect, type NatsAuth } from '../bus/nats.js';
 import type { JsonSchema } from '../util/json-schema.js';
 import type { BusSource, SourceDefinition, SourceStatus } from './source.js';
-import { ConnectionStatus } from './status.js';
+import { ConnectedSource } from './status.js';
 import { validateEvent } from '../events/validator.js';
 import type { BridgeEvent } from '../events/types.js';
 import { redactUrl } from '../util/redact.js';
@@ -81,14 +81,11 @@ export interface NatsSourceOptions {
   log: Logger;
 }
 
-export class NatsSource implements BusSource {
+export class NatsSource extends ConnectedSource implements BusSource {
   readonly kind = 'nats';
   readonly stage = 'bus';
   /** Each valid event, handed on synchronously: when next() returns the node's sinks accepted it, and it is acknowledged. */
   readonly events$ = new Subject<BridgeEvent>();
-  private readonly connection = new ConnectionStatus();
-  readonly status$ = this.connection.status$;
-  readonly loggedIn = this.connection.loggedIn;
   readonly nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
@@ -101,11 +98,9 @@ export class NatsSource implements BusSource {
   parked = 0;
 
   constructor(private readonly opts: NatsSourceOptions) {
+    super();
   }
 
-  get status(): SourceStatus {
-    return this.connection.current;
-  }
 
   /** Partitions this node reads now (shared consumer), or null (reads everything). */
   get partitions(): number[] | null {

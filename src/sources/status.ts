@@ -40,3 +40,15 @@ export class ConnectionStatus {
     this.status$.complete();
   }
 }
+
+/** What every source keeps alike: its connection status, as a stream, a value and a first login. */
+export abstract class ConnectedSource {
+  protected readonly connection = new ConnectionStatus();
+  readonly status$ = this.connection.status$;
+  /** Resolves at the first successful login (systemd READY waits for it). */
+  readonly loggedIn = this.connection.loggedIn;
+
+  get status(): SourceStatus {
+    return this.connection.current;
+  }
+}

@@ -30,7 +30,7 @@ import type { NormalizerInput, SnapshotTrigger } from '../../normalizer/index.js
 import type { SnapshotChannel } from '../../normalizer/tracker.js';
 import { backoffDelay, type BackoffPolicy } from '../../util/backoff.js';
 import type { PbxSource, SourceDefinition, SourceStatus } from '../source.js';
-import { ConnectionStatus } from '../status.js';
+import { ConnectedSource } from '../status.js';
 import { amiTlsOptions } from './connection.js';
 import { readMissedVars } from '../../normalizer/missed-vars.js';
 import { attachSocket, openSocket, readyEvent, type AmiTlsOptions, type SocketTarget } from './connection.js';
@@ -90,15 +90,11 @@ const DROP_LOG_INTERVAL_MS = 10_000;
 
 type ManagerCtor = new (port?: number, host?: string, username?: string, password?: string, events?: boolean) => Manager;
 
-export class AmiSource implements PbxSource {
+export class AmiSource extends ConnectedSource implements PbxSource {
   readonly kind = 'ami';
   readonly stage = 'pbx';
   /** AMI events, resync markers and snapshots, in the order Asterisk sent them. */
   readonly input$ = new Subject<NormalizerInput>();
-  private readonly connection = new ConnectionStatus();
-  readonly status$ = this.connection.status$;
-  /** Resolves after the first successful login (systemd READY waits for it). */
-  readonly loggedIn = this.connection.loggedIn;
   /** Frames dropped for breaking a limit (crm_bridge_ami_frames_dropped_total). */
   readonly dropped$ = new Subject<AmiDrop>();
   private manager: Manager | null = null;
@@ -122,12 +118,10 @@ export class AmiSource implements PbxSource {
   private dropsNotLogged = 0;
 
   constructor(private readonly opts: AmiSourceOptions) {
+    super();
     this.log = opts.log;
   }
 
-  get status(): SourceStatus {
-    return this.connection.current;
-  }
 
   describe(): string {
     return `AMI at ${this.opts.host}:${this.opts.port}`;

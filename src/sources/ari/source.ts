@@ -62,7 +62,7 @@ import type { Logger } from 'pino';
 import { Subject } from 'rxjs';
 import { backoffDelay, type BackoffPolicy } from '../../util/backoff.js';
 import type { PbxSource, SourceDefinition, SourceStatus } from '../source.js';
-import { ConnectionStatus } from '../status.js';
+import { ConnectedSource } from '../status.js';
 import type { NormalizerInput } from '../../normalizer/index.js';
 import {
   type AriBridge,
@@ -139,15 +139,11 @@ let swaggerLog: Logger | null = null;
   }
 }
 
-export class AriSource implements PbxSource {
+export class AriSource extends ConnectedSource implements PbxSource {
   readonly kind = 'ari';
   readonly stage = 'pbx';
   /** ARI events as AMI-shaped events, resync markers and snapshots, in the order Asterisk sent them. */
   readonly input$ = new Subject<NormalizerInput>();
-  private readonly connection = new ConnectionStatus();
-  readonly status$ = this.connection.status$;
-  /** Resolves once the events websocket is first open (systemd READY waits for it). */
-  readonly loggedIn = this.connection.loggedIn;
   private readonly log: Logger;
   private readonly app: string;
   private readonly translation = createTranslateState();
@@ -162,13 +158,11 @@ export class AriSource implements PbxSource {
   private warnedNoLinkedidVar = false;
 
   constructor(private readonly opts: AriSourceOptions) {
+    super();
     this.log = opts.log;
     this.app = opts.app ?? DEFAULT_ARI_APP;
   }
 
-  get status(): SourceStatus {
-    return this.connection.current;
-  }
 
   describe(): string {
     return `ARI at ${redactUrl(this.opts.url)}`;
