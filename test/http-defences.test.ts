@@ -15,6 +15,7 @@ import { TokenVerifier, type Principal } from '../dist/http/tokens.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { BridgeMetrics } from '../dist/ops/metrics.js';
 import { opsRoutes, tokenMatcher } from '../dist/ops/routes.js';
+import { apiRoutes } from '../dist/api/router.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
 
 const TOKEN_201 = 'defences-agent-201-0b7e3f91c4a2d658';
@@ -56,14 +57,16 @@ async function startServer(t: Test, overrides: ConfigOverrides = {}) {
     agents,
     log,
     metrics,
-    api: { config: config.api!, ami: null, presence: null, agents, tokens, log },
-    // As the bridge wires them.
-    extraRoutes: opsRoutes({
-      readiness: () => ({ ready: true, checks: {} }),
-      metrics,
-      mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
-      knows: (token) => tokens.verify(token) !== null || token === API_TOKEN,
-    }),
+    // As the bridge wires them: the API's routes, then health and metrics.
+    extraRoutes: [
+      ...apiRoutes({ config: config.api!, ami: null, presence: null, agents, tokens, log }),
+      ...opsRoutes({
+        readiness: () => ({ ready: true, checks: {} }),
+        metrics,
+        mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
+        knows: (token) => tokens.verify(token) !== null || token === API_TOKEN,
+      }),
+    ],
   });
   await channel.start();
   await server.start();

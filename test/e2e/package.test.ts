@@ -1,0 +1,47 @@
+// The package as a newcomer installs it (README, "Install as a service"): `npm pack` in a checkout,
+// then `npm install -g` of the tarball into a fresh prefix, then the installed command. It needs the
+// npm registry (or npm's cache) for the dependencies, and builds better-sqlite3 from source where no
+// prebuilt binary can be fetched: minutes, hence this layer.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; main: string };
+
+t.test('given a packed checkout, when it is installed globally into a fresh prefix, then crm-bridge runs from it', async (t) => {
+  const tmp = mkdtempSync(path.join(tmpdir(), 'crm-bridge-pack-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  // dist/ is built by `npm test` before any test runs; --ignore-scripts keeps pack from rebuilding
+  // it under the other tests' feet.
+  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: ROOT, maxBuffer: 64 << 20 });
+  const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const files = info!.files.map((f) => f.path);
+  t.ok(files.includes(pkg.main), `the package holds its main (${pkg.main})`);
+  for (const must of ['bin/crm-bridge.js', 'schema/events.v1.json', 'config.yaml', 'systemd/crm-bridge.service', 'web/agent/index.html', 'web/agent/agent.js', 'dialplan/oml_extensions_custom.conf']) {
+    t.ok(files.includes(must), `the package holds ${must}`);
+  }
+  t.same(files.filter((f) => /^(test|lab|bench|demo|src)\//.test(f)), [], 'no tests, lab, benchmarks, demo or TypeScript sources');
+
+  const prefix = path.join(tmp, 'prefix');
+  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, info!.filename)], { cwd: tmp, maxBuffer: 64 << 20 });
+  const bin = path.join(prefix, 'bin', 'crm-bridge');
+  t.ok(existsSync(bin), 'npm linked the crm-bridge command');
+
+  const help = await run(bin, ['--help'], { env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
+  t.match(help.stdout, /Usage:/);
+  const version = await run(bin, ['--version'], { env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
+  t.equal(version.stdout.trim(), pkg.version);
+  // The shipped reference config is valid as it is (a newcomer's first check-config).
+  const installed = path.join(prefix, 'lib', 'node_modules', pkg.name);
+  const check = await run(bin, ['check-config', path.join(installed, 'config.yaml')], { env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
+  t.match(check.stdout, /: ok \(/);
+  // The library entry loads from the installed package (its native SQLite addon included).
+  const lib = await run(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(installed, pkg.main))}); console.log(typeof m.Bridge, Object.keys(m.SINKS).join(','))`]);
+  t.equal(lib.stdout.trim(), 'function log,webhook,nats,screenpop');
+});
