@@ -70,7 +70,7 @@ const sink: Sink = {
   stop: async () => undefined,
 };
 const log = pino({ level: 'warn' }, pino.destination(2));
-// --calls: the `calls` settings as JSON (lib.ts TRACE_CALLS; this file imports nothing of bench/).
+// --calls: the `calls` settings as JSON (harness/env.ts TRACE_CALLS; this file imports nothing of bench/).
 const config = defaultConfig({ pbx: { ami: { username: 'memory', secret: 'bench' } }, calls: JSON.parse(values.calls ?? '{}') as Record<string, unknown> });
 const bridge = new Bridge({ config, log, source: { host: '127.0.0.1', port, reconnect: false, resync: false }, sinks: [sink] });
 await bridge.start();

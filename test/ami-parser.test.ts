@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { flattenFrame, type ManagerFrame } from '../dist/ami/frame.js';
 import { AmiParser, DEFAULT_AMI_LIMITS, type AmiParserItem } from '../dist/ami/parser.js';
-import { packageReader } from './helpers/package-reader.js';
+import { packageReader } from '../bench/harness/package-reader.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url);
 const foreign = new URL('./fixtures/foreign/cacofonisk/traces/', import.meta.url);
