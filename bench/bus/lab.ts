@@ -7,7 +7,7 @@ import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { TRACE_CALLS } from '../harness/env.js';
-import { exited, freePort, sleep, spawnTracked, startDaemon, stopChild, within, type Daemon, type Exit } from '../harness/run.js';
+import { exited, freePort, pbxYaml, popYaml, sleep, spawnTracked, startDaemon, stopChild, within, type Daemon, type Exit } from '../harness/run.js';
 import { cpuSnap as snap, type CpuSnap } from '../harness/sample.js';
 
 
@@ -15,7 +15,6 @@ export const NATS_SERVER = '/usr/sbin/nats-server';
 export const STREAM = 'CRM_EVENTS';
 export const CONSUMER = 'crm-webhooks';
 export const PARTITIONS = 16;
-export const PBX = 'bench';
 
 // ------------------------------------------------------------------------------------------------
 // Processes: nats-server, daemons, the measuring child; CPU per phase.
@@ -112,16 +111,7 @@ export async function stopDaemons(daemons: Daemon[], problems: string[]): Promis
 // Configs
 
 export function pbxConfig(amiPort: number, natsUrl: string, dir: string, name: string): string {
-  return `pbx:
-  name: ${PBX}
-  ami:
-    host: 127.0.0.1
-    port: ${amiPort}
-    username: ${name}
-    secret: bench
-    resync: false
-    reconnect: { initialDelayMs: 200, maxDelayMs: 1000, factor: 2, jitter: 0 }
-calls:
+  return `${pbxYaml(amiPort, name)}calls:
   inboundContexts: [${TRACE_CALLS.inboundContexts.join(', ')}]
   agentContexts: [${TRACE_CALLS.agentContexts.join(', ')}]
   extensionPattern: '${TRACE_CALLS.extensionPattern}'
@@ -165,15 +155,7 @@ export function popNodeConfig(natsUrl: string, httpPort: number, secret: string,
   name: pop-1
   servers: [${natsUrl}]
   stream: ${STREAM}
-sinks: []
-http:
-  listen: 127.0.0.1:${httpPort}
-  tokenSecret: ${secret}
-screenpop:
-  - events: [call.ringing]
-    url: "https://crm.example.com/contact?phone={callerNumber}"
-    target: new-tab
-outbox:
+${popYaml(httpPort, secret)}outbox:
   path: ${path.join(dir, 'pop-1-outbox.db')}
 log:
   level: info

@@ -156,6 +156,29 @@ export function startDaemon(dir: string, name: string, yaml: string, opts: { cpu
   };
 }
 
+/** The daemon's `pbx:` section for the bench's AMI server on 127.0.0.1:`port` (no resync; quick reconnects). */
+export const pbxYaml = (port: number, username = 'bench') => `pbx:
+  name: bench
+  ami:
+    host: 127.0.0.1
+    port: ${port}
+    username: ${username}
+    secret: bench
+    resync: false
+    reconnect: { initialDelayMs: 200, maxDelayMs: 1000, factor: 2, jitter: 0 }
+`;
+
+/** The screen-pop channel alone: http on 127.0.0.1 with a tokenSecret, one rule (call.ringing, new-tab), no other sink. */
+export const popYaml = (httpPort: number, secret: string) => `sinks: []
+http:
+  listen: 127.0.0.1:${httpPort}
+  tokenSecret: ${secret}
+screenpop:
+  - events: [call.ringing]
+    url: "https://crm.example.com/contact?phone={callerNumber}"
+    target: new-tab
+`;
+
 /** SIGTERM, then (after 20 s, adding a problem) SIGKILL. */
 export async function stopChild(child: ChildProcess, exit: Promise<Exit>, what: string, problems: string[]): Promise<Exit> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
