@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import AsteriskManager from 'asterisk-manager';
 import pino from 'pino';
-// The measured process loads only what it measures: the built modules themselves, not harness/dist.ts.
+// The measured process loads only what it measures: the built modules themselves (not harness/dist.ts).
 import { Bridge } from '../dist/bridge.js';
 import { defaultConfig } from '../dist/config/load.js';
 import type { BridgeEvent } from '../dist/events/types.js';

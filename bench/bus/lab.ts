@@ -9,6 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { TRACE_CALLS } from '../harness/env.js';
 import { exited, freePort, pbxYaml, popYaml, sleep, spawnTracked, startDaemon, stopChild, within, type Daemon, type Exit } from '../harness/run.js';
 import { cpuSnap as snap, type CpuSnap } from '../harness/sample.js';
+import { latencyStats, round, type Stats } from '../harness/stats.js';
 
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
@@ -201,6 +202,22 @@ export async function storedTimes(url: string): Promise<Map<string, number>> {
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * Where the time went, for the events `idx` of a dump: AMI frame written -> stored in the stream
+ * (the PBX-side bridge and JetStream), and stored -> arrival (the delivery node and HTTP or SSE).
+ */
+export function hops(stored: Map<string, number>, d: { id: string[]; time: number[]; at: number[] }, idx: Iterable<number>): [Stats, Stats] {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (const i of idx) {
+    const st = stored.get(d.id[i] as string);
+    if (st === undefined) continue;
+    a.push(round(st - (d.time[i] as number), 1));
+    b.push(round((d.at[i] as number) - st, 1));
+  }
+  return [latencyStats(a), latencyStats(b)];
 }
 
 /** Owner node id -> partitions it holds, from the lease bucket the webhook nodes share. */

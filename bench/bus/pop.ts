@@ -7,7 +7,7 @@ import { freePort, removeDir, sleep, tempDir, within, type Daemon } from '../har
 import { cpuPct } from '../harness/sample.js';
 import { startClients, type Clients } from '../harness/sse.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
-import { type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, pbxConfig, popNodeConfig } from './lab.js';
+import { hops, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, pbxConfig, popNodeConfig } from './lab.js';
 import { type Frame, stamped, writeTo, type DirectCalls } from './traffic.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -129,15 +129,8 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
       }
     }
     const stored = await storedTimes(nats.url);
-    const hopA: number[] = [];
-    const hopB: number[] = [];
-    for (const r of measured) {
-      const st = stored.get(d.id[r] as string);
-      if (st === undefined) continue;
-      hopA.push(round(st - (d.time[r] as number), 1));
-      hopB.push(round((d.at[r] as number) - st, 1));
-    }
-    out.latencyMsByHop = { amiToStream: latencyStats(hopA), streamToSse: latencyStats(hopB) };
+    const [amiToStream, streamToSse] = hops(stored, d, measured);
+    out.latencyMsByHop = { amiToStream, streamToSse };
     const lost = callIds.filter((c) => !seen.has(c)).length;
     const dup = [...seen.values()].filter((v) => v > 1).reduce((a, v) => a + v - 1, 0);
     out.feed = { calls, warmupCalls: warmCalls, callsPerSec: opts.popRate, frames: n, seconds: round((endedAt - startedAt) / 1000, 2), maxLagMs: round(maxLag, 1), eventsPerCall: direct.eventsPerCall };

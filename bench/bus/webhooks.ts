@@ -4,7 +4,7 @@ import { startReceiver, type Receiver } from '../harness/receiver.js';
 import { removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
 import { cpuPct } from '../harness/sample.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
-import { PARTITIONS, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, leases, pbxConfig, webhookNodeConfig } from './lab.js';
+import { hops, PARTITIONS, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, leases, pbxConfig, webhookNodeConfig } from './lab.js';
 import { CloneFeed, type FeedResult, feedPaced, writeTo, type TenCalls } from './traffic.js';
 
 export async function waitCount(recv: Receiver, want: number, ms: number): Promise<{ unique: number; waitedMs: number }> {
@@ -113,18 +113,9 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
       const b = xs[Math.floor(xs.length * 0.9)] as number;
       return b > a ? round((Math.floor(xs.length * 0.9) - Math.floor(xs.length * 0.1)) / ((b - a) / 1000), 0) : null;
     };
-    // Where the time went: AMI frame written -> stored in the stream (the PBX-side bridge and
-    // JetStream), and stored -> at the receiver (the webhook node and HTTP).
-    const hops = (idx: number[]) => {
-      const a: number[] = [];
-      const b: number[] = [];
-      for (const i of idx) {
-        const st = stored.get(d.id[i] as string);
-        if (st === undefined) continue;
-        a.push(round(st - (d.time[i] as number), 1));
-        b.push(round((d.at[i] as number) - st, 1));
-      }
-      return { amiToStream: latencyStats(a), streamToReceiver: latencyStats(b) };
+    const byHop = (idx: number[]) => {
+      const [amiToStream, streamToReceiver] = hops(stored, d, idx);
+      return { amiToStream, streamToReceiver };
     };
     const perSecond = (idx: number[], from: number) => {
       const by = new Map<number, number[]>();
@@ -141,7 +132,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
       expected: expected0,
       delivered: idx0.length,
       latencyMs: latencyStats(idx0.map((i) => (d.at[i] as number) - (d.time[i] as number))),
-      latencyMsByHop: hops(idx0),
+      latencyMsByHop: byHop(idx0),
       latencyMsPerSecondOfSending: perSecond(idx0, warm.startedAt),
     };
     out.paced = {
@@ -156,7 +147,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
       lastArrivalAfterFeedEndMs: lastAt1 - paced.endedAt,
       latencyMs: latencyStats(lat1),
       latencyMsAfterFirst3s: latencyStats(latAfter3s),
-      latencyMsByHop: hops(idx1),
+      latencyMsByHop: byHop(idx1),
       latencyMsByPartitionKind: {
         callEvents: latencyStats(idx1.filter((i) => !agentEvent(i)).map((i) => (d.at[i] as number) - (d.time[i] as number))),
         agentEvents: latencyStats(idx1.filter((i) => agentEvent(i)).map((i) => (d.at[i] as number) - (d.time[i] as number))),
@@ -178,7 +169,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
       receivedPerSec: at2.length > 1 ? round(at2.length / (((at2[at2.length - 1] as number) - maxStart) / 1000), 0) : null,
       receivedPerSecSteady: at2.length > 10 ? steady(at2) : null,
       lastArrivalAfterAmiWrittenMs: at2.length ? (at2[at2.length - 1] as number) - maxFed : null,
-      latencyMsByHop: hops(idx2),
+      latencyMsByHop: byHop(idx2),
       perNode: perNode(idx2),
       cpuPctWhileWriting: cpuPct(c2, c3),
       cpuPctDraining: cpuPct(c3, c4),
