@@ -3,19 +3,16 @@
 // process.nextTick per emit included) and flattenFrame. No sockets: the same 64 KB reads are
 // handed to both, so only the parsing differs. Run:
 //   npm run build && node --import @tapjs/typescript/import bench/ami-parser.ts [MB]
-import { readdirSync, readFileSync } from 'node:fs';
-import { flattenFrame, type ManagerFrame } from '../dist/normalizer/ami-event.js';
-import { AmiParser } from '../dist/sources/ami/parser.js';
-import { packageReader } from '../test/helpers/package-reader.js';
+import { readFileSync } from 'node:fs';
+import { AmiParser, flattenFrame, type ManagerFrame } from './harness/dist.js';
+import { recordings } from './harness/env.js';
+import { packageReader } from './harness/package-reader.js';
 
-const dir = new URL('../test/fixtures/', import.meta.url);
 const one = Buffer.concat(
-  readdirSync(dir)
-    .filter((f) => f.endsWith('.ami'))
-    .map((f) => {
-      const b = readFileSync(new URL(f, dir));
-      return b.subarray(b.indexOf('\n') + 1); // without the greeting
-    }),
+  recordings().map((f) => {
+    const b = readFileSync(f);
+    return b.subarray(b.indexOf('\n') + 1); // without the greeting
+  }),
 );
 const targetMb = Number(process.argv[2] ?? 40);
 const stream = Buffer.concat(Array.from({ length: Math.ceil((targetMb * 1024 * 1024) / one.length) }, () => one));

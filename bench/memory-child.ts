@@ -70,11 +70,11 @@ const sink: Sink = {
   stop: async () => undefined,
 };
 const log = pino({ level: 'warn' }, pino.destination(2));
-// --calls: the `calls` settings as JSON (lib.ts TRACE_CALLS; this file imports nothing of bench/).
+// --calls: the `calls` settings as JSON (harness/env.ts TRACE_CALLS; this file imports nothing of bench/).
 const config = defaultConfig({ pbx: { ami: { username: 'memory', secret: 'bench' } }, calls: JSON.parse(values.calls ?? '{}') as Record<string, unknown> });
-const bridge = new Bridge({ config, log, source: { host: '127.0.0.1', port, reconnect: false, resync: false }, sinks: [sink] });
+const bridge = new Bridge({ config, log, replay: { host: '127.0.0.1', port }, sinks: [sink] });
 await bridge.start();
-const source = bridge.source;
+const source = bridge.ami;
 if (!source) throw new Error('the bridge has no AMI source');
 source.input$.subscribe((input) => {
   if (input.kind !== 'event' || input.event.event !== 'UserEvent' || input.event.userevent !== 'BenchPhase') return;

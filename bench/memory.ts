@@ -5,8 +5,7 @@
 //   npm run bench:memory                          # builds, then runs both parts with the defaults
 //   node --import @tapjs/typescript/import bench/memory.ts [options]   # after `npm run build`
 //
-// The calls are the recorded real-Asterisk traces of test/fixtures/*.ami, cloned (lib.ts
-// loadCloneSet: fresh Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
+// The calls are the recorded real-Asterisk traces of harness/env.ts BENCH_TRACES, cloned (harness/clones.ts: fresh Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
 // Timestamps per clone; each call's recorded frames in their recorded order), fed over loopback TCP
 // by this process to the real Bridge (AmiSource on asterisk-manager -> normalizer -> a no-op sink)
 // in a child process run with --expose-gc (bench/memory-child.ts). Each phase of the feed ends
@@ -16,7 +15,7 @@
 //   warmup  --warmup-reps repetitions of every trace, whole (default: as many calls as --calls):
 //           the code has run, the heap has grown to what full-speed parsing needs, no call is left;
 //   open    clones of the call traces, one trace after the other, until exactly --calls calls,
-//           each call cut before its first channel hangs up (lib.ts: part 'open'): every call is
+//           each call cut before its first channel hangs up (clones.ts: part 'open'): every call is
 //           in progress — ringing, queued, talking or being transferred, as recorded;
 //   rest    the rest of those clones: every call ends, memory should come back.
 //   Memory per call in progress = (heap used after GC in 'open' − in 'warmup') / calls in progress
@@ -32,21 +31,22 @@
 //
 // Prints Markdown and writes --out. Exits 1 if a part failed or a count is off. Everything listens
 // on 127.0.0.1; it kills the processes it started (by pid).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import type { MemoryReading, ToParent } from './memory-child.js';
-import { BENCH_TRACES, children, cloneFrames, CRLF, exited, feedSocket, gitHead, loadCloneSet, machine, renderClone, round, slope, Stamper, startAmiServer, tempDir, TRACE_CALLS, type CallTrace, type CloneSet, runBench } from './lib.js';
+import { CRLF, feedSocket, Stamper, startAmiServer } from './harness/ami.js';
+import { cloneFrames, loadCloneSet, renderClone, type CallTrace, type CloneSet } from './harness/clones.js';
+import { BENCH_TRACES, benchFile, requireBuild, ROOT, TRACE_CALLS } from './harness/env.js';
+import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { children, exited, runBench, spawnTracked, tempDir } from './harness/run.js';
+import { round, slope } from './harness/stats.js';
 
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
-const CHILD = path.join(ROOT, 'bench/memory-child.ts');
-const FIXTURES = path.join(ROOT, 'test/fixtures');
+const CHILD = benchFile('memory-child.ts');
 
 let childFile: string | null = null;
 
@@ -89,8 +89,7 @@ interface Session {
 async function startSession(set: CloneSet, part: 'open' | 'completed', sampleEvery: number, onSample?: (s: SampleMsg) => void): Promise<Session & { close(): Promise<void> }> {
   const ami = await startAmiServer(set, new Stamper());
   const args = ['--expose-gc', childJs(), '--port', String(ami.port), '--part', part, '--sample-every', String(sampleEvery), '--calls', JSON.stringify(TRACE_CALLS)];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
-  children.add(child);
+  const child = spawnTracked(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => {
     err += d.toString();
@@ -291,57 +290,41 @@ async function partCompleted(set: CloneSet, completed: number, sampleEvery: numb
   };
 }
 
-const fixtureFiles = () => BENCH_TRACES.map((f) => path.join(FIXTURES, f));
-const loadCloneSetCalls = () => loadCloneSet(fixtureFiles()).traces.reduce((n, t) => n + t.calls, 0);
-
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
+  const { num, str, out, note } = commandLine(
+    'memory',
+    {
       parts: { type: 'string', default: 'open,completed' },
       calls: { type: 'string', default: '10000' },
       completed: { type: 'string', default: '1000000' },
       'sample-every': { type: 'string', default: '10000' },
       'warmup-reps': { type: 'string', default: 'auto' },
-      out: { type: 'string', default: path.join(ROOT, 'bench/results/memory.json') },
-      note: { type: 'string' },
     },
-    strict: true,
-  });
-  const num = (name: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}] (is '${String(v)}')`);
-    return n;
-  };
-  const calls = num('calls', values.calls, 1, 1_000_000);
-  const completed = num('completed', values.completed, 1, 100_000_000);
-  const sampleEvery = num('sample-every', values['sample-every'], 1, 10_000_000);
-  const callsPerRep = loadCloneSetCalls();
+    true,
+  );
+  const calls = num('calls', 1, 1_000_000);
+  const completed = num('completed', 1, 100_000_000);
+  const sampleEvery = num('sample-every', 1, 10_000_000);
+  const set = loadCloneSet(BENCH_TRACES);
+  const callsPerRep = set.traces.reduce((n, t) => n + t.calls, 0);
   // As much traffic before the baseline as in the measured phase: the heap and its young
   // generation have grown to what parsing at full speed needs, so the delta is the calls' state.
-  const warmupReps = values['warmup-reps'] === 'auto' ? Math.ceil(calls / callsPerRep) : num('warmup-reps', values['warmup-reps'], 1, 100_000);
-  const parts = (values.parts ?? '').split(',').map((p) => p.trim());
+  const warmupReps = str('warmup-reps') === 'auto' ? Math.ceil(calls / callsPerRep) : num('warmup-reps', 1, 100_000);
+  const parts = str('parts').split(',').map((p) => p.trim());
   for (const p of parts) if (p !== 'open' && p !== 'completed') throw new Error(`--parts: '${p}' is not open or completed`);
-  if (!fs.existsSync(path.join(ROOT, 'dist/bridge.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench:memory`)');
+  requireBuild('memory', 'dist/bridge.js');
 
-  const set = loadCloneSet(fixtureFiles());
-  const meta: Record<string, unknown> = {
-    benchmark: 'memory: per call in progress (heap and RSS after GC), and across completed calls (slope of RSS and heap), the real Bridge with a no-op sink',
-    date: new Date().toISOString(),
-    machine: machine({ nproc: os.availableParallelism() }),
-    note: values.note ?? null,
-    command: `node ${[...process.execArgv, path.relative(ROOT, SELF), ...process.argv.slice(2)].join(' ')}`,
-    gitHead: gitHead(ROOT),
-    parameters: {
-      parts,
-      calls,
-      completed,
-      sampleEvery,
-      warmupReps,
-      traces: set.traces.map((t) => ({ name: t.name, framesPerClone: t.frames.length, openFramesPerClone: t.openFrames, callsPerClone: t.calls })),
-      rewriting: set.rewriting,
-      cut: "part 'open': each call (a Linkedid of a Newchannel) cut before the first Hangup/HangupRequest/SoftHangupRequest of its first channel (Uniqueid = Linkedid); from there on its frames (any *Linkedid header naming it) are held back for part 'rest'",
-      child: 'node --expose-gc bench/memory-child.ts as plain JavaScript (transpiled; no TypeScript loader in the process), the Bridge (src/bridge.ts) with sinks: [a no-op sink], reconnect and resync off, log level warn; GC = global.gc() twice',
-    },
+  const meta = resultsHead('memory: per call in progress (heap and RSS after GC), and across completed calls (slope of RSS and heap), the real Bridge with a no-op sink', note, os.availableParallelism());
+  meta.parameters = {
+    parts,
+    calls,
+    completed,
+    sampleEvery,
+    warmupReps,
+    traces: set.traces.map((t) => ({ name: t.name, framesPerClone: t.frames.length, openFramesPerClone: t.openFrames, callsPerClone: t.calls })),
+    rewriting: set.rewriting,
+    cut: "part 'open': each call (a Linkedid of a Newchannel) cut before the first Hangup/HangupRequest/SoftHangupRequest of its first channel (Uniqueid = Linkedid); from there on its frames (any *Linkedid header naming it) are held back for part 'rest'",
+    child: 'node --expose-gc bench/memory-child.ts as plain JavaScript (transpiled; no TypeScript loader in the process), the Bridge (src/bridge.ts) with sinks: [a no-op sink], reconnect and resync off, log level warn; GC = global.gc() twice',
   };
   const results: Record<string, unknown> = {};
   const problems: string[] = [];
@@ -371,11 +354,8 @@ async function main(): Promise<number> {
   }
   if (problems.length) lines.push(`**Problems: ${problems.join('; ')}**`);
   const table = lines.join('\n\n');
-  process.stdout.write(`\n${table}\n`);
-  (meta.machine as Record<string, unknown>).loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
-  fs.mkdirSync(path.dirname(values.out as string), { recursive: true });
-  fs.writeFileSync(values.out as string, `${JSON.stringify({ ...meta, ...results, problems, markdown: table }, null, 2)}\n`);
-  process.stderr.write(`\nwrote ${path.relative(process.cwd(), values.out as string)}\n`);
+  endHead(meta);
+  writeResults(out, table, { ...meta, ...results, problems, markdown: table });
   return problems.length === 0 ? 0 : 1;
 }
 

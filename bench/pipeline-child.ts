@@ -15,11 +15,12 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import AsteriskManager from 'asterisk-manager';
 import pino from 'pino';
+// The measured process loads only what it measures: the built modules themselves (not harness/dist.ts).
 import { Bridge } from '../dist/bridge.js';
 import { defaultConfig } from '../dist/config/load.js';
 import type { BridgeEvent } from '../dist/events/types.js';
 import type { Sink } from '../dist/sinks/sink.js';
-import { TRACE_CALLS } from './lib.js';
+import { TRACE_CALLS } from './harness/env.js';
 
 export interface RunResult {
   mode: 'manager' | 'bridge';
@@ -79,7 +80,7 @@ async function runBridge(port: number, username: string, log: pino.Logger): Prom
     stop: async () => undefined,
   };
   const config = defaultConfig({ pbx: { ami: { username, secret: 'bench' } }, calls: TRACE_CALLS });
-  const bridge = new Bridge({ config, log, source: { host: '127.0.0.1', port, reconnect: false, resync: false }, sinks: [sink] });
+  const bridge = new Bridge({ config, log, replay: { host: '127.0.0.1', port }, sinks: [sink] });
   await bridge.start();
   const source = bridge.source;
   if (!source) throw new Error('the bridge has no AMI source');

@@ -7,8 +7,8 @@
 //   npm run bench:pipeline                      # builds, then runs with the defaults
 //   node --import @tapjs/typescript/import bench/pipeline.ts [options]   # after `npm run build`
 //
-// The stream: every recorded real-Asterisk trace in test/fixtures/*.ami (Asterisk 22; ten-calls,
-// the nine single-call scenarios, an agent session), cloned --reps times (lib.ts loadCloneSet:
+// The stream: the recorded real-Asterisk traces of harness/env.ts BENCH_TRACES (Asterisk 22; ten-calls,
+// the nine single-call scenarios, an agent session), cloned --reps times (harness/clones.ts:
 // each clone with Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
 // Timestamps of its own; each call's recorded event frames in their recorded order; action
 // responses and the recorder's RecordingEnd UserEvent left out). It is rendered once, before the
@@ -27,21 +27,16 @@
 //
 // Prints a Markdown table and writes --out. Exits 1 if a run failed or miscounted. Everything
 // listens on 127.0.0.1; it kills the processes it started (by pid) and removes its temp dirs.
-import { execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { RunResult } from './pipeline-child.js';
-import { BENCH_TRACES, children, cloneFrames, exited, gitHead, loadCloneSet, machine, median, renderClone, round, Stamper, startAmiServer, summarizeCpuProfile, systemCpu, tempDir, waitForQuiet, within, type CloneSet, runBench } from './lib.js';
-
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
-const CHILD = path.join(ROOT, 'bench/pipeline-child.ts');
-const FIXTURES = path.join(ROOT, 'test/fixtures');
-const LOADER = ['--import', '@tapjs/typescript/import'];
+import { Stamper, startAmiServer } from './harness/ami.js';
+import { cloneFrames, loadCloneSet, renderClone, type CloneSet } from './harness/clones.js';
+import { BENCH_TRACES, benchFile, LOADER, requireBuild, ROOT } from './harness/env.js';
+import { commandLine, endHead, profileIn, resultsHead, writeResults } from './harness/report.js';
+import { canPin, children, exited, pinSelf, runBench, spawnTracked, tempDir, within } from './harness/run.js';
+import { machineBusyPct, systemCpu, waitForQuiet } from './harness/sample.js';
+import { median, round } from './harness/stats.js';
 
 interface Stream {
   chunks: Buffer[];
@@ -97,9 +92,7 @@ interface Run extends RunResult {
 }
 
 async function runChild(mode: 'manager' | 'bridge', port: number, cpu: string | null, extraNodeArgs: string[] = []): Promise<{ result: RunResult | null; exit: number | null; stderr: string }> {
-  const args = [...extraNodeArgs, ...LOADER, CHILD, '--mode', mode, '--port', String(port)];
-  const child = cpu ? spawn('taskset', ['-c', cpu, process.execPath, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = spawnTracked(process.execPath, [...extraNodeArgs, ...LOADER, benchFile('pipeline-child.ts'), '--mode', mode, '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], cpu });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -124,36 +117,30 @@ function spread(xs: number[]): { median: number; min: number; max: number; sprea
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
+  const { values, num, str, out, note } = commandLine(
+    'pipeline',
+    {
       reps: { type: 'string', default: '150' },
       'warmup-reps': { type: 'string', default: '10' },
       pairs: { type: 'string', default: '5' },
       pin: { type: 'string', default: 'auto' },
       'quiet-wait': { type: 'string', default: '60' },
       profile: { type: 'boolean', default: false },
-      out: { type: 'string', default: path.join(ROOT, 'bench/results/pipeline.json') },
-      note: { type: 'string' },
     },
-    strict: true,
-  });
-  const num = (name: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}] (is '${String(v)}')`);
-    return n;
-  };
-  const reps = num('reps', values.reps, 1, 5000);
-  const warmupReps = num('warmup-reps', values['warmup-reps'], 1, 1000);
-  const pairs = num('pairs', values.pairs, 1, 100);
-  const quietWait = num('quiet-wait', values['quiet-wait'], 0, 3600);
-  if (!fs.existsSync(path.join(ROOT, 'dist/bridge.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench:pipeline`)');
+    true,
+  );
+  const reps = num('reps', 1, 5000);
+  const warmupReps = num('warmup-reps', 1, 1000);
+  const pairs = num('pairs', 1, 100);
+  const quietWait = num('quiet-wait', 0, 3600);
+  requireBuild('pipeline', 'dist/bridge.js');
   const nproc = os.availableParallelism();
-  const pin = values.pin === 'off' ? false : values.pin === 'auto' ? nproc >= 2 : (() => { throw new Error("--pin must be 'auto' or 'off'"); })();
+  if (str('pin') !== 'off' && str('pin') !== 'auto') throw new Error("--pin must be 'auto' or 'off'");
+  const pin = str('pin') === 'auto' && canPin(nproc);
   // The measured child on CPU 0, this process (the AMI server) on CPU 1.
-  if (pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  if (pin) pinSelf('1');
 
-  const files = BENCH_TRACES.map((f) => path.join(FIXTURES, f));
-  const set = loadCloneSet(files);
+  const set = loadCloneSet(BENCH_TRACES);
   const warm = renderStream(set, warmupReps, 0);
   const stream = renderStream(set, reps, warmupReps * set.traces.length);
   const framesPerRep = set.traces.reduce((n, t) => n + t.frames.length, 0);
@@ -161,28 +148,21 @@ async function main(): Promise<number> {
   process.stderr.write(`stream: ${set.traces.length} traces, ${framesPerRep} frames and ${set.traces.reduce((n, t) => n + t.calls, 0)} calls per repetition; ${reps} repetitions = ${stream.frames} frames, ${stream.calls} calls, ${round(stream.bytes / 2 ** 20)} MiB (warm-up: ${warm.frames} frames)\n`);
 
   const ami = await startAmiServer(set, new Stamper(), { onLogin: (socket, user) => writeAll(socket, user === 'warmup' ? warm : stream) });
-  const meta: Record<string, unknown> = {
-    benchmark: 'pipeline throughput: AMI event frames/s through AmiSource + normalizer + no-op sink (the Bridge class), relative to asterisk-manager alone on the same stream',
-    date: new Date().toISOString(),
-    machine: machine({ nproc }),
-    note: values.note ?? null,
-    command: `node ${[...process.execArgv, path.relative(ROOT, SELF), ...process.argv.slice(2)].join(' ')}`,
-    gitHead: gitHead(ROOT),
-    parameters: {
-      traces: set.traces.map((t) => ({ name: t.name, framesPerClone: t.frames.length, callsPerClone: t.calls, bytesPerClone: t.bytes })),
-      reps,
-      warmupReps,
-      pairs,
-      pinned: pin ? 'measured child: taskset -c 0; AMI server (this process): CPU 1' : 'no',
-      streamFrames: stream.frames,
-      streamCalls: stream.calls,
-      streamMiB: round(stream.bytes / 2 ** 20),
-      onceFrames: set.once.length,
-      rewriting: set.rewriting,
-      window: 'from the Login being accepted (child side) to the server closing the connection having been seen, i.e. after the last frame was handled',
-      bridge: 'src/bridge.ts Bridge with sinks: [a no-op sink]; pbx.ami reconnect off, resync off; calls settings of the test Asterisk the traces were recorded on; log level warn',
-      manager: "asterisk-manager 0.2.0 alone: connect, login, a 'managerevent' listener that counts",
-    },
+  const meta = resultsHead('pipeline throughput: AMI event frames/s through AmiSource + normalizer + no-op sink (the Bridge class), relative to asterisk-manager alone on the same stream', note, nproc);
+  meta.parameters = {
+    traces: set.traces.map((t) => ({ name: t.name, framesPerClone: t.frames.length, callsPerClone: t.calls, bytesPerClone: t.bytes })),
+    reps,
+    warmupReps,
+    pairs,
+    pinned: pin ? 'measured child: taskset -c 0; AMI server (this process): CPU 1' : 'no',
+    streamFrames: stream.frames,
+    streamCalls: stream.calls,
+    streamMiB: round(stream.bytes / 2 ** 20),
+    onceFrames: set.once.length,
+    rewriting: set.rewriting,
+    window: 'from the Login being accepted (child side) to the server closing the connection having been seen, i.e. after the last frame was handled',
+    bridge: 'src/bridge.ts Bridge with sinks: [a no-op sink]; pbx.ami reconnect off, resync off; calls settings of the test Asterisk the traces were recorded on; log level warn',
+    manager: "asterisk-manager 0.2.0 alone: connect, login, a 'managerevent' listener that counts",
   };
 
   const runs: Run[] = [];
@@ -211,7 +191,7 @@ async function main(): Promise<number> {
         pair,
         framesPerSec: result ? round(expectedFrames / result.seconds, 0) : Number.NaN,
         framesPerCpuSec: result ? round(expectedFrames / result.cpuSeconds, 0) : Number.NaN,
-        machineBusyPct: round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100 * nproc),
+        machineBusyPct: machineBusyPct(a, b, nproc),
         machineBusyPctBefore: quiet?.busyPctAtStart ?? null,
         exit,
         problems,
@@ -222,13 +202,12 @@ async function main(): Promise<number> {
   }
 
   let profile: Record<string, unknown> | undefined;
-  if (values.profile) {
+  if (values.profile === true) {
     profile = { note: 'one more run of each mode under --cpu-prof (warm-up and measured connection, process start-up included; not timed): self time by module and function' };
     for (const mode of ['manager', 'bridge'] as const) {
       const dir = tempDir('crm-bridge-bench-prof-');
       const { result } = await runChild(mode, ami.port, pin ? '0' : null, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-      const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-      profile[mode] = { framesPerSecUnderProfiler: result ? round(expectedFrames / result.seconds, 0) : null, ...(file ? summarizeCpuProfile(path.join(dir, file)) : {}) };
+      profile[mode] = { framesPerSecUnderProfiler: result ? round(expectedFrames / result.seconds, 0) : null, ...profileIn(dir) };
     }
   }
   await ami.close();
@@ -269,11 +248,8 @@ async function main(): Promise<number> {
     `Ratio pipeline / asterisk-manager, per pair: median ${ratios.median} (min ${ratios.min}, max ${ratios.max}; pairs: ${ratios.values.join(', ')}); by CPU time: median ${cpuRatios.median} (min ${cpuRatios.min}, max ${cpuRatios.max}). Target ≥ 0.8: ${summary.targetMet ? 'met' : 'NOT met'}.`,
     ...(problems.length ? ['', `**Problems: ${problems.join('; ')}**`] : []),
   ].join('\n');
-  process.stdout.write(`\n${table}\n`);
-  (meta.machine as Record<string, unknown>).loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
-  fs.mkdirSync(path.dirname(values.out as string), { recursive: true });
-  fs.writeFileSync(values.out as string, `${JSON.stringify({ ...meta, summary, runs, ...(profile ? { profile } : {}), problems, markdown: table }, null, 2)}\n`);
-  process.stderr.write(`\nwrote ${path.relative(process.cwd(), values.out as string)}\n`);
+  endHead(meta);
+  writeResults(out, table, { ...meta, summary, runs, ...(profile ? { profile } : {}), problems, markdown: table });
   return problems.length === 0 ? 0 : 1;
 }
 

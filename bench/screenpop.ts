@@ -9,11 +9,10 @@
 // BUILT daemon (dist/, through bin/crm-bridge.js), so build first.
 //
 // What it does:
-//   - builds an AMI byte stream from the real recorded trace test/fixtures/direct-answered.ami
-//     (Asterisk 22: an inbound call on DID 41004201 dialled straight to agent 201 as
-//     Local/201@agents, answered after 1 s, hung up by the caller after 3 s): its frames repeated
-//     once per call, with every Uniqueid/Linkedid/DestUniqueid/LocalOne…/LocalTwo… value, channel
-//     sequence number and BridgeUniqueid rewritten per call, AND the agent: call n rings agent
+//   - the AMI stream: the recorded trace direct-answered.ami (Asterisk 22: an inbound call on DID
+//     41004201 dialled straight to agent 201 as Local/201@agents, answered after 1 s, hung up by
+//     the caller after 3 s) repeated once per call (harness/ami.ts loadTemplate: ids rewritten per
+//     call), AND the agent: call n rings agent
 //     extension --agent-base + (n mod --agents) (1000…1999 by default; 201 is rewritten wherever
 //     it stands alone: Local/201@agents, Exten: 201, DialString: 201@agents, MemberName: Agent 201,
 //     AGENT_201_MODE…; the DID 41004201 becomes 41004<ext>), so each call rings ONE agent and the
@@ -65,708 +64,35 @@
 // exited badly or reconnected to AMI. Everything listens on 127.0.0.1; every loop is bounded in
 // count and time; it kills the processes it started (by their pid) and removes its temp dirs,
 // also on SIGINT/SIGTERM.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { splitGreeting } from '../dist/sources/ami/replay-server.js';
-import { mintToken } from '../dist/http/tokens.js';
-import { children, CRLF, drained, exited, gitHead, idParts, latencyStats, machine, mergeLiterals, pct, procSample, CHANNEL, removeDir, render, round, scanIds, sleep, Stamper, startAmiServer, systemCpu, tempDir, waitForQuiet, within, type Part, type ProcSample, type Stats, runBench } from './lib.js';
-
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
-const BIN = path.join(ROOT, 'bin/crm-bridge.js');
-const TRACE_PATH = path.join(ROOT, 'test/fixtures/direct-answered.ami');
-const LOADER = ['--import', '@tapjs/typescript/import'];
-/** http.bufferPerAgent's schema default (src/config/schema.ts); the bench config leaves it unset. */
-const BUFFER_PER_AGENT = 200;
-const KEEPALIVE_S = 15;
-const AGENT_SPECIFIC = new Set(['call.ringing', 'call.answered', 'call.ring_stopped']);
-/** CPUs of the machine (os.availableParallelism() would shrink to 1 once this process is pinned). */
-const NPROC = os.cpus().length;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-// ------------------------------------------------------------------------------------------------
-// The AMI stream: the recorded trace's frames as templates, rendered per call.
-
-interface Trace {
-  greeting: string;
-  loginFrame: string;
-  /** Sent once after login: FullyBooted, SuccessfulAuth. */
-  once: Part[][];
-  /** One call: every other event frame (the end-of-recording UserEvent is dropped). */
-  frames: Part[][];
-  /** Each frame's offset from the call's first frame in the recording (its Timestamp), ms. */
-  offsetsMs: number[];
-  /** The call id (the first Linkedid) of repetition `rep`. */
-  callIdOf(rep: number): string;
-  /** The agent id (= extension) repetition `rep` rings. */
-  agentOf(rep: number): string;
-  bytesPerCall: number;
-  rewritten: { recordedAgent: string; did: string | null; uniqueidEpochs: [number, number]; channelSeqs: [number, number]; headers: string[]; agents: string };
-}
-
-function loadTrace(file: string, agentBase: number, agents: number): Trace {
-  const raw = fs.readFileSync(file);
-  const { greeting, body } = splitGreeting(raw);
-  const text = body.toString('latin1');
-  const texts = text.split(`${CRLF}${CRLF}`).filter((f) => f.trim() !== '');
-  // The one agent the recorded call rings, and the DID it came in on.
-  const exts = new Set([...text.matchAll(/^(?:DialString|Interface|StateInterface): (?:Local\/)?(\d{2,6})@agents\r$/gm)].map((m) => m[1] as string));
-  if (exts.size !== 1) throw new Error(`${file}: expected a direct call to one agent (Local/EXT@agents), found ${exts.size}: ${[...exts].join(', ')}`);
-  const recordedAgent = [...exts][0] as string;
-  const did = /^DialString: (\d+)@from-pstn\r$/m.exec(text)?.[1] ?? null;
-  const agentOf = (rep: number) => String(agentBase + (rep % agents));
-  // One pass over a line: the DID (41004201 -> 41004 + ext) and the agent extension standing alone.
-  const AGENT = new RegExp(`${did ? `(?<![0-9])(${did})(?![0-9])|` : ''}(?<![0-9A-Za-z])(${recordedAgent})(?![0-9])`, 'g');
-  const agentIn = (line: string, rep: number) =>
-    line.replace(AGENT, (m: string) => (did && m === did ? did.slice(0, did.length - recordedAgent.length) + agentOf(rep) : agentOf(rep)));
-
-  // First pass: the ranges to offset by, so repetitions never collide.
-  const { eMin, eMax, cMin, cMax, headers, firstLinked } = scanIds(texts);
-  if (!Number.isFinite(eMin) || !firstLinked) throw new Error(`${file}: no Uniqueid/Linkedid values found`);
-  const epochSpan = eMax - eMin + 1;
-  const chanSpan = Number.isFinite(cMin) ? cMax - cMin + 1 : 0;
-  const [linkedEpoch, linkedRest] = firstLinked.split('.') as [string, string];
-
-  const compile = (t: string): Part[] => {
-    const parts: Part[] = [];
-    for (const line of t.split(CRLF)) {
-      const ids = idParts(line, epochSpan);
-      if (ids) {
-        parts.push(...ids);
-        continue;
-      }
-      AGENT.lastIndex = 0;
-      CHANNEL.lastIndex = 0;
-      const hasAgent = AGENT.test(line);
-      const hasChannel = chanSpan > 0 && CHANNEL.test(line);
-      AGENT.lastIndex = 0;
-      CHANNEL.lastIndex = 0;
-      if (hasAgent || hasChannel) {
-        // The agent (and DID) first, then the channel sequence numbers (8 hex digits after '-',
-        // which the agent pattern cannot touch).
-        parts.push((rep) => {
-          const l = hasAgent ? agentIn(line, rep) : line;
-          return (hasChannel ? l.replace(CHANNEL, (_m, prefix: string, hex: string) => prefix + (parseInt(hex, 16) + rep * chanSpan).toString(16).padStart(8, '0')) : l) + CRLF;
-        });
-        continue;
-      }
-      parts.push(line + CRLF);
-    }
-    parts.push(CRLF);
-    return mergeLiterals(parts);
-  };
-
-  let loginFrame = '';
-  const once: Part[][] = [];
-  const frames: Part[][] = [];
-  const stamps: number[] = [];
-  for (const t of texts) {
-    if (t.startsWith('Response:')) {
-      if (!loginFrame) loginFrame = `${t}${CRLF}${CRLF}`;
-      continue;
-    }
-    const event = /^Event: (.*)$/m.exec(t)?.[1]?.trim();
-    if (event === 'FullyBooted' || event === 'SuccessfulAuth') once.push(compile(t));
-    else if (event === 'UserEvent' && /^UserEvent: RecordingEnd$/m.test(t)) continue;
-    else {
-      frames.push(compile(t));
-      const ts = Number(/^Timestamp: (\d+\.\d+)$/m.exec(t)?.[1] ?? Number.NaN);
-      stamps.push(Number.isFinite(ts) ? ts : (stamps[stamps.length - 1] ?? Number.NaN));
-    }
-  }
-  const t0 = stamps[0] as number;
-  const offsetsMs = stamps.map((s) => Math.max(0, round((s - t0) * 1000, 3)));
-  for (let i = 1; i < offsetsMs.length; i++) offsetsMs[i] = Math.max(offsetsMs[i] as number, offsetsMs[i - 1] as number);
-  const stamp = '1795423831.279196';
-  const bytesPerCall = frames.reduce((n, f) => n + render(f, 0, stamp).length, 0);
-  return {
-    greeting,
-    loginFrame,
-    once,
-    frames,
-    offsetsMs,
-    callIdOf: (rep) => `${Number(linkedEpoch) + rep * epochSpan}.${linkedRest}`,
-    agentOf,
-    bytesPerCall,
-    rewritten: {
-      recordedAgent,
-      did,
-      uniqueidEpochs: [eMin, eMax],
-      channelSeqs: [cMin, cMax],
-      headers: [...headers].sort(),
-      agents: `${recordedAgent} -> ${agentBase} + (call mod ${agents})${did ? `; DID ${did} -> ${did.slice(0, did.length - recordedAgent.length)}<agent>` : ''}`,
-    },
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
-// Calibration: what the real `crm-bridge replay` makes of 3 rewritten calls.
-
-interface Calibration {
-  framesPerCall: number;
-  bytesPerCall: number;
-  eventsPerCall: number;
-  eventTypesPerCall: Record<string, number>;
-  /** Events of a call that name its agent: what that agent's stream receives (call.started names none). */
-  messagesPerCallToAgent: number;
-  /** Of those, call.* events (ringing, answered, hangup): the ones due whatever the agent's other calls. */
-  callMessagesPerCallToAgent: number;
-  callIds: string[];
-  ringAgents: string[];
-  recordedGapsMs: { answer: number | null; hangup: number | null; last: number };
-}
-
-function calibrate(trace: Trace): Calibration {
-  const dir = tempDir('crm-bridge-bench-cal-');
-  try {
-    const stamper = new Stamper();
-    const out: string[] = [trace.greeting, trace.loginFrame];
-    for (const f of trace.once) out.push(render(f, 0, stamper.stamp()));
-    for (let rep = 0; rep < 3; rep++) for (const f of trace.frames) out.push(render(f, rep, stamper.stamp()));
-    const file = path.join(dir, 'calls-3.ami');
-    fs.writeFileSync(file, out.join(''), 'latin1');
-    const r = spawnSync(process.execPath, [BIN, 'replay', file], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn' },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 120_000,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    if (r.status !== 0) throw new Error(`crm-bridge replay ${file} failed (${r.status ?? r.signal}): ${r.stderr}`);
-    const events = r.stdout
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as { type: string; callId?: string; agent?: { id?: string } | null });
-    const callIds = [...new Set(events.map((e) => e.callId).filter((c): c is string => typeof c === 'string'))];
-    const want = [0, 1, 2].map((i) => trace.callIdOf(i));
-    if (callIds.join() !== want.join()) throw new Error(`calibration: calls ${callIds.join(', ')}, expected ${want.join(', ')}: the per-call rewriting is incomplete`);
-    const rings = events.filter((e) => e.type === 'call.ringing');
-    const ringAgents = rings.map((e) => e.agent?.id ?? '?');
-    if (ringAgents.join() !== [0, 1, 2].map((i) => trace.agentOf(i)).join()) throw new Error(`calibration: the 3 calls rang ${ringAgents.join(', ')}, expected ${[0, 1, 2].map((i) => trace.agentOf(i)).join(', ')}`);
-    if (events.length % 3 !== 0) throw new Error(`calibration: ${events.length} events for 3 calls`);
-    const first = events.slice(0, events.length / 3);
-    const types: Record<string, number> = {};
-    for (const e of first) types[e.type] = (types[e.type] ?? 0) + 1;
-    const mine = first.filter((e) => e.agent?.id === trace.agentOf(0));
-    // Recorded gaps, for the report: where call.answered / call.hangup come from in the recording.
-    const offs = trace.offsetsMs;
-    const bigGaps = offs.map((o, i) => (i > 0 ? o - (offs[i - 1] as number) : 0));
-    const jumps = bigGaps.map((g, i) => (g > 200 ? (offs[i] as number) : null)).filter((x): x is number => x !== null);
-    return {
-      framesPerCall: trace.frames.length,
-      bytesPerCall: trace.bytesPerCall,
-      eventsPerCall: first.length,
-      eventTypesPerCall: types,
-      messagesPerCallToAgent: mine.length,
-      callMessagesPerCallToAgent: mine.filter((e) => e.type.startsWith('call.')).length,
-      callIds,
-      ringAgents,
-      recordedGapsMs: { answer: jumps[0] ?? null, hangup: jumps[jumps.length - 1] ?? null, last: offs[offs.length - 1] as number },
-    };
-  } finally {
-    removeDir(dir);
-  }
-}
-
-interface FeedResult {
-  timing: 'recorded' | 'back-to-back' | 'unpaced';
-  firstCall: number;
-  calls: number;
-  frames: number;
-  bytes: number;
-  startedAt: number;
-  endedAt: number;
-  seconds: number;
-  framesPerSecAchieved: number;
-  callsPerSecAchieved: number;
-  /** paced: how late frames were written against their schedule (timer granularity, load). */
-  lateMs?: { p50: number; p99: number; max: number };
-  ticks?: number;
-  maxFramesPerWrite: number;
-  maxWritableLengthBytes: number;
-  drainWaits: number;
-  stampsBorrowed: number;
-}
-
-/**
- * Paced: call n (n = 0 … calls−1) starts at n × 1000 / rate ms; its frames at their recorded
- * offsets (timing recorded) or one per frame interval (back-to-back). Written every ~1 ms tick.
- */
-async function feedPaced(socket: net.Socket, trace: Trace, stamper: Stamper, firstCall: number, calls: number, rate: number, timing: 'recorded' | 'back-to-back', deadline: number, onProgress: (frames: number) => void): Promise<FeedResult> {
-  const F = trace.frames.length;
-  const n = calls * F;
-  const interval = 1000 / rate;
-  const dueOf = new Float64Array(n);
-  for (let k = 0; k < calls; k++) {
-    for (let j = 0; j < F; j++) dueOf[k * F + j] = timing === 'recorded' ? k * interval + (trace.offsetsMs[j] as number) : (k * F + j) * (interval / F);
-  }
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (dueOf[a] as number) - (dueOf[b] as number) || a - b);
-  const startedAt = Date.now();
-  const t0 = performance.now();
-  let i = 0;
-  let bytes = 0;
-  let ticks = 0;
-  let maxBatch = 0;
-  let maxWritable = 0;
-  const late: number[] = [];
-  let firstCallStart = -1;
-  let lastCallStart = -1;
-  while (i < n) {
-    if (socket.destroyed) throw new Error(`the daemon's AMI connection closed after ${i} of ${n} frames`);
-    if (Date.now() > deadline) throw new Error(`paced feed overran its deadline (${i} of ${n} frames)`);
-    ticks++;
-    const now = performance.now() - t0;
-    if ((dueOf[order[i] as number] as number) <= now) {
-      late.push(now - (dueOf[order[i] as number] as number));
-      let chunk = '';
-      let batch = 0;
-      while (i < n) {
-        const idx = order[i] as number;
-        if ((dueOf[idx] as number) > now) break;
-        const rep = firstCall + Math.floor(idx / F);
-        if (idx % F === 0) {
-          lastCallStart = Date.now();
-          if (firstCallStart < 0) firstCallStart = lastCallStart;
-        }
-        chunk += render(trace.frames[idx % F] as Part[], rep, stamper.stamp());
-        i++;
-        batch++;
-      }
-      socket.write(chunk, 'latin1');
-      bytes += chunk.length;
-      maxBatch = Math.max(maxBatch, batch);
-      maxWritable = Math.max(maxWritable, socket.writableLength);
-      if (socket.writableLength > 256 * 1024 * 1024) throw new Error('the daemon is not reading AMI: 256 MiB queued');
-      onProgress(i);
-    }
-    await sleep(1);
-  }
-  const endedAt = Date.now();
-  const l = Float64Array.from(late).sort();
-  const seconds = (endedAt - startedAt) / 1000;
-  return {
-    timing,
-    firstCall,
-    calls,
-    frames: n,
-    bytes,
-    startedAt,
-    endedAt,
-    seconds,
-    framesPerSecAchieved: round(n / seconds, 0),
-    callsPerSecAchieved: calls > 1 ? round((calls - 1) / Math.max(0.001, (lastCallStart - firstCallStart) / 1000), 2) : Number.NaN,
-    lateMs: { p50: round(pct(l, 50), 2), p99: round(pct(l, 99), 2), max: round(pct(l, 100), 2) },
-    ticks,
-    maxFramesPerWrite: maxBatch,
-    maxWritableLengthBytes: maxWritable,
-    drainWaits: 0,
-    stampsBorrowed: stamper.borrowed,
-  };
-}
-
-/** Unpaced: whole calls back-to-back, ~64 KiB per write, as fast as the daemon reads. */
-async function feedUnpaced(socket: net.Socket, trace: Trace, stamper: Stamper, firstCall: number, maxCalls: number, maxSeconds: number, deadline: number, onProgress: (calls: number) => void): Promise<FeedResult> {
-  const startedAt = Date.now();
-  const stopAt = startedAt + maxSeconds * 1000;
-  const F = trace.frames.length;
-  let rep = firstCall;
-  let j = 0;
-  let frames = 0;
-  let bytes = 0;
-  let drainWaits = 0;
-  let maxBatch = 0;
-  let maxWritable = 0;
-  for (;;) {
-    if (socket.destroyed) throw new Error(`the daemon's AMI connection closed after ${rep - firstCall} calls`);
-    if (Date.now() > deadline) throw new Error('unpaced feed overran its deadline');
-    if (j === 0 && (rep - firstCall >= maxCalls || Date.now() >= stopAt)) break;
-    let chunk = '';
-    let batch = 0;
-    while (chunk.length < 65536) {
-      chunk += render(trace.frames[j] as Part[], rep, stamper.stamp());
-      batch++;
-      frames++;
-      if (++j >= F) {
-        j = 0;
-        rep++;
-        if (rep - firstCall >= maxCalls) break;
-      }
-    }
-    maxBatch = Math.max(maxBatch, batch);
-    bytes += chunk.length;
-    const ok = socket.write(chunk, 'latin1');
-    maxWritable = Math.max(maxWritable, socket.writableLength);
-    onProgress(rep - firstCall);
-    if (!ok) {
-      drainWaits++;
-      await drained(socket, deadline);
-    } else await new Promise<void>((r) => setImmediate(r));
-  }
-  const endedAt = Date.now();
-  const seconds = (endedAt - startedAt) / 1000;
-  return {
-    timing: 'unpaced',
-    firstCall,
-    calls: rep - firstCall,
-    frames,
-    bytes,
-    startedAt,
-    endedAt,
-    seconds,
-    framesPerSecAchieved: round(frames / seconds, 0),
-    callsPerSecAchieved: round((rep - firstCall) / seconds, 1),
-    maxFramesPerWrite: maxBatch,
-    maxWritableLengthBytes: maxWritable,
-    drainWaits,
-    stampsBorrowed: stamper.borrowed,
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
-// SSE clients: one or two separate processes, each holding its share of the agents' streams.
-
-interface RingDump {
-  /** The stream's agent. */
-  agent: string[];
-  callId: string[];
-  /** The event's agent id (to check isolation). */
-  evAgent: string[];
-  at: number[];
-  time: number[];
-  phase: number[];
-}
-
-interface ClientsDump {
-  rings: RingDump;
-  /** `${phase}|${type}` -> latencies (ms) of every message of that type. */
-  latency: Record<string, number[]>;
-  messagesByPhase: number[];
-  /** Messages of call.* types (agent.status excluded), per phase. */
-  callMessagesByPhase: number[];
-  comments: number;
-  /** Messages naming another agent where only the stream's own agent may appear. */
-  foreign: number;
-  badMessages: number;
-  idMismatch: number;
-  /** Streams that ended while they were expected to stay open. */
-  cut: Array<{ agent: string; at: number; phase: number }>;
-  refused: Array<{ agent: string; status: number | string }>;
-  connected: number;
-}
-
-type ToChild = { id: number; type: 'connect'; port: number; streams: Array<{ agent: string; token: string }> } | { id: number; type: 'phase'; phase: number } | { id: number; type: 'count' } | { id: number; type: 'dump' } | { id: number; type: 'closing' } | { id: number; type: 'exit' };
-type FromChild =
-  | { id: number; type: 'ready' }
-  | { id: number; type: 'connected'; ok: number; failed: number; ms: number }
-  | { id: number; type: 'ack' }
-  | { id: number; type: 'count'; rings: number; messages: number; messagesThisPhase: number; callMessagesThisPhase: number; open: number; cut: number }
-  | { id: number; type: 'dump'; dump: ClientsDump };
-
-async function clientsChild(): Promise<void> {
-  const dump: ClientsDump = {
-    rings: { agent: [], callId: [], evAgent: [], at: [], time: [], phase: [] },
-    latency: {},
-    messagesByPhase: [0],
-    callMessagesByPhase: [0],
-    comments: 0,
-    foreign: 0,
-    badMessages: 0,
-    idMismatch: 0,
-    cut: [],
-    refused: [],
-    connected: 0,
-  };
-  let phase = 0;
-  let closing = false;
-  let open = 0;
-  const reqs = new Set<http.ClientRequest>();
-  const send = (m: FromChild) => process.send?.(m);
-
-  const onBlock = (agent: string, block: string, at: number) => {
-    let id: string | null = null;
-    let data: string | null = null;
-    let comment = false;
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) comment = true;
-      else if (line.startsWith('data: ')) data = data === null ? line.slice(6) : `${data}\n${line.slice(6)}`;
-      else if (line.startsWith('id: ')) id = line.slice(4);
-    }
-    if (data === null) {
-      if (comment) dump.comments++;
-      return;
-    }
-    let ev: { id?: unknown; type?: unknown; time?: unknown; callId?: unknown; agent?: { id?: unknown } | null };
-    try {
-      ev = JSON.parse(data) as typeof ev;
-    } catch {
-      dump.badMessages++;
-      return;
-    }
-    const time = typeof ev.time === 'string' ? Date.parse(ev.time) : Number.NaN;
-    const type = String(ev.type);
-    if (!Number.isFinite(time)) {
-      dump.badMessages++;
-      return;
-    }
-    if (ev.id !== id) dump.idMismatch++;
-    const evAgent = ev.agent && typeof ev.agent.id === 'string' ? ev.agent.id : '';
-    if ((AGENT_SPECIFIC.has(type) || type.startsWith('agent.')) && evAgent !== agent) dump.foreign++;
-    dump.messagesByPhase[phase] = (dump.messagesByPhase[phase] ?? 0) + 1;
-    if (type.startsWith('call.')) dump.callMessagesByPhase[phase] = (dump.callMessagesByPhase[phase] ?? 0) + 1;
-    const key = `${phase}|${type}`;
-    (dump.latency[key] ??= []).push(at - time);
-    if (type === 'call.ringing') {
-      const r = dump.rings;
-      r.agent.push(agent);
-      r.callId.push(typeof ev.callId === 'string' ? ev.callId : '?');
-      r.evAgent.push(evAgent);
-      r.at.push(at);
-      r.time.push(time);
-      r.phase.push(phase);
-    }
-  };
-
-  const connectOne = (port: number, agent: string, token: string): Promise<boolean> =>
-    new Promise((resolve) => {
-      let settled = false;
-      const settle = (ok: boolean) => {
-        if (!settled) {
-          settled = true;
-          resolve(ok);
-        }
-      };
-      const req = http.get({ host: '127.0.0.1', port, path: `/agent/events?token=${encodeURIComponent(token)}`, agent: false, headers: { accept: 'text/event-stream' } }, (res) => {
-        if (res.statusCode !== 200) {
-          dump.refused.push({ agent, status: res.statusCode ?? 0 });
-          res.resume();
-          req.destroy();
-          return settle(false);
-        }
-        open++;
-        res.setEncoding('utf8');
-        let buf = '';
-        res.on('data', (chunk: string) => {
-          const at = Date.now();
-          settle(true); // the retry hint arrived: the stream is attached
-          buf += chunk;
-          let end: number;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            onBlock(agent, block, at);
-          }
-          if (buf.length > 4 << 20) {
-            dump.badMessages++;
-            buf = '';
-          }
-        });
-        res.on('close', () => {
-          open--;
-          reqs.delete(req);
-          if (!closing) dump.cut.push({ agent, at: Date.now(), phase });
-          settle(false);
-        });
-      });
-      reqs.add(req);
-      req.on('error', (err) => {
-        if (!settled) dump.refused.push({ agent, status: (err as NodeJS.ErrnoException).code ?? err.message });
-        settle(false);
-      });
-      req.setTimeout(0);
-    });
-
-  process.on('message', (m: ToChild) => {
-    if (m.type === 'connect') {
-      void (async () => {
-        const t = performance.now();
-        let ok = 0;
-        let failed = 0;
-        // 50 handshakes in flight at a time.
-        for (let i = 0; i < m.streams.length; i += 50) {
-          const res = await Promise.all(m.streams.slice(i, i + 50).map((s) => within(connectOne(m.port, s.agent, s.token), 30_000, `stream of ${s.agent}`).catch(() => false)));
-          for (const r of res) r ? ok++ : failed++;
-        }
-        dump.connected += ok;
-        send({ id: m.id, type: 'connected', ok, failed, ms: round(performance.now() - t, 0) });
-      })();
-    } else if (m.type === 'phase') {
-      phase = m.phase;
-      dump.messagesByPhase[phase] ??= 0;
-      dump.callMessagesByPhase[phase] ??= 0;
-      send({ id: m.id, type: 'ack' });
-    } else if (m.type === 'count') {
-      send({ id: m.id, type: 'count', rings: dump.rings.at.length, messages: dump.messagesByPhase.reduce((a, b) => a + (b ?? 0), 0), messagesThisPhase: dump.messagesByPhase[phase] ?? 0, callMessagesThisPhase: dump.callMessagesByPhase[phase] ?? 0, open, cut: dump.cut.length });
-    } else if (m.type === 'dump') {
-      send({ id: m.id, type: 'dump', dump });
-    } else if (m.type === 'closing') {
-      closing = true;
-      send({ id: m.id, type: 'ack' });
-    } else if (m.type === 'exit') {
-      closing = true;
-      for (const r of reqs) r.destroy();
-      process.disconnect();
-    }
-  });
-  process.on('disconnect', () => process.exit(0));
-  send({ id: 0, type: 'ready' });
-}
-
-interface Counts {
-  rings: number;
-  messages: number;
-  messagesThisPhase: number;
-  callMessagesThisPhase: number;
-  open: number;
-  cut: number;
-}
-
-interface Clients {
-  pid: number;
-  connect(port: number, streams: Array<{ agent: string; token: string }>): Promise<{ ok: number; failed: number; ms: number }>;
-  phase(p: number): Promise<void>;
-  count(): Promise<Counts>;
-  closing(): Promise<void>;
-  dump(): Promise<ClientsDump>;
-  close(): Promise<void>;
-}
-
-async function startClients(pinCpu: string | null): Promise<Clients> {
-  const args = [...LOADER, SELF, '--clients-child'];
-  const child = pinCpu
-    ? spawn('taskset', ['-c', pinCpu, process.execPath, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
-    : spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  children.add(child);
-  const waiting = new Map<number, { resolve: (m: FromChild) => void; reject: (e: Error) => void }>();
-  let nextId = 1;
-  child.on('message', (m: FromChild) => {
-    const w = waiting.get(m.id);
-    if (w) {
-      waiting.delete(m.id);
-      w.resolve(m);
-    }
-  });
-  child.once('exit', (code, signal) => {
-    for (const w of waiting.values()) w.reject(new Error(`clients process exited (${code ?? signal})`));
-    waiting.clear();
-  });
-  const ask = <T extends FromChild>(msg: Omit<ToChild, 'id'> | null, ms: number, what: string): Promise<T> => {
-    const id = msg === null ? 0 : nextId++;
-    return within(
-      new Promise<T>((resolve, reject) => {
-        if (child.exitCode !== null || child.signalCode !== null) return reject(new Error('clients process is gone'));
-        waiting.set(id, { resolve: (m) => resolve(m as T), reject });
-        if (msg) child.send({ ...msg, id } as ToChild, (err) => err && reject(err));
-      }),
-      ms,
-      `clients process: ${what}`,
-    ).finally(() => waiting.delete(id));
-  };
-  await ask(null, 30_000, 'ready');
-  return {
-    pid: child.pid ?? -1,
-    connect: async (port, streams) => {
-      const r = await ask<Extract<FromChild, { type: 'connected' }>>({ type: 'connect', port, streams } as Omit<ToChild, 'id'>, 120_000, 'connect');
-      return { ok: r.ok, failed: r.failed, ms: r.ms };
-    },
-    phase: async (p) => {
-      await ask({ type: 'phase', phase: p } as Omit<ToChild, 'id'>, 10_000, 'phase');
-    },
-    count: async () => {
-      const r = await ask<Extract<FromChild, { type: 'count' }>>({ type: 'count' } as Omit<ToChild, 'id'>, 10_000, 'count');
-      return { rings: r.rings, messages: r.messages, messagesThisPhase: r.messagesThisPhase, callMessagesThisPhase: r.callMessagesThisPhase, open: r.open, cut: r.cut };
-    },
-    closing: async () => {
-      await ask({ type: 'closing' } as Omit<ToChild, 'id'>, 10_000, 'closing');
-    },
-    dump: async () => (await ask<Extract<FromChild, { type: 'dump' }>>({ type: 'dump' } as Omit<ToChild, 'id'>, 60_000, 'dump')).dump,
-    close: async () => {
-      if (child.connected) child.send({ id: -1, type: 'exit' });
-      try {
-        await within(exited(child), 10_000, 'clients process to exit');
-      } catch {
-        child.kill('SIGKILL');
-        await exited(child);
-      }
-      children.delete(child);
-    },
-  };
-}
+import { Stamper, startAmiServer } from './harness/ami.js';
+import { perAgentKB, memReadings, takeHeapSnapshot, type HeapSummary, type MemReading } from './harness/daemon-memory.js';
+import { mintToken } from './harness/dist.js';
+import { requireBuild, ROOT } from './harness/env.js';
+import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { canPin, daemonLogin, pbxYaml, popYaml, freePort, pinSelf, removeDir, runBench, sleep, startDaemon, tempDir, type Exit } from './harness/run.js';
+import { everySecond, meanMax, NPROC, procSample, waitForQuiet, type ProcSample } from './harness/sample.js';
+import { mergeDumps, startClients, type Clients, type ClientsDump, type Counts } from './harness/sse.js';
+import { latencyStats, round, type Stats } from './harness/stats.js';
+import { analyzeRings, markdown, type Options, type RingResult } from './screenpop/report.js';
+import { BUFFER_PER_AGENT, calibrate, feedPaced, feedUnpaced, loadTrace, TRACE_PATH, type FeedResult } from './screenpop/traffic.js';
 
 // ------------------------------------------------------------------------------------------------
 // The daemon
 
-interface Daemon {
-  child: ChildProcess;
-  pid: number;
-  logFile: string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startDaemon(dir: string, config: string, pinCpu: string | null, nodeArgs: string[]): Daemon {
-  const logFile = path.join(dir, 'daemon.log');
-  const fd = fs.openSync(logFile, 'a');
-  const args = [...nodeArgs, BIN, 'run', '--config', config];
-  // taskset execs node: the child's pid is the daemon's.
-  const child = pinCpu
-    ? spawn('taskset', ['-c', pinCpu, process.execPath, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', fd] })
-    : spawn(process.execPath, args, { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', fd] });
-  fs.closeSync(fd);
-  children.add(child);
-  return { child, pid: child.pid ?? -1, logFile, exit: exited(child) };
-}
-
 function daemonConfig(amiPort: number, httpPort: number, dir: string, secret: string): string {
   return `# written by bench/screenpop.ts
-pbx:
-  name: bench
-  ami:
-    host: 127.0.0.1
-    port: ${amiPort}
-    username: bench
-    secret: bench
-    resync: false
-    reconnect: { initialDelayMs: 200, maxDelayMs: 1000, factor: 2, jitter: 0 }
-calls:
+${pbxYaml(amiPort)}calls:
   inboundContexts: [from-pstn]
   agentContexts: [agents]
   extensionPattern: '^[0-9]{2,6}$'
-sinks: []
-http:
-  listen: 127.0.0.1:${httpPort}
-  tokenSecret: ${secret}
-screenpop:
-  - events: [call.ringing]
-    url: "https://crm.example.com/contact?phone={callerNumber}"
-    target: new-tab
-outbox:
+${popYaml(httpPort, secret)}outbox:
   path: ${path.join(dir, 'outbox.db')}
 log:
   level: warn
 `;
 }
-
-// ------------------------------------------------------------------------------------------------
-// Sampling once a second
 
 interface Sample {
   /** Seconds since the daemon started. */
@@ -781,458 +107,51 @@ interface Sample {
   otherPct: number;
 }
 
-class Monitor {
-  readonly samples: Sample[] = [];
-  phase = 'start';
-  private stopped = false;
-  private loop: Promise<void> = Promise.resolve();
-  constructor(
-    private readonly daemonPid: number,
-    private readonly clientPids: number[],
-    private readonly t0: number,
-  ) {}
-
-  start(maxSamples: number): void {
-    const clientsCpu = () => this.clientPids.reduce((a, p) => a + (procSample(p)?.cpuSec ?? 0), 0);
-    let prevSys = systemCpu();
-    let prevD = procSample(this.daemonPid)?.cpuSec ?? 0;
-    let prevC = clientsCpu();
-    let prevB = procSample(process.pid)?.cpuSec ?? 0;
-    let prevAt = performance.now();
-    this.loop = (async () => {
-      for (let i = 0; i < maxSamples && !this.stopped; i++) {
-        await sleep(1000);
-        if (this.stopped) break;
-        const now = performance.now();
-        const dt = (now - prevAt) / 1000;
-        prevAt = now;
-        const sys = systemCpu();
-        const d = procSample(this.daemonPid);
-        const c = clientsCpu();
-        const b = procSample(process.pid);
-        const s: Sample = {
-          t: round((Date.now() - this.t0) / 1000, 1),
-          phase: this.phase,
-          daemonCpuPct: d ? round(((d.cpuSec - prevD) / dt) * 100) : null,
-          daemonRssMB: d ? round(d.rssKB / 1024) : null,
-          clientsCpuPct: round(((c - prevC) / dt) * 100),
-          benchCpuPct: b ? round(((b.cpuSec - prevB) / dt) * 100) : null,
-          machineBusyPct: round(((sys.busy - prevSys.busy) / Math.max(1, sys.total - prevSys.total)) * 100 * NPROC),
-          otherPct: 0,
-        };
-        s.otherPct = round(Math.max(0, s.machineBusyPct - (s.daemonCpuPct ?? 0) - (s.clientsCpuPct ?? 0) - (s.benchCpuPct ?? 0)));
-        this.samples.push(s);
-        prevSys = sys;
-        if (d) prevD = d.cpuSec;
-        prevC = c;
-        if (b) prevB = b.cpuSec;
-      }
-    })();
-  }
-
-  cpu(phase: string): Record<string, { mean: number; max: number } | null> {
-    const xs = this.samples.filter((s) => s.phase === phase);
-    const of = (k: 'daemonCpuPct' | 'clientsCpuPct' | 'benchCpuPct' | 'otherPct' | 'machineBusyPct') => {
-      const v = xs.map((s) => s[k]).filter((x): x is number => typeof x === 'number');
-      return v.length ? { mean: round(v.reduce((a, b) => a + b, 0) / v.length), max: Math.max(...v) } : null;
-    };
-    return { daemon: of('daemonCpuPct'), clients: of('clientsCpuPct'), bench: of('benchCpuPct'), other: of('otherPct'), machine: of('machineBusyPct') };
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Memory readings
-
-interface MemReading {
-  state: string;
-  streams: number;
-  /** Buffered events per agent the daemon holds (expected, from what was sent and received). */
-  bufferedPerAgent: number;
-  rssMB: { median: number; min: number; max: number };
-  rssAnonMB: { median: number; min: number; max: number };
-  readingsKB: Array<{ rss: number; anon: number }>;
-  /** Seconds from the request to the last reading. */
-  settledAfterS: number;
-  /** The last readings were within 1 MB of each other. */
-  stable: boolean;
-  /** Every reading, once a second after the settling time. */
-  seriesRssMB: number[];
-}
-
-/**
- * Memory of an idle daemon without --expose-gc: waits `settleS`, then reads VmRSS once a second
- * until the last `n` readings are within `stableKB` of each other (V8's memory reducer has run its
- * idle-time GCs) or `maxS` seconds have passed; reports those last `n` readings.
- */
-async function memReadings(pid: number, state: string, streams: number, bufferedPerAgent: number, settleS: number, n: number, stableKB = 1024, maxS = 120): Promise<MemReading> {
-  const start = Date.now();
-  await sleep(settleS * 1000);
-  const series: Array<{ rss: number; anon: number }> = [];
-  let rs: Array<{ rss: number; anon: number }> = [];
-  let stable = false;
-  for (let i = 0; i < maxS + n; i++) {
-    if (i > 0) await sleep(1000);
-    const s = procSample(pid);
-    if (!s) throw new Error(`the daemon is gone (reading memory: ${state})`);
-    series.push({ rss: s.rssKB, anon: s.anonKB });
-    rs = series.slice(-n);
-    if (rs.length === n) {
-      const v = rs.map((r) => r.rss);
-      if (Math.max(...v) - Math.min(...v) <= stableKB) {
-        stable = true;
-        break;
-      }
-    }
-    if (Date.now() - start > maxS * 1000) break;
-  }
-  const st = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return { median: round(pct(s, 50) / 1024, 1), min: round((s[0] as number) / 1024, 1), max: round((s[s.length - 1] as number) / 1024, 1) };
-  };
-  const m: MemReading = {
-    state,
-    streams,
-    bufferedPerAgent,
-    rssMB: st(rs.map((r) => r.rss)),
-    rssAnonMB: st(rs.map((r) => r.anon)),
-    readingsKB: rs,
-    settledAfterS: round((Date.now() - start) / 1000, 0),
-    stable,
-    seriesRssMB: series.map((r) => round(r.rss / 1024, 1)),
-  };
-  process.stderr.write(`   memory, ${state}: VmRSS ${m.rssMB.median} MB (${m.rssMB.min}–${m.rssMB.max}), RssAnon ${m.rssAnonMB.median} MB; ${stable ? 'stable' : 'NOT stable'} after ${m.settledAfterS} s (series ${m.seriesRssMB.join(' ')})\n`);
-  return m;
-}
-
-/** KB per agent between two readings, with the range the readings' spread allows. */
-function perAgentKB(a: MemReading, b: MemReading, agents: number): { medianKB: number; lowKB: number; highKB: number; anonMedianKB: number } {
-  return {
-    medianKB: round(((b.rssMB.median - a.rssMB.median) * 1024) / agents, 1),
-    lowKB: round(((b.rssMB.min - a.rssMB.max) * 1024) / agents, 1),
-    highKB: round(((b.rssMB.max - a.rssMB.min) * 1024) / agents, 1),
-    anonMedianKB: round(((b.rssAnonMB.median - a.rssAnonMB.median) * 1024) / agents, 1),
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
-// --heap-snapshot: what the daemon's live heap is made of (a diagnostic, after every reading).
-
-interface HeapSummary {
-  fileMB: number;
-  liveMB: number;
-  nodes: number;
-  byType: Array<{ type: string; count: number; selfMB: number }>;
-  topConstructors: Array<{ name: string; count: number; selfMB: number }>;
-  slicedStrings: {
-    count: number;
-    selfMB: number;
-    /** Distinct strings that sliced strings point into, and their size: text kept alive by slices. */
-    parents: number;
-    parentsMB: number;
-    parentMedianKB: number;
-    /** The properties through which sliced strings are referenced (uniqueid, name, …). */
-    heldBy: Array<{ name: string; count: number }>;
-  };
-}
-
-async function takeHeapSnapshot(pid: number, dir: string): Promise<HeapSummary> {
-  const before = new Set(fs.readdirSync(dir));
-  process.kill(pid, 'SIGUSR2');
-  // Node writes Heap.<date>.<pid>.….heapsnapshot into the daemon's cwd; done when its size holds.
-  let file: string | null = null;
-  let lastSize = -1;
-  let stableSince = Date.now();
-  const start = Date.now();
-  for (let i = 0; i < 3000 && Date.now() - start < 600_000; i++) {
-    await sleep(200);
-    file ??= fs.readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f)) ?? null;
-    if (!file) continue;
-    const size = fs.statSync(path.join(dir, file)).size;
-    if (size !== lastSize) {
-      lastSize = size;
-      stableSince = Date.now();
-    } else if (size > 0 && Date.now() - stableSince > 3000) break;
-  }
-  if (!file) throw new Error('no heap snapshot was written');
-  const full = path.join(dir, file);
-  const size = fs.statSync(full).size;
-  if (size > 450 * 1024 * 1024) throw new Error(`heap snapshot of ${round(size / 2 ** 20)} MB is too big to parse here: use fewer agents`);
-  const snap = JSON.parse(fs.readFileSync(full, 'utf8')) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
-    nodes: number[];
-    edges: number[];
-    strings: string[];
-  };
-  fs.rmSync(full, { force: true });
-  const meta = snap.snapshot.meta;
-  const nf = meta.node_fields.length;
-  const ef = meta.edge_fields.length;
-  const nType = meta.node_fields.indexOf('type');
-  const nName = meta.node_fields.indexOf('name');
-  const nSize = meta.node_fields.indexOf('self_size');
-  const nEdges = meta.node_fields.indexOf('edge_count');
-  const eType = meta.edge_fields.indexOf('type');
-  const eName = meta.edge_fields.indexOf('name_or_index');
-  const eTo = meta.edge_fields.indexOf('to_node');
-  const types = meta.node_types[0];
-  const edgeTypes = meta.edge_types[0];
-  const { nodes, edges, strings } = snap;
-  const slicedType = types.indexOf('sliced string');
-  const objectType = types.indexOf('object');
-  const byType = new Map<string, { count: number; size: number }>();
-  const ctors = new Map<string, { count: number; size: number }>();
-  const parents = new Map<number, number>();
-  const heldBy = new Map<string, number>();
-  let live = 0;
-  let slicedCount = 0;
-  let slicedSize = 0;
-  let e = 0;
-  for (let i = 0; i < nodes.length; i += nf) {
-    const t = nodes[i + nType] as number;
-    const sz = nodes[i + nSize] as number;
-    const ec = nodes[i + nEdges] as number;
-    live += sz;
-    const tn = types[t] ?? String(t);
-    const bt = byType.get(tn) ?? { count: 0, size: 0 };
-    bt.count++;
-    bt.size += sz;
-    byType.set(tn, bt);
-    if (t === objectType) {
-      const name = strings[nodes[i + nName] as number] ?? '?';
-      const c = ctors.get(name) ?? { count: 0, size: 0 };
-      c.count++;
-      c.size += sz;
-      ctors.set(name, c);
-    }
-    if (t === slicedType) {
-      slicedCount++;
-      slicedSize += sz;
-      for (let k = 0; k < ec; k++) {
-        const b = e + k * ef;
-        if (strings[edges[b + eName] as number] === 'parent') {
-          const to = edges[b + eTo] as number;
-          parents.set(to, nodes[to + nSize] as number);
-        }
-      }
-    }
-    for (let k = 0; k < ec; k++) {
-      const b = e + k * ef;
-      const to = edges[b + eTo] as number;
-      if (nodes[to + nType] === slicedType && edgeTypes[edges[b + eType] as number] === 'property') {
-        const name = strings[edges[b + eName] as number] ?? '?';
-        heldBy.set(name, (heldBy.get(name) ?? 0) + 1);
-      }
-    }
-    e += ec * ef;
-  }
-  const mb = (b: number) => round(b / 2 ** 20, 1);
-  const parentSizes = [...parents.values()].sort((a, b) => a - b);
-  return {
-    fileMB: mb(size),
-    liveMB: mb(live),
-    nodes: nodes.length / nf,
-    byType: [...byType.entries()].sort((a, b) => b[1].size - a[1].size).slice(0, 8).map(([type, v]) => ({ type, count: v.count, selfMB: mb(v.size) })),
-    topConstructors: [...ctors.entries()].sort((a, b) => b[1].size - a[1].size).slice(0, 10).map(([name, v]) => ({ name, count: v.count, selfMB: mb(v.size) })),
-    slicedStrings: {
-      count: slicedCount,
-      selfMB: mb(slicedSize),
-      parents: parents.size,
-      parentsMB: mb(parentSizes.reduce((a, b) => a + b, 0)),
-      parentMedianKB: round(pct(parentSizes, 50) / 1024, 1),
-      heldBy: [...heldBy.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([name, count]) => ({ name, count })),
-    },
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
-// Ring analysis
-
-interface RingResult {
-  calls: number;
-  ringsExpected: number;
-  ringsReceived: number;
-  lost: number;
-  duplicates: number;
-  wrongAgent: number;
-  unexpected: number;
-  latencyMs: Stats;
-  latencyMsAfterFirst2s: Stats;
-  latencyMsPer5s: Array<{ fromS: number; n: number; p50: number; p99: number; max: number }>;
-  lostCalls: string[];
-  /** When the last ring of the phase arrived (ms since the epoch). */
-  lastArrivalAt: number;
-}
-
-function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstCall: number, calls: number, feedStartedAt: number): RingResult {
-  const expected = new Map<string, string>();
-  for (let k = 0; k < calls; k++) expected.set(trace.callIdOf(firstCall + k), trace.agentOf(firstCall + k));
-  const seen = new Map<string, number>();
-  let wrongAgent = 0;
-  let unexpected = 0;
-  let duplicates = 0;
-  const lat: number[] = [];
-  const steady: number[] = [];
-  const per5 = new Map<number, number[]>();
-  let lastArrivalAt = Number.NaN;
-  const r = d.rings;
-  for (let i = 0; i < r.at.length; i++) {
-    if (r.phase[i] !== phase) continue;
-    const call = r.callId[i] as string;
-    const want = expected.get(call);
-    if (want === undefined) {
-      unexpected++;
-      continue;
-    }
-    if (r.agent[i] !== want || r.evAgent[i] !== want) {
-      wrongAgent++;
-      continue;
-    }
-    const n = (seen.get(call) ?? 0) + 1;
-    seen.set(call, n);
-    if (n > 1) {
-      duplicates++;
-      continue;
-    }
-    const l = (r.at[i] as number) - (r.time[i] as number);
-    if (!(lastArrivalAt >= (r.at[i] as number))) lastArrivalAt = r.at[i] as number;
-    lat.push(l);
-    if ((r.time[i] as number) >= feedStartedAt + 2000) steady.push(l);
-    const w = Math.floor(((r.time[i] as number) - feedStartedAt) / 5000);
-    const arr = per5.get(w);
-    if (arr) arr.push(l);
-    else per5.set(w, [l]);
-  }
-  const lostCalls = [...expected.keys()].filter((c) => !seen.has(c));
-  return {
-    calls,
-    ringsExpected: calls,
-    ringsReceived: [...seen.values()].reduce((a, b) => a + b, 0),
-    lost: lostCalls.length,
-    duplicates,
-    wrongAgent,
-    unexpected,
-    latencyMs: latencyStats(lat),
-    latencyMsAfterFirst2s: latencyStats(steady),
-    latencyMsPer5s: [...per5.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([w, xs]) => {
-        const s = latencyStats(xs);
-        return { fromS: w * 5, n: s.n, p50: s.p50, p99: s.p99, max: s.max };
-      }),
-    lostCalls: lostCalls.slice(0, 20),
-    lastArrivalAt,
-  };
-}
-
-function mergeDumps(ds: ClientsDump[]): ClientsDump {
-  const out: ClientsDump = { rings: { agent: [], callId: [], evAgent: [], at: [], time: [], phase: [] }, latency: {}, messagesByPhase: [], callMessagesByPhase: [], comments: 0, foreign: 0, badMessages: 0, idMismatch: 0, cut: [], refused: [], connected: 0 };
-  for (const d of ds) {
-    for (const k of Object.keys(out.rings) as Array<keyof RingDump>) (out.rings[k] as unknown[]).push(...(d.rings[k] as unknown[]));
-    for (const [k, v] of Object.entries(d.latency)) (out.latency[k] ??= []).push(...v);
-    d.messagesByPhase.forEach((n, i) => (out.messagesByPhase[i] = (out.messagesByPhase[i] ?? 0) + (n ?? 0)));
-    d.callMessagesByPhase.forEach((n, i) => (out.callMessagesByPhase[i] = (out.callMessagesByPhase[i] ?? 0) + (n ?? 0)));
-    out.comments += d.comments;
-    out.foreign += d.foreign;
-    out.badMessages += d.badMessages;
-    out.idMismatch += d.idMismatch;
-    out.cut.push(...d.cut);
-    out.refused.push(...d.refused);
-    out.connected += d.connected;
-  }
-  return out;
-}
-
-// ------------------------------------------------------------------------------------------------
-
-interface Options {
-  agents: number;
-  agentBase: number;
-  rate: number;
-  duration: number;
-  timing: 'recorded' | 'back-to-back';
-  clientProcs: number;
-  pin: 'auto' | 'none';
-  fillCallsPerAgent: number;
-  fillMaxSeconds: number;
-  settleS: number;
-  readings: number;
-  quietWaitS: number;
-  heapSnapshot: boolean;
-}
-
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      agents: { type: 'string', default: '1000' },
-      'agent-base': { type: 'string', default: '1000' },
-      rate: { type: 'string', default: '50' },
-      duration: { type: 'string', default: '30' },
-      timing: { type: 'string', default: 'recorded' },
-      'client-procs': { type: 'string', default: '1' },
-      pin: { type: 'string', default: 'auto' },
-      'fill-calls-per-agent': { type: 'string', default: String(Math.ceil(BUFFER_PER_AGENT / 5)) },
-      'fill-max-seconds': { type: 'string', default: '600' },
-      settle: { type: 'string', default: '20' },
-      readings: { type: 'string', default: '5' },
-      'quiet-wait': { type: 'string', default: '120' },
-      out: { type: 'string', default: path.join(ROOT, 'bench/results/screenpop.json') },
-      note: { type: 'string' },
-      'heap-snapshot': { type: 'boolean', default: false },
-    },
-    strict: true,
+  const { values, num, str, out, note } = commandLine('screenpop', {
+    agents: { type: 'string', default: '1000' },
+    'agent-base': { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '50' },
+    duration: { type: 'string', default: '30' },
+    timing: { type: 'string', default: 'recorded' },
+    'client-procs': { type: 'string', default: '1' },
+    pin: { type: 'string', default: 'auto' },
+    'fill-calls-per-agent': { type: 'string', default: String(Math.ceil(BUFFER_PER_AGENT / 5)) },
+    'fill-max-seconds': { type: 'string', default: '600' },
+    settle: { type: 'string', default: '20' },
+    readings: { type: 'string', default: '5' },
+    'quiet-wait': { type: 'string', default: '120' },
+    'heap-snapshot': { type: 'boolean', default: false },
   });
-  const num = (name: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number in [${min}, ${max}] (is '${String(v)}')`);
-    return n;
-  };
-  if (values.timing !== 'recorded' && values.timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
-  if (values.pin !== 'auto' && values.pin !== 'none') throw new Error('--pin must be auto or none');
+  const timing = str('timing');
+  const pinOpt = str('pin');
+  if (timing !== 'recorded' && timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
+  if (pinOpt !== 'auto' && pinOpt !== 'none') throw new Error('--pin must be auto or none');
   const opts: Options = {
-    agents: num('agents', values.agents, 1, 20_000),
-    agentBase: num('agent-base', values['agent-base'], 10, 900_000),
-    rate: num('rate', values.rate, 0.1, 2000),
-    duration: num('duration', values.duration, 1, 300),
-    timing: values.timing,
-    clientProcs: num('client-procs', values['client-procs'], 1, 2),
-    pin: values.pin,
-    fillCallsPerAgent: num('fill-calls-per-agent', values['fill-calls-per-agent'], 0, 1000),
-    fillMaxSeconds: num('fill-max-seconds', values['fill-max-seconds'], 1, 3600),
-    settleS: num('settle', values.settle, 0, 120),
-    readings: num('readings', values.readings, 1, 60),
-    quietWaitS: num('quiet-wait', values['quiet-wait'], 0, 3600),
-    heapSnapshot: values['heap-snapshot'] ?? false,
+    agents: num('agents', 1, 20_000),
+    agentBase: num('agent-base', 10, 900_000),
+    rate: num('rate', 0.1, 2000),
+    duration: num('duration', 1, 300),
+    timing,
+    clientProcs: num('client-procs', 1, 2),
+    pin: pinOpt,
+    fillCallsPerAgent: num('fill-calls-per-agent', 0, 1000),
+    fillMaxSeconds: num('fill-max-seconds', 1, 3600),
+    settleS: num('settle', 0, 120),
+    readings: num('readings', 1, 60),
+    quietWaitS: num('quiet-wait', 0, 3600),
+    heapSnapshot: values['heap-snapshot'] === true,
   };
   if (!/^[0-9]{2,6}$/.test(String(opts.agentBase)) || !/^[0-9]{2,6}$/.test(String(opts.agentBase + opts.agents - 1))) throw new Error('agent extensions must be 2 to 6 digits (calls.extensionPattern)');
-  if (!fs.existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/ is missing: run `npm run build` first (or `npm run bench:screenpop`)');
+  requireBuild('screenpop');
 
   // CPU placement: daemon on CPU 0; the clients and this process (AMI feeder, sampler) on CPU 1.
-  let hasTaskset = false;
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    hasTaskset = true;
-  } catch {
-    /* no taskset */
-  }
-  const pin = opts.pin === 'auto' && hasTaskset && NPROC >= 2;
+  const pin = opts.pin === 'auto' && canPin(NPROC);
   const daemonCpu = pin ? '0' : null;
   const sideCpu = pin ? String(NPROC - 1) : null;
-  if (pin && sideCpu) execFileSync('taskset', ['-a', '-p', '-c', sideCpu, String(process.pid)], { stdio: 'ignore' });
-
-  const meta: Record<string, unknown> = {
-    benchmark: 'screen pop: AMI ring frame written -> SSE message parsed on the ringing agent\'s stream; daemon memory per connected agent',
-    date: new Date().toISOString(),
-    machine: machine({ nproc: NPROC }),
-    note: values.note ?? null,
-    command: `node ${[...process.execArgv, path.relative(ROOT, SELF), ...process.argv.slice(2)].join(' ')}`,
-    gitHead: gitHead(ROOT),
-  };
-  const trace = loadTrace(TRACE_PATH, opts.agentBase, opts.agents);
+  if (sideCpu) pinSelf(sideCpu);
+  const meta = resultsHead("screen pop: AMI ring frame written -> SSE message parsed on the ringing agent's stream; daemon memory per connected agent", note, NPROC);
+  const trace = loadTrace(opts.agentBase, opts.agents);
   process.stderr.write(`trace: ${path.relative(ROOT, TRACE_PATH)}: ${trace.frames.length} frames per call (${trace.bytesPerCall} bytes); rewriting ${trace.rewritten.headers.join(', ')}, channel sequence numbers, BridgeUniqueid; agent ${trace.rewritten.agents}\n`);
   const cal = calibrate(trace);
   process.stderr.write(`calibration (crm-bridge replay of 3 calls): ${cal.eventsPerCall} events per call (${Object.entries(cal.eventTypesPerCall).map(([k, v]) => `${k} ${v}`).join(', ')}), ${cal.messagesPerCallToAgent} of them to the agent's stream; rings ${cal.ringAgents.join(', ')}\n`);
@@ -1274,18 +193,17 @@ async function main(): Promise<number> {
   const stamper = new Stamper();
   const ami = await startAmiServer(trace, stamper);
   const httpPort = await freePort();
-  const configFile = path.join(dir, 'config.yaml');
-  fs.writeFileSync(configFile, daemonConfig(ami.port, httpPort, dir, secret));
   const clientsList: Clients[] = [];
   for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu));
   const daemonStartedAt = Date.now();
-  const daemon = startDaemon(dir, configFile, daemonCpu, opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : []);
-  let died: string | null = null;
-  let stopping = false;
-  void daemon.exit.then(({ code, signal }) => {
-    if (!stopping) died = `daemon exited during the run (code ${code}, signal ${signal})`;
-  });
-  const monitor = new Monitor(daemon.pid, clientsList.map((c) => c.pid), daemonStartedAt);
+  const daemon = startDaemon(dir, 'daemon', daemonConfig(ami.port, httpPort, dir, secret), { cpu: daemonCpu, nodeArgs: opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [] });
+  let monitor: ReturnType<typeof everySecond<Sample>> | null = null;
+  let phaseName = 'start';
+  const cpuOf = (phase: string) => {
+    const during = (s: Sample) => s.phase === phase;
+    const xs = monitor?.samples ?? [];
+    return { daemon: meanMax(xs, 'daemonCpuPct', during), clients: meanMax(xs, 'clientsCpuPct', during), bench: meanMax(xs, 'benchCpuPct', during), other: meanMax(xs, 'otherPct', during), machine: meanMax(xs, 'machineBusyPct', during) };
+  };
   const memory: MemReading[] = [];
   const streams = Array.from({ length: opts.agents }, (_, i) => {
     const agent = String(opts.agentBase + i);
@@ -1293,11 +211,11 @@ async function main(): Promise<number> {
   });
   const connects: Array<{ streams: number; ok: number; failed: number; ms: number }> = [];
   type Msgs = { expected: number | null; received: number; callExpected: number; callReceived: number };
-  let paced: { feed: FeedResult; rings: RingResult; messages: Msgs; latencyByTypeMs: Record<string, Stats>; waitedS: number; cpu: ReturnType<Monitor['cpu']> } | null = null;
-  let fill: { feed: FeedResult; rings: RingResult; messages: Msgs; waitedS: number; cpu: ReturnType<Monitor['cpu']>; bufferedPerAgent: number; processed: { seconds: number; callsPerSec: number; framesPerSec: number } } | null = null;
+  let paced: { feed: FeedResult; rings: RingResult; messages: Msgs; latencyByTypeMs: Record<string, Stats>; waitedS: number; cpu: ReturnType<typeof cpuOf> } | null = null;
+  let fill: { feed: FeedResult; rings: RingResult; messages: Msgs; waitedS: number; cpu: ReturnType<typeof cpuOf>; bufferedPerAgent: number; processed: { seconds: number; callsPerSec: number; framesPerSec: number } } | null = null;
   let dump: ClientsDump | null = null;
   let heap: HeapSummary | null = null;
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  let exit: Exit | null = null;
   let daemonEnd: ProcSample | null = null;
   const countAll = async () => {
     const cs = await Promise.all(clientsList.map((c) => c.count()));
@@ -1307,7 +225,7 @@ async function main(): Promise<number> {
     );
   };
   const setPhase = async (p: number, name: string) => {
-    monitor.phase = name;
+    phaseName = name;
     await Promise.all(clientsList.map((c) => c.phase(p)));
   };
   /**
@@ -1321,7 +239,7 @@ async function main(): Promise<number> {
     let c = await countAll();
     for (let i = 0; i < 100_000; i++) {
       c = await countAll();
-      if ((c.callMessagesThisPhase >= calls && (all === null || c.messagesThisPhase >= all)) || died) break;
+      if ((c.callMessagesThisPhase >= calls && (all === null || c.messagesThisPhase >= all)) || daemon.died()) break;
       if (c.messagesThisPhase !== last) {
         last = c.messagesThisPhase;
         lastProgress = Date.now();
@@ -1342,32 +260,34 @@ async function main(): Promise<number> {
     if (r.failed) problems.push(`${r.failed} of ${to - from} streams could not attach`);
   };
   try {
-    const socket = await within(
-      Promise.race([ami.loggedIn, daemon.exit.then(({ code }) => Promise.reject(new Error(`daemon exited (${code}) before logging in to AMI; see its log`)))]),
-      30_000,
-      'the daemon to log in to AMI',
-    );
+    const socket = await daemonLogin(daemon, ami.loggedIn);
     // The HTTP server starts before the AMI source: it is listening now.
-    monitor.start(3600);
+    monitor = everySecond<Sample>(
+      () => ({ daemon: [daemon.pid], clients: clientsList.map((c) => c.pid) }),
+      (cpu) => {
+        const d = procSample(daemon.pid);
+        return { t: round((Date.now() - daemonStartedAt) / 1000, 1), phase: phaseName, daemonCpuPct: cpu.daemon ?? null, daemonRssMB: d ? round(d.rssKB / 1024) : null, clientsCpuPct: cpu.clients ?? null, benchCpuPct: cpu.bench ?? null, machineBusyPct: cpu.machine, otherPct: cpu.other };
+      },
+    );
     process.stderr.write('\n== memory: 0 streams\n');
-    monitor.phase = 'idle, 0 streams';
+    phaseName = 'idle, 0 streams';
     memory.push(await memReadings(daemon.pid, '0 streams (AMI logged in, no call yet)', 0, 0, opts.settleS, opts.readings));
     const half = Math.floor(opts.agents / 2);
     process.stderr.write(`\n== memory: connecting ${opts.agents} streams in two halves\n`);
     if (half > 0) {
-      monitor.phase = `idle, ${half} streams`;
+      phaseName = `idle, ${half} streams`;
       await connectShare(0, half);
       memory.push(await memReadings(daemon.pid, `${half} idle streams`, half, 0, opts.settleS, opts.readings));
     }
-    monitor.phase = `idle, ${opts.agents} streams`;
+    phaseName = `idle, ${opts.agents} streams`;
     await connectShare(half, opts.agents);
     memory.push(await memReadings(daemon.pid, `${opts.agents} idle streams`, opts.agents, 0, opts.settleS, opts.readings));
-    if (died) throw new Error(died);
+    const gone = daemon.died();
+    if (gone) throw new Error(gone);
 
     // ---- the paced run
     process.stderr.write(`\n== paced: ${calls} calls at ${opts.rate} calls/s (${opts.timing} timing), ${trace.frames.length} frames each\n`);
     await setPhase(1, 'paced');
-    const framesPerCall = trace.frames.length;
     const feed = await feedPaced(socket, trace, stamper, 0, calls, opts.rate, opts.timing, Date.now() + (opts.duration * 3 + 120) * 1000, () => undefined);
     process.stderr.write(`   sent ${feed.calls} calls (${feed.frames} frames) in ${feed.seconds} s (${feed.framesPerSecAchieved} frames/s; write lateness p99 ${feed.lateMs?.p99} ms, max ${feed.lateMs?.max} ms)\n`);
     // agent.status busy/idle come once per call only when an agent's calls never overlap (the
@@ -1376,8 +296,8 @@ async function main(): Promise<number> {
     const expectedCallPaced = calls * cal.callMessagesPerCallToAgent;
     const expectedPaced = calls * cal.messagesPerCallToAgent;
     const w = await waitMessages(expectedCallPaced, overlap ? null : expectedPaced, 120);
-    monitor.phase = 'after paced';
-    const cpuPaced = monitor.cpu('paced');
+    phaseName = 'after paced';
+    const cpuPaced = cpuOf('paced');
     const mid = mergeDumps(await Promise.all(clientsList.map((c) => c.dump())));
     const rings = analyzeRings(trace, mid, 1, 0, calls, feed.startedAt);
     const byType: Record<string, Stats> = {};
@@ -1392,7 +312,8 @@ async function main(): Promise<number> {
     if (!overlap && w.received !== expectedPaced) problems.push(`paced: ${w.received} messages on the agents' streams, expected ${expectedPaced} (${cal.messagesPerCallToAgent} per call)`);
     const pacedPerAgent = (await countAll()).messages / opts.agents;
     memory.push(await memReadings(daemon.pid, `${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1), opts.settleS, opts.readings));
-    if (died) throw new Error(died);
+    const gone2 = daemon.died();
+    if (gone2) throw new Error(gone2);
 
     // ---- the fill phase: every agent's buffer full
     if (fillCalls > 0) {
@@ -1410,8 +331,8 @@ async function main(): Promise<number> {
       const expectedFill = ff.calls * cal.messagesPerCallToAgent;
       const expectedCallFill = ff.calls * cal.callMessagesPerCallToAgent;
       const wf = await waitMessages(expectedCallFill, expectedFill, 300);
-      monitor.phase = 'after fill';
-      const cpuFill = monitor.cpu('fill');
+      phaseName = 'after fill';
+      const cpuFill = cpuOf('fill');
       const fd = mergeDumps(await Promise.all(clientsList.map((c) => c.dump())));
       const fr = analyzeRings(trace, fd, 2, calls, ff.calls, ff.startedAt);
       const buffered = Math.min(BUFFER_PER_AGENT, (await countAll()).messages / opts.agents);
@@ -1437,7 +358,7 @@ async function main(): Promise<number> {
     if (c.open !== opts.agents) problems.push(`${c.open} of ${opts.agents} streams open at the end`);
     if (opts.heapSnapshot) {
       process.stderr.write('\n== heap snapshot of the daemon (SIGUSR2; a full GC, then the live heap written to its temp dir)\n');
-      monitor.phase = 'heap snapshot';
+      phaseName = 'heap snapshot';
       try {
         heap = await takeHeapSnapshot(daemon.pid, dir);
         process.stderr.write(`   live heap ${heap.liveMB} MB in ${heap.nodes} objects; sliced strings: ${heap.slicedStrings.count} (${heap.slicedStrings.selfMB} MB) keeping ${heap.slicedStrings.parents} parent strings of ${heap.slicedStrings.parentsMB} MB alive (median parent ${heap.slicedStrings.parentMedianKB} KB); held by properties ${heap.slicedStrings.heldBy.slice(0, 8).map((h) => `${h.name} ${h.count}`).join(', ')}\n`);
@@ -1448,7 +369,7 @@ async function main(): Promise<number> {
   } catch (err) {
     problems.push((err as Error).message);
   } finally {
-    await monitor.stop();
+    await monitor?.stop();
     daemonEnd = procSample(daemon.pid);
     try {
       await Promise.all(clientsList.map((c) => c.closing()));
@@ -1456,19 +377,11 @@ async function main(): Promise<number> {
     } catch (err) {
       problems.push(`clients: ${(err as Error).message}`);
     }
-    stopping = true;
-    if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGTERM');
-    try {
-      exit = await within(daemon.exit, 20_000, 'the daemon to stop after SIGTERM');
-    } catch (err) {
-      problems.push((err as Error).message);
-      daemon.child.kill('SIGKILL');
-      exit = await daemon.exit;
-    }
-    children.delete(daemon.child);
+    exit = await daemon.stop(problems);
     for (const c of clientsList) await c.close();
     await ami.close();
   }
+  const died = daemon.died();
   if (died) problems.push(died);
   if (exit && (exit.code !== 0 || exit.signal)) problems.push(`daemon exit after SIGTERM: code ${exit.code}, signal ${exit.signal}`);
   if (ami.logins !== 1) problems.push(`the daemon logged in to AMI ${ami.logins} times (reconnected)`);
@@ -1479,10 +392,9 @@ async function main(): Promise<number> {
     if (dump.badMessages) problems.push(`${dump.badMessages} unparseable SSE messages`);
     if (dump.idMismatch) problems.push(`${dump.idMismatch} messages whose SSE id is not the event id`);
   }
-  const logText = fs.existsSync(daemon.logFile) ? fs.readFileSync(daemon.logFile, 'utf8') : '';
-  const logLines = logText.split('\n').filter((l) => l.trim() !== '');
+  const logLines = daemon.logLines();
   removeDir(dir);
-  (meta.machine as Record<string, unknown>).loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
+  endHead(meta);
   for (const m of memory) if (!m.stable) warnings.push(`memory '${m.state}': the readings did not settle within 1 MB`);
   const other = paced?.cpu.other;
   if (other && (other.mean > 15 || other.max > 50)) warnings.push(`other processes used ${other.mean}% of a core on average during the paced run (up to ${other.max}% in one second): figures disturbed`);
@@ -1511,98 +423,16 @@ async function main(): Promise<number> {
     isolation: dump ? { foreignMessages: dump.foreign, idMismatch: dump.idMismatch, badMessages: dump.badMessages } : null,
     streamsCut: dump?.cut.slice(0, 20) ?? null,
     daemon: { exit, peakRssMB: daemonEnd ? round(daemonEnd.hwmKB / 1024) : null, cpuSeconds: daemonEnd ? round(daemonEnd.cpuSec, 2) : null, logLines: logLines.length, firstLogLines: logLines.slice(0, 5) },
-    samples: monitor.samples,
+    samples: monitor?.samples ?? [],
     problems,
     warnings,
     ok: problems.length === 0,
   };
   const table = markdown(meta, results as unknown as Record<string, unknown>, opts, cal);
-  process.stdout.write(`\n${table}\n`);
-  fs.mkdirSync(path.dirname(values.out as string), { recursive: true });
-  fs.writeFileSync(values.out as string, `${JSON.stringify({ ...meta, results, markdown: table }, null, 2)}\n`);
-  process.stderr.write(`\nwrote ${path.relative(process.cwd(), values.out as string)}\n`);
+  writeResults(out, table, { ...meta, results, markdown: table });
   return problems.length === 0 ? 0 : 1;
 }
 
 // ------------------------------------------------------------------------------------------------
-// Report
 
-function markdown(meta: Record<string, unknown>, r: Record<string, unknown>, opts: Options, cal: Calibration): string {
-  const m = meta.machine as Record<string, unknown>;
-  const p = meta.parameters as Record<string, unknown>;
-  const rows: string[] = [];
-  rows.push(
-    `Machine: ${String(m.nproc)} CPUs (${String(m.cpuModel)}), ${String(m.ramGB)} GB RAM, Node ${String(m.node)}; load average ${(m.loadavgAtStart as number[]).join(' ')} at start, ${((m.loadavgAtEnd as number[] | undefined) ?? []).join(' ')} at end${meta.note ? `; ${String(meta.note)}` : ''}.`,
-  );
-  rows.push(`Load: ${opts.agents} agents (${String(p.agentExtensions)}), one SSE stream each from ${opts.clientProcs} client process(es); ${String(p.calls)} direct calls at ${opts.rate} calls/s, each ringing one agent in turn (trace ${String(p.trace)}: ${cal.framesPerCall} AMI frames, ${cal.eventsPerCall} events per call, ${cal.messagesPerCallToAgent} of them on the agent's stream; ${opts.timing} timing); CPU: ${String(p.cpuPlacement)}.`);
-  rows.push('');
-  type RR = RingResult;
-  type Msgs = { expected: number | null; received: number; callExpected: number; callReceived: number };
-  const pc = r.paced as { feed: FeedResult; rings: RR; messages: Msgs; latencyByTypeMs: Record<string, Stats>; cpu: Record<string, { mean: number; max: number } | null> } | null;
-  const fl = r.fill as { feed: FeedResult; rings: RR; messages: Msgs; cpu: Record<string, { mean: number; max: number } | null>; processed: { seconds: number; callsPerSec: number; framesPerSec: number } } | null;
-  rows.push('**Ring → agent\'s SSE message** (ms, AMI frame written → message parsed in the client process)');
-  rows.push('');
-  rows.push('| phase | calls (calls/s) | rings expected | reached their agent | lost | dup | other agent | p50 | p95 | p99 | max | p50 / p99 after first 2 s | call.* messages (received/expected) | all messages incl. agent.status |');
-  rows.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  const dash = (v: number) => (Number.isFinite(v) ? String(v) : '-');
-  const ringRow = (name: string, x: { feed: FeedResult; rings: RR; messages: Msgs }) => {
-    const l = x.rings.latencyMs;
-    const s = x.rings.latencyMsAfterFirst2s;
-    rows.push(`| ${name} | ${x.feed.calls} (${x.feed.callsPerSecAchieved}) | ${x.rings.ringsExpected} | ${x.rings.ringsReceived} | ${x.rings.lost} | ${x.rings.duplicates} | ${x.rings.wrongAgent} | ${l.p50} | ${l.p95} | ${l.p99} | ${l.max} | ${dash(s.p50)} / ${dash(s.p99)} | ${x.messages.callReceived}/${x.messages.callExpected} | ${x.messages.received}${x.messages.expected === null ? " (agents' calls overlap: not checked)" : `/${x.messages.expected}`} |`);
-  };
-  if (pc) ringRow(`paced ${opts.rate}/s, ${opts.timing}`, pc);
-  if (fl) ringRow('fill (unpaced, for memory; latency is queueing, not the figure asked for)', fl);
-  if (pc) {
-    rows.push('');
-    rows.push(`Paced, by message type (p50 / p99 ms): ${Object.entries(pc.latencyByTypeMs).map(([k, v]) => `${k} ${v.p50} / ${v.p99} (n ${v.n})`).join('; ')}. Pacer: frames written p99 ${String(pc.feed.lateMs?.p99)} ms, max ${String(pc.feed.lateMs?.max)} ms after their schedule (stamped when written, so this shifts the load, not the measure).`);
-  }
-  rows.push('');
-  rows.push('**Daemon memory** (VmRSS; median of the readings, min–max in brackets)');
-  rows.push('');
-  rows.push('| state | streams | events buffered per agent | VmRSS MB | RssAnon MB | read after s (stable within 1 MB?) | lowest VmRSS seen while settling |');
-  rows.push('|---|---:|---:|---:|---:|---:|---:|');
-  for (const x of r.memory as MemReading[]) rows.push(`| ${x.state} | ${x.streams} | ${x.bufferedPerAgent} | ${x.rssMB.median} (${x.rssMB.min}–${x.rssMB.max}) | ${x.rssAnonMB.median} (${x.rssAnonMB.min}–${x.rssAnonMB.max}) | ${x.settledAfterS} (${x.stable ? 'yes' : 'NO'}) | ${Math.min(...x.seriesRssMB)} |`);
-  rows.push('');
-  const pa = r.perAgentKB as Record<string, ReturnType<typeof perAgentKB> | null>;
-  const line = (label: string, v: ReturnType<typeof perAgentKB> | null) => (v ? `| ${label} | ${v.medianKB} | ${v.lowKB} – ${v.highKB} | ${v.anonMedianKB} |` : null);
-  rows.push('| per connected agent | KB (median) | KB range from the readings\' spread | RssAnon KB |');
-  rows.push('|---|---:|---:|---:|');
-  for (const x of [
-    line(`idle stream: (${opts.agents} streams − 0) / ${opts.agents}`, pa.idleStreams ?? null),
-    line(`idle stream, marginal: second half of the streams`, pa.idleStreamsMarginalSecondHalf ?? null),
-    line(`after the paced run (a few events buffered per agent) − 0 streams`, pa.afterPacedRun ?? null),
-    line(`buffers full (${BUFFER_PER_AGENT} events per agent) − 0 streams`, pa.buffersFull ?? null),
-    line(`buffers full − idle streams: the buffer alone`, pa.buffersFullMinusIdleStreams ?? null),
-  ])
-    if (x) rows.push(x);
-  rows.push('');
-  const cpuRow = (name: string, c: Record<string, { mean: number; max: number } | null>) => `| ${name} | ${['daemon', 'clients', 'bench', 'other', 'machine'].map((k) => (c[k] ? `${c[k]?.mean} (${c[k]?.max})` : '-')).join(' | ')} |`;
-  rows.push(`**CPU %** of one core, mean (max of 1-s samples); the machine has ${String(m.nproc)} cores = ${Number(m.nproc) * 100} %`);
-  rows.push('');
-  rows.push('| phase | daemon | SSE clients | bench (AMI feeder) | other processes | whole machine |');
-  rows.push('|---|---:|---:|---:|---:|---:|');
-  if (pc) rows.push(cpuRow('paced', pc.cpu));
-  if (fl) rows.push(cpuRow('fill', fl.cpu));
-  if (fl) rows.push('', `Fill: ${fl.feed.calls} calls (${fl.feed.frames} AMI frames) written unpaced; the last ring reached its agent ${fl.processed.seconds} s after the first frame: the daemon got through ${fl.processed.callsPerSec} calls/s = ${fl.processed.framesPerSec} AMI frames/s with ${opts.agents} streams attached.`);
-  const heap = r.heapSnapshot as HeapSummary | null;
-  if (heap) {
-    const ss = heap.slicedStrings;
-    rows.push(
-      '',
-      `Heap snapshot of the daemon at the end (--heap-snapshot: SIGUSR2, after a full GC): live heap ${heap.liveMB} MB in ${heap.nodes} objects, strings ${heap.byType.find((b) => b.type === 'string')?.selfMB ?? '-'} MB. ${ss.count} V8 sliced strings (${ss.selfMB} MB themselves) keep ${ss.parents} parent strings alive, ${ss.parentsMB} MB (median ${ss.parentMedianKB} KB: AMI socket reads); they are held by the properties ${ss.heldBy.slice(0, 6).map((h) => `\`${h.name}\` ${h.count}`).join(', ')}.`,
-    );
-  }
-  const problems = r.problems as string[];
-  const warnings = r.warnings as string[];
-  if (problems.length) rows.push('', `**PROBLEMS: ${problems.join('; ')}**`);
-  if (warnings.length) rows.push('', `Warnings: ${warnings.join('; ')}`);
-  return rows.join('\n');
-}
-
-// ------------------------------------------------------------------------------------------------
-
-if (process.argv.includes('--clients-child')) {
-  await clientsChild();
-} else {
-  await runBench('screenpop.ts', main);
-}
+await runBench('screenpop.ts', main);

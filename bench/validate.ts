@@ -4,21 +4,18 @@
 //
 //   npm run build && node --import @tapjs/typescript/import bench/validate.ts [--seconds 3]
 //
-// Input: every recorded real-Asterisk trace in test/fixtures/*.ami, parsed into frames once and
+// Input: every recorded real-Asterisk trace (harness/env.ts RECORDINGS), parsed into frames once and
 // normalized once to collect the events (each fixture with a fresh tracker). Then, each for about
 // --seconds: (a) validateEvent over those events, round and round; (b) the normalizer over the
 // frames (a fresh tracker per fixture per round, as a replay would). One process, one core;
 // the median of 5 rounds of each.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { AmiEvent } from '../dist/normalizer/ami-event.js';
-import { validateEvent } from '../dist/events/validator.js';
-import type { BridgeEvent } from '../dist/events/types.js';
-import { createTracker } from '../dist/normalizer/index.js';
+import { createTracker, validateEvent, type AmiEvent, type BridgeEvent } from './harness/dist.js';
+import { recordings } from './harness/env.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);
-const dir = new URL('../test/fixtures/', import.meta.url);
 const OPTS = { server: 'pbx1', inboundContexts: ['from-pstn', 'from-trunk'], agentContexts: ['agents', 'phones'], extensionPattern: '^[0-9]{2,6}$', agents: [] };
 
 /** AMI text -> flat records the way src/normalizer/ami-event.ts shapes them (keys lower case, no spaces). */
@@ -35,9 +32,7 @@ function parse(text: string): AmiEvent[] {
   return out;
 }
 
-const traces = readdirSync(dir)
-  .filter((f) => f.endsWith('.ami'))
-  .map((f) => parse(readFileSync(new URL(f, dir), 'latin1')));
+const traces = recordings().map((f) => parse(readFileSync(f, 'latin1')));
 const frames = traces.reduce((n, t) => n + t.length, 0);
 const events: BridgeEvent[] = [];
 for (const trace of traces) {

@@ -1,7 +1,7 @@
 // A small raw-socket AMI client that DRIVES Asterisk in the lab: it sends actions and watches
 // events so a scenario can act at the right moment and know when its calls are over.
 //
-// It is deliberately independent of the product's AMI client (src/ami): a test that drove
+// It is deliberately independent of the product's AMI client (src/sources/ami): a test that drove
 // Asterisk through the code under test could not tell a bug in that code from a bug in Asterisk.
 import net from 'node:net';
 

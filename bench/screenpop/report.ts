@@ -1,0 +1,178 @@
+// bench/screenpop.ts's figures: every ring checked against the call and agent it was for, and the
+// Markdown report.
+import { perAgentKB, type HeapSummary, type MemReading } from '../harness/daemon-memory.js';
+import { machineLine } from '../harness/report.js';
+import { type ClientsDump } from '../harness/sse.js';
+import { latencyStats, type Stats } from '../harness/stats.js';
+import { BUFFER_PER_AGENT, type Calibration, type FeedResult, type Trace } from './traffic.js';
+
+// ------------------------------------------------------------------------------------------------
+// Ring analysis
+
+export interface RingResult {
+  calls: number;
+  ringsExpected: number;
+  ringsReceived: number;
+  lost: number;
+  duplicates: number;
+  wrongAgent: number;
+  unexpected: number;
+  latencyMs: Stats;
+  latencyMsAfterFirst2s: Stats;
+  latencyMsPer5s: Array<{ fromS: number; n: number; p50: number; p99: number; max: number }>;
+  lostCalls: string[];
+  /** When the last ring of the phase arrived (ms since the epoch). */
+  lastArrivalAt: number;
+}
+
+export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstCall: number, calls: number, feedStartedAt: number): RingResult {
+  const expected = new Map<string, string>();
+  for (let k = 0; k < calls; k++) expected.set(trace.callIdOf(firstCall + k), trace.agentOf(firstCall + k));
+  const seen = new Map<string, number>();
+  let wrongAgent = 0;
+  let unexpected = 0;
+  let duplicates = 0;
+  const lat: number[] = [];
+  const steady: number[] = [];
+  const per5 = new Map<number, number[]>();
+  let lastArrivalAt = Number.NaN;
+  const r = d.rings;
+  for (let i = 0; i < r.at.length; i++) {
+    if (r.phase[i] !== phase) continue;
+    const call = r.callId[i] as string;
+    const want = expected.get(call);
+    if (want === undefined) {
+      unexpected++;
+      continue;
+    }
+    if (r.agent[i] !== want || r.evAgent[i] !== want) {
+      wrongAgent++;
+      continue;
+    }
+    const n = (seen.get(call) ?? 0) + 1;
+    seen.set(call, n);
+    if (n > 1) {
+      duplicates++;
+      continue;
+    }
+    const l = (r.at[i] as number) - (r.time[i] as number);
+    if (!(lastArrivalAt >= (r.at[i] as number))) lastArrivalAt = r.at[i] as number;
+    lat.push(l);
+    if ((r.time[i] as number) >= feedStartedAt + 2000) steady.push(l);
+    const w = Math.floor(((r.time[i] as number) - feedStartedAt) / 5000);
+    const arr = per5.get(w);
+    if (arr) arr.push(l);
+    else per5.set(w, [l]);
+  }
+  const lostCalls = [...expected.keys()].filter((c) => !seen.has(c));
+  return {
+    calls,
+    ringsExpected: calls,
+    ringsReceived: [...seen.values()].reduce((a, b) => a + b, 0),
+    lost: lostCalls.length,
+    duplicates,
+    wrongAgent,
+    unexpected,
+    latencyMs: latencyStats(lat),
+    latencyMsAfterFirst2s: latencyStats(steady),
+    latencyMsPer5s: [...per5.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([w, xs]) => {
+        const s = latencyStats(xs);
+        return { fromS: w * 5, n: s.n, p50: s.p50, p99: s.p99, max: s.max };
+      }),
+    lostCalls: lostCalls.slice(0, 20),
+    lastArrivalAt,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+export interface Options {
+  agents: number;
+  agentBase: number;
+  rate: number;
+  duration: number;
+  timing: 'recorded' | 'back-to-back';
+  clientProcs: number;
+  pin: 'auto' | 'none';
+  fillCallsPerAgent: number;
+  fillMaxSeconds: number;
+  settleS: number;
+  readings: number;
+  quietWaitS: number;
+  heapSnapshot: boolean;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Report
+
+export function markdown(meta: Record<string, unknown>, r: Record<string, unknown>, opts: Options, cal: Calibration): string {
+  const m = meta.machine as Record<string, unknown>;
+  const p = meta.parameters as Record<string, unknown>;
+  const rows: string[] = [machineLine(meta)];
+  rows.push(`Load: ${opts.agents} agents (${String(p.agentExtensions)}), one SSE stream each from ${opts.clientProcs} client process(es); ${String(p.calls)} direct calls at ${opts.rate} calls/s, each ringing one agent in turn (trace ${String(p.trace)}: ${cal.framesPerCall} AMI frames, ${cal.eventsPerCall} events per call, ${cal.messagesPerCallToAgent} of them on the agent's stream; ${opts.timing} timing); CPU: ${String(p.cpuPlacement)}.`);
+  rows.push('');
+  type RR = RingResult;
+  type Msgs = { expected: number | null; received: number; callExpected: number; callReceived: number };
+  const pc = r.paced as { feed: FeedResult; rings: RR; messages: Msgs; latencyByTypeMs: Record<string, Stats>; cpu: Record<string, { mean: number; max: number } | null> } | null;
+  const fl = r.fill as { feed: FeedResult; rings: RR; messages: Msgs; cpu: Record<string, { mean: number; max: number } | null>; processed: { seconds: number; callsPerSec: number; framesPerSec: number } } | null;
+  rows.push('**Ring → agent\'s SSE message** (ms, AMI frame written → message parsed in the client process)');
+  rows.push('');
+  rows.push('| phase | calls (calls/s) | rings expected | reached their agent | lost | dup | other agent | p50 | p95 | p99 | max | p50 / p99 after first 2 s | call.* messages (received/expected) | all messages incl. agent.status |');
+  rows.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const dash = (v: number) => (Number.isFinite(v) ? String(v) : '-');
+  const ringRow = (name: string, x: { feed: FeedResult; rings: RR; messages: Msgs }) => {
+    const l = x.rings.latencyMs;
+    const s = x.rings.latencyMsAfterFirst2s;
+    rows.push(`| ${name} | ${x.feed.calls} (${x.feed.callsPerSecAchieved}) | ${x.rings.ringsExpected} | ${x.rings.ringsReceived} | ${x.rings.lost} | ${x.rings.duplicates} | ${x.rings.wrongAgent} | ${l.p50} | ${l.p95} | ${l.p99} | ${l.max} | ${dash(s.p50)} / ${dash(s.p99)} | ${x.messages.callReceived}/${x.messages.callExpected} | ${x.messages.received}${x.messages.expected === null ? " (agents' calls overlap: not checked)" : `/${x.messages.expected}`} |`);
+  };
+  if (pc) ringRow(`paced ${opts.rate}/s, ${opts.timing}`, pc);
+  if (fl) ringRow('fill (unpaced, for memory; latency is queueing, not the figure asked for)', fl);
+  if (pc) {
+    rows.push('');
+    rows.push(`Paced, by message type (p50 / p99 ms): ${Object.entries(pc.latencyByTypeMs).map(([k, v]) => `${k} ${v.p50} / ${v.p99} (n ${v.n})`).join('; ')}. Pacer: frames written p99 ${String(pc.feed.lateMs?.p99)} ms, max ${String(pc.feed.lateMs?.max)} ms after their schedule (stamped when written, so this shifts the load, not the measure).`);
+  }
+  rows.push('');
+  rows.push('**Daemon memory** (VmRSS; median of the readings, min–max in brackets)');
+  rows.push('');
+  rows.push('| state | streams | events buffered per agent | VmRSS MB | RssAnon MB | read after s (stable within 1 MB?) | lowest VmRSS seen while settling |');
+  rows.push('|---|---:|---:|---:|---:|---:|---:|');
+  for (const x of r.memory as MemReading[]) rows.push(`| ${x.state} | ${x.streams} | ${x.bufferedPerAgent} | ${x.rssMB.median} (${x.rssMB.min}–${x.rssMB.max}) | ${x.rssAnonMB.median} (${x.rssAnonMB.min}–${x.rssAnonMB.max}) | ${x.settledAfterS} (${x.stable ? 'yes' : 'NO'}) | ${Math.min(...x.seriesRssMB)} |`);
+  rows.push('');
+  const pa = r.perAgentKB as Record<string, ReturnType<typeof perAgentKB> | null>;
+  const line = (label: string, v: ReturnType<typeof perAgentKB> | null) => (v ? `| ${label} | ${v.medianKB} | ${v.lowKB} – ${v.highKB} | ${v.anonMedianKB} |` : null);
+  rows.push('| per connected agent | KB (median) | KB range from the readings\' spread | RssAnon KB |');
+  rows.push('|---|---:|---:|---:|');
+  for (const x of [
+    line(`idle stream: (${opts.agents} streams − 0) / ${opts.agents}`, pa.idleStreams ?? null),
+    line(`idle stream, marginal: second half of the streams`, pa.idleStreamsMarginalSecondHalf ?? null),
+    line(`after the paced run (a few events buffered per agent) − 0 streams`, pa.afterPacedRun ?? null),
+    line(`buffers full (${BUFFER_PER_AGENT} events per agent) − 0 streams`, pa.buffersFull ?? null),
+    line(`buffers full − idle streams: the buffer alone`, pa.buffersFullMinusIdleStreams ?? null),
+  ])
+    if (x) rows.push(x);
+  rows.push('');
+  const cpuRow = (name: string, c: Record<string, { mean: number; max: number } | null>) => `| ${name} | ${['daemon', 'clients', 'bench', 'other', 'machine'].map((k) => (c[k] ? `${c[k]?.mean} (${c[k]?.max})` : '-')).join(' | ')} |`;
+  rows.push(`**CPU %** of one core, mean (max of 1-s samples); the machine has ${String(m.nproc)} cores = ${Number(m.nproc) * 100} %`);
+  rows.push('');
+  rows.push('| phase | daemon | SSE clients | bench (AMI feeder) | other processes | whole machine |');
+  rows.push('|---|---:|---:|---:|---:|---:|');
+  if (pc) rows.push(cpuRow('paced', pc.cpu));
+  if (fl) rows.push(cpuRow('fill', fl.cpu));
+  if (fl) rows.push('', `Fill: ${fl.feed.calls} calls (${fl.feed.frames} AMI frames) written unpaced; the last ring reached its agent ${fl.processed.seconds} s after the first frame: the daemon got through ${fl.processed.callsPerSec} calls/s = ${fl.processed.framesPerSec} AMI frames/s with ${opts.agents} streams attached.`);
+  const heap = r.heapSnapshot as HeapSummary | null;
+  if (heap) {
+    const ss = heap.slicedStrings;
+    rows.push(
+      '',
+      `Heap snapshot of the daemon at the end (--heap-snapshot: SIGUSR2, after a full GC): live heap ${heap.liveMB} MB in ${heap.nodes} objects, strings ${heap.byType.find((b) => b.type === 'string')?.selfMB ?? '-'} MB. ${ss.count} V8 sliced strings (${ss.selfMB} MB themselves) keep ${ss.parents} parent strings alive, ${ss.parentsMB} MB (median ${ss.parentMedianKB} KB: AMI socket reads); they are held by the properties ${ss.heldBy.slice(0, 6).map((h) => `\`${h.name}\` ${h.count}`).join(', ')}.`,
+    );
+  }
+  const problems = r.problems as string[];
+  const warnings = r.warnings as string[];
+  if (problems.length) rows.push('', `**PROBLEMS: ${problems.join('; ')}**`);
+  if (warnings.length) rows.push('', `Warnings: ${warnings.join('; ')}`);
+  return rows.join('\n');
+}
+
