@@ -73,7 +73,9 @@ t.test('given the daemon running against a real Asterisk', async (t) => {
   }
 
   t.test('when the AMI traffic recorded meanwhile is replayed, then replay gives the same call events', async (t) => {
-    const trace = recorder.stop();
+    // Everything Asterisk sent before the marker, the daemon's last Hangups included, is recorded
+    // (a bare stop() under load cut the recording before them).
+    const trace = await recorder.stopAfterUserEvent((f) => driver.action({ Action: 'UserEvent', ...f }));
     // Kept for post-mortems: the raw AMI of the whole session and what the daemon made of it.
     const dir = new URL('../../.cache/e2e-artifacts/', import.meta.url).pathname;
     mkdirSync(dir, { recursive: true });

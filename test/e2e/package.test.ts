@@ -12,6 +12,9 @@ import t from 'tap';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// npm builds better-sqlite3 from source here (no prebuilt binary can be fetched): minutes on a busy machine.
+t.setTimeout(20 * 60_000);
+
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; main: string };
 
 t.test('given a packed checkout, when it is installed globally into a fresh prefix, then crm-bridge runs from it', async (t) => {
