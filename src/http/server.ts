@@ -5,9 +5,11 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
 import type { HttpConfig, ScreenPopRule } from '../config/schema.js';
 import { type BridgeEvent, isCallEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
+import type { Source } from '../sources/source.js';
 import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTemplate, type CompiledUrl } from '../template/index.js';
 import { ScreenPopSink, describe } from '../sinks/screenpop.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
@@ -95,6 +97,8 @@ export interface HttpServerContext {
   rules: ScreenPopRule[];
   /** The screen-pop sink whose event streams this server serves. */
   screenpop: ScreenPopSink;
+  /** The bridge's event source: its status is told to every agent page (connected / unreachable). */
+  source?: Pick<Source, 'kind' | 'status$'>;
   tokens: TokenVerifier;
   agents: AgentDirectory;
   log: Logger;
@@ -124,6 +128,7 @@ export class HttpServer {
   private readonly framing = new FramingChecker();
   private readonly throttle: AuthThrottle;
   private sweeper: NodeJS.Timeout | null = null;
+  private sourceStatus: Subscription | null = null;
   /** Open event streams per principal (`agent:201`) and per address key. */
   private readonly streamsByWho = new Map<string, number>();
   private readonly streamsByAddress = new Map<string, number>();
@@ -140,7 +145,7 @@ export class HttpServer {
    * New settings (SIGHUP reload): rules, tokens, agents, API. The listening socket and the open
    * streams stay; `config.listen` itself only changes with a restart.
    */
-  reconfigure(next: Omit<HttpServerContext, 'screenpop' | 'log'>): void {
+  reconfigure(next: Omit<HttpServerContext, 'screenpop' | 'source' | 'log'>): void {
     const rules = compileRules(next.rules);
     this.ctx = { ...this.ctx, ...next, config: { ...next.config, listen: this.ctx.config.listen } };
     this.rules = rules;
@@ -183,6 +188,8 @@ export class HttpServer {
     const windowMs = (this.ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE).windowSeconds * 1000;
     this.sweeper = setInterval(() => this.throttle.sweep(), windowMs);
     this.sweeper.unref();
+    const source = this.ctx.source;
+    if (source) this.sourceStatus = source.status$.subscribe((s) => this.ctx.screenpop.setSourceStatus(source.kind, s));
   }
 
   async stop(): Promise<void> {
@@ -190,6 +197,8 @@ export class HttpServer {
     this.server = null;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.sourceStatus?.unsubscribe();
+    this.sourceStatus = null;
     this.throttle.clear();
     if (!server) return;
     await new Promise<void>((resolve) => {
