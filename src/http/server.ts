@@ -157,6 +157,7 @@ export class HttpServer {
   private buildRoutes(): Array<[string, RegExp, Handler]> {
     const ctx = this.ctx;
     return [
+      ['GET', /^\/$/, (_q, res) => this.landing(res)],
       ['GET', /^\/agent\/?$/, (_q, res) => this.page(res, 'agent/index.html')],
       ['GET', /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `agent/${p[0]}`)],
       ['GET', /^\/agent\/me$/, (req, res, url) => this.me(req, res, url)],
@@ -208,6 +209,11 @@ export class HttpServer {
   }
 
   private loadFiles(): void {
+    try {
+      this.files.set('index.html', { body: readFileSync(new URL('index.html', WEB_ROOT)), type: TYPES['.html'] ?? 'text/html' });
+    } catch {
+      this.ctx.log.warn({ file: 'index.html' }, 'web files missing');
+    }
     for (const dir of ['agent', 'widget']) {
       let names: string[] = [];
       try {
@@ -381,10 +387,20 @@ export class HttpServer {
   }
 
   /**
+   * GET /: a page of links for whoever opens the bridge's address (the agent page first), rather
+   * than a bare 404 or a redirect that would hide what else is here. The API's line only when this
+   * bridge serves the API.
+   */
+  private landing(res: ServerResponse): void {
+    const api = this.routes.some(([method, re]) => method === 'GET' && re.test('/api/v1/openapi.json'));
+    this.page(res, 'index.html', false, api ? undefined : (html) => html.replace(/[ \t]*<!-- if api -->.*?<!-- end api -->\n?/s, ''));
+  }
+
+  /**
    * A static file: the agent page, the widget and their scripts and styles. Every one carries the
    * same CSP, so no file of ours can be framed by a page that may not frame the page itself.
    */
-  private page(res: ServerResponse, file: string, frameableByOrigins = false): void {
+  private page(res: ServerResponse, file: string, frameableByOrigins = false, transform?: (text: string) => string): void {
     const f = this.files.get(file);
     if (!f) return this.json(res, 404, { error: 'not found' });
     const ancestors = frameableByOrigins ? ["'self'", ...this.ctx.config.allowedOrigins].join(' ') : "'self'";
@@ -396,7 +412,7 @@ export class HttpServer {
       // The page pops CRM pages (frames, requests) anywhere, but runs only its own scripts.
       'content-security-policy': `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data:; frame-src *; connect-src *; object-src 'none'; base-uri 'none'; frame-ancestors ${ancestors}`,
     });
-    res.end(f.body);
+    res.end(transform ? transform(f.body.toString('utf8')) : f.body);
   }
 
   /** An RFC 9457 problem; `error` repeats the detail for clients of the `{ error }` shape used elsewhere. */
