@@ -217,7 +217,7 @@ export class Bridge {
 
   private async startHttp(config: BridgeConfig): Promise<void> {
     if (config.http && this.screenpop) {
-      this.http = new HttpServer({ ...this.httpContext(config), screenpop: this.screenpop, log: this.log.child({ module: 'http' }), metrics: this.metrics });
+      this.http = new HttpServer({ ...this.httpContext(config), screenpop: this.screenpop, ...(this.source ? { source: this.source } : {}), log: this.log.child({ module: 'http' }), metrics: this.metrics });
       await this.http.start();
     } else if (config.api && !this.ctx.sinks) {
       this.log.warn('api is configured but http is not: the API needs the HTTP server (http.listen)');

@@ -3,19 +3,21 @@
 // events are the real ones the normalizer makes of recorded Asterisk traces.
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
+import { BehaviorSubject } from 'rxjs';
 import t from 'tap';
 import type { BridgeEvent } from '../dist/events/types.js';
 import { ScreenPopSink } from '../dist/sinks/screenpop.js';
 import { HttpServer } from '../dist/http/server.js';
 import { mintToken, TokenVerifier, type Principal } from '../dist/http/tokens.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
+import type { SourceStatus } from '../dist/sources/source.js';
 import { replayTrace } from './helpers/replay.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
 
 const events = async (name: string) => (await replayTrace(readFileSync(new URL(`../lab/recordings/${name}.ami`, import.meta.url)))).events;
 const SECRET = 'k'.repeat(40);
 
-async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?: { perToken: number; perAddress: number }) {
+async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?: { perToken: number; perAddress: number }, status$?: BehaviorSubject<SourceStatus>) {
   const log = pino({ level: 'silent' });
   const channel = new ScreenPopSink({ log, keepAliveSeconds, retryMs: 1500, bufferPerAgent, agentQueues: new Map([['203', ['sales']]]) });
   const statics: Array<{ token: string; who: Principal }> = [
@@ -31,6 +33,7 @@ async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?
       { id: 'copy', events: ['call.answered'], text: 'Call from {callerName} <{callerNumber}>', target: 'clipboard' },
     ],
     screenpop: channel,
+    ...(status$ ? { source: { kind: 'ami' as const, status$ } } : {}),
     tokens: new TokenVerifier(statics, SECRET),
     agents: new AgentDirectory({ agents: [], agentContexts: ['agents'], extensionPattern: '^[0-9]{2,6}$' }),
     log,
@@ -41,6 +44,7 @@ async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?
   return {
     channel,
     base,
+    server,
     stream: (token: string, headers: Record<string, string> = {}) => connectSse(`${base}/agent/events?token=${encodeURIComponent(token)}`, headers),
     stop: async () => {
       await channel.stop();
@@ -172,4 +176,37 @@ t.test('given 1,000 agents connected at once, then each gets its own pop and onl
   });
   t.equal(wrong, 0, 'then every agent got exactly its own event');
   for (const c of clients) c.cut();
+});
+
+t.test("given the bridge's AMI connection, when an agent's stream opens and the connection drops, then the stream tells its state as a status event without an id", async (t) => {
+  const status = (state: SourceStatus['state']): SourceStatus => ({ state, logins: 1, failures: 0, lastError: 'connect ECONNREFUSED 10.0.0.5:5038', since: new Date().toISOString() });
+  const status$ = new BehaviorSubject(status('connected'));
+  const srv = await startServer(15, 200, undefined, status$);
+  t.teardown(() => srv.stop());
+  const c = await srv.stream('t-201');
+  await c.waitFor((x) => x.messages.length >= 1, 'the status at open');
+  t.match(c.messages[0], { event: 'status', id: null }, 'then the first message is a named status event, with no id (Last-Event-ID stays an event id)');
+  t.match(JSON.parse(c.messages[0]!.data), { source: 'ami', state: 'connected' });
+  status$.next(status('disconnected'));
+  await c.waitFor((x) => x.messages.length >= 2, 'the status change');
+  const down = JSON.parse(c.messages[1]!.data) as Record<string, unknown>;
+  t.match(down, { source: 'ami', state: 'disconnected' }, 'then the change reaches the open stream');
+  t.notOk('lastError' in down, 'then no error text (it may name internal hosts)');
+  status$.next(status('disconnected'));
+  const all = await events('direct-answered');
+  srv.channel.deliver(all.find((e) => e.type === 'call.ringing')!);
+  await c.waitFor((x) => x.messages.length >= 3, 'the ringing');
+  t.equal(c.messages[2]!.event, null, 'then an unchanged status is not repeated: the next message is the event');
+});
+
+t.test('given no API, when GET /, then a page of links without the API line, with the CSP of the agent page', async (t) => {
+  const srv = await startServer();
+  t.teardown(() => srv.stop());
+  const res = await fetch(`${srv.base}/`);
+  const html = await res.text();
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /^text\/html/);
+  t.equal(res.headers.get('content-security-policy'), (await fetch(`${srv.base}/agent`)).headers.get('content-security-policy'));
+  t.match(html, /href="\/agent"/, 'then it links the agent page');
+  t.notMatch(html, /openapi/, 'then no link to an API this bridge does not serve');
 });

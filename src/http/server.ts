@@ -5,9 +5,11 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
 import type { HttpConfig, ScreenPopRule } from '../config/schema.js';
 import { type BridgeEvent, isCallEvent } from '../events/types.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
+import type { Source } from '../sources/source.js';
 import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTemplate, type CompiledUrl } from '../template/index.js';
 import { ScreenPopSink, describe } from '../sinks/screenpop.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
@@ -95,6 +97,8 @@ export interface HttpServerContext {
   rules: ScreenPopRule[];
   /** The screen-pop sink whose event streams this server serves. */
   screenpop: ScreenPopSink;
+  /** The bridge's event source: its status is told to every agent page (connected / unreachable). */
+  source?: Pick<Source, 'kind' | 'status$'>;
   tokens: TokenVerifier;
   agents: AgentDirectory;
   log: Logger;
@@ -124,6 +128,7 @@ export class HttpServer {
   private readonly framing = new FramingChecker();
   private readonly throttle: AuthThrottle;
   private sweeper: NodeJS.Timeout | null = null;
+  private sourceStatus: Subscription | null = null;
   /** Open event streams per principal (`agent:201`) and per address key. */
   private readonly streamsByWho = new Map<string, number>();
   private readonly streamsByAddress = new Map<string, number>();
@@ -140,7 +145,7 @@ export class HttpServer {
    * New settings (SIGHUP reload): rules, tokens, agents, API. The listening socket and the open
    * streams stay; `config.listen` itself only changes with a restart.
    */
-  reconfigure(next: Omit<HttpServerContext, 'screenpop' | 'log'>): void {
+  reconfigure(next: Omit<HttpServerContext, 'screenpop' | 'source' | 'log'>): void {
     const rules = compileRules(next.rules);
     this.ctx = { ...this.ctx, ...next, config: { ...next.config, listen: this.ctx.config.listen } };
     this.rules = rules;
@@ -152,6 +157,7 @@ export class HttpServer {
   private buildRoutes(): Array<[string, RegExp, Handler]> {
     const ctx = this.ctx;
     return [
+      ['GET', /^\/$/, (_q, res) => this.landing(res)],
       ['GET', /^\/agent\/?$/, (_q, res) => this.page(res, 'agent/index.html')],
       ['GET', /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `agent/${p[0]}`)],
       ['GET', /^\/agent\/me$/, (req, res, url) => this.me(req, res, url)],
@@ -183,6 +189,8 @@ export class HttpServer {
     const windowMs = (this.ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE).windowSeconds * 1000;
     this.sweeper = setInterval(() => this.throttle.sweep(), windowMs);
     this.sweeper.unref();
+    const source = this.ctx.source;
+    if (source) this.sourceStatus = source.status$.subscribe((s) => this.ctx.screenpop.setSourceStatus(source.kind, s));
   }
 
   async stop(): Promise<void> {
@@ -190,6 +198,8 @@ export class HttpServer {
     this.server = null;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.sourceStatus?.unsubscribe();
+    this.sourceStatus = null;
     this.throttle.clear();
     if (!server) return;
     await new Promise<void>((resolve) => {
@@ -199,6 +209,11 @@ export class HttpServer {
   }
 
   private loadFiles(): void {
+    try {
+      this.files.set('index.html', { body: readFileSync(new URL('index.html', WEB_ROOT)), type: TYPES['.html'] ?? 'text/html' });
+    } catch {
+      this.ctx.log.warn({ file: 'index.html' }, 'web files missing');
+    }
     for (const dir of ['agent', 'widget']) {
       let names: string[] = [];
       try {
@@ -372,10 +387,20 @@ export class HttpServer {
   }
 
   /**
+   * GET /: a page of links for whoever opens the bridge's address (the agent page first), rather
+   * than a bare 404 or a redirect that would hide what else is here. The API's line only when this
+   * bridge serves the API.
+   */
+  private landing(res: ServerResponse): void {
+    const api = this.routes.some(([method, re]) => method === 'GET' && re.test('/api/v1/openapi.json'));
+    this.page(res, 'index.html', false, api ? undefined : (html) => html.replace(/[ \t]*<!-- if api -->.*?<!-- end api -->\n?/s, ''));
+  }
+
+  /**
    * A static file: the agent page, the widget and their scripts and styles. Every one carries the
    * same CSP, so no file of ours can be framed by a page that may not frame the page itself.
    */
-  private page(res: ServerResponse, file: string, frameableByOrigins = false): void {
+  private page(res: ServerResponse, file: string, frameableByOrigins = false, transform?: (text: string) => string): void {
     const f = this.files.get(file);
     if (!f) return this.json(res, 404, { error: 'not found' });
     const ancestors = frameableByOrigins ? ["'self'", ...this.ctx.config.allowedOrigins].join(' ') : "'self'";
@@ -387,7 +412,7 @@ export class HttpServer {
       // The page pops CRM pages (frames, requests) anywhere, but runs only its own scripts.
       'content-security-policy': `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data:; frame-src *; connect-src *; object-src 'none'; base-uri 'none'; frame-ancestors ${ancestors}`,
     });
-    res.end(f.body);
+    res.end(transform ? transform(f.body.toString('utf8')) : f.body);
   }
 
   /** An RFC 9457 problem; `error` repeats the detail for clients of the `{ error }` shape used elsewhere. */

@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { type BridgeEvent, isCallEvent } from '../events/types.js';
+import type { SourceKind, SourceStatus } from '../sources/source.js';
 import type { Sink, SinkDefinition } from './sink.js';
 
 interface Buffered {
@@ -82,6 +83,9 @@ export class ScreenPopSink implements Sink {
   private readonly inProgress = new Map<string, Set<string>>();
   private readonly sessions = new Set<Session>();
   private keepAlive: NodeJS.Timeout | null = null;
+  /** The bridge's event source status as the streams tell it (a named `status` event), once known. */
+  private statusFrame: string | null = null;
+  private statusState = '';
 
   constructor(private opts: ScreenPopOptions) {
     this.all = new EventBuffer(opts.bufferPerAgent * 10);
@@ -130,6 +134,21 @@ export class ScreenPopSink implements Sink {
     }
   }
 
+  /**
+   * The bridge's connection to its event source changed. Every stream is told, as a named `status`
+   * event without an id (EventSource's `onmessage` never sees it, and it does not move
+   * Last-Event-ID): a browser connected to a bridge that lost its PBX gets no calls, and must not
+   * look live. Only the kind and state: the error text may name hosts the agents need not know.
+   */
+  setSourceStatus(source: SourceKind, status: SourceStatus): void {
+    // Only a change of state is news (a retry that fails again is not).
+    if (this.statusFrame && this.statusState === `${source} ${status.state}`) return;
+    this.statusState = `${source} ${status.state}`;
+    const frame = `event: status\ndata: ${JSON.stringify({ source, state: status.state, since: status.since })}\n\n`;
+    this.statusFrame = frame;
+    for (const s of this.sessions) this.write(s, frame);
+  }
+
   /** Attaches an SSE response for `who`, replaying what it missed since `lastEventId`. */
   open(who: Viewer, res: ServerResponse, lastEventId: string | null): void {
     res.writeHead(200, {
@@ -139,6 +158,7 @@ export class ScreenPopSink implements Sink {
       'x-accel-buffering': 'no',
     });
     res.write(`retry: ${this.opts.retryMs}\n\n`);
+    if (this.statusFrame) res.write(this.statusFrame);
     const session: Session = { who, res };
     const buffer = who.kind === 'supervisor' ? this.all : this.buffers.get(who.agentId);
     let replay: Buffered[] = [];

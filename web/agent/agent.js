@@ -11,7 +11,7 @@
 //   CRM tabs are opened through a same-origin blank frame, so the CRM's window.opener is that frame,
 //   not this page (it cannot navigate us) while we can still close the tab (see openWindow, windows.js).
 // - Only http(s) URLs are opened, framed or requested.
-// - One tab pops (Web Locks leader, BroadcastChannel fallback) and a (call, rule) pops once
+// - One tab per agent pops (Web Locks, BroadcastChannel fallback) and a (call, rule) pops once
 //   (localStorage), so several tabs or a reconnect replay never pop a record twice.
 
 import { ENDED_LINGER_MS, currentCall, renderCall, renderTimer } from './calls.js';

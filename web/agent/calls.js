@@ -113,8 +113,8 @@ export function applyCallEvent(ev) {
     case 'call.hangup': {
       const ended = c.state === 'ended';
       if (!ended) {
-        const by = ev.hangupBy === 'caller' ? ' — caller hung up' : ev.hangupBy === 'agent' ? ' — hung up' : '';
-        end(ev.disposition === 'missed' ? 'missed' : 'completed', ev.disposition === 'missed' ? 'Missed' : `Call ended${by}`);
+        const by = hangupText(ev, supervisor);
+        end(ev.disposition === 'missed' ? 'missed' : 'completed', ev.disposition === 'missed' ? 'Missed' : `Call ended${by ? ` — ${by}` : ''}`);
       }
       c.talkSeconds = ev.durations?.talkSeconds ?? null;
       c.over = true;
@@ -123,6 +123,20 @@ export function applyCallEvent(ev) {
     default:
       break;
   }
+}
+
+/**
+ * Who ended the call, in the agent's words. hangupBy (docs/events.md, call.hangup) says which side:
+ * `caller` is the customer's side — on an outbound call the party the agent called — and `agent`
+ * the agent's side; `system` the PBX.
+ */
+function hangupText(ev, supervisor) {
+  const agentSide = supervisor ? 'the agent hung up' : 'you hung up';
+  if (ev.hangupBy === 'system') return 'ended by the phone system';
+  if (ev.direction === 'outbound') return ev.hangupBy === 'caller' ? 'the other side hung up' : ev.hangupBy === 'agent' ? agentSide : '';
+  // Internal: both sides are agents, and "agent" is the one called, not necessarily this one.
+  if (ev.direction === 'internal') return ev.hangupBy === 'caller' ? 'the caller hung up' : ev.hangupBy === 'agent' ? 'the agent called hung up' : '';
+  return ev.hangupBy === 'caller' ? 'the caller hung up' : ev.hangupBy === 'agent' ? agentSide : '';
 }
 
 function eventTime(ev) {

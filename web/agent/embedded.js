@@ -1,5 +1,15 @@
 // Target embedded: the CRM record in a tab inside this page, or in a tab of its own when the CRM
 // refuses to be framed.
+//
+// What stays on screen: a record is only ever shown because its own call popped it or the agent
+// picked its tab. When a tab closes (its call moved on), the view falls back to another tab of the
+// same call, else to nothing — never to an earlier call's record, which under the current call's
+// card would be the wrong customer.
+//
+// How many stay: a tab of an ended call is kept, marked ended (the agent may still be writing the
+// call's notes in it: closing it would lose them), until another call's record pops; then the
+// tabs of ended calls are closed except those of the last call that ended (its wrap-up). Tabs of
+// calls still in progress, and the tab on screen, are never closed by the page.
 
 import { FRAME_TIMEOUT_MS, makeFrame, refusedExplanation, watchFrame } from './frames.js';
 import { notify } from './header.js';
@@ -17,13 +27,14 @@ export function popEmbedded(ctx, url) {
   area.hidden = false;
   const origin = originOf(url);
   const id = `crm-tab-${++tabSeq}`;
-  const label = ctx.number || ctx.name || 'CRM record';
+  pruneEndedTabs(ctx);
+  const label = tabLabel(ctx);
   const tabBtn = h(
     'button',
     { type: 'button', role: 'tab', id: `${id}-tab`, class: 'tab-btn', 'aria-controls': `${id}-panel`, 'aria-selected': 'false', tabindex: '-1', title: ctx.name ? `${label} — ${ctx.name}` : label },
     label,
   );
-  const tab = h('div', { class: 'tab', 'data-testid': 'embedded-tab', 'data-url': url, 'data-call-id': ctx.callId ?? '', 'data-state': 'loading' }, tabBtn);
+  const tab = h('div', { class: 'tab', 'data-testid': 'embedded-tab', 'data-url': url, 'data-server': ctx.server ?? '', 'data-call-id': ctx.callId ?? '', 'data-state': 'loading' }, tabBtn);
   const closeBtn = h('button', { type: 'button', class: 'tab-close', 'aria-label': `Close ${label}`, title: 'Close' }, '×');
   tab.append(closeBtn);
   const note = h('p', { class: 'frame-note', role: 'status', hidden: true });
@@ -129,16 +140,57 @@ export function popEmbedded(ctx, url) {
   }
 }
 
+/** Shows `tab`'s record, or none (null): the tabs stay, the agent may pick one. */
 function selectTab(tab) {
-  for (const t of $('tabstrip').children) {
+  const tabs = [...$('tabstrip').children];
+  for (const t of tabs) {
     const on = t === tab;
     const btn = t.querySelector('[role="tab"]');
     t.classList.toggle('active', on);
     btn.setAttribute('aria-selected', String(on));
-    btn.tabIndex = on ? 0 : -1;
+    // With none selected, the first tab is the keyboard's way in.
+    btn.tabIndex = on || (!tab && t === tabs[0]) ? 0 : -1;
     const panel = tabPanels.get(t);
     if (panel) panel.hidden = !on;
   }
+  $('embedded-none').hidden = Boolean(tab) || tabs.length === 0;
+}
+
+const sameCall = (a, b) => a.dataset.server === b.dataset.server && a.dataset.callId === b.dataset.callId;
+
+/**
+ * "+49 151 … · 14:02": who and when, so two calls of one number differ — to the second if they
+ * came within a minute, numbered if one call pops two CRM records.
+ */
+function tabLabel(ctx) {
+  const t = Date.parse(ctx.time);
+  const at = new Date(Number.isFinite(t) ? t : Date.now());
+  const who = ctx.number || ctx.name || 'Unknown caller';
+  const taken = new Set([...$('tabstrip').children].map((x) => x.querySelector('[role="tab"]').textContent));
+  let label = `${who} · ${at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+  if (taken.has(label)) label = `${who} · ${at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })}`;
+  const base = label;
+  for (let n = 2; taken.has(label); n++) label = `${base} (${n})`;
+  return label;
+}
+
+/** The call is over: its tabs stay (wrap-up), marked ended. */
+let endedSeq = 0;
+export function markCallEnded(server, callId) {
+  const order = ++endedSeq;
+  for (const t of $('tabstrip').children) {
+    if (t.dataset.server !== server || t.dataset.callId !== callId || t.dataset.ended) continue;
+    t.dataset.ended = String(order);
+    const btn = t.querySelector('[role="tab"]');
+    btn.title = `${btn.title} — call ended`;
+  }
+}
+
+/** Another call pops: ended calls' tabs go, but those of the last call that ended (see the top). */
+function pruneEndedTabs(ctx) {
+  const tabs = [...$('tabstrip').children].filter((t) => t.dataset.ended && !(t.dataset.server === (ctx.server ?? '') && t.dataset.callId === (ctx.callId ?? '')));
+  const last = Math.max(...tabs.map((t) => Number(t.dataset.ended)));
+  for (const t of tabs) if (Number(t.dataset.ended) !== last && !t.classList.contains('active')) removeTab(t);
 }
 
 function tabKeys(e, tab) {
@@ -161,5 +213,6 @@ export function removeTab(tab) {
   tab.remove();
   const rest = [...$('tabstrip').children];
   if (rest.length === 0) $('embedded-area').hidden = true;
-  else if (wasActive) selectTab(rest[rest.length - 1]);
+  // Another record of the same call, or nothing: never an earlier call's customer (see the top).
+  else if (wasActive) selectTab(rest.filter((t) => sameCall(t, tab)).pop() ?? null);
 }

@@ -7,8 +7,24 @@ const STATUS_TEXT = { idle: 'Phone idle', ringing: 'Phone ringing', busy: 'On a 
 
 export function setConn(state) {
   const el = $('conn-state');
-  el.textContent = state;
   el.dataset.state = state;
+  renderConnState();
+}
+
+/** What the bridge's event source is, for agents: a delivery node reads a bus, not the PBX. */
+const SOURCE_WORDS = { ami: 'PBX', ari: 'PBX', nats: 'event bus' };
+
+/**
+ * The badge: this page's connection to the bridge, and — once the bridge has said (a `status`
+ * event on the stream) — the bridge's own connection to the PBX. A page connected to a bridge that
+ * lost its PBX gets no calls at all, so it must not look "live".
+ */
+export function renderConnState() {
+  const el = $('conn-state');
+  const state = el.dataset.state;
+  const pbxDown = state === 'live' && session.pbx !== null && session.pbx.state !== 'connected';
+  el.dataset.pbx = state === 'live' && session.pbx ? (pbxDown ? 'down' : 'up') : '';
+  el.textContent = pbxDown ? `connected — ${SOURCE_WORDS[session.pbx.source] ?? 'PBX'} unreachable` : state;
   renderConnDetail();
 }
 
@@ -16,7 +32,10 @@ export function renderConnDetail() {
   const state = $('conn-state').dataset.state;
   const last = session.lastMessageAt ? `last message ${clock(session.lastMessageAt)}` : 'no message yet';
   let text = '';
-  if (state === 'live') text = `Live since ${clock(session.liveSince ?? Date.now())} · ${last}`;
+  if (state === 'live' && session.pbx && session.pbx.state !== 'connected') {
+    const what = SOURCE_WORDS[session.pbx.source] ?? 'PBX';
+    text = `The bridge has lost the ${what === 'PBX' ? 'phone system (PBX)' : what}${session.pbxDownSince ? ` since ${clock(session.pbxDownSince)}` : ''}: no calls reach this page until it is back.`;
+  } else if (state === 'live') text = `Live since ${clock(session.liveSince ?? Date.now())} · ${last}`;
   else if (state === 'reconnecting') text = `Connection lost, reconnecting… (${last})`;
   else if (state === 'connecting') text = session.connectProblem || 'Connecting…';
   $('conn-detail').textContent = text;
@@ -31,9 +50,9 @@ export function renderWho() {
   }
   if (me.agent) {
     const a = me.agent;
+    // Name and extension: the device interface (Local/201@agents) means nothing to an agent.
     const parts = [a.name || `Agent ${a.id}`];
     if (a.extension) parts.push(`ext. ${a.extension}`);
-    if (a.interface) parts.push(a.interface);
     el.textContent = parts.join(' · ');
   } else {
     el.textContent = me.supervisor ? 'Supervisor — all agents' : 'Logged in';

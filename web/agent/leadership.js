@@ -1,9 +1,12 @@
-// Leadership: exactly one tab of this browser pops.
+// Leadership: exactly one tab of this browser pops for each agent. The lock (and the fallback's
+// channel) is named after the logged-in agent, so two agents sharing a browser (a shared desk, a
+// supervisor testing two logins) each get their own popping tab, while an agent's second tab
+// leaves the pops to the first.
 
-import { session } from './session.js';
+import { agentKey, session } from './session.js';
 import { $, h } from './util.js';
 
-const LOCK_NAME = 'crm-bridge-pop-leader';
+const LOCK_PREFIX = 'crm-bridge-pop-leader';
 
 class Leadership {
   constructor(onChange) {
@@ -15,6 +18,8 @@ class Leadership {
   start() {
     if (this.running) return;
     this.running = true;
+    // Fixed for this login: logout stops, and the next login starts with its own agent's name.
+    this.lockName = `${LOCK_PREFIX}:${agentKey()}`;
     this.set(false);
     if (navigator.locks?.request) this.startLocks(false);
     else if ('BroadcastChannel' in window) this.startChannel();
@@ -67,7 +72,7 @@ class Leadership {
     const attempt = {};
     this.attempt = attempt;
     navigator.locks
-      .request(LOCK_NAME, opts, () => {
+      .request(this.lockName, opts, () => {
         if (!this.running || this.attempt !== attempt) return undefined;
         this.set(true);
         return new Promise((resolve) => {
@@ -91,7 +96,7 @@ class Leadership {
     this.id = `${Date.now().toString(36).padStart(10, '0')}-${Math.random().toString(36).slice(2, 10)}`;
     this.startedAt = Date.now();
     this.leaderSeenAt = 0;
-    this.channel = new BroadcastChannel(LOCK_NAME);
+    this.channel = new BroadcastChannel(this.lockName);
     this.channel.onmessage = (e) => {
       const m = e.data;
       if (!m || typeof m !== 'object' || typeof m.id !== 'string' || m.id === this.id) return;
@@ -135,9 +140,10 @@ export const leadership = new Leadership(renderLeader);
 
 export function renderLeader(isLeader) {
   const el = $('leader');
-  el.textContent = isLeader ? 'leader' : 'follower';
+  // Plain words: agents need to know where their CRM records will open, not how tabs coordinate.
+  el.textContent = isLeader ? 'Pops open here' : 'Pops open in another tab';
   el.dataset.role = isLeader ? 'leader' : 'follower';
-  el.title = isLeader ? 'This tab opens the CRM records' : 'Another tab of this page opens the CRM records';
+  el.title = isLeader ? 'This tab opens your CRM records when a call comes in' : 'Another tab of yours already opens your CRM records, so each opens once';
   el.hidden = !session.me;
   let note = $('follower-note');
   const show = Boolean(session.me) && leadership.running && !isLeader;
@@ -145,8 +151,8 @@ export function renderLeader(isLeader) {
     note = h(
       'p',
       { id: 'follower-note', class: 'notice', role: 'status' },
-      'Another tab is popping CRM records — only one tab pops, so each record opens once. ',
-      h('button', { type: 'button', class: 'btn btn-small', onclick: () => leadership.takeOver() }, 'Pop in this tab instead'),
+      'Another tab of yours opens your CRM records — only one tab does, so each record opens once. ',
+      h('button', { type: 'button', class: 'btn btn-small', onclick: () => leadership.takeOver() }, 'Open them in this tab instead'),
     );
     $('notices').prepend(note);
   } else if (!show && note) {

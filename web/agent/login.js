@@ -26,6 +26,8 @@ export async function login(token) {
   const gen = ++session.gen;
   session.token = token;
   session.everLive = false;
+  session.pbx = null;
+  session.pbxDownSince = null;
   session.lastMessageAt = null;
   session.lastEventId = null;
   session.connectProblem = null;
@@ -70,6 +72,8 @@ export function logout(message) {
   session.me = null;
   session.rules = [];
   session.everLive = false;
+  session.pbx = null;
+  session.pbxDownSince = null;
   session.lastMessageAt = null;
   session.lastEventId = null;
   clearApp();

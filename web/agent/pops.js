@@ -4,7 +4,7 @@
 import { popBackground } from './background.js';
 import { RING_STOP_TEXT } from './calls.js';
 import { popClipboard } from './clipboard.js';
-import { popEmbedded, removeTab } from './embedded.js';
+import { markCallEnded, popEmbedded, removeTab } from './embedded.js';
 import { popHash } from './hash.js';
 import { flash } from './header.js';
 import { api } from './http.js';
@@ -83,6 +83,7 @@ async function doPop(pop, ev) {
     callId,
     agentId: ev.agent?.id ?? null,
     seq: ev.seq,
+    time: ev.time,
     number: party?.number ?? null,
     name: party?.name ?? null,
   };
@@ -140,6 +141,7 @@ export function closePendingFor(ev) {
   if (ev.type === 'call.hangup') {
     // The call is over: nothing of it can be closed any more. What is on screen stays (wrap-up).
     for (const ctx of [...pending.values()]) if (ctx.server === ev.server && ctx.callId === ev.callId) pending.delete(ctx.key);
+    markCallEnded(ev.server, ev.callId);
   }
 }
 

@@ -20,6 +20,10 @@ export const session = {
   retryTimer: null,
   /** Set once the server is seen sending keep-alives as named events (EventSource hides comments). */
   namedKeepAlive: false,
+  /** The bridge's own connection to its event source (PBX or bus), from the stream's `status` events; null until told. */
+  pbx: null,
+  /** When the bridge was last seen losing it (shown as "since"). */
+  pbxDownSince: null,
 };
 
 /** callKey -> call shown in the call card. */

@@ -2,7 +2,7 @@
 // updates the page, and the leader tab pops and closes, one at a time in event order.
 
 import { applyCallEvent, renderCall } from './calls.js';
-import { renderAgentStatus, renderConnDetail, setConn } from './header.js';
+import { renderAgentStatus, renderConnDetail, renderConnState, setConn } from './header.js';
 import { api, apiUrl } from './http.js';
 import { leadership } from './leadership.js';
 import { closePendingFor, popFor, rememberClose } from './pops.js';
@@ -44,6 +44,11 @@ export function connectStream(resumeFrom) {
   };
   es.addEventListener('keep-alive', keepAlive);
   es.addEventListener('ping', keepAlive);
+  // The bridge's connection to the PBX: sent when the stream opens and at every change.
+  es.addEventListener('status', (e) => {
+    if (es !== session.es || gen !== session.gen) return;
+    onStatus(e);
+  });
   es.onerror = () => {
     if (es !== session.es) return;
     if (es.readyState === EventSource.CLOSED) void streamGaveUp(gen);
@@ -78,6 +83,21 @@ async function streamGaveUp(gen) {
   session.retryTimer = setTimeout(() => {
     if (gen === session.gen) connectStream(session.lastEventId);
   }, backoff(session.retries++));
+}
+
+function onStatus(e) {
+  let s;
+  try {
+    s = JSON.parse(e.data);
+  } catch {
+    return;
+  }
+  if (!s || typeof s !== 'object' || !isStr(s.state)) return;
+  const wasUp = session.pbx === null || session.pbx.state === 'connected';
+  if (s.state === 'connected') session.pbxDownSince = null;
+  else if (wasUp || !session.pbxDownSince) session.pbxDownSince = Date.parse(s.since) || Date.now();
+  session.pbx = { source: isStr(s.source) ? s.source : null, state: s.state };
+  renderConnState();
 }
 
 function onMessage(e) {
