@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import pino from 'pino';
 import t, { type Test } from 'tap';
+import { apiRoutes } from '../dist/api/router.js';
 import { defaultConfig, type ConfigOverrides } from '../dist/config/load.js';
 import { ScreenPopSink } from '../dist/sinks/screenpop.js';
 import { addressKey, AuthThrottle } from '../dist/http/auth-throttle.js';
@@ -56,14 +57,16 @@ async function startServer(t: Test, overrides: ConfigOverrides = {}) {
     agents,
     log,
     metrics,
-    api: { config: config.api!, ami: null, presence: null, agents, tokens, log },
-    // As the bridge wires them.
-    extraRoutes: opsRoutes({
-      readiness: () => ({ ready: true, checks: {} }),
-      metrics,
-      mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
-      knows: (token) => tokens.verify(token) !== null || token === API_TOKEN,
-    }),
+    // As the bridge wires them (src/bridge.ts: the API's routes, then the operations routes).
+    extraRoutes: [
+      ...apiRoutes({ config: config.api!, ami: null, presence: null, agents, tokens, log }),
+      ...opsRoutes({
+        readiness: () => ({ ready: true, checks: {} }),
+        metrics,
+        mayScrape: (token) => metricsToken(token) || tokens.verify(token)?.kind === 'supervisor',
+        knows: (token) => tokens.verify(token) !== null || token === API_TOKEN,
+      }),
+    ],
   });
   await channel.start();
   await server.start();
