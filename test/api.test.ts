@@ -100,7 +100,8 @@ t.test('authentication', async (t) => {
     t.equal(r.status, 401);
     t.match(r.body.error, /token is required.*Authorization: Bearer/);
     t.equal(r.headers.get('www-authenticate'), 'Bearer');
-    t.equal(r.headers.get('content-type'), 'application/json; charset=utf-8');
+    t.equal(r.headers.get('content-type'), 'application/problem+json; charset=utf-8', 'then an RFC 9457 problem');
+    t.match(r.body, { type: 'about:blank', title: 'Unauthorized', status: 401, detail: r.body.error });
   });
 
   t.test('given an unknown token, a Basic header or a token in the query string, then 401', async (t) => {
@@ -143,7 +144,14 @@ t.test('request validation', async (t) => {
   t.test('given an empty object, then 400 lists both missing fields', async (t) => {
     const r = await api.post({});
     t.equal(r.status, 400);
-    t.same(r.body, { error: 'invalid request: 2 problems', problems: ['agent: is required', 'number: is required'] });
+    t.same(r.body, {
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'invalid request: 2 problems',
+      error: 'invalid request: 2 problems',
+      problems: ['agent: is required', 'number: is required'],
+    });
   });
 
   t.test('given every kind of mistake at once, then each is listed with its field', async (t) => {
@@ -180,12 +188,15 @@ t.test('request validation', async (t) => {
     t.match(r.body.error, 'larger than 16384 bytes');
   });
 
-  t.test('given the wrong method or an unknown API path, then 405 / 404 as JSON', async (t) => {
+  t.test('given the wrong method or an unknown API path, then 405 / 404 as problems', async (t) => {
     const get = await fetch(`${api.base}/api/v1/calls`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     t.equal(get.status, 405);
+    t.equal(get.headers.get('allow'), 'POST');
+    t.match(await get.json(), { title: 'Method Not Allowed', status: 405, detail: 'method GET not allowed here' });
     const missing = await fetch(`${api.base}/api/v1/nope`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     t.equal(missing.status, 404);
-    t.same(await missing.json(), { error: 'not found' });
+    t.equal(missing.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    t.same(await missing.json(), { type: 'about:blank', title: 'Not Found', status: 404, detail: 'not found', error: 'not found' });
   });
 
   t.test('then none of these reached Asterisk', async (t) => {

@@ -197,7 +197,7 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
       // Paths only, never headers: they hold tokens.
       const level = err.status === 401 || err.status === 403 || err.status >= 500 ? 'warn' : 'info';
       log[level]({ path: e.path, status: err.status, who: who ? principalKey(who) : null, remote: req.socket.remoteAddress, error: err.message }, 'API request refused');
-      sendJson(res, err.status, err.body, err.headers);
+      err.send(res);
     }
   };
 
