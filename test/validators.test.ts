@@ -4,8 +4,9 @@
 //   /api/v1/openapi.json answers: no error, no warning;
 // - every documented operation and status that can be reached without a PBX, called for real:
 //   the status, the media type and the body (against the document's own schema) are what the
-//   document says, so every error is a Problem (application/problem+json, RFC 9457).
-// A validator that is missing FAILS the test: CI installs them (package.json).
+//   document says, so every error is a Problem (application/problem+json, RFC 9457);
+// - `promtool check metrics` (Debian's prometheus package) on a real /metrics scrape: clean.
+// A validator that is missing FAILS the test: CI installs them (.ci/run, package.json).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -313,4 +314,18 @@ t.test('given the errors of no operation (unknown path, wrong method, a failing 
     t.ok(problem(body), `${what}: a Problem ${JSON.stringify(problem.errors ?? [])}`);
     t.match(body, { type: 'about:blank', title: http.STATUS_CODES[status], status });
   }
+});
+
+t.test('given a real /metrics scrape, when promtool checks it, then it says nothing', async (t) => {
+  // Some activity first, so the labelled series exist as in production.
+  metrics.authFailure('invalid_token');
+  metrics.capHit('sse_per_token');
+  const scrape = await request('GET', '/metrics', { headers: bearer(METRICS_TOKEN) });
+  t.equal(scrape.status, 200);
+  t.match(scrape.body, /^crm_bridge_process_cpu_seconds_total /m, 'the process metrics are there');
+  t.match(scrape.body, /^crm_bridge_nodejs_active_handles\{type="\w+"\} \d+$/m, 'the labelled handle counts are, whose sum the dropped …_total gauge was (README)');
+  const run = spawnSync('promtool', ['check', 'metrics'], { input: scrape.body, encoding: 'utf8' });
+  if (run.error) return t.fail(`promtool cannot run (${run.error.message}): install Debian's prometheus package (.ci/run does)`);
+  t.equal(`${run.stdout}${run.stderr}`, '', 'then promtool has nothing to say');
+  t.equal(run.status, 0);
 });
