@@ -5,6 +5,7 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { apiEndpoints, apiRoutes, type ApiContext } from '../dist/api/router.js';
+import { SERVER_ENDPOINTS } from '../dist/api/server-docs.js';
 import { escapeVariableValue, normalizeNumber } from '../dist/api/click-to-call.js';
 import { RateLimiter } from '../dist/api/rate-limit.js';
 import type { AmiEvent } from '../dist/normalizer/ami-event.js';
@@ -100,7 +101,8 @@ t.test('authentication', async (t) => {
     t.equal(r.status, 401);
     t.match(r.body.error, /token is required.*Authorization: Bearer/);
     t.equal(r.headers.get('www-authenticate'), 'Bearer');
-    t.equal(r.headers.get('content-type'), 'application/json; charset=utf-8');
+    t.equal(r.headers.get('content-type'), 'application/problem+json; charset=utf-8', 'then an RFC 9457 problem');
+    t.match(r.body, { type: 'about:blank', title: 'Unauthorized', status: 401, detail: r.body.error });
   });
 
   t.test('given an unknown token, a Basic header or a token in the query string, then 401', async (t) => {
@@ -143,7 +145,14 @@ t.test('request validation', async (t) => {
   t.test('given an empty object, then 400 lists both missing fields', async (t) => {
     const r = await api.post({});
     t.equal(r.status, 400);
-    t.same(r.body, { error: 'invalid request: 2 problems', problems: ['agent: is required', 'number: is required'] });
+    t.same(r.body, {
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'invalid request: 2 problems',
+      error: 'invalid request: 2 problems',
+      problems: ['agent: is required', 'number: is required'],
+    });
   });
 
   t.test('given every kind of mistake at once, then each is listed with its field', async (t) => {
@@ -180,12 +189,15 @@ t.test('request validation', async (t) => {
     t.match(r.body.error, 'larger than 16384 bytes');
   });
 
-  t.test('given the wrong method or an unknown API path, then 405 / 404 as JSON', async (t) => {
+  t.test('given the wrong method or an unknown API path, then 405 / 404 as problems', async (t) => {
     const get = await fetch(`${api.base}/api/v1/calls`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     t.equal(get.status, 405);
+    t.equal(get.headers.get('allow'), 'POST');
+    t.match(await get.json(), { title: 'Method Not Allowed', status: 405, detail: 'method GET not allowed here' });
     const missing = await fetch(`${api.base}/api/v1/nope`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     t.equal(missing.status, 404);
-    t.same(await missing.json(), { error: 'not found' });
+    t.equal(missing.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    t.same(await missing.json(), { type: 'about:blank', title: 'Not Found', status: 404, detail: 'not found', error: 'not found' });
   });
 
   t.test('then none of these reached Asterisk', async (t) => {
@@ -322,17 +334,29 @@ t.test('the OpenAPI document', async (t) => {
     t.same(doc.security, [{ bearer: [] }]);
   });
 
-  t.test('then it describes every route the server serves, and nothing else', async (t) => {
+  // test/validators.test.ts calls every documented route on a server wired as the bridge wires it.
+  t.test('then it describes every API route, and the routes of the server around it, and nothing else', async (t) => {
     const endpoints = apiEndpoints(api.ctx);
     const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    t.same(described.sort(), endpoints.map((e) => `${e.method} ${e.path}`).sort());
-    t.same(described.sort(), ['GET /api/v1/agents/{id}/presence', 'GET /api/v1/openapi.json', 'POST /api/v1/calls', 'PUT /api/v1/agents/{id}/presence']);
+    t.same(described.sort(), [...endpoints, ...SERVER_ENDPOINTS].map((e) => `${e.method} ${e.path}`).sort());
+    t.same(described.sort(), [
+      'GET /agent/events',
+      'GET /agent/me',
+      'GET /agent/pops/{eventId}',
+      'GET /api/v1/agents/{id}/presence',
+      'GET /api/v1/openapi.json',
+      'GET /healthz',
+      'GET /metrics',
+      'GET /readyz',
+      'POST /api/v1/calls',
+      'PUT /api/v1/agents/{id}/presence',
+    ]);
     for (const e of endpoints) {
       const op = doc.paths[e.path][e.method.toLowerCase()];
       t.type(op.operationId, 'string', `${e.method} ${e.path} has an operationId`);
       t.ok(Object.keys(op.responses).length > 0, `${e.method} ${e.path} has responses`);
-      t.equal(op.security === undefined, e.auth, `${e.method} ${e.path}: ${e.auth ? 'needs a token' : 'public'}`);
-      if (e.auth) for (const status of ['401', '403', '429']) t.ok(op.responses[status], `${e.method} ${e.path} documents ${status}`);
+      t.equal(op.security === undefined, e.auth === 'api', `${e.method} ${e.path}: ${e.auth === 'api' ? 'needs a token' : 'public'}`);
+      if (e.auth === 'api') for (const status of ['401', '403', '429']) t.ok(op.responses[status], `${e.method} ${e.path} documents ${status}`);
       // The route exists: whatever the answer, it is not the server's 404.
       const r = await fetch(`${api.base}${e.path}`, { method: e.method, headers: { 'content-type': 'application/json' }, body: e.method === 'GET' ? undefined : '{}' });
       t.not(r.status, 404, `${e.method} ${e.path} is served`);
@@ -358,8 +382,8 @@ t.test('the OpenAPI document', async (t) => {
     const accepted = ajv.compile(doc.components.schemas.CallAccepted);
     const r = await api.post(GOOD);
     t.ok(accepted(r.body), 'then a real 202 response matches CallAccepted');
-    const error = ajv.compile(doc.components.schemas.Error);
-    t.ok(error((await api.post({})).body), 'and a real 400 matches Error');
+    const problem = ajv.compile(doc.components.schemas.Problem);
+    t.ok(problem((await api.post({})).body), 'and a real 400 matches Problem');
     t.match(doc.paths['/api/v1/calls'].post.description, '^\\+?[0-9]{3,15}$', "then it states this bridge's number allow-list");
   });
 });

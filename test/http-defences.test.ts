@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import pino from 'pino';
 import t, { type Test } from 'tap';
+import { apiRoutes } from '../dist/api/router.js';
 import { defaultConfig, type ConfigOverrides } from '../dist/config/load.js';
 import { ScreenPopSink } from '../dist/sinks/screenpop.js';
 import { addressKey, AuthThrottle } from '../dist/http/auth-throttle.js';
@@ -15,7 +16,6 @@ import { TokenVerifier, type Principal } from '../dist/http/tokens.js';
 import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { BridgeMetrics } from '../dist/ops/metrics.js';
 import { opsRoutes, tokenMatcher } from '../dist/ops/routes.js';
-import { apiRoutes } from '../dist/api/router.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
 
 const TOKEN_201 = 'defences-agent-201-0b7e3f91c4a2d658';
@@ -57,7 +57,7 @@ async function startServer(t: Test, overrides: ConfigOverrides = {}) {
     agents,
     log,
     metrics,
-    // As the bridge wires them: the API's routes, then health and metrics.
+    // As the bridge wires them (src/bridge.ts: the API's routes, then the operations routes).
     extraRoutes: [
       ...apiRoutes({ config: config.api!, ami: null, presence: null, agents, tokens, log }),
       ...opsRoutes({

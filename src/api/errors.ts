@@ -1,12 +1,13 @@
-// The API's error shape, `{ error, problems? }`, as an exception a handler throws and the router
-// turns into the response: one place decides how every 4xx/5xx looks.
+// An API error as an exception a handler throws and the router answers as an RFC 9457 problem
+// (src/http/problem.ts: the one writer of every error the HTTP server answers).
 import type { ServerResponse } from 'node:http';
+import { sendProblem } from '../http/problem.js';
 
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    /** One line per problem, `field: what is wrong`, when there is more to say than `error`. */
+    /** One line per problem, `field: what is wrong`, when there is more to say than the message. */
     readonly problems?: string[],
     readonly headers: Record<string, string> = {},
   ) {
@@ -14,8 +15,8 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 
-  get body(): { error: string; problems?: string[] } {
-    return this.problems?.length ? { error: this.message, problems: this.problems } : { error: this.message };
+  send(res: ServerResponse): void {
+    sendProblem(res, this.status, this.message, { headers: this.headers, ...(this.problems ? { problems: this.problems } : {}) });
   }
 }
 

@@ -9,7 +9,8 @@ import type { AgentDirectory } from '../normalizer/agents.js';
 import { ApiAuth, principalKey, type ApiPrincipal } from './auth.js';
 import { amiOriginator, ariOriginator, CALL_ACCEPTED_SCHEMA, CALL_REQUEST_SCHEMA, ClickToCall, type AmiActions, type AriOriginate } from './click-to-call.js';
 import { ApiError, sendJson } from './errors.js';
-import { AUTH_RESPONSES, ERROR_SCHEMA, openApiDocument, retryAfterHeader, type EndpointDoc } from './openapi.js';
+import { AUTH_RESPONSES, openApiDocument, problem, retryAfterHeader, THROTTLED, type EndpointDoc } from './openapi.js';
+import { SERVER_ENDPOINTS, SERVER_SCHEMAS } from './server-docs.js';
 import { PBX_PRESENCE_SCHEMA, PRESENCE_REQUEST_SCHEMA, PRESENCE_RESULT_SCHEMA, PresenceApi } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
 import type { PresenceSync } from '../presence/sync.js';
@@ -71,7 +72,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
       method: 'POST',
       path: `${API_PREFIX}/calls`,
       pattern: new RegExp(`^${API_PREFIX}/calls/?$`),
-      auth: true,
+      auth: 'api',
       operation: {
         operationId: 'createCall',
         summary: "Click-to-call: ring the agent's device, then dial the number",
@@ -80,18 +81,14 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
         requestBody: 'CallRequest',
         responses: {
           '202': { description: "Accepted: the agent's device is being rung.", schema: 'CallAccepted' },
-          '400': { description: 'The body is not valid JSON or breaks the schema; `problems` lists every problem.', schema: 'Error' },
+          '400': problem('The body is not valid JSON or breaks the schema; `problems` lists every problem.'),
           ...AUTH_RESPONSES,
-          '413': { description: 'The body is too large.', schema: 'Error' },
-          '415': { description: 'The body is not application/json.', schema: 'Error' },
-          '422': { description: 'Unknown agent, an agent without a device, or a number that is not allowed.', schema: 'Error' },
-          '502': { description: 'Asterisk refused the Originate.', schema: 'Error' },
-          '503': {
-            description: 'The PBX is not reachable (AMI, or ARI without AMI, not connected).',
-            schema: 'Error',
-            headers: retryAfterHeader('Seconds to wait before trying again.'),
-          },
-          '504': { description: 'Asterisk did not answer the Originate in time.', schema: 'Error' },
+          '413': problem('The body is too large.'),
+          '415': problem('The body is not application/json.'),
+          '422': problem('Unknown agent, an agent without a device, or a number that is not allowed.'),
+          '502': problem('Asterisk refused the Originate.'),
+          '503': problem('The PBX is not reachable (AMI, or ARI without AMI, not connected).', retryAfterHeader('Seconds to wait before trying again.')),
+          '504': problem('Asterisk did not answer the Originate in time.'),
         },
       },
       handle: (req, who) => clickToCall.handle(req, who!),
@@ -100,7 +97,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
       method: 'PUT',
       path: `${API_PREFIX}/agents/{id}/presence`,
       pattern: PRESENCE_PATH,
-      auth: true,
+      auth: 'api',
       operation: {
         operationId: 'setPresence',
         summary: "The agent's CRM presence changed: bring the agent's queues in step",
@@ -110,18 +107,14 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
         requestBody: 'PresenceRequest',
         responses: {
           '200': { description: 'Done: the queues now follow the CRM (`changed` lists the queues this request changed).', schema: 'PresenceResult' },
-          '400': { description: 'The body is not valid JSON or breaks the schema; `problems` lists every problem.', schema: 'Error' },
+          '400': problem('The body is not valid JSON or breaks the schema (`problems` lists every problem), or the agent id in the path is not valid percent-encoding.'),
           ...AUTH_RESPONSES,
-          '404': { description: 'No such agent.', schema: 'Error' },
-          '409': { description: 'The agent is not a member of any queue.', schema: 'Error' },
-          '413': { description: 'The body is too large.', schema: 'Error' },
-          '415': { description: 'The body is not application/json.', schema: 'Error' },
-          '502': { description: 'Asterisk refused a QueuePause.', schema: 'Error' },
-          '503': {
-            description: 'The PBX is not reachable (AMI not connected), or presence is not available (no AMI).',
-            schema: 'Error',
-            headers: retryAfterHeader('Seconds to wait before trying again.'),
-          },
+          '404': problem('No such agent.'),
+          '409': problem('The agent is not a member of any queue.'),
+          '413': problem('The body is too large.'),
+          '415': problem('The body is not application/json.'),
+          '502': problem('Asterisk refused a QueuePause.'),
+          '503': problem('The PBX is not reachable (AMI not connected), or presence is not available (no AMI).', retryAfterHeader('Seconds to wait before trying again.')),
         },
       },
       handle: (req, who, params) => presence(req).put(req, who!, params[0] ?? ''),
@@ -130,7 +123,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
       method: 'GET',
       path: `${API_PREFIX}/agents/{id}/presence`,
       pattern: PRESENCE_PATH,
-      auth: true,
+      auth: 'api',
       operation: {
         operationId: 'getPresence',
         summary: "The agent's state on the PBX: its queues and whether each is paused",
@@ -138,9 +131,10 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
         parameters: [AGENT_ID_PARAMETER],
         responses: {
           '200': { description: "The agent's queue memberships, as the bridge last saw them.", schema: 'PbxPresence' },
+          '400': problem('The agent id in the path is not valid percent-encoding.'),
           ...AUTH_RESPONSES,
-          '404': { description: 'No such agent.', schema: 'Error' },
-          '503': { description: 'Presence is not available (no AMI).', schema: 'Error' },
+          '404': problem('No such agent.'),
+          '503': problem('Presence is not available (no AMI).'),
         },
       },
       handle: (req, who, params) => presence(req).get(who!, params[0] ?? ''),
@@ -150,23 +144,26 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
     method: 'GET',
     path: `${API_PREFIX}/openapi.json`,
     pattern: new RegExp(`^${API_PREFIX}/openapi\\.json$`),
-    auth: false,
+    auth: 'public',
     operation: {
       operationId: 'getOpenApi',
       summary: 'This document (OpenAPI 3.1)',
       tags: ['meta'],
-      responses: { '200': { description: 'The OpenAPI document of this API.' } },
+      responses: {
+        '200': { description: 'The OpenAPI document of this server.', schema: { type: 'object', description: 'OpenAPI 3.1' } },
+        '429': THROTTLED,
+      },
     },
     handle: () => ({ status: 200, body: document }),
   };
   endpoints.push(openapi);
-  const document = openApiDocument(endpoints, {
+  const document = openApiDocument([...endpoints, ...SERVER_ENDPOINTS], {
+    ...SERVER_SCHEMAS,
     CallRequest: CALL_REQUEST_SCHEMA,
     CallAccepted: CALL_ACCEPTED_SCHEMA,
     PresenceRequest: PRESENCE_REQUEST_SCHEMA,
     PresenceResult: PRESENCE_RESULT_SCHEMA,
     PbxPresence: PBX_PRESENCE_SCHEMA,
-    Error: ERROR_SCHEMA,
   });
   return endpoints;
 }
@@ -181,7 +178,7 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
   const serve = async (e: Endpoint, req: IncomingMessage, res: ServerResponse, params: string[]): Promise<void> => {
     let who: ApiPrincipal | null = null;
     try {
-      if (e.auth) {
+      if (e.auth !== 'public') {
         who = auth.authenticate(req.headers.authorization);
         const take = limiter.take(principalKey(who));
         if (!take.ok) {
@@ -197,7 +194,7 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
       // Paths only, never headers: they hold tokens.
       const level = err.status === 401 || err.status === 403 || err.status >= 500 ? 'warn' : 'info';
       log[level]({ path: e.path, status: err.status, who: who ? principalKey(who) : null, remote: req.socket.remoteAddress, error: err.message }, 'API request refused');
-      sendJson(res, err.status, err.body, err.headers);
+      err.send(res);
     }
   };
 

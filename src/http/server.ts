@@ -14,6 +14,7 @@ import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTem
 import { ScreenPopSink, describe } from '../sinks/screenpop.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
 import { FramingChecker, type Framing } from './framing.js';
+import { sendProblem } from './problem.js';
 import { bearerToken, type Principal, type TokenVerifier } from './tokens.js';
 
 export interface Pop {
@@ -243,7 +244,7 @@ export class HttpServer {
       if (!admission.ok) {
         this.ctx.metrics?.authFailure('throttled');
         const detail = `too many failed authentications from this address: retry in ${admission.retryAfterSeconds} s`;
-        return this.problem(res, 429, 'Too Many Requests', detail, { 'retry-after': String(admission.retryAfterSeconds) });
+        return sendProblem(res, 429, detail, { headers: { 'retry-after': String(admission.retryAfterSeconds) } });
       }
     }
     let pathKnown = false;
@@ -263,16 +264,16 @@ export class HttpServer {
       } catch (err) {
         // Paths only: a query string may hold a token.
         this.ctx.log.error({ err, path: url.pathname }, 'HTTP handler failed');
-        if (!res.headersSent) this.json(res, 500, { error: 'internal error' });
+        if (!res.headersSent) sendProblem(res, 500, 'internal error: the bridge logged it');
         else res.end();
       }
       return;
     }
     if (pathKnown) {
       const allowed = this.routes.filter(([, re]) => re.test(url.pathname)).map(([method]) => method);
-      return this.json(res, 405, { error: 'method not allowed' }, { allow: [...new Set(allowed)].join(', ') });
+      return sendProblem(res, 405, `method ${req.method ?? ''} not allowed here`, { headers: { allow: [...new Set(allowed)].join(', ') } });
     }
-    this.json(res, 404, { error: 'not found' });
+    sendProblem(res, 404, 'not found');
   }
 
   private cors(req: IncomingMessage, res: ServerResponse): void {
@@ -301,7 +302,7 @@ export class HttpServer {
     const who = this.ctx.tokens.verify(token);
     if (!who) {
       // Logged by the throttle (first failure of a window, then a summary), not once per try.
-      this.json(res, 401, { error: token ? 'invalid or expired token' : 'a token is required (Authorization: Bearer, or ?token=)' }, { 'www-authenticate': 'Bearer' });
+      sendProblem(res, 401, token ? 'invalid or expired token' : 'a token is required (Authorization: Bearer, or ?token=)', { headers: { 'www-authenticate': 'Bearer' } });
       return null;
     }
     return who;
@@ -353,7 +354,7 @@ export class HttpServer {
         this.ctx.log.warn({ cap, who: whoKey, remote: address, limit }, `event stream refused: ${limit} streams already open ${cap === 'sse_per_token' ? `for ${whoKey}` : 'from this address'} (http.streams); further refusals are counted, not logged, until one closes`);
       }
       const detail = cap === 'sse_per_token' ? `${limit} event streams are already open for this token (http.streams.perToken): close one first` : `${limit} event streams are already open from this address (http.streams.perAddress): close one first`;
-      this.problem(res, 429, 'Too Many Requests', detail, { 'retry-after': '30' });
+      sendProblem(res, 429, detail, { headers: { 'retry-after': '30' } });
       return false;
     }
     const inc = (m: Map<string, number>, k: string, by: number) => {
@@ -376,7 +377,7 @@ export class HttpServer {
     const who = this.authenticate(req, res, url);
     if (!who) return;
     const event = this.ctx.screenpop.eventFor(who, eventId);
-    if (!event) return this.json(res, 404, { error: 'no such event for you' });
+    if (!event) return sendProblem(res, 404, 'no such event for you');
     const pops = renderPops(this.rules, event);
     for (const p of pops) if (p.urlError) this.ctx.log.warn({ rule: p.ruleId, eventId, agent: who.kind === 'agent' ? who.agentId : null }, `screen pop without its URL: ${p.urlError}`);
     // The agent page's origin, as the browser sees it (reverse proxies pass Host / X-Forwarded-*).
@@ -402,7 +403,7 @@ export class HttpServer {
    */
   private page(res: ServerResponse, file: string, frameableByOrigins = false, transform?: (text: string) => string): void {
     const f = this.files.get(file);
-    if (!f) return this.json(res, 404, { error: 'not found' });
+    if (!f) return sendProblem(res, 404, 'not found');
     const ancestors = frameableByOrigins ? ["'self'", ...this.ctx.config.allowedOrigins].join(' ') : "'self'";
     res.writeHead(200, {
       'content-type': f.type,
@@ -413,12 +414,6 @@ export class HttpServer {
       'content-security-policy': `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data:; frame-src *; connect-src *; object-src 'none'; base-uri 'none'; frame-ancestors ${ancestors}`,
     });
     res.end(transform ? transform(f.body.toString('utf8')) : f.body);
-  }
-
-  /** An RFC 9457 problem; `error` repeats the detail for clients of the `{ error }` shape used elsewhere. */
-  private problem(res: ServerResponse, status: number, title: string, detail: string, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'content-type': 'application/problem+json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
-    res.end(JSON.stringify({ type: 'about:blank', title, status, detail, error: detail }));
   }
 
   private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -50,6 +50,13 @@ export class BridgeMetrics implements HttpMetrics {
     const registers = [this.registry];
     const p = METRICS_PREFIX;
     collectDefaultMetrics({ register: this.registry, prefix: p });
+    // prom-client's defaults include three gauges named `…_total` (nodejs_active_handles_total,
+    // _requests_total, _resources_total), which Prometheus reserves for counters (`promtool check
+    // metrics` warns, and rate() on them is wrong). Their labelled siblings (nodejs_active_handles
+    // {type}…) carry the same numbers: sum them. Any gauge of the defaults so named is dropped.
+    for (const m of this.registry.getMetricsAsArray()) {
+      if (m.name.endsWith('_total') && (m as unknown) instanceof Gauge) this.registry.removeSingleMetric(m.name);
+    }
     this.amiConnected = new Gauge({ name: `${p}ami_connected`, help: '1 while logged in to AMI, else 0.', registers });
     this.amiConnected.set(0);
     this.amiLogins = new Counter({ name: `${p}ami_logins_total`, help: 'Successful AMI logins (the first one and every reconnect).', registers });

@@ -4,6 +4,7 @@
 // nothing beyond ok / not ready and why.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { sendProblem } from '../http/problem.js';
 import { bearerToken } from '../http/tokens.js';
 import type { Handler } from '../http/server.js';
 import type { BridgeMetrics } from './metrics.js';
@@ -32,8 +33,8 @@ export function tokenMatcher(expected: string | undefined): (token: string) => b
   return (token) => timingSafeEqual(digest(token), want);
 }
 
-function send(res: ServerResponse, status: number, body: string, type: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+function send(res: ServerResponse, status: number, body: string, type: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(body);
 }
 
@@ -54,10 +55,10 @@ export function opsRoutes(ctx: OpsContext): Array<[string, RegExp, Handler]> {
       /^\/metrics$/,
       async (req, res) => {
         const token = bearerToken(req.headers.authorization);
-        if (!token) return send(res, 401, 'a token is required: Authorization: Bearer <http.metricsToken or a supervisor token>\n', 'text/plain; charset=utf-8', { 'www-authenticate': 'Bearer' });
+        if (!token) return sendProblem(res, 401, 'a token is required: Authorization: Bearer <http.metricsToken or a supervisor token>', { headers: { 'www-authenticate': 'Bearer' } });
         if (!ctx.mayScrape(token)) {
-          if (ctx.knows && !ctx.knows(token)) return send(res, 401, 'invalid token\n', 'text/plain; charset=utf-8', { 'www-authenticate': 'Bearer error="invalid_token"' });
-          return send(res, 403, 'this token may not read metrics\n', 'text/plain; charset=utf-8');
+          if (ctx.knows && !ctx.knows(token)) return sendProblem(res, 401, 'invalid token', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
+          return sendProblem(res, 403, 'this token may not read metrics: use http.metricsToken or a supervisor token');
         }
         const { body, contentType } = await ctx.metrics.render();
         send(res, 200, body, contentType);
