@@ -1,32 +1,6 @@
-// Pipeline throughput benchmark (issue 7, "Benchmarks" (a)): AMI events per second through the
-// whole pipeline — the real AmiSource on `asterisk-manager`, the normalizer, a no-op sink, i.e. the
-// Bridge class with a sink that does nothing — as a ratio to `asterisk-manager` alone parsing the
-// same byte stream over the same kind of socket in the same run. A benchmark, not a test: it
-// measures and reports, and never runs in `npm test`.
-//
-//   npm run bench:pipeline                      # builds, then runs with the defaults
-//   node --import @tapjs/typescript/import bench/pipeline.ts [options]   # after `npm run build`
-//
-// The stream: the recorded real-Asterisk traces of harness/env.ts BENCH_TRACES (Asterisk 22; ten-calls,
-// the nine single-call scenarios, an agent session), cloned --reps times (harness/clones.ts:
-// each clone with Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
-// Timestamps of its own; each call's recorded event frames in their recorded order; action
-// responses and the recorder's RecordingEnd UserEvent left out). It is rendered once, before the
-// runs, and every run gets the same bytes.
-//
-// A run: a fresh child process (bench/pipeline-child.ts) pinned to one CPU — this process, the
-// AMI server, on the other — connects over loopback TCP, logs in as 'warmup' (gets --warmup-reps
-// repetitions), then as 'measure' (gets the whole stream, written as fast as the socket takes it,
-// then closed). Frames/s = frames of the stream / (close seen − login accepted). Runs alternate
-// manager/bridge in ABBA order (pair i: manager first when i is even), --pairs pairs.
-//
-// Options: --reps 150  --warmup-reps 10  --pairs 5  --pin auto|off  --quiet-wait 60
-//   --quiet-wait S  before each run, wait up to S seconds for the machine to be < 25 % of a core busy
-//   --profile   one more run of each mode under --cpu-prof, summed up by module and function (not timed)
-//   --out FILE  default bench/results/pipeline.json      --note TEXT   recorded with the results
-//
-// Prints a Markdown table and writes --out. Exits 1 if a run failed or miscounted. Everything
-// listens on 127.0.0.1; it kills the processes it started (by pid) and removes its temp dirs.
+// Pipeline throughput benchmark: AMI frames/s through the whole pipeline (bench/pipeline-child.ts
+// --mode bridge) as a ratio to asterisk-manager alone (--mode manager) on the same bytes.
+//   npm run bench:pipeline [-- options]      method and options: BENCHMARKS.md#method-pipeline
 import type net from 'node:net';
 import os from 'node:os';
 import type { RunResult } from './pipeline-child.js';

@@ -1,47 +1,6 @@
-// Webhook benchmark (issue: "events delivered per second to a local receiver with the durable
-// outbox, and p50/p99 latency from the AMI event arriving to the HTTP request arriving, at 1,000
-// events/s offered"). A benchmark, not a test: it measures and reports, and never runs in `npm test`.
-//
-//   npm run bench:webhook                       # builds, then runs the default set of runs
-//   node --import @tapjs/typescript/import bench/webhook.ts [options]   # after `npm run build`
-//
-// It runs the BUILT daemon (dist/, through bin/crm-bridge.js), so build first. Per run:
-//   - the AMI stream: the recorded trace ten-calls.ami (Asterisk 22, 10 concurrent queue calls)
-//     repeated N times, its ids rewritten per repetition (harness/ami.ts loadTemplate), so the
-//     normalizer sees N×10 distinct calls; served by the loopback AMI server, paced to a target
-//     rate (or as fast as the socket drains), each frame's `Timestamp:` stamped when it is written
-//     (so an event's `time` is the moment its AMI frame left);
-//   - the daemon: one `webhook` sink (json) to a local receiver (harness/receiver.ts, a separate
-//     process by default, or in this process), the outbox on disk in a temp dir (synchronous:
-//     normal), logs (warn) to a file; the receiver records, per unique `webhook-id`, arrival
-//     time − Date.parse(event.time);
-//   - samples once a second: daemon CPU and RSS, receiver and bench CPU, whole-machine CPU busy,
-//     outbox backlog (COUNT(*) through a read-only SQLite connection) and rows enqueued.
-//
-// Runs (--runs, comma-separated MODE[@RATE][:RECEIVER][+agents]; default
-// paced:child,paced:inproc,max:child). RECEIVER: child = a separate process, inproc = this
-// process. +agents: every repetition gets agents of its own instead of the recorded two (201, 202),
-// so agent events spread over many outbox partitions.
-//   paced[@RATE]  RATE (default --rate) normalized events/s offered for --duration seconds; the
-//                 AMI frame rate is calibrated from the trace's ratio of normalized events to AMI
-//                 frames, measured by replaying 1, 2 and 3 repetitions through `crm-bridge replay`
-//                 (which also gives the exact number of events to expect);
-//   max           no pacing, for --max-seconds seconds of sending (whole repetitions, at most
-//                 --max-reps), then the outbox drains.
-//
-// Options: --rate 1000  --duration 30  --max-seconds 20  --max-reps 2000  --concurrency 8  --runs …
-//   --quiet-wait 120   before each run, wait up to that many seconds for the machine to be < 25 %
-//                      of a core busy (a shared machine); 0: don't
-//   --outbox-dir DIR   where each run's temp dir (outbox, config, daemon log) goes; default the OS
-//                      temp dir
-//   --profile          daemon under --cpu-prof; adds where its CPU went (self time by module and
-//                      function); the figures are then not representative
-//   --out FILE         default bench/results/webhook.json      --note TEXT   recorded with the results
-//
-// Prints Markdown tables and writes --out (machine, command, parameters, figures). Exits 1 if the
-// daemon died or exited badly, reconnected, or an event was lost. Everything listens on 127.0.0.1;
-// every loop is bounded in count and time; it kills the processes it started (by their pid) and
-// removes its temp dirs, also on SIGINT/SIGTERM.
+// Webhook benchmark: normalized events/s delivered by the webhook sink (durable outbox) to a local
+// receiver, and latency from the AMI frame written to the HTTP request arriving.
+//   npm run bench:webhook [-- options]       method and options: BENCHMARKS.md#method-webhook
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
