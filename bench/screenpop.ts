@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Stamper, startAmiServer } from './harness/ami.js';
+import { waitUntil } from './harness/feed.js';
 import { perAgentKB, memReadings, takeHeapSnapshot, type HeapSummary, type MemReading } from './harness/daemon-memory.js';
 import { mintToken } from './harness/dist.js';
 import { requireBuild, ROOT } from './harness/env.js';
@@ -171,21 +172,10 @@ async function main(): Promise<number> {
    */
   const waitMessages = async (calls: number, all: number | null, capS: number): Promise<{ received: number; callReceived: number; waitedS: number }> => {
     const start = Date.now();
-    let last = -1;
-    let lastProgress = Date.now();
-    let c = await countAll();
-    for (let i = 0; i < 100_000; i++) {
-      c = await countAll();
-      if ((c.callMessagesThisPhase >= calls && (all === null || c.messagesThisPhase >= all)) || daemon.died()) break;
-      if (c.messagesThisPhase !== last) {
-        last = c.messagesThisPhase;
-        lastProgress = Date.now();
-      }
-      if (Date.now() - lastProgress > 30_000 || Date.now() - start > capS * 1000) break;
-      await sleep(100);
-    }
+    const done = (c: Counts) => (c.callMessagesThisPhase >= calls && (all === null || c.messagesThisPhase >= all)) || daemon.died() !== null;
+    await waitUntil(countAll, done, { capMs: capS * 1000, everyMs: 100, stallMs: 30_000, progress: (c) => c.messagesThisPhase });
     await sleep(500); // strays and duplicates
-    c = await countAll();
+    const c = await countAll();
     return { received: c.messagesThisPhase, callReceived: c.callMessagesThisPhase, waitedS: round((Date.now() - start) / 1000, 1) };
   };
   const connectShare = async (from: number, to: number) => {
@@ -225,7 +215,7 @@ async function main(): Promise<number> {
     // ---- the paced run
     process.stderr.write(`\n== paced: ${calls} calls at ${opts.rate} calls/s (${opts.timing} timing), ${trace.frames.length} frames each\n`);
     await setPhase(1, 'paced');
-    const feed = await feedPaced(socket, trace, stamper, 0, calls, opts.rate, opts.timing, Date.now() + (opts.duration * 3 + 120) * 1000, () => undefined);
+    const feed = await feedPaced(socket, trace, stamper, 0, calls, opts.rate, opts.timing, Date.now() + (opts.duration * 3 + 120) * 1000);
     process.stderr.write(`   sent ${feed.calls} calls (${feed.frames} frames) in ${feed.seconds} s (${feed.framesPerSecAchieved} frames/s; write lateness p99 ${feed.lateMs?.p99} ms, max ${feed.lateMs?.max} ms)\n`);
     // agent.status busy/idle come once per call only when an agent's calls never overlap (the
     // agents take turns: one call each per agents/rate s; a call lasts the recording's length).

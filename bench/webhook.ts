@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Stamper, startAmiServer } from './harness/ami.js';
+import { waitUntil } from './harness/feed.js';
 import { requireBuild, ROOT } from './harness/env.js';
 import { startReceiver, type ReceiverDump } from './harness/receiver.js';
 import { commandLine, endHead, profileIn, resultsHead, writeResults } from './harness/report.js';
@@ -149,28 +150,11 @@ async function runOnce(spec: RunSpec, trace: Trace, cal: Calibration, opts: Opti
     expected = cal.eventsOnce + feed.reps * cal.eventsPerRep;
     process.stderr.write(`   sent ${feed.reps} repetitions (${feed.frames} frames) in ${feed.seconds} s; expecting ${expected} events\n`);
     // Wait for delivery: done when everything arrived; give up after 30 s without progress or an overall cap.
-    const waitStart = Date.now();
     const cap = spec.mode === 'paced' ? 120_000 : 900_000;
-    let last = -1;
-    let lastProgress = Date.now();
-    for (let i = 0; i < 100_000; i++) {
-      const n = await receiver.unique();
-      if (n >= expected || daemon.died()) break;
-      if (n !== last) {
-        last = n;
-        lastProgress = Date.now();
-      }
-      if (Date.now() - lastProgress > 30_000) {
-        problems.push(`no delivery progress for 30 s at ${n} of ${expected} events`);
-        break;
-      }
-      if (Date.now() - waitStart > cap) {
-        problems.push(`gave up waiting for delivery after ${cap / 1000} s at ${n} of ${expected} events`);
-        break;
-      }
-      await sleep(100);
-    }
-    waitedForDeliveryS = (Date.now() - waitStart) / 1000;
+    const w = await waitUntil(() => receiver.unique(), (n) => n >= expected || daemon.died() !== null, { capMs: cap, everyMs: 100, stallMs: 30_000, progress: (n) => n });
+    if (w.stalled) problems.push(`no delivery progress for 30 s at ${w.last} of ${expected} events`);
+    if (w.capped) problems.push(`gave up waiting for delivery after ${cap / 1000} s at ${w.last} of ${expected} events`);
+    waitedForDeliveryS = w.waitedMs / 1000;
     // One more sample after the end, then leave a moment for stray duplicates.
     await sleep(1100);
   } catch (err) {

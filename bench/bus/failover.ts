@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Stamper, startAmiServer } from '../harness/ami.js';
+import { waitUntil } from '../harness/feed.js';
 import { children, removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
 import { cpuPct, type CpuSnap } from '../harness/sample.js';
 import { latencyStats, round } from '../harness/stats.js';
@@ -87,13 +88,10 @@ export async function runFailover(ten: TenCalls, opts: Options): Promise<Record<
     const fed = await feedPaced(
       (chunk) => {
         written.push(chunk);
-        let live = 0;
-        for (const s of sockets) {
-          if (s.destroyed) continue;
-          s.write(chunk, 'latin1');
-          live++;
-        }
-        if (live === 0) throw new Error('no bridge is connected to AMI any more');
+        const live = sockets.filter((s) => !s.destroyed);
+        if (live.length === 0) throw new Error('no bridge is connected to AMI any more');
+        for (const s of live) s.write(chunk, 'latin1');
+        return Math.max(...live.map((s) => s.writableLength));
       },
       () => feed.next(),
       clones * ten.framesPerClone,
@@ -113,12 +111,7 @@ export async function runFailover(ten: TenCalls, opts: Options): Promise<Record<
     const expected = replayEvents(dir, 'ha-written', ten.set.greeting, written.join(''));
     written.length = 0;
     const want = new Set(expected.map((e) => String(e.id)));
-    const tw = Date.now();
-    while (Date.now() - tw < 60_000) {
-      const have = new Set(stored.map((s) => s.msgId));
-      if ([...want].every((id) => have.has(id))) break;
-      await sleep(200);
-    }
+    await waitUntil(async () => new Set(stored.map((s) => s.msgId)), (have) => [...want].every((id) => have.has(id)), { capMs: 60_000, everyMs: 200 });
     await sleep(1000); // anything that would come after
     const jsm = await jetstreamManager(sub.nc);
     const info = await jsm.streams.info(STREAM);

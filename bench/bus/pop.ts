@@ -1,14 +1,14 @@
 // bench/bus.ts (b): ring → pop through the bus.
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { Stamper, startAmiServer } from '../harness/ami.js';
 import { mintToken } from '../harness/dist.js';
+import { pace, schedule, waitUntil, writeTo } from '../harness/feed.js';
 import { freePort, removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
 import { cpuPct } from '../harness/sample.js';
 import { startClients, type Clients } from '../harness/sse.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
 import { hops, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, pbxConfig, popNodeConfig } from './lab.js';
-import { type Frame, stamped, writeTo, type DirectCalls } from './traffic.js';
+import { feedResult, type Frame, stamped, type DirectCalls } from './traffic.js';
 
 // ------------------------------------------------------------------------------------------------
 // (b) ring → pop through the bus, 1,000 agents
@@ -57,52 +57,29 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     const warmCalls = Math.round(opts.popRate * opts.warmupSeconds);
     const calls = warmCalls + Math.max(1, Math.round(opts.popRate * opts.popSeconds));
     const F = direct.offsetsMs.length;
-    const n = calls * F;
-    const due = new Float64Array(n);
-    for (let k = 0; k < calls; k++) for (let j = 0; j < F; j++) due[k * F + j] = (k * 1000) / opts.popRate + (direct.offsetsMs[j] as number);
-    const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => (due[a] as number) - (due[b] as number) || a - b);
+    const { order, due } = schedule(calls, F, opts.popRate, (j) => direct.offsetsMs[j] as number);
     const rendered = new Map<number, Frame[]>();
     const callIds: string[] = [];
-    const write = writeTo(socket);
+    const take = (i: number) => {
+      const idx = order[i] as number;
+      const call = Math.floor(idx / F);
+      let frames = rendered.get(call);
+      if (!frames) {
+        const r = direct.render(call);
+        frames = r.frames;
+        callIds[call] = r.callId;
+        rendered.set(call, frames);
+      }
+      if (idx % F === F - 1) rendered.delete(call);
+      return stamped(frames[idx % F] as Frame, stamper);
+    };
     process.stderr.write(`   ${calls} calls (the first ${warmCalls} a warm-up) at ${opts.popRate}/s, each ringing one of ${opts.agents} agents, recorded timing (${F} frames per call, last at +${direct.offsetsMs[F - 1]} ms)\n`);
     const c0 = cpuSnap(procs);
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    let i = 0;
-    let maxLag = 0;
-    while (i < n) {
-      if (Date.now() - startedAt > (opts.warmupSeconds + opts.popSeconds + 60) * 1000) throw new Error('paced feed overran its deadline');
-      const now = performance.now() - t0;
-      let chunk = '';
-      while (i < n && (due[order[i] as number] as number) <= now) {
-        const idx = order[i] as number;
-        const call = Math.floor(idx / F);
-        const j = idx % F;
-        maxLag = Math.max(maxLag, now - (due[idx] as number));
-        let frames = rendered.get(call);
-        if (!frames) {
-          const r = direct.render(call);
-          frames = r.frames;
-          callIds[call] = r.callId;
-          rendered.set(call, frames);
-        }
-        chunk += stamped(frames[j] as Frame, stamper);
-        if (j === F - 1) rendered.delete(call);
-        i++;
-      }
-      if (chunk) write(chunk);
-      await sleep(1);
-    }
-    const endedAt = Date.now();
+    const fed = feedResult(await pace(order.length, (i) => due[order[i] as number] as number, take, writeTo(socket), Date.now() + (opts.warmupSeconds + opts.popSeconds + 60) * 1000));
     const c1 = cpuSnap(procs);
     // Every ring at its agent (or a deadline).
-    const tw = Date.now();
-    let rings = 0;
-    while (Date.now() - tw < 60_000) {
-      rings = (await sse.count()).rings;
-      if (rings >= calls) break;
-      await sleep(200);
-    }
+    const clients = sse;
+    await waitUntil(async () => (await clients.count()).rings, (rings) => rings >= calls, { capMs: 60_000, everyMs: 200 });
     await sleep(500);
     const all = await sse.dump();
     const d = { ...all.rings, streamAgent: all.rings.agent, eventAgent: all.rings.evAgent, messages: all.messagesByPhase.reduce((a, b) => a + (b ?? 0), 0), foreign: all.foreign, bad: all.badMessages, cut: all.cut.length };
@@ -133,7 +110,7 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     out.latencyMsByHop = { amiToStream, streamToSse };
     const lost = callIds.filter((c) => !seen.has(c)).length;
     const dup = [...seen.values()].filter((v) => v > 1).reduce((a, v) => a + v - 1, 0);
-    out.feed = { calls, warmupCalls: warmCalls, callsPerSec: opts.popRate, frames: n, seconds: round((endedAt - startedAt) / 1000, 2), maxLagMs: round(maxLag, 1), eventsPerCall: direct.eventsPerCall };
+    out.feed = { calls, warmupCalls: warmCalls, callsPerSec: opts.popRate, frames: fed.frames, seconds: fed.seconds, maxLagMs: fed.maxLagMs, eventsPerCall: direct.eventsPerCall };
     out.rings = { expected: calls, received: d.at.length, lost, duplicates: dup, wrongAgent, unknownCall: unknown, foreignMessages: d.foreign, badMessages: d.bad, streamsCut: d.cut, messagesOnAllStreams: d.messages };
     out.latencyMs = latencyStats(lat);
     out.latencyMsWarmup = latencyStats(latWarm);

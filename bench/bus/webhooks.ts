@@ -1,22 +1,15 @@
 // bench/bus.ts (a): AMI → bridge → JetStream → webhook node(s) → receiver.
-import { feedSocket, Stamper, startAmiServer } from '../harness/ami.js';
+import { Stamper, startAmiServer } from '../harness/ami.js';
+import { feedSocket, waitUntil, writeTo } from '../harness/feed.js';
 import { startReceiver, type Receiver } from '../harness/receiver.js';
 import { removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
 import { cpuPct } from '../harness/sample.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
 import { hops, PARTITIONS, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, leases, pbxConfig, webhookNodeConfig } from './lab.js';
-import { CloneFeed, type FeedResult, feedPaced, writeTo, type TenCalls } from './traffic.js';
+import { CloneFeed, type FeedResult, feedPaced, type TenCalls } from './traffic.js';
 
-export async function waitCount(recv: Receiver, want: number, ms: number): Promise<{ unique: number; waitedMs: number }> {
-  const t0 = Date.now();
-  let unique = 0;
-  while (Date.now() - t0 < ms) {
-    unique = await recv.unique();
-    if (unique >= want) break;
-    await sleep(200);
-  }
-  return { unique, waitedMs: Date.now() - t0 };
-}
+/** Waits up to `ms` for the receiver to have `want` distinct events. */
+const waitCount = async (recv: Receiver, want: number, ms: number) => (await waitUntil(() => recv.unique(), (n) => n >= want, { capMs: ms, everyMs: 200 })).waitedMs;
 
 export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): Promise<Record<string, unknown>> {
   const dir = tempDir('crm-bridge-bench-bus-a-');
@@ -89,7 +82,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
     process.stderr.write(`   unpaced: ${maxClones} clones (${expected2} events) as fast as the bridge reads\n`);
     const maxStart = Date.now();
     let left = maxClones * ten.framesPerClone;
-    const fed = await feedSocket(socket, () => (left-- > 0 ? feed.next() : null), 64 * 1024);
+    const fed = await feedSocket(socket, () => (left-- > 0 ? feed.next() : null), { chunkBytes: 64 * 1024 });
     const maxFed = Date.now();
     const c3 = cpuSnap(procs);
     await waitCount(recv, expected0 + expected1 + expected2, 120_000);
@@ -154,7 +147,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
       },
       latencyMsPerSecondOfSending: perSecond(idx1, paced.startedAt),
       perNode: perNode(idx1),
-      waitedForDeliveryMs: w1.waitedMs,
+      waitedForDeliveryMs: w1,
       cpuPctWhileSending: cpuPct(c0, c1),
       cpuPctDraining: cpuPct(c1, c2),
     };
