@@ -7,7 +7,8 @@ import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { TRACE_CALLS } from '../harness/env.js';
-import { exited, freePort, pbxYaml, popYaml, sleep, spawnTracked, startDaemon, stopChild, within, type Daemon, type Exit } from '../harness/run.js';
+import { startAmiServer, Stamper, type AmiServer, type Part } from '../harness/ami.js';
+import { exited, freePort, pbxYaml, popYaml, removeDir, sleep, spawnTracked, startDaemon, stopChild, tempDir, within, type Daemon, type Exit } from '../harness/run.js';
 import { cpuSnap as snap, type CpuSnap } from '../harness/sample.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
 
@@ -23,8 +24,6 @@ export const PARTITIONS = 16;
 /** A process whose CPU is reported: nats-server, a daemon, a measuring child. */
 export type Proc = { name: string; pid: number };
 export const cpuSnap = (procs: Proc[]): CpuSnap => snap(Object.fromEntries(procs.map((p) => [p.name, [p.pid]])));
-export const busDaemon = (name: string, dir: string, yaml: string): Daemon => startDaemon(dir, name, `# written by bench/bus.ts\n${yaml}`);
-export const stopNats = (n: NatsProc, problems: string[]) => stopChild(n.child, n.exit, 'nats-server', problems);
 
 export type NatsProc = Proc & { child: ReturnType<typeof spawnTracked>; exit: Promise<Exit>; url: string; monitorPort: number };
 
@@ -106,6 +105,67 @@ export async function stopDaemons(daemons: Daemon[], problems: string[]): Promis
     if (e.code !== 0) problems.push(`${d.name} exited with ${e.code ?? e.signal} after SIGTERM`);
   }
   return { exits, warnings: logged };
+}
+
+/** One scenario's lab: its temp dir, a fresh nats-server with the stream, what it started, what it found. */
+export interface Lab {
+  dir: string;
+  nats: NatsProc;
+  stamper: Stamper;
+  /** The processes whose CPU is reported. */
+  procs: Proc[];
+  out: Record<string, unknown>;
+  problems: string[];
+  /** Starts a daemon: its CPU reported, stopped (SIGTERM) at the end. */
+  daemon(name: string, yaml: string): Daemon;
+  /** The PBX's AMI server, closed at the end. */
+  amiServer(trace: { greeting: string; once: Part[][] }, opts?: Parameters<typeof startAmiServer>[2]): Promise<AmiServer>;
+  /** `fn` at the end: before the daemons stop (`before`), or after them. */
+  atEnd(fn: () => Promise<unknown>, before?: boolean): void;
+}
+
+/**
+ * Runs `body` in a fresh lab (what it throws is a problem), then stops everything it started;
+ * returns `out` with the daemons' exits and warnings, the problems and `ok`.
+ */
+export async function inLab(prefix: string, out: Record<string, unknown>, body: (lab: Lab) => Promise<void>): Promise<Record<string, unknown>> {
+  const dir = tempDir(prefix);
+  const problems: string[] = [];
+  const daemons: Daemon[] = [];
+  const before: Array<() => Promise<unknown>> = [];
+  const after: Array<() => Promise<unknown>> = [];
+  let nats: NatsProc | null = null;
+  try {
+    nats = await startNatsServer(dir);
+    await createStream(nats.url);
+    const stamper = new Stamper();
+    const procs: Proc[] = [nats];
+    const daemon = (name: string, yaml: string) => {
+      const d = startDaemon(dir, name, `# written by bench/bus.ts\n${yaml}`);
+      daemons.push(d);
+      procs.push(d);
+      return d;
+    };
+    const amiServer: Lab['amiServer'] = async (trace, opts) => {
+      const ami = await startAmiServer(trace, stamper, opts);
+      after.push(() => ami.close());
+      return ami;
+    };
+    await body({ dir, nats, stamper, procs, out, problems, daemon, amiServer, atEnd: (fn, first = false) => (first ? before : after).unshift(fn) });
+  } catch (err) {
+    problems.push((err as Error).message);
+  } finally {
+    for (const fn of before) await fn();
+    const stopped = await stopDaemons(daemons, problems);
+    out.daemonExits = stopped.exits;
+    out.daemonWarnings = stopped.warnings;
+    for (const fn of after) await fn();
+    if (nats) await stopChild(nats.child, nats.exit, 'nats-server', problems);
+    removeDir(dir);
+  }
+  out.problems = problems;
+  out.ok = problems.length === 0;
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,40 +1,29 @@
 // bench/bus.ts (b): ring → pop through the bus.
 import { randomBytes } from 'node:crypto';
-import { Stamper, startAmiServer } from '../harness/ami.js';
 import { mintToken } from '../harness/dist.js';
 import { pace, schedule, waitUntil, writeTo } from '../harness/feed.js';
-import { freePort, removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
+import { freePort, sleep, within } from '../harness/run.js';
 import { cpuPct } from '../harness/sample.js';
-import { startClients, type Clients } from '../harness/sse.js';
+import { startClients } from '../harness/sse.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
-import { hops, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, pbxConfig, popNodeConfig } from './lab.js';
+import { cpuSnap, hops, inLab, pbxConfig, popNodeConfig, storedTimes, waitLog, type Options } from './lab.js';
 import { feedResult, type Frame, stamped, type DirectCalls } from './traffic.js';
 
 // ------------------------------------------------------------------------------------------------
 // (b) ring → pop through the bus, 1,000 agents
 
 export async function runPop(direct: DirectCalls, opts: Options): Promise<Record<string, unknown>> {
-  const dir = tempDir('crm-bridge-bench-bus-b-');
-  const problems: string[] = [];
-  const procs: Proc[] = [];
-  const daemons: Daemon[] = [];
-  let nats: NatsProc | null = null;
-  let sse: Clients | null = null;
-  let ami: Awaited<ReturnType<typeof startAmiServer>> | null = null;
-  const out: Record<string, unknown> = {};
-  const stamper = new Stamper();
-  try {
-    nats = await startNatsServer(dir);
-    procs.push(nats);
-    await createStream(nats.url);
+  return inLab('crm-bridge-bench-bus-b-', {}, async ({ dir, nats, stamper, procs, out, problems, daemon, amiServer, atEnd }) => {
     const secret = randomBytes(32).toString('hex');
     const httpPort = await freePort();
-    const pop = busDaemon('pop-1', dir, popNodeConfig(nats.url, httpPort, secret, dir));
-    daemons.push(pop);
-    procs.push(pop);
+    const pop = daemon('pop-1', popNodeConfig(nats.url, httpPort, secret, dir));
     await waitLog(pop, (l) => l.msg === 'HTTP server listening', "the pop node's HTTP server");
     await waitLog(pop, (l) => l.msg === 'NATS source connected', 'the pop node to connect to NATS');
-    sse = await startClients();
+    const sse = await startClients();
+    atEnd(async () => {
+      await sse.closing().catch(() => undefined);
+      await sse.close();
+    }, true);
     procs.push({ name: 'sse', pid: sse.pid });
     const streams = Array.from({ length: opts.agents }, (_, i) => {
       const agent = direct.agentOf(i);
@@ -45,10 +34,8 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     process.stderr.write(`   ${conn.ok} SSE streams attached in ${conn.ms} ms (${conn.failed} failed)\n`);
     if (conn.failed) problems.push(`${conn.failed} of ${opts.agents} SSE streams failed to attach`);
 
-    ami = await startAmiServer(direct.set, stamper);
-    const bridge = busDaemon('bridge', dir, pbxConfig(ami.port, nats.url, dir, 'bridge'));
-    daemons.push(bridge);
-    procs.push(bridge);
+    const ami = await amiServer(direct.set);
+    const bridge = daemon('bridge', pbxConfig(ami.port, nats.url, dir, 'bridge'));
     const socket = await within(ami.loggedIn, 30_000, 'the bridge to log in to AMI');
     await waitLog(bridge, (l) => l.msg === 'NATS connected', 'the bridge to reach NATS');
 
@@ -78,8 +65,7 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     const fed = feedResult(await pace(order.length, (i) => due[order[i] as number] as number, take, writeTo(socket), Date.now() + (opts.warmupSeconds + opts.popSeconds + 60) * 1000));
     const c1 = cpuSnap(procs);
     // Every ring at its agent (or a deadline).
-    const clients = sse;
-    await waitUntil(async () => (await clients.count()).rings, (rings) => rings >= calls, { capMs: 60_000, everyMs: 200 });
+    await waitUntil(async () => (await sse.count()).rings, (rings) => rings >= calls, { capMs: 60_000, everyMs: 200 });
     await sleep(500);
     const all = await sse.dump();
     const d = { ...all.rings, streamAgent: all.rings.agent, eventAgent: all.rings.evAgent, messages: all.messagesByPhase.reduce((a, b) => a + (b ?? 0), 0), foreign: all.foreign, bad: all.badMessages, cut: all.cut.length };
@@ -122,22 +108,5 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     if (d.cut) problems.push(`${d.cut} SSE streams were cut`);
     const l = out.latencyMs as Stats;
     process.stderr.write(`   rings ${d.at.length}/${calls} (lost ${lost}, dup ${dup}, wrong agent ${wrongAgent}); latency after the warm-up p50 ${l.p50} p99 ${l.p99} max ${l.max} ms (warm-up p99 ${(out.latencyMsWarmup as Stats).p99} ms)\n`);
-  } catch (err) {
-    problems.push((err as Error).message);
-  } finally {
-    if (sse) {
-      await sse.closing().catch(() => undefined);
-      await sse.close();
-    }
-    const stopped = await stopDaemons(daemons, problems);
-    out.daemonExits = stopped.exits;
-    out.daemonWarnings = stopped.warnings;
-    if (nats) await stopNats(nats, problems);
-    await ami?.close();
-    removeDir(dir);
-  }
-  out.problems = problems;
-  out.ok = problems.length === 0;
-  return out;
+  });
 }
-
