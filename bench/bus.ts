@@ -3,11 +3,11 @@
 //   npm run bench:bus [-- options]           method and options: BENCHMARKS.md#method-nats-bus
 import { spawnSync } from 'node:child_process';
 import { requireBuild } from './harness/env.js';
-import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { removeDir, runBench, tempDir } from './harness/run.js';
 import { NPROC, waitForQuiet } from './harness/sample.js';
 import { round, type Stats } from './harness/stats.js';
-import { CONSUMER, NATS_SERVER, PARTITIONS, STREAM, type Options } from './bus/lab.js';
+import { CONSUMER, NATS_SERVER, OPTIONS, PARTITIONS, STREAM, type Options } from './bus/lab.js';
 import { type TenCalls, calibrateTenCalls, calibrateDirectCalls } from './bus/traffic.js';
 import { runWebhook } from './bus/webhooks.js';
 import { runPop } from './bus/pop.js';
@@ -76,42 +76,16 @@ function summary(meta: Record<string, unknown>, res: Record<string, unknown>): s
 }
 
 async function main(): Promise<number> {
-  const { num, str, out, note } = commandLine('bus', {
-    scenarios: { type: 'string', default: 'a,b,c' },
-    'webhook-runs': { type: 'string', default: '1,2' },
-    'warmup-seconds': { type: 'string', default: '3' },
-    rate: { type: 'string', default: '500' },
-    'paced-seconds': { type: 'string', default: '15' },
-    'max-events': { type: 'string', default: '8000' },
-    agents: { type: 'string', default: '1000' },
-    'pop-rate': { type: 'string', default: '50' },
-    'pop-seconds': { type: 'string', default: '20' },
-    'ha-rate': { type: 'string', default: '300' },
-    'ha-seconds': { type: 'string', default: '12' },
-    'kill-at': { type: 'string', default: '6' },
-    'quiet-wait': { type: 'string', default: '20' },
-  });
-  const webhookRuns = str('webhook-runs').split(',').map((r) => {
+  const { opts: o, out, note } = readOptions('bus', OPTIONS);
+  const { scenarios: scenarioList, webhookRuns: runList, ...rest } = o;
+  const webhookRuns = runList.split(',').map((r) => {
     const m = /^([1-4])(:recorded-agents)?$/.exec(r.trim());
     if (!m) throw new Error(`--webhook-runs: '${r}' is not N or N:recorded-agents (N = 1…4 webhook nodes)`);
     return { nodes: Number(m[1]), freshAgents: !m[2] };
   });
-  const opts: Options = {
-    webhookRuns,
-    warmupSeconds: num('warmup-seconds', 0, 60),
-    rate: num('rate', 1, 100_000),
-    pacedSeconds: num('paced-seconds', 1, 600),
-    maxEvents: num('max-events', 1, 1_000_000),
-    agents: num('agents', 1, 10_000),
-    popRate: num('pop-rate', 0.1, 10_000),
-    popSeconds: num('pop-seconds', 1, 600),
-    haRate: num('ha-rate', 1, 100_000),
-    haSeconds: num('ha-seconds', 2, 600),
-    killAt: num('kill-at', 1, 600),
-    quietWait: num('quiet-wait', 0, 3600),
-  };
+  const opts: Options = { webhookRuns, ...rest };
   if (opts.killAt >= opts.haSeconds - 1) throw new Error('--kill-at must be at least 1 s before the end of --ha-seconds');
-  const scenarios = new Set(str('scenarios').split(',').map((s) => s.trim()));
+  const scenarios = new Set(scenarioList.split(',').map((s) => s.trim()));
   for (const s of scenarios) if (!['a', 'b', 'c'].includes(s)) throw new Error(`--scenarios: '${s}' is not a, b or c`);
   requireBuild('bus');
   const natsVersion = spawnSync(NATS_SERVER, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^nats-server: /, '');

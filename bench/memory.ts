@@ -13,7 +13,7 @@ import { CRLF, Stamper, startAmiServer } from './harness/ami.js';
 import { feedSocket } from './harness/feed.js';
 import { cloneFrames, loadCloneSet, renderClone, type CallTrace, type CloneSet } from './harness/clones.js';
 import { BENCH_TRACES, benchFile, requireBuild, ROOT, TRACE_CALLS } from './harness/env.js';
-import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { children, exited, runBench, spawnTracked, tempDir } from './harness/run.js';
 import { round, slope } from './harness/stats.js';
 
@@ -262,26 +262,14 @@ async function partCompleted(set: CloneSet, completed: number, sampleEvery: numb
 }
 
 async function main(): Promise<number> {
-  const { num, str, out, note } = commandLine(
-    'memory',
-    {
-      parts: { type: 'string', default: 'open,completed' },
-      calls: { type: 'string', default: '10000' },
-      completed: { type: 'string', default: '1000000' },
-      'sample-every': { type: 'string', default: '10000' },
-      'warmup-reps': { type: 'string', default: 'auto' },
-    },
-    true,
-  );
-  const calls = num('calls', 1, 1_000_000);
-  const completed = num('completed', 1, 100_000_000);
-  const sampleEvery = num('sample-every', 1, 10_000_000);
+  const { opts, num, out, note } = readOptions('memory', { parts: 'open,completed', calls: [10_000, 1, 1_000_000], completed: [1_000_000, 1, 100_000_000], 'sample-every': [10_000, 1, 10_000_000], 'warmup-reps': 'auto' }, true);
+  const { calls, completed, sampleEvery } = opts;
   const set = loadCloneSet(BENCH_TRACES);
   const callsPerRep = set.traces.reduce((n, t) => n + t.calls, 0);
   // As much traffic before the baseline as in the measured phase: the heap and its young
   // generation have grown to what parsing at full speed needs, so the delta is the calls' state.
-  const warmupReps = str('warmup-reps') === 'auto' ? Math.ceil(calls / callsPerRep) : num('warmup-reps', 1, 100_000);
-  const parts = str('parts').split(',').map((p) => p.trim());
+  const warmupReps = opts.warmupReps === 'auto' ? Math.ceil(calls / callsPerRep) : num('warmup-reps', 1, 100_000);
+  const parts = opts.parts.split(',').map((p) => p.trim());
   for (const p of parts) if (p !== 'open' && p !== 'completed') throw new Error(`--parts: '${p}' is not open or completed`);
   requireBuild('memory', 'dist/bridge.js');
 

@@ -7,7 +7,7 @@ import type { RunResult } from './pipeline-child.js';
 import { Stamper, startAmiServer } from './harness/ami.js';
 import { cloneFrames, loadCloneSet, renderClone, type CloneSet } from './harness/clones.js';
 import { BENCH_TRACES, benchFile, LOADER, requireBuild, ROOT } from './harness/env.js';
-import { commandLine, endHead, profileIn, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, profileIn, resultsHead, writeResults } from './harness/report.js';
 import { canPin, children, exited, pinSelf, runBench, spawnTracked, tempDir, within } from './harness/run.js';
 import { machineBusyPct, systemCpu, waitForQuiet } from './harness/sample.js';
 import { median, round } from './harness/stats.js';
@@ -91,26 +91,12 @@ function spread(xs: number[]): { median: number; min: number; max: number; sprea
 }
 
 async function main(): Promise<number> {
-  const { values, num, str, out, note } = commandLine(
-    'pipeline',
-    {
-      reps: { type: 'string', default: '150' },
-      'warmup-reps': { type: 'string', default: '10' },
-      pairs: { type: 'string', default: '5' },
-      pin: { type: 'string', default: 'auto' },
-      'quiet-wait': { type: 'string', default: '60' },
-      profile: { type: 'boolean', default: false },
-    },
-    true,
-  );
-  const reps = num('reps', 1, 5000);
-  const warmupReps = num('warmup-reps', 1, 1000);
-  const pairs = num('pairs', 1, 100);
-  const quietWait = num('quiet-wait', 0, 3600);
+  const { opts, out, note } = readOptions('pipeline', { reps: [150, 1, 5000], 'warmup-reps': [10, 1, 1000], pairs: [5, 1, 100], pin: 'auto', 'quiet-wait': [60, 0, 3600], profile: false }, true);
+  const { reps, warmupReps, pairs, quietWait } = opts;
   requireBuild('pipeline', 'dist/bridge.js');
   const nproc = os.availableParallelism();
-  if (str('pin') !== 'off' && str('pin') !== 'auto') throw new Error("--pin must be 'auto' or 'off'");
-  const pin = str('pin') === 'auto' && canPin(nproc);
+  if (opts.pin !== 'off' && opts.pin !== 'auto') throw new Error("--pin must be 'auto' or 'off'");
+  const pin = opts.pin === 'auto' && canPin(nproc);
   // The measured child on CPU 0, this process (the AMI server) on CPU 1.
   if (pin) pinSelf('1');
 
@@ -176,7 +162,7 @@ async function main(): Promise<number> {
   }
 
   let profile: Record<string, unknown> | undefined;
-  if (values.profile === true) {
+  if (opts.profile) {
     profile = { note: 'one more run of each mode under --cpu-prof (warm-up and measured connection, process start-up included; not timed): self time by module and function' };
     for (const mode of ['manager', 'bridge'] as const) {
       const dir = tempDir('crm-bridge-bench-prof-');

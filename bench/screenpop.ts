@@ -8,12 +8,12 @@ import { waitUntil } from './harness/feed.js';
 import { perAgentKB, memReadings, takeHeapSnapshot, type HeapSummary, type MemReading } from './harness/daemon-memory.js';
 import { mintToken } from './harness/dist.js';
 import { requireBuild, ROOT } from './harness/env.js';
-import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { canPin, daemonLogin, pbxYaml, popYaml, freePort, pinSelf, removeDir, runBench, sleep, startDaemon, tempDir, type Exit } from './harness/run.js';
 import { everySecond, meanMax, NPROC, procSample, waitForQuiet, type ProcSample } from './harness/sample.js';
 import { mergeDumps, startClients, type Clients, type ClientsDump, type Counts } from './harness/sse.js';
 import { latencyStats, round, type Stats } from './harness/stats.js';
-import { analyzeRings, markdown, type Options, type RingResult } from './screenpop/report.js';
+import { analyzeRings, markdown, OPTIONS, type Options, type RingResult } from './screenpop/report.js';
 import { BUFFER_PER_AGENT, calibrate, feedPaced, feedUnpaced, loadTrace, TRACE_PATH, type FeedResult } from './screenpop/traffic.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -46,40 +46,10 @@ interface Sample {
 }
 
 async function main(): Promise<number> {
-  const { values, num, str, out, note } = commandLine('screenpop', {
-    agents: { type: 'string', default: '1000' },
-    'agent-base': { type: 'string', default: '1000' },
-    rate: { type: 'string', default: '50' },
-    duration: { type: 'string', default: '30' },
-    timing: { type: 'string', default: 'recorded' },
-    'client-procs': { type: 'string', default: '1' },
-    pin: { type: 'string', default: 'auto' },
-    'fill-calls-per-agent': { type: 'string', default: String(Math.ceil(BUFFER_PER_AGENT / 5)) },
-    'fill-max-seconds': { type: 'string', default: '600' },
-    settle: { type: 'string', default: '20' },
-    readings: { type: 'string', default: '5' },
-    'quiet-wait': { type: 'string', default: '120' },
-    'heap-snapshot': { type: 'boolean', default: false },
-  });
-  const timing = str('timing');
-  const pinOpt = str('pin');
-  if (timing !== 'recorded' && timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
-  if (pinOpt !== 'auto' && pinOpt !== 'none') throw new Error('--pin must be auto or none');
-  const opts: Options = {
-    agents: num('agents', 1, 20_000),
-    agentBase: num('agent-base', 10, 900_000),
-    rate: num('rate', 0.1, 2000),
-    duration: num('duration', 1, 300),
-    timing,
-    clientProcs: num('client-procs', 1, 2),
-    pin: pinOpt,
-    fillCallsPerAgent: num('fill-calls-per-agent', 0, 1000),
-    fillMaxSeconds: num('fill-max-seconds', 1, 3600),
-    settleS: num('settle', 0, 120),
-    readings: num('readings', 1, 60),
-    quietWaitS: num('quiet-wait', 0, 3600),
-    heapSnapshot: values['heap-snapshot'] === true,
-  };
+  const { opts: o, out, note } = readOptions('screenpop', OPTIONS);
+  if (o.timing !== 'recorded' && o.timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
+  if (o.pin !== 'auto' && o.pin !== 'none') throw new Error('--pin must be auto or none');
+  const opts: Options = { ...o, timing: o.timing, pin: o.pin };
   if (!/^[0-9]{2,6}$/.test(String(opts.agentBase)) || !/^[0-9]{2,6}$/.test(String(opts.agentBase + opts.agents - 1))) throw new Error('agent extensions must be 2 to 6 digits (calls.extensionPattern)');
   requireBuild('screenpop');
 
@@ -113,14 +83,14 @@ async function main(): Promise<number> {
     tokens: 'signed: http.tokenSecret set, one mintToken(secret, agent, 6 h) per agent, sent as ?token=',
     daemonConfig: 'http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), sinks: [] (the screen-pop channel only), bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file',
     fill: opts.fillCallsPerAgent > 0 ? { callsPerAgent: opts.fillCallsPerAgent, calls: fillCalls, maxSeconds: opts.fillMaxSeconds, how: 'unpaced, back-to-back, as fast as the daemon reads AMI' } : null,
-    memory: { settleS: opts.settleS, readings: opts.readings, what: 'VmRSS and RssAnon from /proc/<daemon>/status; after settleS, read once a second until the last `readings` are within 1 MB (V8 idle GCs done) or 120 s; those last readings reported; no --expose-gc' },
+    memory: { settleS: opts.settle, readings: opts.readings, what: 'VmRSS and RssAnon from /proc/<daemon>/status; after settleS, read once a second until the last `readings` are within 1 MB (V8 idle GCs done) or 120 s; those last readings reported; no --expose-gc' },
     amiTimestamp: 'wall-clock ms at write time; µs digits = a per-ms counter (keeps event ids unique)',
     latency: 'Date.now() in the client process when the chunk holding the message is read − Date.parse(event.time); event.time is the ms at which the ring frame was written; ms resolution, ±1 ms',
   };
   meta.calibration = cal;
   meta.traceRewriting = trace.rewritten;
 
-  const quiet = opts.quietWaitS > 0 ? await waitForQuiet(25, opts.quietWaitS, NPROC) : null;
+  const quiet = opts.quietWait > 0 ? await waitForQuiet(25, opts.quietWait, NPROC) : null;
   if (quiet) process.stderr.write(`machine ${quiet.busyPctAtStart}% busy (of one core) before the run, after waiting ${quiet.waitedS} s\n`);
   meta.machineBeforeRun = quiet;
 
@@ -198,17 +168,17 @@ async function main(): Promise<number> {
     );
     process.stderr.write('\n== memory: 0 streams\n');
     phaseName = 'idle, 0 streams';
-    memory.push(await memReadings(daemon.pid, '0 streams (AMI logged in, no call yet)', 0, 0, opts.settleS, opts.readings));
+    memory.push(await memReadings(daemon.pid, '0 streams (AMI logged in, no call yet)', 0, 0, opts.settle, opts.readings));
     const half = Math.floor(opts.agents / 2);
     process.stderr.write(`\n== memory: connecting ${opts.agents} streams in two halves\n`);
     if (half > 0) {
       phaseName = `idle, ${half} streams`;
       await connectShare(0, half);
-      memory.push(await memReadings(daemon.pid, `${half} idle streams`, half, 0, opts.settleS, opts.readings));
+      memory.push(await memReadings(daemon.pid, `${half} idle streams`, half, 0, opts.settle, opts.readings));
     }
     phaseName = `idle, ${opts.agents} streams`;
     await connectShare(half, opts.agents);
-    memory.push(await memReadings(daemon.pid, `${opts.agents} idle streams`, opts.agents, 0, opts.settleS, opts.readings));
+    memory.push(await memReadings(daemon.pid, `${opts.agents} idle streams`, opts.agents, 0, opts.settle, opts.readings));
     const gone = daemon.died();
     if (gone) throw new Error(gone);
 
@@ -238,7 +208,7 @@ async function main(): Promise<number> {
     if (w.callReceived !== expectedCallPaced) problems.push(`paced: ${w.callReceived} call.* messages on the agents' streams, expected ${expectedCallPaced} (${cal.callMessagesPerCallToAgent} per call)`);
     if (!overlap && w.received !== expectedPaced) problems.push(`paced: ${w.received} messages on the agents' streams, expected ${expectedPaced} (${cal.messagesPerCallToAgent} per call)`);
     const pacedPerAgent = (await countAll()).messages / opts.agents;
-    memory.push(await memReadings(daemon.pid, `${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1), opts.settleS, opts.readings));
+    memory.push(await memReadings(daemon.pid, `${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1), opts.settle, opts.readings));
     const gone2 = daemon.died();
     if (gone2) throw new Error(gone2);
 
@@ -279,7 +249,7 @@ async function main(): Promise<number> {
       if (fr.wrongAgent) problems.push(`fill: ${fr.wrongAgent} rings reached another agent's stream`);
       if (wf.received !== expectedFill) problems.push(`fill: ${wf.received} messages on the agents' streams, expected ${expectedFill}`);
       process.stderr.write(`   the daemon took ${fill.processed.seconds} s from the first frame to the last ring's arrival: ${fill.processed.callsPerSec} calls/s, ${fill.processed.framesPerSec} AMI frames/s\n`);
-      memory.push(await memReadings(daemon.pid, `${opts.agents} streams, buffers full (fill)`, opts.agents, round(buffered, 1), opts.settleS, opts.readings));
+      memory.push(await memReadings(daemon.pid, `${opts.agents} streams, buffers full (fill)`, opts.agents, round(buffered, 1), opts.settle, opts.readings));
     }
     const c = await countAll();
     if (c.open !== opts.agents) problems.push(`${c.open} of ${opts.agents} streams open at the end`);

@@ -9,7 +9,7 @@ import { Stamper, startAmiServer } from './harness/ami.js';
 import { waitUntil } from './harness/feed.js';
 import { requireBuild, ROOT } from './harness/env.js';
 import { startReceiver, type ReceiverDump } from './harness/receiver.js';
-import { commandLine, endHead, profileIn, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, profileIn, resultsHead, writeResults } from './harness/report.js';
 import { daemonLogin, pbxYaml, runBench, sleep, startDaemon, tempDir, removeDir, type Exit } from './harness/run.js';
 import { everySecond, filesystemOf, meanMax, procSample, waitForQuiet } from './harness/sample.js';
 import { latencyStats, median, per5s, round } from './harness/stats.js';
@@ -82,18 +82,19 @@ interface RunSpec {
   freshAgents: boolean;
 }
 
-interface Options {
-  rate: number;
-  duration: number;
-  maxSeconds: number;
-  maxReps: number;
-  concurrency: number;
-  profile: boolean;
-  /** Before each run, wait up to this long for the machine to be < 25 % busy (0: do not wait). */
-  quietWaitS: number;
-  /** Where the run's temp dir (outbox, config, daemon log) is made. */
-  outboxDir: string;
-}
+/** The options and their defaults (number: [default, min, max]); BENCHMARKS.md#method-webhook. */
+const OPTIONS = {
+  rate: [1000, 1, 100_000],
+  duration: [30, 1, 600],
+  'max-seconds': [20, 1, 600],
+  'max-reps': [2000, 1, 100_000],
+  concurrency: [8, 1, 256],
+  runs: 'paced:child,paced:inproc,max:child',
+  profile: false,
+  'quiet-wait': [120, 0, 3600],
+  'outbox-dir': os.tmpdir(),
+} as const;
+type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'];
 
 const specLabel = (s: RunSpec) => `${s.mode === 'paced' ? `paced@${s.rate}` : 'max'}:${s.receiver}${s.freshAgents ? '+agents' : ''}`;
 
@@ -311,32 +312,13 @@ async function runOnce(spec: RunSpec, trace: Trace, cal: Calibration, opts: Opti
 // ------------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
-  const { values, num, out, note } = commandLine('webhook', {
-    rate: { type: 'string', default: '1000' },
-    duration: { type: 'string', default: '30' },
-    'max-seconds': { type: 'string', default: '20' },
-    'max-reps': { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '8' },
-    runs: { type: 'string', default: 'paced:child,paced:inproc,max:child' },
-    profile: { type: 'boolean', default: false },
-    'quiet-wait': { type: 'string', default: '120' },
-    'outbox-dir': { type: 'string' },
-  });
-  const opts: Options = {
-    rate: num('rate', 1, 100_000),
-    duration: num('duration', 1, 600),
-    maxSeconds: num('max-seconds', 1, 600),
-    maxReps: num('max-reps', 1, 100_000),
-    concurrency: num('concurrency', 1, 256),
-    profile: values.profile === true,
-    quietWaitS: num('quiet-wait', 0, 3600),
-    outboxDir: path.resolve((values['outbox-dir'] as string | undefined) ?? os.tmpdir()),
-  };
+  const { opts: o, num, out, note } = readOptions('webhook', OPTIONS);
+  const opts: Options = { ...o, outboxDir: path.resolve(o.outboxDir) };
   if (!fs.statSync(opts.outboxDir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--outbox-dir ${opts.outboxDir} is not a directory`);
-  const specs: RunSpec[] = String(values.runs).split(',').map((s) => {
+  const specs: RunSpec[] = opts.runs.split(',').map((s) => {
     const m = /^(paced|max)(?:@(\d+(?:\.\d+)?))?(?::(child|inproc))?(\+agents)?$/.exec(s.trim());
     if (!m) throw new Error(`--runs: '${s}' is not paced[@RATE][:child|inproc][+agents] or max[:child|inproc][+agents]`);
-    return { mode: m[1] as 'paced' | 'max', rate: m[2] ? num('runs rate' as 'rate', 1, 100_000, m[2]) : opts.rate, receiver: (m[3] ?? 'child') as 'child' | 'inproc', freshAgents: Boolean(m[4]) };
+    return { mode: m[1] as 'paced' | 'max', rate: m[2] ? num('runs rate', 1, 100_000, m[2]) : opts.rate, receiver: (m[3] ?? 'child') as 'child' | 'inproc', freshAgents: Boolean(m[4]) };
   });
   requireBuild('webhook');
 
@@ -361,7 +343,7 @@ async function main(): Promise<number> {
     maxReps: opts.maxReps,
     runs: specs.map(specLabel),
     profile: opts.profile,
-    quietWaitS: opts.quietWaitS,
+    quietWaitS: opts.quietWait,
     sink: { type: 'webhook', format: 'json', concurrency: opts.concurrency, otherSettings: 'defaults (no secret, no auth; timeouts 5 s connect / 10 s read; retry defaults)' },
     outbox: { synchronous: 'normal', location: `a temp dir under ${opts.outboxDir}`, filesystem: filesystemOf(opts.outboxDir) },
     daemonLog: 'level warn, to a file',
@@ -374,7 +356,7 @@ async function main(): Promise<number> {
   const results: Array<Record<string, unknown>> = [];
   for (const spec of specs) {
     const p = prepare(spec.freshAgents);
-    const quiet = opts.quietWaitS > 0 ? await waitForQuiet(25, opts.quietWaitS, NPROC) : null;
+    const quiet = opts.quietWait > 0 ? await waitForQuiet(25, opts.quietWait, NPROC) : null;
     if (quiet) process.stderr.write(`\nmachine ${quiet.busyPctAtStart}% busy (of one core) before the run, after waiting ${quiet.waitedS} s\n`);
     results.push({ ...(await runOnce(spec, p.trace, p.cal, opts)), machineBeforeRun: quiet });
   }

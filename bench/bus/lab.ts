@@ -7,6 +7,7 @@ import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { TRACE_CALLS } from '../harness/env.js';
+import { readOptions } from '../harness/report.js';
 import { startAmiServer, Stamper, type AmiServer, type Part } from '../harness/ami.js';
 import { exited, freePort, pbxYaml, popYaml, removeDir, sleep, spawnTracked, startDaemon, stopChild, tempDir, within, type Daemon, type Exit } from '../harness/run.js';
 import { cpuSnap as snap, type CpuSnap } from '../harness/sample.js';
@@ -226,20 +227,24 @@ log:
 // ------------------------------------------------------------------------------------------------
 // (a) AMI → bridge → JetStream → webhook node(s) → receiver
 
-export interface Options {
-  webhookRuns: Array<{ nodes: number; freshAgents: boolean }>;
-  warmupSeconds: number;
-  rate: number;
-  pacedSeconds: number;
-  maxEvents: number;
-  agents: number;
-  popRate: number;
-  popSeconds: number;
-  haRate: number;
-  haSeconds: number;
-  killAt: number;
-  quietWait: number;
-}
+/** bench/bus.ts's options and their defaults (number: [default, min, max]). */
+export const OPTIONS = {
+  scenarios: 'a,b,c',
+  'webhook-runs': '1,2',
+  'warmup-seconds': [3, 0, 60],
+  rate: [500, 1, 100_000],
+  'paced-seconds': [15, 1, 600],
+  'max-events': [8000, 1, 1_000_000],
+  agents: [1000, 1, 10_000],
+  'pop-rate': [50, 0.1, 10_000],
+  'pop-seconds': [20, 1, 600],
+  'ha-rate': [300, 1, 100_000],
+  'ha-seconds': [12, 2, 600],
+  'kill-at': [6, 1, 600],
+  'quiet-wait': [20, 0, 3600],
+} as const;
+
+export type Options = Omit<ReturnType<typeof readOptions<typeof OPTIONS>>['opts'], 'scenarios' | 'webhookRuns'> & { webhookRuns: Array<{ nodes: number; freshAgents: boolean }> };
 
 /** Event id (Nats-Msg-Id) -> when the stream stored it (its JetStream timestamp, ms), read from the start. */
 export async function storedTimes(url: string): Promise<Map<string, number>> {

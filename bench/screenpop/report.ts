@@ -1,7 +1,7 @@
 // bench/screenpop.ts's figures: every ring checked against the call and agent it was for, and the
 // Markdown report.
 import { perAgentKB, type HeapSummary, type MemReading } from '../harness/daemon-memory.js';
-import { machineLine } from '../harness/report.js';
+import { machineLine, readOptions } from '../harness/report.js';
 import { type ClientsDump } from '../harness/sse.js';
 import { latencyStats, type Stats } from '../harness/stats.js';
 import { BUFFER_PER_AGENT, type Calibration, type FeedResult, type Trace } from './traffic.js';
@@ -88,21 +88,24 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
 
 // ------------------------------------------------------------------------------------------------
 
-export interface Options {
-  agents: number;
-  agentBase: number;
-  rate: number;
-  duration: number;
-  timing: 'recorded' | 'back-to-back';
-  clientProcs: number;
-  pin: 'auto' | 'none';
-  fillCallsPerAgent: number;
-  fillMaxSeconds: number;
-  settleS: number;
-  readings: number;
-  quietWaitS: number;
-  heapSnapshot: boolean;
-}
+/** bench/screenpop.ts's options and their defaults (number: [default, min, max]). */
+export const OPTIONS = {
+  agents: [1000, 1, 20_000],
+  'agent-base': [1000, 10, 900_000],
+  rate: [50, 0.1, 2000],
+  duration: [30, 1, 300],
+  timing: 'recorded',
+  'client-procs': [1, 1, 2],
+  pin: 'auto',
+  'fill-calls-per-agent': [Math.ceil(BUFFER_PER_AGENT / 5), 0, 1000],
+  'fill-max-seconds': [600, 1, 3600],
+  settle: [20, 0, 120],
+  readings: [5, 1, 60],
+  'quiet-wait': [120, 0, 3600],
+  'heap-snapshot': false,
+} as const;
+
+export type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'] & { timing: 'recorded' | 'back-to-back'; pin: 'auto' | 'none' };
 
 // ------------------------------------------------------------------------------------------------
 // Report
