@@ -1,6 +1,6 @@
 // The PBX side of every benchmark: AMI frames as templates (recorded ids rewritten per
-// repetition, Timestamps stamped when written), a loopback AMI server, writing to its socket, and
-// what the real `crm-bridge replay` makes of a stream (to know how many events to expect).
+// repetition, Timestamps stamped when written), a loopback AMI server, and what the real
+// `crm-bridge replay` makes of a stream (to know how many events to expect).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
