@@ -1,7 +1,5 @@
-// Micro-benchmark: AMI bytes -> flat events, our parser (src/sources/ami/parser.ts) against what the AMI
-// source used before it: asterisk-manager's reader (ManagerReader + ManagerEvent, its
-// process.nextTick per emit included) and flattenFrame. No sockets: the same 64 KB reads are
-// handed to both, so only the parsing differs. Run:
+// Micro-benchmark: AMI bytes -> flat events, our parser against asterisk-manager's reader and
+// flattenFrame, on the same 64 KB reads. Method: BENCHMARKS.md#method-micro-benchmarks
 //   npm run build && node --import @tapjs/typescript/import bench/ami-parser.ts [MB]
 import { readFileSync } from 'node:fs';
 import { AmiParser, flattenFrame, type ManagerFrame } from './harness/dist.js';

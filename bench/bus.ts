@@ -1,68 +1,13 @@
-// NATS bus benchmark (issue "multi-node: NATS", its "Benchmarks"): what the JetStream bus between
-// PBX-side bridges and delivery nodes costs and gives, measured through real processes — the built
-// daemon (`node bin/crm-bridge.js run --config …`) in every role and Debian's nats-server 2.9 with
-// JetStream (-js, file storage). A benchmark, not a test: it measures and reports, and never runs
-// in `npm test`.
-//
-//   npm run bench:bus                           # builds, then runs (a), (b) and (c)
-//   node --import @tapjs/typescript/import bench/bus.ts [options]   # after `npm run build`
-//
-// Traffic: recorded real-Asterisk traffic as clones (harness/clones.ts
-// loadCloneSet/renderClone: every Uniqueid/Linkedid epoch, channel sequence number and
-// BridgeUniqueid of its own per clone), written over loopback TCP by this process acting as the
-// PBX's AMI; each frame's `Timestamp:` is replaced by the wall-clock time at which it is written
-// (harness/ami.ts Stamper: ms, with a per-ms counter in the µs digits), so an event's `time` is the moment
-// the AMI frame that made it left this process. Every latency below is an arrival time − that.
-//
-// (a) webhooks through the bus: a PBX-side bridge (nats sink) fed clones of ten-calls.ami (10 queue
-//     calls; each clone's two agents renamed, 10000 + 2k and 10001 + 2k, so agent events spread
-//     over partitions as on a floor with many agents — `N:recorded-agents` keeps 201 and 202 in
-//     every clone) → stream CRM_EVENTS → N webhook nodes (`source: { consumer: crm-webhooks }`,
-//     webhook sink, json, concurrency 8) → a receiver process (harness/receiver.ts;
-//     node i posts to /n<i>). Per run, on a fresh nats-server: a warm-up (--warmup-seconds at
-//     --rate, delivered, reported apart), a paced phase (--rate normalized events/s for
-//     --paced-seconds, whole clones), delivered; then an unpaced phase (--max-events events
-//     written as fast as the bridge reads them), delivered. Figures: latency AMI frame → webhook
-//     request (paced), split at the stream (JetStream timestamp of each event, read back after the
-//     run); events/s arriving at the receiver (paced: while sending; unpaced: from the first AMI
-//     byte to the last arrival, and in the steady middle, 10 %–90 % of the arrivals); lost,
-//     duplicated, out of order within a call; the share each node delivered; CPU per process.
-// (b) ring → pop through the bus: a pop node (`source` without consumer, `http` with tokenSecret,
-//     one screen-pop rule) with --agents SSE streams (harness/sse.ts, tokens minted
-//     with src/http/tokens.ts mintToken); a PBX-side bridge fed clones of direct-answered.ami, each
-//     ringing one agent (1000 + call mod agents), a call starting every 1/--pop-rate s for
-//     --warmup-seconds (warm-up, reported apart) + --pop-seconds, each with its recorded timing (as
-//     bench/screenpop.ts). Figure: the AMI frame that makes call.ringing written → the SSE message
-//     parsed by that agent's client, split at the stream; every ring checked to reach its agent once.
-// (c) failover of an HA pair: two bridges with the same pbx.name on one AMI feed (this process
-//     writes the same bytes to both), both publishing (the stream drops the second copy by
-//     Nats-Msg-Id); --ha-rate events/s for --ha-seconds, bridge A killed with SIGKILL --kill-at s
-//     in. Figures: the longest gap between consecutive messages of the stream (their JetStream
-//     timestamps; and a subscriber's receive times) around the kill, before and after, each with
-//     how far apart the same two events' AMI frames were written (the traffic's own gap); store
-//     latency (JetStream timestamp − AMI frame written) before, around and after the kill; what
-//     each bridge's NATS connection published (nats-server /connz); and every event id in the
-//     stream exactly once, against the ids `crm-bridge replay` makes of the very bytes written
-//     (same config, same pbx.name).
-//
-// Options: --scenarios a,b,c  --webhook-runs 1,2 (webhook nodes per run; N:recorded-agents)
-//   --warmup-seconds 3  --rate 500  --paced-seconds 15  --max-events 8000  --agents 1000
-//   --pop-rate 50  --pop-seconds 20  --ha-rate 300  --ha-seconds 12  --kill-at 6
-//   --quiet-wait 20 (before each run, wait up to that many s for the machine to be < 25 % of a
-//   core busy; 0: don't)  --out bench/results/bus.json  --note TEXT
-//
-// No CPU pinning: nats-server, 2–4 daemons, the measuring child and this process share the
-// machine's cores; each one's CPU is reported per phase, and what other processes used. Exits 1
-// on a lost, duplicated or misrouted event, a daemon that died or exited badly. Everything listens
-// on 127.0.0.1; every loop is bounded; it kills only the processes it started (by pid) and
-// removes its temp dirs, also on SIGINT/SIGTERM.
+// NATS bus benchmark: (a) webhooks through JetStream, (b) ring -> pop through it, (c) an HA pair's
+// failover, all through real daemons and a real nats-server -js.
+//   npm run bench:bus [-- options]           method and options: BENCHMARKS.md#method-nats-bus
 import { spawnSync } from 'node:child_process';
 import { requireBuild } from './harness/env.js';
-import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { removeDir, runBench, tempDir } from './harness/run.js';
 import { NPROC, waitForQuiet } from './harness/sample.js';
 import { round, type Stats } from './harness/stats.js';
-import { CONSUMER, NATS_SERVER, PARTITIONS, STREAM, type Options } from './bus/lab.js';
+import { CONSUMER, NATS_SERVER, OPTIONS, PARTITIONS, STREAM, type Options } from './bus/lab.js';
 import { type TenCalls, calibrateTenCalls, calibrateDirectCalls } from './bus/traffic.js';
 import { runWebhook } from './bus/webhooks.js';
 import { runPop } from './bus/pop.js';
@@ -131,42 +76,16 @@ function summary(meta: Record<string, unknown>, res: Record<string, unknown>): s
 }
 
 async function main(): Promise<number> {
-  const { num, str, out, note } = commandLine('bus', {
-    scenarios: { type: 'string', default: 'a,b,c' },
-    'webhook-runs': { type: 'string', default: '1,2' },
-    'warmup-seconds': { type: 'string', default: '3' },
-    rate: { type: 'string', default: '500' },
-    'paced-seconds': { type: 'string', default: '15' },
-    'max-events': { type: 'string', default: '8000' },
-    agents: { type: 'string', default: '1000' },
-    'pop-rate': { type: 'string', default: '50' },
-    'pop-seconds': { type: 'string', default: '20' },
-    'ha-rate': { type: 'string', default: '300' },
-    'ha-seconds': { type: 'string', default: '12' },
-    'kill-at': { type: 'string', default: '6' },
-    'quiet-wait': { type: 'string', default: '20' },
-  });
-  const webhookRuns = str('webhook-runs').split(',').map((r) => {
+  const { opts: o, out, note } = readOptions('bus', OPTIONS);
+  const { scenarios: scenarioList, webhookRuns: runList, ...rest } = o;
+  const webhookRuns = runList.split(',').map((r) => {
     const m = /^([1-4])(:recorded-agents)?$/.exec(r.trim());
     if (!m) throw new Error(`--webhook-runs: '${r}' is not N or N:recorded-agents (N = 1…4 webhook nodes)`);
     return { nodes: Number(m[1]), freshAgents: !m[2] };
   });
-  const opts: Options = {
-    webhookRuns,
-    warmupSeconds: num('warmup-seconds', 0, 60),
-    rate: num('rate', 1, 100_000),
-    pacedSeconds: num('paced-seconds', 1, 600),
-    maxEvents: num('max-events', 1, 1_000_000),
-    agents: num('agents', 1, 10_000),
-    popRate: num('pop-rate', 0.1, 10_000),
-    popSeconds: num('pop-seconds', 1, 600),
-    haRate: num('ha-rate', 1, 100_000),
-    haSeconds: num('ha-seconds', 2, 600),
-    killAt: num('kill-at', 1, 600),
-    quietWait: num('quiet-wait', 0, 3600),
-  };
+  const opts: Options = { webhookRuns, ...rest };
   if (opts.killAt >= opts.haSeconds - 1) throw new Error('--kill-at must be at least 1 s before the end of --ha-seconds');
-  const scenarios = new Set(str('scenarios').split(',').map((s) => s.trim()));
+  const scenarios = new Set(scenarioList.split(',').map((s) => s.trim()));
   for (const s of scenarios) if (!['a', 'b', 'c'].includes(s)) throw new Error(`--scenarios: '${s}' is not a, b or c`);
   requireBuild('bus');
   const natsVersion = spawnSync(NATS_SERVER, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^nats-server: /, '');

@@ -1,15 +1,7 @@
-// The measured process of bench/memory.ts (not run by hand; bench/memory.ts runs it as plain
-// JavaScript — transpiled, with absolute import paths — under --expose-gc, so that no TypeScript
-// compiler sits in its memory): the real
-// Bridge (AmiSource on asterisk-manager -> normalizer -> a no-op sink) connected to the bench's
-// loopback AMI server, which marks the end of each phase of its feed with a
-// `UserEvent: BenchPhase` frame (the normalizer has no handler for UserEvent).
-//
-//   --part open        after each phase marker: two full GCs, then heap and RSS, calls and
-//                      channels tracked -> the parent (IPC) as { type: 'phase', … }.
-//   --part completed   every --sample-every completed calls (call.hangup events): memory as the
-//                      process has it, then two full GCs and memory again -> the parent as
-//                      { type: 'sample', … }; the final marker -> { type: 'phase' }.
+// The measured process of bench/memory.ts (run by it as plain JavaScript under --expose-gc; not
+// by hand): the real Bridge on the bench's AMI server; at each `UserEvent: BenchPhase` marker
+// (--part open) or every --sample-every calls (--part completed) it reads memory, then tells the
+// parent over IPC. Method: BENCHMARKS.md#method-memory
 import v8 from 'node:v8';
 import { parseArgs } from 'node:util';
 import pino from 'pino';

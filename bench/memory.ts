@@ -1,36 +1,6 @@
-// Memory benchmark (issue 7, "Benchmarks" (b)): memory per call in progress at --calls concurrent
-// calls, and memory across --completed completed calls. A benchmark, not a test: it measures and
-// reports, and never runs in `npm test`.
-//
-//   npm run bench:memory                          # builds, then runs both parts with the defaults
-//   node --import @tapjs/typescript/import bench/memory.ts [options]   # after `npm run build`
-//
-// The calls are the recorded real-Asterisk traces of harness/env.ts BENCH_TRACES, cloned (harness/clones.ts: fresh Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
-// Timestamps per clone; each call's recorded frames in their recorded order), fed over loopback TCP
-// by this process to the real Bridge (AmiSource on asterisk-manager -> normalizer -> a no-op sink)
-// in a child process run with --expose-gc (bench/memory-child.ts). Each phase of the feed ends
-// with a `UserEvent: BenchPhase` frame; the child measures when it has been through the pipeline.
-//
-// Part 'open' (--calls, default 10,000):
-//   warmup  --warmup-reps repetitions of every trace, whole (default: as many calls as --calls):
-//           the code has run, the heap has grown to what full-speed parsing needs, no call is left;
-//   open    clones of the call traces, one trace after the other, until exactly --calls calls,
-//           each call cut before its first channel hangs up (clones.ts: part 'open'): every call is
-//           in progress — ringing, queued, talking or being transferred, as recorded;
-//   rest    the rest of those clones: every call ends, memory should come back.
-//   Memory per call in progress = (heap used after GC in 'open' − in 'warmup') / calls in progress
-//   (the tracker's own count); the same for RSS.
-// Part 'completed' (--completed, default 1,000,000): whole clones, one repetition of every trace
-//   after the other, as fast as the child reads; every --sample-every completed calls the child
-//   records RSS and heap (as they are, then after two full GCs). Reported: the least-squares slope
-//   over the second half of the samples (bytes per 1,000 calls, and the change it implies over
-//   that half), and first/last/min/max.
-//
-// Options: --parts open,completed  --calls 10000  --completed 1000000  --sample-every 10000
-//   --warmup-reps auto  --out FILE (default bench/results/memory.json)  --note TEXT
-//
-// Prints Markdown and writes --out. Exits 1 if a part failed or a count is off. Everything listens
-// on 127.0.0.1; it kills the processes it started (by pid).
+// Memory benchmark: memory per call in progress at --calls concurrent calls (part 'open'), and
+// memory across --completed completed calls (part 'completed'), in bench/memory-child.ts.
+//   npm run bench:memory [-- options]        method and options: BENCHMARKS.md#method-memory
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -39,10 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MemoryReading, ToParent } from './memory-child.js';
-import { CRLF, feedSocket, Stamper, startAmiServer } from './harness/ami.js';
+import { CRLF, Stamper, startAmiServer } from './harness/ami.js';
+import { feedSocket } from './harness/feed.js';
 import { cloneFrames, loadCloneSet, renderClone, type CallTrace, type CloneSet } from './harness/clones.js';
 import { BENCH_TRACES, benchFile, requireBuild, ROOT, TRACE_CALLS } from './harness/env.js';
-import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { children, exited, runBench, spawnTracked, tempDir } from './harness/run.js';
 import { round, slope } from './harness/stats.js';
 
@@ -291,26 +262,14 @@ async function partCompleted(set: CloneSet, completed: number, sampleEvery: numb
 }
 
 async function main(): Promise<number> {
-  const { num, str, out, note } = commandLine(
-    'memory',
-    {
-      parts: { type: 'string', default: 'open,completed' },
-      calls: { type: 'string', default: '10000' },
-      completed: { type: 'string', default: '1000000' },
-      'sample-every': { type: 'string', default: '10000' },
-      'warmup-reps': { type: 'string', default: 'auto' },
-    },
-    true,
-  );
-  const calls = num('calls', 1, 1_000_000);
-  const completed = num('completed', 1, 100_000_000);
-  const sampleEvery = num('sample-every', 1, 10_000_000);
+  const { opts, num, out, note } = readOptions('memory', { parts: 'open,completed', calls: [10_000, 1, 1_000_000], completed: [1_000_000, 1, 100_000_000], 'sample-every': [10_000, 1, 10_000_000], 'warmup-reps': 'auto' }, true);
+  const { calls, completed, sampleEvery } = opts;
   const set = loadCloneSet(BENCH_TRACES);
   const callsPerRep = set.traces.reduce((n, t) => n + t.calls, 0);
   // As much traffic before the baseline as in the measured phase: the heap and its young
   // generation have grown to what parsing at full speed needs, so the delta is the calls' state.
-  const warmupReps = str('warmup-reps') === 'auto' ? Math.ceil(calls / callsPerRep) : num('warmup-reps', 1, 100_000);
-  const parts = str('parts').split(',').map((p) => p.trim());
+  const warmupReps = opts.warmupReps === 'auto' ? Math.ceil(calls / callsPerRep) : num('warmup-reps', 1, 100_000);
+  const parts = opts.parts.split(',').map((p) => p.trim());
   for (const p of parts) if (p !== 'open' && p !== 'completed') throw new Error(`--parts: '${p}' is not open or completed`);
   requireBuild('memory', 'dist/bridge.js');
 

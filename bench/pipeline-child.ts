@@ -1,15 +1,6 @@
-// One measured consumer of bench/pipeline.ts, in a process of its own (so each run starts alike and
-// the AMI server, in the parent, runs on the other core). Not run by hand.
-//
-//   --mode manager   `asterisk-manager` alone: connect, Login, count 'managerevent's — the parser
-//                    every AMI consumer on this package pays for, and nothing else;
-//   --mode bridge    the real Bridge (src/bridge.ts): AmiSource on `asterisk-manager` -> frame
-//                    flattening -> normalizer (CallTracker) -> one no-op sink.
-//
-// Both connect twice to 127.0.0.1:--port: Username 'warmup' (the server sends a short stream, so
-// the JIT has seen the code) and then 'measure' (the measured stream). The window is from the
-// Login being accepted to the server's close having been seen, i.e. after the last frame was
-// handled. Prints one JSON line.
+// One measured consumer of bench/pipeline.ts (--mode manager | bridge), in a process of its own;
+// not run by hand. Logs in as 'warmup', then 'measure'; the window is from that Login accepted to
+// the server's close seen. Prints one JSON line. Method: BENCHMARKS.md#method-pipeline
 /// <reference path="../src/sources/ami/asterisk-manager.d.ts" />
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';

@@ -1,39 +1,13 @@
-// Pipeline throughput benchmark (issue 7, "Benchmarks" (a)): AMI events per second through the
-// whole pipeline — the real AmiSource on `asterisk-manager`, the normalizer, a no-op sink, i.e. the
-// Bridge class with a sink that does nothing — as a ratio to `asterisk-manager` alone parsing the
-// same byte stream over the same kind of socket in the same run. A benchmark, not a test: it
-// measures and reports, and never runs in `npm test`.
-//
-//   npm run bench:pipeline                      # builds, then runs with the defaults
-//   node --import @tapjs/typescript/import bench/pipeline.ts [options]   # after `npm run build`
-//
-// The stream: the recorded real-Asterisk traces of harness/env.ts BENCH_TRACES (Asterisk 22; ten-calls,
-// the nine single-call scenarios, an agent session), cloned --reps times (harness/clones.ts:
-// each clone with Uniqueid/Linkedid epochs, channel sequence numbers, BridgeUniqueids and
-// Timestamps of its own; each call's recorded event frames in their recorded order; action
-// responses and the recorder's RecordingEnd UserEvent left out). It is rendered once, before the
-// runs, and every run gets the same bytes.
-//
-// A run: a fresh child process (bench/pipeline-child.ts) pinned to one CPU — this process, the
-// AMI server, on the other — connects over loopback TCP, logs in as 'warmup' (gets --warmup-reps
-// repetitions), then as 'measure' (gets the whole stream, written as fast as the socket takes it,
-// then closed). Frames/s = frames of the stream / (close seen − login accepted). Runs alternate
-// manager/bridge in ABBA order (pair i: manager first when i is even), --pairs pairs.
-//
-// Options: --reps 150  --warmup-reps 10  --pairs 5  --pin auto|off  --quiet-wait 60
-//   --quiet-wait S  before each run, wait up to S seconds for the machine to be < 25 % of a core busy
-//   --profile   one more run of each mode under --cpu-prof, summed up by module and function (not timed)
-//   --out FILE  default bench/results/pipeline.json      --note TEXT   recorded with the results
-//
-// Prints a Markdown table and writes --out. Exits 1 if a run failed or miscounted. Everything
-// listens on 127.0.0.1; it kills the processes it started (by pid) and removes its temp dirs.
+// Pipeline throughput benchmark: AMI frames/s through the whole pipeline (bench/pipeline-child.ts
+// --mode bridge) as a ratio to asterisk-manager alone (--mode manager) on the same bytes.
+//   npm run bench:pipeline [-- options]      method and options: BENCHMARKS.md#method-pipeline
 import type net from 'node:net';
 import os from 'node:os';
 import type { RunResult } from './pipeline-child.js';
 import { Stamper, startAmiServer } from './harness/ami.js';
 import { cloneFrames, loadCloneSet, renderClone, type CloneSet } from './harness/clones.js';
 import { BENCH_TRACES, benchFile, LOADER, requireBuild, ROOT } from './harness/env.js';
-import { commandLine, endHead, profileIn, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, profileIn, resultsHead, writeResults } from './harness/report.js';
 import { canPin, children, exited, pinSelf, runBench, spawnTracked, tempDir, within } from './harness/run.js';
 import { machineBusyPct, systemCpu, waitForQuiet } from './harness/sample.js';
 import { median, round } from './harness/stats.js';
@@ -117,26 +91,12 @@ function spread(xs: number[]): { median: number; min: number; max: number; sprea
 }
 
 async function main(): Promise<number> {
-  const { values, num, str, out, note } = commandLine(
-    'pipeline',
-    {
-      reps: { type: 'string', default: '150' },
-      'warmup-reps': { type: 'string', default: '10' },
-      pairs: { type: 'string', default: '5' },
-      pin: { type: 'string', default: 'auto' },
-      'quiet-wait': { type: 'string', default: '60' },
-      profile: { type: 'boolean', default: false },
-    },
-    true,
-  );
-  const reps = num('reps', 1, 5000);
-  const warmupReps = num('warmup-reps', 1, 1000);
-  const pairs = num('pairs', 1, 100);
-  const quietWait = num('quiet-wait', 0, 3600);
+  const { opts, out, note } = readOptions('pipeline', { reps: [150, 1, 5000], 'warmup-reps': [10, 1, 1000], pairs: [5, 1, 100], pin: 'auto', 'quiet-wait': [60, 0, 3600], profile: false }, true);
+  const { reps, warmupReps, pairs, quietWait } = opts;
   requireBuild('pipeline', 'dist/bridge.js');
   const nproc = os.availableParallelism();
-  if (str('pin') !== 'off' && str('pin') !== 'auto') throw new Error("--pin must be 'auto' or 'off'");
-  const pin = str('pin') === 'auto' && canPin(nproc);
+  if (opts.pin !== 'off' && opts.pin !== 'auto') throw new Error("--pin must be 'auto' or 'off'");
+  const pin = opts.pin === 'auto' && canPin(nproc);
   // The measured child on CPU 0, this process (the AMI server) on CPU 1.
   if (pin) pinSelf('1');
 
@@ -202,7 +162,7 @@ async function main(): Promise<number> {
   }
 
   let profile: Record<string, unknown> | undefined;
-  if (values.profile === true) {
+  if (opts.profile) {
     profile = { note: 'one more run of each mode under --cpu-prof (warm-up and measured connection, process start-up included; not timed): self time by module and function' };
     for (const mode of ['manager', 'bridge'] as const) {
       const dir = tempDir('crm-bridge-bench-prof-');

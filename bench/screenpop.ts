@@ -1,81 +1,19 @@
-// Screen-pop benchmark (issue: "p50/p99 from the AMI ring event arriving to the SSE message
-// reaching each of 1,000 connected agent streams while 50 calls/s ring; memory per connected
-// agent"). A benchmark, not a test: it measures and reports, and never runs in `npm test`.
-//
-//   npm run bench:screenpop                      # builds, then runs with the defaults
-//   node --import @tapjs/typescript/import bench/screenpop.ts [options]   # after `npm run build`
-//
-// (Node 20 cannot strip types itself; tap's TypeScript loader is already installed.) It runs the
-// BUILT daemon (dist/, through bin/crm-bridge.js), so build first.
-//
-// What it does:
-//   - the AMI stream: the recorded trace direct-answered.ami (Asterisk 22: an inbound call on DID
-//     41004201 dialled straight to agent 201 as Local/201@agents, answered after 1 s, hung up by
-//     the caller after 3 s) repeated once per call (harness/ami.ts loadTemplate: ids rewritten per
-//     call), AND the agent: call n rings agent
-//     extension --agent-base + (n mod --agents) (1000…1999 by default; 201 is rewritten wherever
-//     it stands alone: Local/201@agents, Exten: 201, DialString: 201@agents, MemberName: Agent 201,
-//     AGENT_201_MODE…; the DID 41004201 becomes 41004<ext>), so each call rings ONE agent and the
-//     agents take turns, as direct calls spread over a floor do;
-//   - serves it from a loopback AMI server that, after the daemon's Login, writes frames on a
-//     schedule: call n starts at n / --rate seconds and its frames keep the gaps they had in the
-//     recording (--timing recorded: setup burst, answer +1.0 s, hangup +4.0 s, so ~rate × 4 calls
-//     are in progress at once) — or, --timing back-to-back, each call's frames one after the other
-//     at the same frame rate. Each frame's `Timestamp:` is the wall-clock time at which it is
-//     written (ms, plus a per-ms counter in the µs digits so that event ids stay unique), so an
-//     event's `time` is the moment its AMI frame left the load generator;
-//   - spawns `node bin/crm-bridge.js run --config <tmp yaml>`: `http` on 127.0.0.1 with
-//     `tokenSecret`, one screen-pop rule (call.ringing, new-tab), calls.agentContexts [agents],
-//     extensionPattern '^[0-9]{2,6}$' (so Local/1xxx@agents is agent 1xxx), NO other sink
-//     (`sinks: []`: only the screen-pop channel), bufferPerAgent and keepAliveSeconds left at their
-//     defaults (200, 15), log level warn to a file;
-//   - opens --agents SSE streams, GET /agent/events?token=<mintToken(secret, agent, 6 h)>, from
-//     --client-procs separate Node processes (default 1). Each stream is parsed (SSE framing,
-//     JSON) and, for every message, arrival (Date.now() when the chunk is read) − Date.parse(event.time)
-//     is recorded; for call.ringing also the call and the stream's agent, so that every ring is
-//     checked to reach exactly its agent, once;
-//   - CPU placement (--pin, default auto on ≥ 2 CPUs): the daemon is started under `taskset -c 0`,
-//     the SSE clients under `taskset -c 1` and this process (AMI load generator, sampler) moves
-//     itself to CPU 1, so the measuring side never preempts the daemon; other people's processes
-//     on the machine are not controlled (their share is reported as "other");
-//   - memory: the daemon's VmRSS/RssAnon (/proc/<pid>/status), --readings readings 1 s apart after
-//     --settle seconds, with 0 streams, with half the streams, with all streams idle, after the
-//     paced run, and (--fill-calls-per-agent > 0) after a fill phase: calls sent back-to-back, as
-//     fast as the daemon reads them, until every agent was rung that many times, so that every
-//     agent's replay buffer (bufferPerAgent, 200 events) is full; every ring of the fill is checked
-//     too. Per agent = (RSS with N streams − RSS with 0) / N, and the marginal (N − N/2) / (N/2),
-//     which leaves out one-time costs (JIT, first-use allocations); no --expose-gc: the spread of
-//     the readings is reported instead;
-//   - samples once a second: CPU of the daemon, the clients, this process, the whole machine.
-//
-// Options: --agents 1000  --agent-base 1000  --rate 50 (calls/s)  --duration 30 (s of calls
-//          starting)  --timing recorded|back-to-back  --client-procs 1|2  --pin auto|none
-//          --fill-calls-per-agent 40 (0: no fill phase; 40 × 5 messages = the 200-event buffer)
-//          --fill-max-seconds 600  --settle 20  --readings 5 (after --settle s, VmRSS is read once a
-//          second until the last --readings readings are within 1 MB, at most 120 s)  --quiet-wait 120 (wait up to that
-//          many seconds for the machine to be < 25 % of a core busy first; 0: don't)
-//          --heap-snapshot (diagnostic, after every reading: the daemon runs with
-//          --heapsnapshot-signal=SIGUSR2; the snapshot, taken after a full GC, is summarized: live
-//          heap, object types, and the V8 sliced strings with the parent strings they keep alive)
-//          --out bench/results/screenpop.json  --note TEXT
-//
-// Prints Markdown tables and writes --out (machine, command, parameters, figures). Exits 1 if a
-// ring was lost, duplicated or reached another agent, a stream was cut or refused, the daemon died,
-// exited badly or reconnected to AMI. Everything listens on 127.0.0.1; every loop is bounded in
-// count and time; it kills the processes it started (by their pid) and removes its temp dirs,
-// also on SIGINT/SIGTERM.
+// Screen-pop benchmark: latency from the AMI ring frame written to the SSE message parsed on the
+// ringing agent's stream, with --agents streams attached; daemon memory per connected agent.
+//   npm run bench:screenpop [-- options]     method and options: BENCHMARKS.md#method-screen-pop
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Stamper, startAmiServer } from './harness/ami.js';
+import { waitUntil } from './harness/feed.js';
 import { perAgentKB, memReadings, takeHeapSnapshot, type HeapSummary, type MemReading } from './harness/daemon-memory.js';
 import { mintToken } from './harness/dist.js';
 import { requireBuild, ROOT } from './harness/env.js';
-import { commandLine, endHead, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { canPin, daemonLogin, pbxYaml, popYaml, freePort, pinSelf, removeDir, runBench, sleep, startDaemon, tempDir, type Exit } from './harness/run.js';
 import { everySecond, meanMax, NPROC, procSample, waitForQuiet, type ProcSample } from './harness/sample.js';
 import { mergeDumps, startClients, type Clients, type ClientsDump, type Counts } from './harness/sse.js';
 import { latencyStats, round, type Stats } from './harness/stats.js';
-import { analyzeRings, markdown, type Options, type RingResult } from './screenpop/report.js';
+import { analyzeRings, markdown, OPTIONS, type Options, type RingResult } from './screenpop/report.js';
 import { BUFFER_PER_AGENT, calibrate, feedPaced, feedUnpaced, loadTrace, TRACE_PATH, type FeedResult } from './screenpop/traffic.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -108,40 +46,10 @@ interface Sample {
 }
 
 async function main(): Promise<number> {
-  const { values, num, str, out, note } = commandLine('screenpop', {
-    agents: { type: 'string', default: '1000' },
-    'agent-base': { type: 'string', default: '1000' },
-    rate: { type: 'string', default: '50' },
-    duration: { type: 'string', default: '30' },
-    timing: { type: 'string', default: 'recorded' },
-    'client-procs': { type: 'string', default: '1' },
-    pin: { type: 'string', default: 'auto' },
-    'fill-calls-per-agent': { type: 'string', default: String(Math.ceil(BUFFER_PER_AGENT / 5)) },
-    'fill-max-seconds': { type: 'string', default: '600' },
-    settle: { type: 'string', default: '20' },
-    readings: { type: 'string', default: '5' },
-    'quiet-wait': { type: 'string', default: '120' },
-    'heap-snapshot': { type: 'boolean', default: false },
-  });
-  const timing = str('timing');
-  const pinOpt = str('pin');
-  if (timing !== 'recorded' && timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
-  if (pinOpt !== 'auto' && pinOpt !== 'none') throw new Error('--pin must be auto or none');
-  const opts: Options = {
-    agents: num('agents', 1, 20_000),
-    agentBase: num('agent-base', 10, 900_000),
-    rate: num('rate', 0.1, 2000),
-    duration: num('duration', 1, 300),
-    timing,
-    clientProcs: num('client-procs', 1, 2),
-    pin: pinOpt,
-    fillCallsPerAgent: num('fill-calls-per-agent', 0, 1000),
-    fillMaxSeconds: num('fill-max-seconds', 1, 3600),
-    settleS: num('settle', 0, 120),
-    readings: num('readings', 1, 60),
-    quietWaitS: num('quiet-wait', 0, 3600),
-    heapSnapshot: values['heap-snapshot'] === true,
-  };
+  const { opts: o, out, note } = readOptions('screenpop', OPTIONS);
+  if (o.timing !== 'recorded' && o.timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
+  if (o.pin !== 'auto' && o.pin !== 'none') throw new Error('--pin must be auto or none');
+  const opts: Options = { ...o, timing: o.timing, pin: o.pin };
   if (!/^[0-9]{2,6}$/.test(String(opts.agentBase)) || !/^[0-9]{2,6}$/.test(String(opts.agentBase + opts.agents - 1))) throw new Error('agent extensions must be 2 to 6 digits (calls.extensionPattern)');
   requireBuild('screenpop');
 
@@ -175,14 +83,14 @@ async function main(): Promise<number> {
     tokens: 'signed: http.tokenSecret set, one mintToken(secret, agent, 6 h) per agent, sent as ?token=',
     daemonConfig: 'http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), sinks: [] (the screen-pop channel only), bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file',
     fill: opts.fillCallsPerAgent > 0 ? { callsPerAgent: opts.fillCallsPerAgent, calls: fillCalls, maxSeconds: opts.fillMaxSeconds, how: 'unpaced, back-to-back, as fast as the daemon reads AMI' } : null,
-    memory: { settleS: opts.settleS, readings: opts.readings, what: 'VmRSS and RssAnon from /proc/<daemon>/status; after settleS, read once a second until the last `readings` are within 1 MB (V8 idle GCs done) or 120 s; those last readings reported; no --expose-gc' },
+    memory: { settleS: opts.settle, readings: opts.readings, what: 'VmRSS and RssAnon from /proc/<daemon>/status; after settleS, read once a second until the last `readings` are within 1 MB (V8 idle GCs done) or 120 s; those last readings reported; no --expose-gc' },
     amiTimestamp: 'wall-clock ms at write time; µs digits = a per-ms counter (keeps event ids unique)',
     latency: 'Date.now() in the client process when the chunk holding the message is read − Date.parse(event.time); event.time is the ms at which the ring frame was written; ms resolution, ±1 ms',
   };
   meta.calibration = cal;
   meta.traceRewriting = trace.rewritten;
 
-  const quiet = opts.quietWaitS > 0 ? await waitForQuiet(25, opts.quietWaitS, NPROC) : null;
+  const quiet = opts.quietWait > 0 ? await waitForQuiet(25, opts.quietWait, NPROC) : null;
   if (quiet) process.stderr.write(`machine ${quiet.busyPctAtStart}% busy (of one core) before the run, after waiting ${quiet.waitedS} s\n`);
   meta.machineBeforeRun = quiet;
 
@@ -234,21 +142,10 @@ async function main(): Promise<number> {
    */
   const waitMessages = async (calls: number, all: number | null, capS: number): Promise<{ received: number; callReceived: number; waitedS: number }> => {
     const start = Date.now();
-    let last = -1;
-    let lastProgress = Date.now();
-    let c = await countAll();
-    for (let i = 0; i < 100_000; i++) {
-      c = await countAll();
-      if ((c.callMessagesThisPhase >= calls && (all === null || c.messagesThisPhase >= all)) || daemon.died()) break;
-      if (c.messagesThisPhase !== last) {
-        last = c.messagesThisPhase;
-        lastProgress = Date.now();
-      }
-      if (Date.now() - lastProgress > 30_000 || Date.now() - start > capS * 1000) break;
-      await sleep(100);
-    }
+    const done = (c: Counts) => (c.callMessagesThisPhase >= calls && (all === null || c.messagesThisPhase >= all)) || daemon.died() !== null;
+    await waitUntil(countAll, done, { capMs: capS * 1000, everyMs: 100, stallMs: 30_000, progress: (c) => c.messagesThisPhase });
     await sleep(500); // strays and duplicates
-    c = await countAll();
+    const c = await countAll();
     return { received: c.messagesThisPhase, callReceived: c.callMessagesThisPhase, waitedS: round((Date.now() - start) / 1000, 1) };
   };
   const connectShare = async (from: number, to: number) => {
@@ -271,24 +168,24 @@ async function main(): Promise<number> {
     );
     process.stderr.write('\n== memory: 0 streams\n');
     phaseName = 'idle, 0 streams';
-    memory.push(await memReadings(daemon.pid, '0 streams (AMI logged in, no call yet)', 0, 0, opts.settleS, opts.readings));
+    memory.push(await memReadings(daemon.pid, '0 streams (AMI logged in, no call yet)', 0, 0, opts.settle, opts.readings));
     const half = Math.floor(opts.agents / 2);
     process.stderr.write(`\n== memory: connecting ${opts.agents} streams in two halves\n`);
     if (half > 0) {
       phaseName = `idle, ${half} streams`;
       await connectShare(0, half);
-      memory.push(await memReadings(daemon.pid, `${half} idle streams`, half, 0, opts.settleS, opts.readings));
+      memory.push(await memReadings(daemon.pid, `${half} idle streams`, half, 0, opts.settle, opts.readings));
     }
     phaseName = `idle, ${opts.agents} streams`;
     await connectShare(half, opts.agents);
-    memory.push(await memReadings(daemon.pid, `${opts.agents} idle streams`, opts.agents, 0, opts.settleS, opts.readings));
+    memory.push(await memReadings(daemon.pid, `${opts.agents} idle streams`, opts.agents, 0, opts.settle, opts.readings));
     const gone = daemon.died();
     if (gone) throw new Error(gone);
 
     // ---- the paced run
     process.stderr.write(`\n== paced: ${calls} calls at ${opts.rate} calls/s (${opts.timing} timing), ${trace.frames.length} frames each\n`);
     await setPhase(1, 'paced');
-    const feed = await feedPaced(socket, trace, stamper, 0, calls, opts.rate, opts.timing, Date.now() + (opts.duration * 3 + 120) * 1000, () => undefined);
+    const feed = await feedPaced(socket, trace, stamper, 0, calls, opts.rate, opts.timing, Date.now() + (opts.duration * 3 + 120) * 1000);
     process.stderr.write(`   sent ${feed.calls} calls (${feed.frames} frames) in ${feed.seconds} s (${feed.framesPerSecAchieved} frames/s; write lateness p99 ${feed.lateMs?.p99} ms, max ${feed.lateMs?.max} ms)\n`);
     // agent.status busy/idle come once per call only when an agent's calls never overlap (the
     // agents take turns: one call each per agents/rate s; a call lasts the recording's length).
@@ -311,7 +208,7 @@ async function main(): Promise<number> {
     if (w.callReceived !== expectedCallPaced) problems.push(`paced: ${w.callReceived} call.* messages on the agents' streams, expected ${expectedCallPaced} (${cal.callMessagesPerCallToAgent} per call)`);
     if (!overlap && w.received !== expectedPaced) problems.push(`paced: ${w.received} messages on the agents' streams, expected ${expectedPaced} (${cal.messagesPerCallToAgent} per call)`);
     const pacedPerAgent = (await countAll()).messages / opts.agents;
-    memory.push(await memReadings(daemon.pid, `${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1), opts.settleS, opts.readings));
+    memory.push(await memReadings(daemon.pid, `${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1), opts.settle, opts.readings));
     const gone2 = daemon.died();
     if (gone2) throw new Error(gone2);
 
@@ -352,7 +249,7 @@ async function main(): Promise<number> {
       if (fr.wrongAgent) problems.push(`fill: ${fr.wrongAgent} rings reached another agent's stream`);
       if (wf.received !== expectedFill) problems.push(`fill: ${wf.received} messages on the agents' streams, expected ${expectedFill}`);
       process.stderr.write(`   the daemon took ${fill.processed.seconds} s from the first frame to the last ring's arrival: ${fill.processed.callsPerSec} calls/s, ${fill.processed.framesPerSec} AMI frames/s\n`);
-      memory.push(await memReadings(daemon.pid, `${opts.agents} streams, buffers full (fill)`, opts.agents, round(buffered, 1), opts.settleS, opts.readings));
+      memory.push(await memReadings(daemon.pid, `${opts.agents} streams, buffers full (fill)`, opts.agents, round(buffered, 1), opts.settle, opts.readings));
     }
     const c = await countAll();
     if (c.open !== opts.agents) problems.push(`${c.open} of ${opts.agents} streams open at the end`);

@@ -1,14 +1,7 @@
-// What the contract gate costs (issue 15): validateEvent (src/events/validator.ts, Ajv compiled once)
-// per normalized event, next to what the normalizer itself costs per AMI frame and per event. A
-// micro benchmark, not a test: it measures and prints, and never runs in `npm test`.
-//
+// What the contract gate costs (issue 15): validateEvent per normalized event, next to the
+// normalizer per AMI frame and per event, over every recording; the median of 5 rounds of each.
 //   npm run build && node --import @tapjs/typescript/import bench/validate.ts [--seconds 3]
-//
-// Input: every recorded real-Asterisk trace (harness/env.ts RECORDINGS), parsed into frames once and
-// normalized once to collect the events (each fixture with a fresh tracker). Then, each for about
-// --seconds: (a) validateEvent over those events, round and round; (b) the normalizer over the
-// frames (a fresh tracker per fixture per round, as a replay would). One process, one core;
-// the median of 5 rounds of each.
+// Method: BENCHMARKS.md#method-micro-benchmarks
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createTracker, validateEvent, type AmiEvent, type BridgeEvent } from './harness/dist.js';

@@ -1,55 +1,15 @@
-// Webhook benchmark (issue: "events delivered per second to a local receiver with the durable
-// outbox, and p50/p99 latency from the AMI event arriving to the HTTP request arriving, at 1,000
-// events/s offered"). A benchmark, not a test: it measures and reports, and never runs in `npm test`.
-//
-//   npm run bench:webhook                       # builds, then runs the default set of runs
-//   node --import @tapjs/typescript/import bench/webhook.ts [options]   # after `npm run build`
-//
-// It runs the BUILT daemon (dist/, through bin/crm-bridge.js), so build first. Per run:
-//   - the AMI stream: the recorded trace ten-calls.ami (Asterisk 22, 10 concurrent queue calls)
-//     repeated N times, its ids rewritten per repetition (harness/ami.ts loadTemplate), so the
-//     normalizer sees N×10 distinct calls; served by the loopback AMI server, paced to a target
-//     rate (or as fast as the socket drains), each frame's `Timestamp:` stamped when it is written
-//     (so an event's `time` is the moment its AMI frame left);
-//   - the daemon: one `webhook` sink (json) to a local receiver (harness/receiver.ts, a separate
-//     process by default, or in this process), the outbox on disk in a temp dir (synchronous:
-//     normal), logs (warn) to a file; the receiver records, per unique `webhook-id`, arrival
-//     time − Date.parse(event.time);
-//   - samples once a second: daemon CPU and RSS, receiver and bench CPU, whole-machine CPU busy,
-//     outbox backlog (COUNT(*) through a read-only SQLite connection) and rows enqueued.
-//
-// Runs (--runs, comma-separated MODE[@RATE][:RECEIVER][+agents]; default
-// paced:child,paced:inproc,max:child). RECEIVER: child = a separate process, inproc = this
-// process. +agents: every repetition gets agents of its own instead of the recorded two (201, 202),
-// so agent events spread over many outbox partitions.
-//   paced[@RATE]  RATE (default --rate) normalized events/s offered for --duration seconds; the
-//                 AMI frame rate is calibrated from the trace's ratio of normalized events to AMI
-//                 frames, measured by replaying 1, 2 and 3 repetitions through `crm-bridge replay`
-//                 (which also gives the exact number of events to expect);
-//   max           no pacing, for --max-seconds seconds of sending (whole repetitions, at most
-//                 --max-reps), then the outbox drains.
-//
-// Options: --rate 1000  --duration 30  --max-seconds 20  --max-reps 2000  --concurrency 8  --runs …
-//   --quiet-wait 120   before each run, wait up to that many seconds for the machine to be < 25 %
-//                      of a core busy (a shared machine); 0: don't
-//   --outbox-dir DIR   where each run's temp dir (outbox, config, daemon log) goes; default the OS
-//                      temp dir
-//   --profile          daemon under --cpu-prof; adds where its CPU went (self time by module and
-//                      function); the figures are then not representative
-//   --out FILE         default bench/results/webhook.json      --note TEXT   recorded with the results
-//
-// Prints Markdown tables and writes --out (machine, command, parameters, figures). Exits 1 if the
-// daemon died or exited badly, reconnected, or an event was lost. Everything listens on 127.0.0.1;
-// every loop is bounded in count and time; it kills the processes it started (by their pid) and
-// removes its temp dirs, also on SIGINT/SIGTERM.
+// Webhook benchmark: normalized events/s delivered by the webhook sink (durable outbox) to a local
+// receiver, and latency from the AMI frame written to the HTTP request arriving.
+//   npm run bench:webhook [-- options]       method and options: BENCHMARKS.md#method-webhook
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Stamper, startAmiServer } from './harness/ami.js';
+import { waitUntil } from './harness/feed.js';
 import { requireBuild, ROOT } from './harness/env.js';
 import { startReceiver, type ReceiverDump } from './harness/receiver.js';
-import { commandLine, endHead, profileIn, resultsHead, writeResults } from './harness/report.js';
+import { endHead, readOptions, profileIn, resultsHead, writeResults } from './harness/report.js';
 import { daemonLogin, pbxYaml, runBench, sleep, startDaemon, tempDir, removeDir, type Exit } from './harness/run.js';
 import { everySecond, filesystemOf, meanMax, procSample, waitForQuiet } from './harness/sample.js';
 import { latencyStats, median, per5s, round } from './harness/stats.js';
@@ -122,18 +82,19 @@ interface RunSpec {
   freshAgents: boolean;
 }
 
-interface Options {
-  rate: number;
-  duration: number;
-  maxSeconds: number;
-  maxReps: number;
-  concurrency: number;
-  profile: boolean;
-  /** Before each run, wait up to this long for the machine to be < 25 % busy (0: do not wait). */
-  quietWaitS: number;
-  /** Where the run's temp dir (outbox, config, daemon log) is made. */
-  outboxDir: string;
-}
+/** The options and their defaults (number: [default, min, max]); BENCHMARKS.md#method-webhook. */
+const OPTIONS = {
+  rate: [1000, 1, 100_000],
+  duration: [30, 1, 600],
+  'max-seconds': [20, 1, 600],
+  'max-reps': [2000, 1, 100_000],
+  concurrency: [8, 1, 256],
+  runs: 'paced:child,paced:inproc,max:child',
+  profile: false,
+  'quiet-wait': [120, 0, 3600],
+  'outbox-dir': os.tmpdir(),
+} as const;
+type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'];
 
 const specLabel = (s: RunSpec) => `${s.mode === 'paced' ? `paced@${s.rate}` : 'max'}:${s.receiver}${s.freshAgents ? '+agents' : ''}`;
 
@@ -190,28 +151,11 @@ async function runOnce(spec: RunSpec, trace: Trace, cal: Calibration, opts: Opti
     expected = cal.eventsOnce + feed.reps * cal.eventsPerRep;
     process.stderr.write(`   sent ${feed.reps} repetitions (${feed.frames} frames) in ${feed.seconds} s; expecting ${expected} events\n`);
     // Wait for delivery: done when everything arrived; give up after 30 s without progress or an overall cap.
-    const waitStart = Date.now();
     const cap = spec.mode === 'paced' ? 120_000 : 900_000;
-    let last = -1;
-    let lastProgress = Date.now();
-    for (let i = 0; i < 100_000; i++) {
-      const n = await receiver.unique();
-      if (n >= expected || daemon.died()) break;
-      if (n !== last) {
-        last = n;
-        lastProgress = Date.now();
-      }
-      if (Date.now() - lastProgress > 30_000) {
-        problems.push(`no delivery progress for 30 s at ${n} of ${expected} events`);
-        break;
-      }
-      if (Date.now() - waitStart > cap) {
-        problems.push(`gave up waiting for delivery after ${cap / 1000} s at ${n} of ${expected} events`);
-        break;
-      }
-      await sleep(100);
-    }
-    waitedForDeliveryS = (Date.now() - waitStart) / 1000;
+    const w = await waitUntil(() => receiver.unique(), (n) => n >= expected || daemon.died() !== null, { capMs: cap, everyMs: 100, stallMs: 30_000, progress: (n) => n });
+    if (w.stalled) problems.push(`no delivery progress for 30 s at ${w.last} of ${expected} events`);
+    if (w.capped) problems.push(`gave up waiting for delivery after ${cap / 1000} s at ${w.last} of ${expected} events`);
+    waitedForDeliveryS = w.waitedMs / 1000;
     // One more sample after the end, then leave a moment for stray duplicates.
     await sleep(1100);
   } catch (err) {
@@ -368,32 +312,13 @@ async function runOnce(spec: RunSpec, trace: Trace, cal: Calibration, opts: Opti
 // ------------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
-  const { values, num, out, note } = commandLine('webhook', {
-    rate: { type: 'string', default: '1000' },
-    duration: { type: 'string', default: '30' },
-    'max-seconds': { type: 'string', default: '20' },
-    'max-reps': { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '8' },
-    runs: { type: 'string', default: 'paced:child,paced:inproc,max:child' },
-    profile: { type: 'boolean', default: false },
-    'quiet-wait': { type: 'string', default: '120' },
-    'outbox-dir': { type: 'string' },
-  });
-  const opts: Options = {
-    rate: num('rate', 1, 100_000),
-    duration: num('duration', 1, 600),
-    maxSeconds: num('max-seconds', 1, 600),
-    maxReps: num('max-reps', 1, 100_000),
-    concurrency: num('concurrency', 1, 256),
-    profile: values.profile === true,
-    quietWaitS: num('quiet-wait', 0, 3600),
-    outboxDir: path.resolve((values['outbox-dir'] as string | undefined) ?? os.tmpdir()),
-  };
+  const { opts: o, num, out, note } = readOptions('webhook', OPTIONS);
+  const opts: Options = { ...o, outboxDir: path.resolve(o.outboxDir) };
   if (!fs.statSync(opts.outboxDir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--outbox-dir ${opts.outboxDir} is not a directory`);
-  const specs: RunSpec[] = String(values.runs).split(',').map((s) => {
+  const specs: RunSpec[] = opts.runs.split(',').map((s) => {
     const m = /^(paced|max)(?:@(\d+(?:\.\d+)?))?(?::(child|inproc))?(\+agents)?$/.exec(s.trim());
     if (!m) throw new Error(`--runs: '${s}' is not paced[@RATE][:child|inproc][+agents] or max[:child|inproc][+agents]`);
-    return { mode: m[1] as 'paced' | 'max', rate: m[2] ? num('runs rate' as 'rate', 1, 100_000, m[2]) : opts.rate, receiver: (m[3] ?? 'child') as 'child' | 'inproc', freshAgents: Boolean(m[4]) };
+    return { mode: m[1] as 'paced' | 'max', rate: m[2] ? num('runs rate', 1, 100_000, m[2]) : opts.rate, receiver: (m[3] ?? 'child') as 'child' | 'inproc', freshAgents: Boolean(m[4]) };
   });
   requireBuild('webhook');
 
@@ -418,7 +343,7 @@ async function main(): Promise<number> {
     maxReps: opts.maxReps,
     runs: specs.map(specLabel),
     profile: opts.profile,
-    quietWaitS: opts.quietWaitS,
+    quietWaitS: opts.quietWait,
     sink: { type: 'webhook', format: 'json', concurrency: opts.concurrency, otherSettings: 'defaults (no secret, no auth; timeouts 5 s connect / 10 s read; retry defaults)' },
     outbox: { synchronous: 'normal', location: `a temp dir under ${opts.outboxDir}`, filesystem: filesystemOf(opts.outboxDir) },
     daemonLog: 'level warn, to a file',
@@ -431,7 +356,7 @@ async function main(): Promise<number> {
   const results: Array<Record<string, unknown>> = [];
   for (const spec of specs) {
     const p = prepare(spec.freshAgents);
-    const quiet = opts.quietWaitS > 0 ? await waitForQuiet(25, opts.quietWaitS, NPROC) : null;
+    const quiet = opts.quietWait > 0 ? await waitForQuiet(25, opts.quietWait, NPROC) : null;
     if (quiet) process.stderr.write(`\nmachine ${quiet.busyPctAtStart}% busy (of one core) before the run, after waiting ${quiet.waitedS} s\n`);
     results.push({ ...(await runOnce(spec, p.trace, p.cal, opts)), machineBeforeRun: quiet });
   }

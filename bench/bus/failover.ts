@@ -3,11 +3,11 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { Stamper, startAmiServer } from '../harness/ami.js';
-import { children, removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
+import { waitUntil } from '../harness/feed.js';
+import { children, sleep, within } from '../harness/run.js';
 import { cpuPct, type CpuSnap } from '../harness/sample.js';
 import { latencyStats, round } from '../harness/stats.js';
-import { STREAM, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, connections, createStream, waitLog, stopDaemons, pbxConfig } from './lab.js';
+import { connections, cpuSnap, inLab, pbxConfig, STREAM, waitLog, type Options } from './lab.js';
 import { CloneFeed, feedPaced, replayEvents, type TenCalls } from './traffic.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -34,43 +34,28 @@ export function longestGap(ts: number[], from: number, to: number): { gapMs: num
 }
 
 export async function runFailover(ten: TenCalls, opts: Options): Promise<Record<string, unknown>> {
-  const dir = tempDir('crm-bridge-bench-bus-c-');
-  const problems: string[] = [];
-  const procs: Proc[] = [];
-  const daemons: Daemon[] = [];
-  let nats: NatsProc | null = null;
-  let ami: Awaited<ReturnType<typeof startAmiServer>> | null = null;
-  let sub: { nc: Awaited<ReturnType<typeof connect>>; stop(): void } | null = null;
-  const out: Record<string, unknown> = {};
-  const stamper = new Stamper();
-  try {
-    nats = await startNatsServer(dir);
-    procs.push(nats);
-    await createStream(nats.url);
+  return inLab('crm-bridge-bench-bus-c-', {}, async ({ dir, nats, stamper, procs, out, problems, daemon, amiServer, atEnd }) => {
     const stored: Stored[] = [];
-    {
-      // A subscriber from the stream's start: what the stream holds, in order, as it is stored.
-      const nc = await connect({ servers: [nats.url] });
-      const consumer = await jetstream(nc).consumers.get(STREAM);
-      const iter = await consumer.consume();
-      void (async () => {
-        for await (const m of iter as AsyncIterable<JsMsg>) {
-          const receivedAt = performance.timeOrigin + performance.now();
-          const ev = m.json<{ time?: string }>();
-          stored.push({ seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', storedAt: Number(m.timestampNanos / BigInt(1000)) / 1000, receivedAt, time: Date.parse(ev.time ?? '') });
-        }
-      })().catch(() => undefined);
-      sub = { nc, stop: () => iter.stop() };
-    }
+    // A subscriber from the stream's start: what the stream holds, in order, as it is stored.
+    const nc = await connect({ servers: [nats.url] });
+    const consumer = await jetstream(nc).consumers.get(STREAM);
+    const iter = await consumer.consume();
+    void (async () => {
+      for await (const m of iter as AsyncIterable<JsMsg>) {
+        const receivedAt = performance.timeOrigin + performance.now();
+        const ev = m.json<{ time?: string }>();
+        stored.push({ seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') ?? '', storedAt: Number(m.timestampNanos / BigInt(1000)) / 1000, receivedAt, time: Date.parse(ev.time ?? '') });
+      }
+    })().catch(() => undefined);
+    atEnd(async () => {
+      iter.stop();
+      await nc.close().catch(() => undefined);
+    }, true);
     const sockets: net.Socket[] = [];
-    ami = await startAmiServer(ten.set, stamper, { onLogin: (s) => sockets.push(s) });
-    const a = busDaemon('bridge-a', dir, pbxConfig(ami.port, nats.url, dir, 'bridge-a'));
-    daemons.push(a);
-    procs.push(a);
+    const ami = await amiServer(ten.set, { onLogin: (s) => sockets.push(s) });
+    const a = daemon('bridge-a', pbxConfig(ami.port, nats.url, dir, 'bridge-a'));
     await waitLog(a, (l) => l.msg === 'NATS connected', 'bridge A to reach NATS');
-    const b = busDaemon('bridge-b', dir, pbxConfig(ami.port, nats.url, dir, 'bridge-b'));
-    daemons.push(b);
-    procs.push(b);
+    const b = daemon('bridge-b', pbxConfig(ami.port, nats.url, dir, 'bridge-b'));
     await waitLog(b, (l) => l.msg === 'NATS connected', 'bridge B to reach NATS');
     for (let i = 0; sockets.length < 2 && i < 300; i++) await sleep(100);
     if (sockets.length < 2) throw new Error(`${sockets.length} of 2 bridges logged in to AMI`);
@@ -87,13 +72,10 @@ export async function runFailover(ten: TenCalls, opts: Options): Promise<Record<
     const fed = await feedPaced(
       (chunk) => {
         written.push(chunk);
-        let live = 0;
-        for (const s of sockets) {
-          if (s.destroyed) continue;
-          s.write(chunk, 'latin1');
-          live++;
-        }
-        if (live === 0) throw new Error('no bridge is connected to AMI any more');
+        const live = sockets.filter((s) => !s.destroyed);
+        if (live.length === 0) throw new Error('no bridge is connected to AMI any more');
+        for (const s of live) s.write(chunk, 'latin1');
+        return Math.max(...live.map((s) => s.writableLength));
       },
       () => feed.next(),
       clones * ten.framesPerClone,
@@ -113,14 +95,9 @@ export async function runFailover(ten: TenCalls, opts: Options): Promise<Record<
     const expected = replayEvents(dir, 'ha-written', ten.set.greeting, written.join(''));
     written.length = 0;
     const want = new Set(expected.map((e) => String(e.id)));
-    const tw = Date.now();
-    while (Date.now() - tw < 60_000) {
-      const have = new Set(stored.map((s) => s.msgId));
-      if ([...want].every((id) => have.has(id))) break;
-      await sleep(200);
-    }
+    await waitUntil(async () => new Set(stored.map((s) => s.msgId)), (have) => [...want].every((id) => have.has(id)), { capMs: 60_000, everyMs: 200 });
     await sleep(1000); // anything that would come after
-    const jsm = await jetstreamManager(sub.nc);
+    const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(STREAM);
     const copies = new Map<string, number>();
     for (const s of stored) copies.set(s.msgId, (copies.get(s.msgId) ?? 0) + 1);
@@ -183,20 +160,5 @@ export async function runFailover(ten: TenCalls, opts: Options): Promise<Record<
     if (aExit.signal !== 'SIGKILL') problems.push(`bridge A did not die of SIGKILL (${JSON.stringify(aExit)})`);
     const g = (out.gaps as { byStreamTimestamp: Record<string, { longestGapMs: number }> }).byStreamTimestamp;
     process.stderr.write(`   stream: ${info.state.messages} messages for ${want.size} expected ids (missing ${missing.length}, extra ${extra.length}, twice ${twice.length}); longest gap around the kill ${g.aroundKill?.longestGapMs} ms (before ${g.beforeKill?.longestGapMs}, after ${g.afterKill?.longestGapMs} ms)\n`);
-  } catch (err) {
-    problems.push((err as Error).message);
-  } finally {
-    sub?.stop();
-    await sub?.nc.close().catch(() => undefined);
-    const stopped = await stopDaemons(daemons, problems);
-    out.daemonExits = stopped.exits;
-    out.daemonWarnings = stopped.warnings;
-    if (nats) await stopNats(nats, problems);
-    await ami?.close();
-    removeDir(dir);
-  }
-  out.problems = problems;
-  out.ok = problems.length === 0;
-  return out;
+  });
 }
-

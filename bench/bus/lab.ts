@@ -7,7 +7,9 @@ import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { TRACE_CALLS } from '../harness/env.js';
-import { exited, freePort, pbxYaml, popYaml, sleep, spawnTracked, startDaemon, stopChild, within, type Daemon, type Exit } from '../harness/run.js';
+import { readOptions } from '../harness/report.js';
+import { startAmiServer, Stamper, type AmiServer, type Part } from '../harness/ami.js';
+import { exited, freePort, pbxYaml, popYaml, removeDir, sleep, spawnTracked, startDaemon, stopChild, tempDir, within, type Daemon, type Exit } from '../harness/run.js';
 import { cpuSnap as snap, type CpuSnap } from '../harness/sample.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
 
@@ -23,8 +25,6 @@ export const PARTITIONS = 16;
 /** A process whose CPU is reported: nats-server, a daemon, a measuring child. */
 export type Proc = { name: string; pid: number };
 export const cpuSnap = (procs: Proc[]): CpuSnap => snap(Object.fromEntries(procs.map((p) => [p.name, [p.pid]])));
-export const busDaemon = (name: string, dir: string, yaml: string): Daemon => startDaemon(dir, name, `# written by bench/bus.ts\n${yaml}`);
-export const stopNats = (n: NatsProc, problems: string[]) => stopChild(n.child, n.exit, 'nats-server', problems);
 
 export type NatsProc = Proc & { child: ReturnType<typeof spawnTracked>; exit: Promise<Exit>; url: string; monitorPort: number };
 
@@ -108,6 +108,67 @@ export async function stopDaemons(daemons: Daemon[], problems: string[]): Promis
   return { exits, warnings: logged };
 }
 
+/** One scenario's lab: its temp dir, a fresh nats-server with the stream, what it started, what it found. */
+export interface Lab {
+  dir: string;
+  nats: NatsProc;
+  stamper: Stamper;
+  /** The processes whose CPU is reported. */
+  procs: Proc[];
+  out: Record<string, unknown>;
+  problems: string[];
+  /** Starts a daemon: its CPU reported, stopped (SIGTERM) at the end. */
+  daemon(name: string, yaml: string): Daemon;
+  /** The PBX's AMI server, closed at the end. */
+  amiServer(trace: { greeting: string; once: Part[][] }, opts?: Parameters<typeof startAmiServer>[2]): Promise<AmiServer>;
+  /** `fn` at the end: before the daemons stop (`before`), or after them. */
+  atEnd(fn: () => Promise<unknown>, before?: boolean): void;
+}
+
+/**
+ * Runs `body` in a fresh lab (what it throws is a problem), then stops everything it started;
+ * returns `out` with the daemons' exits and warnings, the problems and `ok`.
+ */
+export async function inLab(prefix: string, out: Record<string, unknown>, body: (lab: Lab) => Promise<void>): Promise<Record<string, unknown>> {
+  const dir = tempDir(prefix);
+  const problems: string[] = [];
+  const daemons: Daemon[] = [];
+  const before: Array<() => Promise<unknown>> = [];
+  const after: Array<() => Promise<unknown>> = [];
+  let nats: NatsProc | null = null;
+  try {
+    nats = await startNatsServer(dir);
+    await createStream(nats.url);
+    const stamper = new Stamper();
+    const procs: Proc[] = [nats];
+    const daemon = (name: string, yaml: string) => {
+      const d = startDaemon(dir, name, `# written by bench/bus.ts\n${yaml}`);
+      daemons.push(d);
+      procs.push(d);
+      return d;
+    };
+    const amiServer: Lab['amiServer'] = async (trace, opts) => {
+      const ami = await startAmiServer(trace, stamper, opts);
+      after.push(() => ami.close());
+      return ami;
+    };
+    await body({ dir, nats, stamper, procs, out, problems, daemon, amiServer, atEnd: (fn, first = false) => (first ? before : after).unshift(fn) });
+  } catch (err) {
+    problems.push((err as Error).message);
+  } finally {
+    for (const fn of before) await fn();
+    const stopped = await stopDaemons(daemons, problems);
+    out.daemonExits = stopped.exits;
+    out.daemonWarnings = stopped.warnings;
+    for (const fn of after) await fn();
+    if (nats) await stopChild(nats.child, nats.exit, 'nats-server', problems);
+    removeDir(dir);
+  }
+  out.problems = problems;
+  out.ok = problems.length === 0;
+  return out;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Configs
 
@@ -166,20 +227,24 @@ log:
 // ------------------------------------------------------------------------------------------------
 // (a) AMI → bridge → JetStream → webhook node(s) → receiver
 
-export interface Options {
-  webhookRuns: Array<{ nodes: number; freshAgents: boolean }>;
-  warmupSeconds: number;
-  rate: number;
-  pacedSeconds: number;
-  maxEvents: number;
-  agents: number;
-  popRate: number;
-  popSeconds: number;
-  haRate: number;
-  haSeconds: number;
-  killAt: number;
-  quietWait: number;
-}
+/** bench/bus.ts's options and their defaults (number: [default, min, max]). */
+export const OPTIONS = {
+  scenarios: 'a,b,c',
+  'webhook-runs': '1,2',
+  'warmup-seconds': [3, 0, 60],
+  rate: [500, 1, 100_000],
+  'paced-seconds': [15, 1, 600],
+  'max-events': [8000, 1, 1_000_000],
+  agents: [1000, 1, 10_000],
+  'pop-rate': [50, 0.1, 10_000],
+  'pop-seconds': [20, 1, 600],
+  'ha-rate': [300, 1, 100_000],
+  'ha-seconds': [12, 2, 600],
+  'kill-at': [6, 1, 600],
+  'quiet-wait': [20, 0, 3600],
+} as const;
+
+export type Options = Omit<ReturnType<typeof readOptions<typeof OPTIONS>>['opts'], 'scenarios' | 'webhookRuns'> & { webhookRuns: Array<{ nodes: number; freshAgents: boolean }> };
 
 /** Event id (Nats-Msg-Id) -> when the stream stored it (its JetStream timestamp, ms), read from the start. */
 export async function storedTimes(url: string): Promise<Map<string, number>> {

@@ -1,40 +1,29 @@
 // bench/bus.ts (b): ring → pop through the bus.
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { Stamper, startAmiServer } from '../harness/ami.js';
 import { mintToken } from '../harness/dist.js';
-import { freePort, removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
+import { pace, schedule, waitUntil, writeTo } from '../harness/feed.js';
+import { freePort, sleep, within } from '../harness/run.js';
 import { cpuPct } from '../harness/sample.js';
-import { startClients, type Clients } from '../harness/sse.js';
+import { startClients } from '../harness/sse.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
-import { hops, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, pbxConfig, popNodeConfig } from './lab.js';
-import { type Frame, stamped, writeTo, type DirectCalls } from './traffic.js';
+import { cpuSnap, hops, inLab, pbxConfig, popNodeConfig, storedTimes, waitLog, type Options } from './lab.js';
+import { feedResult, type Frame, stamped, type DirectCalls } from './traffic.js';
 
 // ------------------------------------------------------------------------------------------------
 // (b) ring → pop through the bus, 1,000 agents
 
 export async function runPop(direct: DirectCalls, opts: Options): Promise<Record<string, unknown>> {
-  const dir = tempDir('crm-bridge-bench-bus-b-');
-  const problems: string[] = [];
-  const procs: Proc[] = [];
-  const daemons: Daemon[] = [];
-  let nats: NatsProc | null = null;
-  let sse: Clients | null = null;
-  let ami: Awaited<ReturnType<typeof startAmiServer>> | null = null;
-  const out: Record<string, unknown> = {};
-  const stamper = new Stamper();
-  try {
-    nats = await startNatsServer(dir);
-    procs.push(nats);
-    await createStream(nats.url);
+  return inLab('crm-bridge-bench-bus-b-', {}, async ({ dir, nats, stamper, procs, out, problems, daemon, amiServer, atEnd }) => {
     const secret = randomBytes(32).toString('hex');
     const httpPort = await freePort();
-    const pop = busDaemon('pop-1', dir, popNodeConfig(nats.url, httpPort, secret, dir));
-    daemons.push(pop);
-    procs.push(pop);
+    const pop = daemon('pop-1', popNodeConfig(nats.url, httpPort, secret, dir));
     await waitLog(pop, (l) => l.msg === 'HTTP server listening', "the pop node's HTTP server");
     await waitLog(pop, (l) => l.msg === 'NATS source connected', 'the pop node to connect to NATS');
-    sse = await startClients();
+    const sse = await startClients();
+    atEnd(async () => {
+      await sse.closing().catch(() => undefined);
+      await sse.close();
+    }, true);
     procs.push({ name: 'sse', pid: sse.pid });
     const streams = Array.from({ length: opts.agents }, (_, i) => {
       const agent = direct.agentOf(i);
@@ -45,10 +34,8 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     process.stderr.write(`   ${conn.ok} SSE streams attached in ${conn.ms} ms (${conn.failed} failed)\n`);
     if (conn.failed) problems.push(`${conn.failed} of ${opts.agents} SSE streams failed to attach`);
 
-    ami = await startAmiServer(direct.set, stamper);
-    const bridge = busDaemon('bridge', dir, pbxConfig(ami.port, nats.url, dir, 'bridge'));
-    daemons.push(bridge);
-    procs.push(bridge);
+    const ami = await amiServer(direct.set);
+    const bridge = daemon('bridge', pbxConfig(ami.port, nats.url, dir, 'bridge'));
     const socket = await within(ami.loggedIn, 30_000, 'the bridge to log in to AMI');
     await waitLog(bridge, (l) => l.msg === 'NATS connected', 'the bridge to reach NATS');
 
@@ -57,52 +44,28 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     const warmCalls = Math.round(opts.popRate * opts.warmupSeconds);
     const calls = warmCalls + Math.max(1, Math.round(opts.popRate * opts.popSeconds));
     const F = direct.offsetsMs.length;
-    const n = calls * F;
-    const due = new Float64Array(n);
-    for (let k = 0; k < calls; k++) for (let j = 0; j < F; j++) due[k * F + j] = (k * 1000) / opts.popRate + (direct.offsetsMs[j] as number);
-    const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => (due[a] as number) - (due[b] as number) || a - b);
+    const { order, due } = schedule(calls, F, opts.popRate, (j) => direct.offsetsMs[j] as number);
     const rendered = new Map<number, Frame[]>();
     const callIds: string[] = [];
-    const write = writeTo(socket);
+    const take = (i: number) => {
+      const idx = order[i] as number;
+      const call = Math.floor(idx / F);
+      let frames = rendered.get(call);
+      if (!frames) {
+        const r = direct.render(call);
+        frames = r.frames;
+        callIds[call] = r.callId;
+        rendered.set(call, frames);
+      }
+      if (idx % F === F - 1) rendered.delete(call);
+      return stamped(frames[idx % F] as Frame, stamper);
+    };
     process.stderr.write(`   ${calls} calls (the first ${warmCalls} a warm-up) at ${opts.popRate}/s, each ringing one of ${opts.agents} agents, recorded timing (${F} frames per call, last at +${direct.offsetsMs[F - 1]} ms)\n`);
     const c0 = cpuSnap(procs);
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    let i = 0;
-    let maxLag = 0;
-    while (i < n) {
-      if (Date.now() - startedAt > (opts.warmupSeconds + opts.popSeconds + 60) * 1000) throw new Error('paced feed overran its deadline');
-      const now = performance.now() - t0;
-      let chunk = '';
-      while (i < n && (due[order[i] as number] as number) <= now) {
-        const idx = order[i] as number;
-        const call = Math.floor(idx / F);
-        const j = idx % F;
-        maxLag = Math.max(maxLag, now - (due[idx] as number));
-        let frames = rendered.get(call);
-        if (!frames) {
-          const r = direct.render(call);
-          frames = r.frames;
-          callIds[call] = r.callId;
-          rendered.set(call, frames);
-        }
-        chunk += stamped(frames[j] as Frame, stamper);
-        if (j === F - 1) rendered.delete(call);
-        i++;
-      }
-      if (chunk) write(chunk);
-      await sleep(1);
-    }
-    const endedAt = Date.now();
+    const fed = feedResult(await pace(order.length, (i) => due[order[i] as number] as number, take, writeTo(socket), Date.now() + (opts.warmupSeconds + opts.popSeconds + 60) * 1000));
     const c1 = cpuSnap(procs);
     // Every ring at its agent (or a deadline).
-    const tw = Date.now();
-    let rings = 0;
-    while (Date.now() - tw < 60_000) {
-      rings = (await sse.count()).rings;
-      if (rings >= calls) break;
-      await sleep(200);
-    }
+    await waitUntil(async () => (await sse.count()).rings, (rings) => rings >= calls, { capMs: 60_000, everyMs: 200 });
     await sleep(500);
     const all = await sse.dump();
     const d = { ...all.rings, streamAgent: all.rings.agent, eventAgent: all.rings.evAgent, messages: all.messagesByPhase.reduce((a, b) => a + (b ?? 0), 0), foreign: all.foreign, bad: all.badMessages, cut: all.cut.length };
@@ -133,7 +96,7 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     out.latencyMsByHop = { amiToStream, streamToSse };
     const lost = callIds.filter((c) => !seen.has(c)).length;
     const dup = [...seen.values()].filter((v) => v > 1).reduce((a, v) => a + v - 1, 0);
-    out.feed = { calls, warmupCalls: warmCalls, callsPerSec: opts.popRate, frames: n, seconds: round((endedAt - startedAt) / 1000, 2), maxLagMs: round(maxLag, 1), eventsPerCall: direct.eventsPerCall };
+    out.feed = { calls, warmupCalls: warmCalls, callsPerSec: opts.popRate, frames: fed.frames, seconds: fed.seconds, maxLagMs: fed.maxLagMs, eventsPerCall: direct.eventsPerCall };
     out.rings = { expected: calls, received: d.at.length, lost, duplicates: dup, wrongAgent, unknownCall: unknown, foreignMessages: d.foreign, badMessages: d.bad, streamsCut: d.cut, messagesOnAllStreams: d.messages };
     out.latencyMs = latencyStats(lat);
     out.latencyMsWarmup = latencyStats(latWarm);
@@ -145,22 +108,5 @@ export async function runPop(direct: DirectCalls, opts: Options): Promise<Record
     if (d.cut) problems.push(`${d.cut} SSE streams were cut`);
     const l = out.latencyMs as Stats;
     process.stderr.write(`   rings ${d.at.length}/${calls} (lost ${lost}, dup ${dup}, wrong agent ${wrongAgent}); latency after the warm-up p50 ${l.p50} p99 ${l.p99} max ${l.max} ms (warm-up p99 ${(out.latencyMsWarmup as Stats).p99} ms)\n`);
-  } catch (err) {
-    problems.push((err as Error).message);
-  } finally {
-    if (sse) {
-      await sse.closing().catch(() => undefined);
-      await sse.close();
-    }
-    const stopped = await stopDaemons(daemons, problems);
-    out.daemonExits = stopped.exits;
-    out.daemonWarnings = stopped.warnings;
-    if (nats) await stopNats(nats, problems);
-    await ami?.close();
-    removeDir(dir);
-  }
-  out.problems = problems;
-  out.ok = problems.length === 0;
-  return out;
+  });
 }
-

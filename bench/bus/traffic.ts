@@ -1,13 +1,11 @@
 // bench/bus.ts's traffic: recorded calls as clones split into frames stamped when written, a
 // pacer, and what `crm-bridge replay` makes of them (calibration).
 import fs from 'node:fs';
-import type net from 'node:net';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { CRLF, replay, Stamper, UID_HEADER } from '../harness/ami.js';
 import { cloneFrames, loadCloneSet, renderClone, type CallTrace, type CloneSet } from '../harness/clones.js';
 import { recording } from '../harness/env.js';
-import { sleep } from '../harness/run.js';
+import { pace, type Paced, type Writer } from '../harness/feed.js';
 import { round } from '../harness/stats.js';
 import { pbxConfig } from './lab.js';
 
@@ -95,44 +93,17 @@ export interface FeedResult {
   endedAt: number;
   seconds: number;
   framesPerSecAchieved: number;
-  /** Paced: how far behind its schedule the writer got (timer granularity, a busy machine). */
-  maxLagMs?: number;
+  /** How far behind its schedule the writer got (timer granularity, a busy machine). */
+  maxLagMs: number;
 }
+
+/** `p` as the bus reports a feed. */
+export const feedResult = (p: Paced): FeedResult => ({ frames: p.frames, startedAt: p.startedAt, endedAt: p.endedAt, seconds: round(p.seconds, 2), framesPerSecAchieved: round(p.frames / p.seconds, 0), maxLagMs: round(p.lateMs.reduce((a, b) => Math.max(a, b), 0), 1) });
 
 /** Writes `total` frames at `framesPerSec`, every ~1 ms tick, through `write`. */
-export async function feedPaced(write: (chunk: string) => void, next: () => string, total: number, framesPerSec: number, onTick?: (elapsedMs: number) => void): Promise<FeedResult> {
-  const startedAt = Date.now();
-  const t0 = performance.now();
-  const deadline = startedAt + (total / framesPerSec) * 1000 * 3 + 30_000;
-  let sent = 0;
-  let maxLag = 0;
-  while (sent < total) {
-    if (Date.now() > deadline) throw new Error(`paced feed overran its deadline (${sent} of ${total} frames)`);
-    const now = performance.now() - t0;
-    onTick?.(now);
-    const due = Math.min(total, Math.floor((now * framesPerSec) / 1000));
-    if (due > sent) {
-      maxLag = Math.max(maxLag, now - ((sent + 1) * 1000) / framesPerSec);
-      let chunk = '';
-      while (sent < due) {
-        chunk += next();
-        sent++;
-      }
-      write(chunk);
-    }
-    await sleep(1);
-  }
-  const endedAt = Date.now();
-  const seconds = (endedAt - startedAt) / 1000;
-  return { frames: sent, startedAt, endedAt, seconds: round(seconds, 2), framesPerSecAchieved: round(sent / seconds, 0), maxLagMs: round(maxLag, 1) };
-}
-
-export function writeTo(socket: net.Socket): (chunk: string) => void {
-  return (chunk) => {
-    if (socket.destroyed) throw new Error("the bridge's AMI connection closed");
-    socket.write(chunk, 'latin1');
-    if (socket.writableLength > 256 * 1024 * 1024) throw new Error('the bridge is not reading AMI: 256 MiB queued');
-  };
+export async function feedPaced(write: Writer, next: () => string, total: number, framesPerSec: number, onTick?: (elapsedMs: number) => void): Promise<FeedResult> {
+  const deadline = Date.now() + (total / framesPerSec) * 1000 * 3 + 30_000;
+  return feedResult(await pace(total, (i) => ((i + 1) * 1000) / framesPerSec, next, write, deadline, onTick));
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,44 +1,23 @@
 // bench/bus.ts (a): AMI → bridge → JetStream → webhook node(s) → receiver.
-import { feedSocket, Stamper, startAmiServer } from '../harness/ami.js';
+import { feedSocket, waitUntil, writeTo } from '../harness/feed.js';
 import { startReceiver, type Receiver } from '../harness/receiver.js';
-import { removeDir, sleep, tempDir, within, type Daemon } from '../harness/run.js';
+import { sleep, within } from '../harness/run.js';
 import { cpuPct } from '../harness/sample.js';
 import { latencyStats, round, type Stats } from '../harness/stats.js';
-import { hops, PARTITIONS, type Options, type Proc, type NatsProc, busDaemon, cpuSnap, stopNats, startNatsServer, createStream, waitLog, stopDaemons, storedTimes, leases, pbxConfig, webhookNodeConfig } from './lab.js';
-import { CloneFeed, type FeedResult, feedPaced, writeTo, type TenCalls } from './traffic.js';
+import { cpuSnap, hops, inLab, leases, PARTITIONS, pbxConfig, storedTimes, waitLog, webhookNodeConfig, type Options } from './lab.js';
+import { CloneFeed, type FeedResult, feedPaced, type TenCalls } from './traffic.js';
 
-export async function waitCount(recv: Receiver, want: number, ms: number): Promise<{ unique: number; waitedMs: number }> {
-  const t0 = Date.now();
-  let unique = 0;
-  while (Date.now() - t0 < ms) {
-    unique = await recv.unique();
-    if (unique >= want) break;
-    await sleep(200);
-  }
-  return { unique, waitedMs: Date.now() - t0 };
-}
+/** Waits up to `ms` for the receiver to have `want` distinct events. */
+const waitCount = async (recv: Receiver, want: number, ms: number) => (await waitUntil(() => recv.unique(), (n) => n >= want, { capMs: ms, everyMs: 200 })).waitedMs;
 
 export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): Promise<Record<string, unknown>> {
-  const dir = tempDir('crm-bridge-bench-bus-a-');
-  const problems: string[] = [];
-  const procs: Proc[] = [];
-  const stamper = new Stamper();
-  let nats: NatsProc | null = null;
-  let recv: Receiver | null = null;
-  const daemons: Daemon[] = [];
-  let ami: Awaited<ReturnType<typeof startAmiServer>> | null = null;
-  const out: Record<string, unknown> = { nodes };
-  try {
-    nats = await startNatsServer(dir);
-    procs.push(nats);
-    await createStream(nats.url);
-    recv = await startReceiver('child');
+  return inLab('crm-bridge-bench-bus-a-', { nodes }, async ({ dir, nats, stamper, procs, out, problems, daemon, amiServer, atEnd }) => {
+    const recv = await startReceiver('child');
+    atEnd(() => recv.close());
     procs.push({ name: 'receiver', pid: recv.pid });
     const recvPort = recv.port;
     for (let i = 1; i <= nodes; i++) {
-      const n = busDaemon(`webhooks-${i}`, dir, webhookNodeConfig(i, nats.url, recvPort, dir));
-      daemons.push(n);
-      procs.push(n);
+      const n = daemon(`webhooks-${i}`, webhookNodeConfig(i, nats.url, recvPort, dir));
       await waitLog(n, (l) => l.msg === 'NATS source connected', `webhooks-${i} to connect`);
     }
     // Every partition leased, and shared evenly (a newcomer gets its share within a lease round or two).
@@ -54,10 +33,8 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
     out.partitionsPerNode = [...owners.values()];
     out.leasesSharedAfterMs = Date.now() - t0;
 
-    ami = await startAmiServer(ten.set, stamper);
-    const bridge = busDaemon('bridge', dir, pbxConfig(ami.port, nats.url, dir, 'bridge'));
-    daemons.push(bridge);
-    procs.push(bridge);
+    const ami = await amiServer(ten.set);
+    const bridge = daemon('bridge', pbxConfig(ami.port, nats.url, dir, 'bridge'));
     const socket = await within(ami.loggedIn, 30_000, 'the bridge to log in to AMI');
     await waitLog(bridge, (l) => l.msg === 'NATS connected', 'the bridge to reach NATS');
 
@@ -89,7 +66,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
     process.stderr.write(`   unpaced: ${maxClones} clones (${expected2} events) as fast as the bridge reads\n`);
     const maxStart = Date.now();
     let left = maxClones * ten.framesPerClone;
-    const fed = await feedSocket(socket, () => (left-- > 0 ? feed.next() : null), 64 * 1024);
+    const fed = await feedSocket(socket, () => (left-- > 0 ? feed.next() : null), { chunkBytes: 64 * 1024 });
     const maxFed = Date.now();
     const c3 = cpuSnap(procs);
     await waitCount(recv, expected0 + expected1 + expected2, 120_000);
@@ -154,7 +131,7 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
       },
       latencyMsPerSecondOfSending: perSecond(idx1, paced.startedAt),
       perNode: perNode(idx1),
-      waitedForDeliveryMs: w1.waitedMs,
+      waitedForDeliveryMs: w1,
       cpuPctWhileSending: cpuPct(c0, c1),
       cpuPctDraining: cpuPct(c1, c2),
     };
@@ -187,19 +164,5 @@ export async function runWebhook(nodes: number, ten: TenCalls, opts: Options): P
     const u = out.unpaced as { receivedPerSec: number | null; receivedPerSecSteady: number | null };
     process.stderr.write(`   paced: ${idx1.length}/${expected1} delivered, ${p.receivedPerSecWhileSending} events/s at the receiver while sending; latency p50 ${p.latencyMs.p50} p99 ${p.latencyMs.p99} max ${p.latencyMs.max} ms\n`);
     process.stderr.write(`   unpaced: ${idx2.length}/${expected2} delivered, ${String(u.receivedPerSec)} events/s at the receiver (steady middle ${String(u.receivedPerSecSteady)})\n`);
-  } catch (err) {
-    problems.push((err as Error).message);
-  } finally {
-    const stopped = await stopDaemons(daemons, problems);
-    out.daemonExits = stopped.exits;
-    out.daemonWarnings = stopped.warnings;
-    await recv?.close();
-    if (nats) await stopNats(nats, problems);
-    await ami?.close();
-    removeDir(dir);
-  }
-  out.problems = problems;
-  out.ok = problems.length === 0;
-  return out;
+  });
 }
-

@@ -1,12 +1,11 @@
 // The PBX side of every benchmark: AMI frames as templates (recorded ids rewritten per
-// repetition, Timestamps stamped when written), a loopback AMI server, writing to its socket, and
-// what the real `crm-bridge replay` makes of a stream (to know how many events to expect).
+// repetition, Timestamps stamped when written), a loopback AMI server, and what the real
+// `crm-bridge replay` makes of a stream (to know how many events to expect).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { parseAction, splitGreeting } from './dist.js';
 import { BIN } from './env.js';
-import { within } from './run.js';
 
 export const CRLF = '\r\n';
 
@@ -208,66 +207,6 @@ export async function startAmiServer(
   return state;
 }
 
-
-/** Resolves once `socket` drained (or closed); rejects at `deadline` (epoch ms). */
-export function drained(socket: net.Socket, deadline: number): Promise<void> {
-  return within(
-    new Promise<void>((r) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        r();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    }),
-    Math.max(1, deadline - Date.now()),
-    'the AMI socket to drain',
-  );
-}
-
-/**
- * Writes what `next` returns (null: the end) to `socket`, gathering it into writes of about
- * `chunkBytes` and waiting for 'drain' whenever the socket's buffer is full, so that a fast
- * generator never queues more than a chunk or two in this process.
- */
-export async function feedSocket(socket: net.Socket, next: () => string | null, chunkBytes = 256 * 1024): Promise<{ bytes: number; writes: number; drainWaits: number }> {
-  let bytes = 0;
-  let writes = 0;
-  let drainWaits = 0;
-  let done = false;
-  while (!done) {
-    if (socket.destroyed) throw new Error('the AMI client went away while being fed');
-    let chunk = '';
-    while (chunk.length < chunkBytes) {
-      const s = next();
-      if (s === null) {
-        done = true;
-        break;
-      }
-      chunk += s;
-    }
-    if (chunk === '') break;
-    bytes += chunk.length;
-    writes++;
-    if (!socket.write(chunk, 'latin1')) {
-      drainWaits++;
-      await new Promise<void>((resolve, reject) => {
-        const ok = () => {
-          socket.off('close', gone);
-          resolve();
-        };
-        const gone = () => {
-          socket.off('drain', ok);
-          reject(new Error('the AMI client went away while being fed'));
-        };
-        socket.once('drain', ok);
-        socket.once('close', gone);
-      });
-    }
-  }
-  return { bytes, writes, drainWaits };
-}
 
 // ------------------------------------------------------------------------------------------------
 // A recorded trace as templates, rendered again and again (bench/webhook.ts, bench/screenpop.ts):

@@ -9,21 +9,28 @@ import { gitHead } from './run.js';
 import { machine } from './sample.js';
 import { round } from './stats.js';
 
-type Opts = NonNullable<ParseArgsConfig['options']>;
+/** The options of a benchmark and their defaults: a number with its range, a string, a flag. */
+type Spec = Record<string, readonly [number, number, number] | string | boolean>;
+type Camel<K extends string> = K extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : K;
+type Read<S extends Spec> = { [K in keyof S & string as Camel<K>]: S[K] extends readonly number[] ? number : S[K] extends boolean ? boolean : string };
 
 /**
- * The command line: `options` plus --out (default bench/results/<name>.json) and --note; `num(name,
- * min, max)` reads a numeric option and says what is wrong with it (`integer`: whole numbers only).
+ * The command line: the options of `spec` (each read under its camelCase name; a number must lie in
+ * its range and, with `integer`, be whole) plus --out (default bench/results/<name>.json) and
+ * --note. `num(name, min, max, value)` reads a number from an option's text and says what is wrong.
  */
-export function commandLine<T extends Opts>(name: string, options: T, integer = false) {
-  const values = parseArgs({ options: { ...options, out: { type: 'string', default: path.join(ROOT, `bench/results/${name}.json`) }, note: { type: 'string' } }, strict: true }).values as Record<string, string | boolean | undefined>;
-  const num = (key: keyof T & string, min: number, max: number, v: unknown = values[key]): number => {
+export function readOptions<S extends Spec>(name: string, spec: S, integer = false) {
+  const options: NonNullable<ParseArgsConfig['options']> = { out: { type: 'string', default: path.join(ROOT, `bench/results/${name}.json`) }, note: { type: 'string' } };
+  for (const [key, v] of Object.entries(spec)) options[key] = typeof v === 'boolean' ? { type: 'boolean', default: v } : { type: 'string', default: String(typeof v === 'object' ? v[0] : v) };
+  const values = parseArgs({ options, strict: true }).values as Record<string, string | boolean | undefined>;
+  const num = (key: string, min: number, max: number, v: unknown = values[key]): number => {
     const n = Number(v);
     if (!(integer ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max) throw new Error(`--${key} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}] (is '${String(v)}')`);
     return n;
   };
-  const str = (key: keyof T & string): string => String(values[key] ?? '');
-  return { values, num, str, out: String(values.out), note: (values.note as string | undefined) ?? null };
+  const opts: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(spec)) opts[key.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase())] = typeof v === 'object' ? num(key, v[1], v[2]) : values[key];
+  return { opts: opts as Read<S>, num, out: String(values.out), note: (values.note as string | undefined) ?? null };
 }
 
 /** The results' head: what ran, on what machine, at which commit, with which command. */

@@ -46,7 +46,10 @@ export function per5s(lat: number[], windowOf: (i: number) => number | null): Ar
   const by = new Map<number, number[]>();
   lat.forEach((l, i) => {
     const w = windowOf(i);
-    if (w !== null) by.set(w, [...(by.get(w) ?? []), l]);
+    if (w === null) return;
+    const xs = by.get(w);
+    if (xs) xs.push(l);
+    else by.set(w, [l]);
   });
   return [...by.entries()]
     .sort((a, b) => a[0] - b[0])

@@ -1,9 +1,9 @@
 // bench/screenpop.ts's figures: every ring checked against the call and agent it was for, and the
 // Markdown report.
 import { perAgentKB, type HeapSummary, type MemReading } from '../harness/daemon-memory.js';
-import { machineLine } from '../harness/report.js';
+import { machineLine, readOptions } from '../harness/report.js';
 import { type ClientsDump } from '../harness/sse.js';
-import { latencyStats, type Stats } from '../harness/stats.js';
+import { latencyStats, per5s, type Stats } from '../harness/stats.js';
 import { BUFFER_PER_AGENT, type Calibration, type FeedResult, type Trace } from './traffic.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -34,7 +34,7 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
   let duplicates = 0;
   const lat: number[] = [];
   const steady: number[] = [];
-  const per5 = new Map<number, number[]>();
+  const times: number[] = [];
   let lastArrivalAt = Number.NaN;
   const r = d.rings;
   for (let i = 0; i < r.at.length; i++) {
@@ -59,10 +59,7 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
     if (!(lastArrivalAt >= (r.at[i] as number))) lastArrivalAt = r.at[i] as number;
     lat.push(l);
     if ((r.time[i] as number) >= feedStartedAt + 2000) steady.push(l);
-    const w = Math.floor(((r.time[i] as number) - feedStartedAt) / 5000);
-    const arr = per5.get(w);
-    if (arr) arr.push(l);
-    else per5.set(w, [l]);
+    times.push(r.time[i] as number);
   }
   const lostCalls = [...expected.keys()].filter((c) => !seen.has(c));
   return {
@@ -75,12 +72,7 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
     unexpected,
     latencyMs: latencyStats(lat),
     latencyMsAfterFirst2s: latencyStats(steady),
-    latencyMsPer5s: [...per5.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([w, xs]) => {
-        const s = latencyStats(xs);
-        return { fromS: w * 5, n: s.n, p50: s.p50, p99: s.p99, max: s.max };
-      }),
+    latencyMsPer5s: per5s(lat, (k) => Math.floor(((times[k] as number) - feedStartedAt) / 5000)),
     lostCalls: lostCalls.slice(0, 20),
     lastArrivalAt,
   };
@@ -88,21 +80,24 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
 
 // ------------------------------------------------------------------------------------------------
 
-export interface Options {
-  agents: number;
-  agentBase: number;
-  rate: number;
-  duration: number;
-  timing: 'recorded' | 'back-to-back';
-  clientProcs: number;
-  pin: 'auto' | 'none';
-  fillCallsPerAgent: number;
-  fillMaxSeconds: number;
-  settleS: number;
-  readings: number;
-  quietWaitS: number;
-  heapSnapshot: boolean;
-}
+/** bench/screenpop.ts's options and their defaults (number: [default, min, max]). */
+export const OPTIONS = {
+  agents: [1000, 1, 20_000],
+  'agent-base': [1000, 10, 900_000],
+  rate: [50, 0.1, 2000],
+  duration: [30, 1, 300],
+  timing: 'recorded',
+  'client-procs': [1, 1, 2],
+  pin: 'auto',
+  'fill-calls-per-agent': [Math.ceil(BUFFER_PER_AGENT / 5), 0, 1000],
+  'fill-max-seconds': [600, 1, 3600],
+  settle: [20, 0, 120],
+  readings: [5, 1, 60],
+  'quiet-wait': [120, 0, 3600],
+  'heap-snapshot': false,
+} as const;
+
+export type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'] & { timing: 'recorded' | 'back-to-back'; pin: 'auto' | 'none' };
 
 // ------------------------------------------------------------------------------------------------
 // Report

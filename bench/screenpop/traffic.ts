@@ -2,10 +2,10 @@
 // `crm-bridge replay` makes of 3 calls (calibration), and the feeds: paced on a schedule, or unpaced.
 import type net from 'node:net';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { CRLF, drained, loadTemplate, render, replay, Stamper, writeReplayFile, type Part, type TemplateTrace } from '../harness/ami.js';
+import { CRLF, loadTemplate, render, replay, Stamper, writeReplayFile, type Part, type TemplateTrace } from '../harness/ami.js';
 import { recording } from '../harness/env.js';
-import { removeDir, sleep, tempDir } from '../harness/run.js';
+import { feedSocket, pace, schedule, writeTo } from '../harness/feed.js';
+import { removeDir, tempDir } from '../harness/run.js';
 import { round, spreadMs } from '../harness/stats.js';
 
 export const TRACE_PATH = recording('direct-answered.ami');
@@ -137,76 +137,34 @@ export interface FeedResult {
 
 /**
  * Paced: call n (n = 0 … calls−1) starts at n × 1000 / rate ms; its frames at their recorded
- * offsets (timing recorded) or one per frame interval (back-to-back). Written every ~1 ms tick.
+ * offsets (timing recorded) or one per frame interval (back-to-back).
  */
-export async function feedPaced(socket: net.Socket, trace: Trace, stamper: Stamper, firstCall: number, calls: number, rate: number, timing: 'recorded' | 'back-to-back', deadline: number, onProgress: (frames: number) => void): Promise<FeedResult> {
+export async function feedPaced(socket: net.Socket, trace: Trace, stamper: Stamper, firstCall: number, calls: number, rate: number, timing: 'recorded' | 'back-to-back', deadline: number): Promise<FeedResult> {
   const F = trace.frames.length;
-  const n = calls * F;
-  const interval = 1000 / rate;
-  const dueOf = new Float64Array(n);
-  for (let k = 0; k < calls; k++) {
-    for (let j = 0; j < F; j++) dueOf[k * F + j] = timing === 'recorded' ? k * interval + (trace.offsetsMs[j] as number) : (k * F + j) * (interval / F);
-  }
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (dueOf[a] as number) - (dueOf[b] as number) || a - b);
-  const startedAt = Date.now();
-  const t0 = performance.now();
-  let i = 0;
-  let bytes = 0;
-  let ticks = 0;
-  let maxBatch = 0;
-  let maxWritable = 0;
-  const late: number[] = [];
-  let firstCallStart = -1;
-  let lastCallStart = -1;
-  while (i < n) {
-    if (socket.destroyed) throw new Error(`the daemon's AMI connection closed after ${i} of ${n} frames`);
-    if (Date.now() > deadline) throw new Error(`paced feed overran its deadline (${i} of ${n} frames)`);
-    ticks++;
-    const now = performance.now() - t0;
-    if ((dueOf[order[i] as number] as number) <= now) {
-      late.push(now - (dueOf[order[i] as number] as number));
-      let chunk = '';
-      let batch = 0;
-      while (i < n) {
-        const idx = order[i] as number;
-        if ((dueOf[idx] as number) > now) break;
-        const rep = firstCall + Math.floor(idx / F);
-        if (idx % F === 0) {
-          lastCallStart = Date.now();
-          if (firstCallStart < 0) firstCallStart = lastCallStart;
-        }
-        chunk += render(trace.frames[idx % F] as Part[], rep, stamper.stamp());
-        i++;
-        batch++;
-      }
-      socket.write(chunk, 'latin1');
-      bytes += chunk.length;
-      maxBatch = Math.max(maxBatch, batch);
-      maxWritable = Math.max(maxWritable, socket.writableLength);
-      if (socket.writableLength > 256 * 1024 * 1024) throw new Error('the daemon is not reading AMI: 256 MiB queued');
-      onProgress(i);
-    }
-    await sleep(1);
-  }
-  const endedAt = Date.now();
-  const seconds = (endedAt - startedAt) / 1000;
+  const { order, due } = schedule(calls, F, rate, (j) => (timing === 'recorded' ? (trace.offsetsMs[j] as number) : (j * 1000) / rate / F));
+  const callStarts: number[] = [];
+  const take = (i: number) => {
+    const idx = order[i] as number;
+    if (idx % F === 0) callStarts.push(Date.now());
+    return render(trace.frames[idx % F] as Part[], firstCall + Math.floor(idx / F), stamper.stamp());
+  };
+  const p = await pace(order.length, (i) => due[order[i] as number] as number, take, writeTo(socket), deadline);
+  const startsS = ((callStarts[callStarts.length - 1] ?? 0) - (callStarts[0] ?? 0)) / 1000;
   return {
     timing,
     firstCall,
     calls,
-    frames: n,
-    bytes,
-    startedAt,
-    endedAt,
-    seconds,
-    framesPerSecAchieved: round(n / seconds, 0),
-    callsPerSecAchieved: calls > 1 ? round((calls - 1) / Math.max(0.001, (lastCallStart - firstCallStart) / 1000), 2) : Number.NaN,
-    lateMs: spreadMs(late),
-    ticks,
-    maxFramesPerWrite: maxBatch,
-    maxWritableLengthBytes: maxWritable,
+    frames: p.frames,
+    bytes: p.bytes,
+    startedAt: p.startedAt,
+    endedAt: p.endedAt,
+    seconds: p.seconds,
+    framesPerSecAchieved: round(p.frames / p.seconds, 0),
+    callsPerSecAchieved: calls > 1 ? round((calls - 1) / Math.max(0.001, startsS), 2) : Number.NaN,
+    lateMs: spreadMs(p.lateMs),
+    ticks: p.ticks,
+    maxFramesPerWrite: p.maxFramesPerWrite,
+    maxWritableLengthBytes: p.maxWritableLengthBytes,
     drainWaits: 0,
     stampsBorrowed: stamper.borrowed,
   };
@@ -217,56 +175,34 @@ export async function feedUnpaced(socket: net.Socket, trace: Trace, stamper: Sta
   const startedAt = Date.now();
   const stopAt = startedAt + maxSeconds * 1000;
   const F = trace.frames.length;
-  let rep = firstCall;
   let j = 0;
-  let frames = 0;
-  let bytes = 0;
-  let drainWaits = 0;
-  let maxBatch = 0;
-  let maxWritable = 0;
-  for (;;) {
-    if (socket.destroyed) throw new Error(`the daemon's AMI connection closed after ${rep - firstCall} calls`);
-    if (Date.now() > deadline) throw new Error('unpaced feed overran its deadline');
-    if (j === 0 && (rep - firstCall >= maxCalls || Date.now() >= stopAt)) break;
-    let chunk = '';
-    let batch = 0;
-    while (chunk.length < 65536) {
-      chunk += render(trace.frames[j] as Part[], rep, stamper.stamp());
-      batch++;
-      frames++;
-      if (++j >= F) {
-        j = 0;
-        rep++;
-        if (rep - firstCall >= maxCalls) break;
-      }
+  let done = 0;
+  const next = () => {
+    if (j === 0 && (done >= maxCalls || Date.now() >= stopAt)) return null;
+    const s = render(trace.frames[j] as Part[], firstCall + done, stamper.stamp());
+    if (++j >= F) {
+      j = 0;
+      onProgress(++done);
     }
-    maxBatch = Math.max(maxBatch, batch);
-    bytes += chunk.length;
-    const ok = socket.write(chunk, 'latin1');
-    maxWritable = Math.max(maxWritable, socket.writableLength);
-    onProgress(rep - firstCall);
-    if (!ok) {
-      drainWaits++;
-      await drained(socket, deadline);
-    } else await new Promise<void>((r) => setImmediate(r));
-  }
+    return s;
+  };
+  const u = await feedSocket(socket, next, { chunkBytes: 65536, unitEnds: () => j === 0 && done >= maxCalls, deadline });
   const endedAt = Date.now();
   const seconds = (endedAt - startedAt) / 1000;
   return {
     timing: 'unpaced',
     firstCall,
-    calls: rep - firstCall,
-    frames,
-    bytes,
+    calls: done,
+    frames: u.frames,
+    bytes: u.bytes,
     startedAt,
     endedAt,
     seconds,
-    framesPerSecAchieved: round(frames / seconds, 0),
-    callsPerSecAchieved: round((rep - firstCall) / seconds, 1),
-    maxFramesPerWrite: maxBatch,
-    maxWritableLengthBytes: maxWritable,
-    drainWaits,
+    framesPerSecAchieved: round(u.frames / seconds, 0),
+    callsPerSecAchieved: round(done / seconds, 1),
+    maxFramesPerWrite: u.maxFramesPerWrite,
+    maxWritableLengthBytes: u.maxWritableLengthBytes,
+    drainWaits: u.drainWaits,
     stampsBorrowed: stamper.borrowed,
   };
 }
-

@@ -3,10 +3,10 @@
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { CHANNEL, CRLF, drained, loadTemplate, render, replay, Stamper, writeReplayFile, type Part, type TemplateTrace } from '../harness/ami.js';
+import { CHANNEL, CRLF, loadTemplate, render, replay, Stamper, writeReplayFile, type Part, type TemplateTrace } from '../harness/ami.js';
 import { recording } from '../harness/env.js';
-import { sleep, tempDir, removeDir } from '../harness/run.js';
+import { feedSocket, pace, writeTo } from '../harness/feed.js';
+import { tempDir, removeDir } from '../harness/run.js';
 import { round, spreadMs } from '../harness/stats.js';
 
 export const TRACE_PATH = recording('ten-calls.ami');
@@ -135,66 +135,18 @@ export interface FeedResult {
   stampsBorrowed: number;
 }
 
-/** Paced: `reps` repetitions at `framesPerSec`, in batches every ~1 ms timer tick. */
+/** Paced: `reps` repetitions at `framesPerSec`, the frames due written every ~1 ms timer tick. */
 export async function feedPaced(socket: net.Socket, stream: Stream, stamper: Stamper, reps: number, framesPerSec: number, deadline: number): Promise<FeedResult> {
-  const total = reps * stream.framesPerRep;
-  const startedAt = Date.now();
-  const t0 = performance.now();
-  let sent = 0;
-  let ticks = 0;
-  let maxBatch = 0;
-  let maxWritable = 0;
-  const gaps: number[] = [];
-  let lastTick = t0;
-  while (sent < total) {
-    if (socket.destroyed) throw new Error(`the daemon's AMI connection closed after ${sent} of ${total} frames`);
-    if (Date.now() > deadline) throw new Error(`paced feed overran its deadline (${sent} of ${total} frames)`);
-    const now = performance.now();
-    if (ticks++ > 0) gaps.push(now - lastTick);
-    lastTick = now;
-    const due = Math.min(total, Math.floor(((now - t0) * framesPerSec) / 1000));
-    if (due > sent) {
-      let chunk = '';
-      maxBatch = Math.max(maxBatch, due - sent);
-      for (; sent < due; sent++) chunk += stream.next();
-      socket.write(chunk, 'latin1');
-      maxWritable = Math.max(maxWritable, socket.writableLength);
-      if (socket.writableLength > 512 * 1024 * 1024) throw new Error('the daemon is not reading AMI: 512 MiB queued');
-    }
-    await sleep(1);
-  }
-  const endedAt = Date.now();
-  const seconds = (endedAt - startedAt) / 1000;
-  return { mode: 'paced', reps, frames: sent, bytes: stream.bytesSent, startedAt, endedAt, seconds, framesPerSecAchieved: round(sent / seconds, 0), ticks, tickGapMs: spreadMs(gaps), maxFramesPerWrite: maxBatch, maxWritableLengthBytes: maxWritable, drainWaits: 0, stampsBorrowed: stamper.borrowed };
+  const p = await pace(reps * stream.framesPerRep, (i) => ((i + 1) * 1000) / framesPerSec, () => stream.next(), writeTo(socket, 512), deadline);
+  return { mode: 'paced', reps, frames: p.frames, bytes: stream.bytesSent, startedAt: p.startedAt, endedAt: p.endedAt, seconds: p.seconds, framesPerSecAchieved: round(p.frames / p.seconds, 0), ticks: p.ticks, tickGapMs: spreadMs(p.tickGapsMs), maxFramesPerWrite: p.maxFramesPerWrite, maxWritableLengthBytes: p.maxWritableLengthBytes, drainWaits: 0, stampsBorrowed: stamper.borrowed };
 }
 
 /** Unpaced: as fast as the socket drains, ~64 KiB per write, whole repetitions, for `seconds`. */
 export async function feedMax(socket: net.Socket, stream: Stream, stamper: Stamper, seconds: number, maxReps: number, deadline: number): Promise<FeedResult> {
   const startedAt = Date.now();
   const stopAt = startedAt + seconds * 1000;
-  let drainWaits = 0;
-  let maxBatch = 0;
-  let maxWritable = 0;
-  for (;;) {
-    if (socket.destroyed) throw new Error(`the daemon's AMI connection closed after ${stream.framesSent} frames`);
-    if (Date.now() > deadline) throw new Error('unpaced feed overran its deadline');
-    if (stream.index === 0 && (Date.now() >= stopAt || stream.rep >= maxReps)) break;
-    let chunk = '';
-    let batch = 0;
-    while (chunk.length < 65536) {
-      chunk += stream.next();
-      batch++;
-      if (stream.index === 0) break; // a repetition ends: look at the clock
-    }
-    maxBatch = Math.max(maxBatch, batch);
-    const ok = socket.write(chunk, 'latin1');
-    maxWritable = Math.max(maxWritable, socket.writableLength);
-    if (!ok) {
-      drainWaits++;
-      await drained(socket, deadline);
-    } else await new Promise<void>((r) => setImmediate(r));
-  }
+  const next = () => (stream.index === 0 && (Date.now() >= stopAt || stream.rep >= maxReps) ? null : stream.next());
+  const u = await feedSocket(socket, next, { chunkBytes: 65536, unitEnds: () => stream.index === 0, deadline });
   const endedAt = Date.now();
-  return { mode: 'max', reps: stream.rep, frames: stream.framesSent, bytes: stream.bytesSent, startedAt, endedAt, seconds: (endedAt - startedAt) / 1000, framesPerSecAchieved: round(stream.framesSent / ((endedAt - startedAt) / 1000), 0), maxFramesPerWrite: maxBatch, maxWritableLengthBytes: maxWritable, drainWaits, stampsBorrowed: stamper.borrowed };
+  return { mode: 'max', reps: stream.rep, frames: stream.framesSent, bytes: stream.bytesSent, startedAt, endedAt, seconds: (endedAt - startedAt) / 1000, framesPerSecAchieved: round(stream.framesSent / ((endedAt - startedAt) / 1000), 0), maxFramesPerWrite: u.maxFramesPerWrite, maxWritableLengthBytes: u.maxWritableLengthBytes, drainWaits: u.drainWaits, stampsBorrowed: stamper.borrowed };
 }
-
