@@ -7,7 +7,7 @@ import { flattenFrame, type ManagerFrame } from '../dist/normalizer/ami-event.js
 import { AmiParser, DEFAULT_AMI_LIMITS, type AmiParserItem } from '../dist/sources/ami/parser.js';
 import { packageReader } from '../bench/harness/package-reader.js';
 
-const fixtures = new URL('./fixtures/', import.meta.url);
+const fixtures = new URL('../lab/recordings/', import.meta.url);
 const foreign = new URL('./fixtures/foreign/cacofonisk/traces/', import.meta.url);
 const traces: Array<[string, Buffer]> = [
   ...readdirSync(fixtures).filter((f) => f.endsWith('.ami')).map((f): [string, Buffer] => [f, readFileSync(new URL(f, fixtures))]),
