@@ -82,6 +82,17 @@ const AGENT_TOKENS = "An agent's token (static or minted: `crm-bridge token`) or
 export const SERVER_ENDPOINTS: EndpointDoc[] = [
   {
     method: 'GET',
+    path: '/',
+    auth: 'public',
+    operation: {
+      operationId: 'getLanding',
+      summary: 'A page of links: the agent page, the widget, this document when served, /healthz',
+      tags: ['agent'],
+      responses: { '200': { description: 'The landing page.', mediaType: 'text/html; charset=utf-8', schema: { type: 'string' } }, '429': THROTTLED },
+    },
+  },
+  {
+    method: 'GET',
     path: '/agent/me',
     auth: 'agent',
     operation: {
@@ -99,7 +110,7 @@ export const SERVER_ENDPOINTS: EndpointDoc[] = [
     operation: {
       operationId: 'streamAgentEvents',
       summary: "The agent's events, as Server-Sent Events",
-      description: `${AGENT_TOKENS} A stream of the events of the agent's calls (and of the queues it follows; a supervisor gets every event), each as \`id: <event id>\` and \`data: <the event as JSON>\` (docs/events.md, schema/events.v1.json). It opens with \`retry: <http.retryMs>\` and sends a comment line every http.keepAliveSeconds. Reconnecting with Last-Event-ID (or ?lastEventId=) replays what was missed if it is still buffered (http.bufferPerAgent), else the agent's calls in progress.`,
+      description: `${AGENT_TOKENS} A stream of the events of the agent's calls (and of the queues it follows; a supervisor gets every event), each as \`id: <event id>\` and \`data: <the event as JSON>\` (docs/events.md, schema/events.v1.json). It opens with \`retry: <http.retryMs>\` and sends a comment line every http.keepAliveSeconds. A named \`status\` event (no id: it is never replayed) tells the bridge's event source and its state (\`{ source, state, since }\`: connected, or the PBX unreachable) at open and at every change. Reconnecting with Last-Event-ID (or ?lastEventId=) replays what was missed if it is still buffered (http.bufferPerAgent), else the agent's calls in progress.`,
       tags: ['agent'],
       parameters: [
         { name: 'Last-Event-ID', in: 'header', required: false, description: 'The id of the last event received: resume after it.', schema: { type: 'string' } },
