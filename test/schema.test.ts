@@ -3,6 +3,8 @@
 // documentation's examples (docs/events.md), which must validate too.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsPlugin from 'ajv-formats';
 import { assertValidEvent, EventValidationError, eventSchema, validateEvent } from '../src/events/validator.js';
 import { EVENT_TYPES, type BridgeEvent, type EventType } from '../src/events/types.js';
 import {
@@ -41,8 +43,11 @@ t.test('given a realistic example of every event type, then each is valid', asyn
 t.test('given the schema file, then it is draft 2020-12, dispatches on exactly the contract types and describes every property', async (t) => {
   t.equal(eventSchema.$schema, 'https://json-schema.org/draft/2020-12/schema');
   t.equal(eventSchema.$id, 'https://asterisk-crm-bridge.dev/schema/events.v1.json');
-  const branches = (eventSchema.oneOf as Array<{ $ref: string }>).map((b) => b.$ref.replace('#/$defs/', ''));
-  t.same(branches, [...EVENT_TYPES], 'then one oneOf branch per type, in the order of EVENT_TYPES');
+  type Branch = { if: { properties: { type: { const: string } } }; then: { $ref: string } };
+  const branches = eventSchema.allOf as Branch[];
+  t.same(branches.map((b) => b.if.properties.type.const), [...EVENT_TYPES], 'then one if/then branch per type, in the order of EVENT_TYPES');
+  t.same(branches.map((b) => b.then.$ref), EVENT_TYPES.map((type) => `#/$defs/${type}`), 'then each branch is the shape of its type');
+  t.notOk('discriminator' in eventSchema || 'oneOf' in eventSchema, 'then there is no OpenAPI discriminator (nor the oneOf it would need)');
   const undescribed: string[] = [];
   const walk = (node: unknown, where: string): void => {
     if (typeof node !== 'object' || node === null) return;
@@ -53,6 +58,25 @@ t.test('given the schema file, then it is draft 2020-12, dispatches on exactly t
   };
   walk(eventSchema, '#');
   t.same(undescribed, [], 'then every property has a description');
+});
+
+t.test('given a standard JSON Schema validator (Ajv 2020-12, strict, no discriminator option), then the file compiles and it agrees with validateEvent', async (t) => {
+  const ajv = new Ajv2020({ allowUnionTypes: true });
+  addFormatsPlugin.default(ajv);
+  const standard = ajv.compile(eventSchema);
+  for (const e of EXAMPLES) t.ok(standard(e), `then ${e.type} is valid`);
+  const broken = [
+    edit(started, ['type'], 'call.created'),
+    edit(ringing, ['seq'], 0),
+    edit(queued, ['queue'], null),
+    edit(status, ['callId'], '1'),
+    edit(ringStopped, ['reason'], 'timeout'),
+    edit(answered, ['channel'], null),
+  ];
+  for (const e of broken) {
+    t.notOk(standard(e), `then ${String(e.type)} broken is invalid`);
+    t.not(validateEvent(e).length, 0, 'and validateEvent refuses it too');
+  }
 });
 
 t.test('given a caller name with & and non-ASCII text, then it passes through as any other string', async (t) => {

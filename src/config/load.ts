@@ -11,7 +11,7 @@ import { ConfigError } from './errors.js';
 import { configSchema, type BridgeConfig } from './schema.js';
 import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from '../util/secret.js';
 import { configValidator, describeValue, problemFromAjv, tokenProblems, type ConfigProblem } from './validate.js';
-import { envSettings, formatPath, mapSecrets, type EnvKind } from './walk.js';
+import { envSettings, formatPath, mapSecrets, type ConfigPath, type EnvKind } from './walk.js';
 import { redactUrlsDeep } from '../util/redact.js';
 
 export { ConfigError, EXIT_CONFIG } from './errors.js';
@@ -162,8 +162,11 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
     problems.push({ path, message: result.problem });
     return value;
   });
-  // Templates and option combinations, once the shape is right and secrets are resolved.
-  if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc, opts.offline), ...sinkProblems(doc), ...screenpopProblems(doc));
+  // Templates and option combinations, in the same pass as the shape: an operator fixing a typo
+  // should not find a broken template only on the next run. A key the schema or its secret has
+  // already refused is not checked again (its value is not what the check expects).
+  if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc, opts.offline));
+  problems.push(...notUnder(problems, [...sinkProblems(doc), ...screenpopProblems(doc)]));
   // Weak and shared tokens, as soon as the secrets they come from are read.
   if (shapeOk) problems.push(...tokenProblems(doc));
   if (problems.length > 0) {
@@ -211,6 +214,12 @@ function pbxProblems(doc: unknown, offline: boolean): ConfigProblem[] {
   return [];
 }
 
+/** The `found` problems at no key that is, contains or lies inside one of `known`'s. */
+function notUnder(known: readonly ConfigProblem[], found: readonly ConfigProblem[]): ConfigProblem[] {
+  const prefix = (a: ConfigPath, b: ConfigPath) => a.length <= b.length && a.every((seg, i) => seg === b[i]);
+  return found.filter((p) => !known.some((k) => prefix(k.path, p.path) || prefix(p.path, k.path)));
+}
+
 /** What each sink's own validate() finds (templates, option combinations), with config paths. */
 function sinkProblems(doc: unknown): ConfigProblem[] {
   const sinks = isObject(doc) && Array.isArray(doc['sinks']) ? (doc['sinks'] as unknown[]) : [];
@@ -218,7 +227,14 @@ function sinkProblems(doc: unknown): ConfigProblem[] {
   sinks.forEach((entry, i) => {
     const type = isObject(entry) ? entry['type'] : undefined;
     const def = typeof type === 'string' ? SINKS[type] : undefined;
-    for (const p of def?.validate?.(entry) ?? []) problems.push({ path: ['sinks', i, ...p.path], message: p.message });
+    // The entry may break the schema (already reported): a check that trips over it says nothing more.
+    let found: Array<{ path: Array<string | number>; message: string }> = [];
+    try {
+      found = isObject(entry) ? (def?.validate?.(entry) ?? []) : [];
+    } catch {
+      found = [{ path: [], message: 'cannot be checked further until the problems above are fixed' }];
+    }
+    for (const p of found) problems.push({ path: ['sinks', i, ...p.path], message: p.message });
   });
   return problems;
 }

@@ -24,8 +24,6 @@ function compiled(): ValidateFunction {
       strict: true,
       // `["string", "null"]` is how the schema says "a value or null"; standard JSON Schema.
       allowUnionTypes: true,
-      // Dispatch on `type`: only the matching event's errors are reported, not all 13 branches'.
-      discriminator: true,
     });
     addFormats(ajv, ['date-time']);
     validator = ajv.compile(eventSchema);
@@ -95,11 +93,9 @@ function tidy(errors: readonly ErrorObject[]): ErrorObject[] {
       replace.set(wrongType, { ...wrongType, message: `must be ${type} or null` });
     }
   }
-  // A missing or unknown `type` is reported by the top-level `required` / `enum`; the dispatch
-  // on it (discriminator, oneOf) failing as well says nothing more.
-  const typeReported = errors.some(
-    (e) => e.schemaPath === '#/properties/type/enum' || (e.schemaPath === '#/required' && (e.params as { missingProperty?: unknown }).missingProperty === 'type'),
-  );
-  if (typeReported) for (const e of errors) if (e.keyword === 'discriminator' || e.keyword === 'oneOf') drop.add(e);
+  // The schema dispatches on `type` with if/then (one per event type, standard JSON Schema):
+  // only the matching shape is checked, and its errors say what is wrong; the `if` error
+  // ("must match \"then\" schema") that comes with them says nothing more.
+  for (const e of errors) if (e.keyword === 'if') drop.add(e);
   return errors.filter((e) => !drop.has(e)).map((e) => replace.get(e) ?? e);
 }

@@ -2,7 +2,7 @@
 // delivers it as an HTTP request built from templates — at least once, in order per call, with
 // retries, signatures (Standard Webhooks) and auth. A slow or dead CRM only delays this sink.
 import type { Agent as HttpAgent } from 'undici';
-import { type BridgeEvent, type EventType, isCallEvent } from '../events/types.js';
+import { type BridgeEvent, type CallEvent, type EventType, isCallEvent } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
@@ -12,6 +12,8 @@ import { createAuthenticator, type AuthConfig, type Authenticator } from './webh
 import { attemptDeadlineMs, createHttpAgent, send, type PreparedRequest } from './webhook/http.js';
 import { redactUrl } from '../util/redact.js';
 import { PRESETS, type PresetSettings } from './webhook/presets.js';
+import { CallStates } from './webhook/call-state.js';
+import { needsState, plan, type FlowOptions } from './webhook/flow.js';
 import { secretKey, sign } from './webhook/sign.js';
 import { secretSchema } from '../util/secret.js';
 import type { JsonSchema } from '../util/json-schema.js';
@@ -53,8 +55,10 @@ export interface ResolvedWebhook {
   format: Format;
   events: Set<string> | null;
   when: Partial<Record<string, Record<string, string[]>>>;
-  /** Event types sent only for their first occurrence in a call. */
-  firstPerCall: ReadonlySet<string>;
+  /** How calls are told (held newCall, answer once, transfers): flow.ts. */
+  flow: FlowOptions;
+  /** The preset's parameters made of several variables. */
+  extra: PresetSettings['extra'] | null;
   url: CompiledUrl;
   /** Header name (lower case) and value template; values are encoded as compileHeader says. */
   headers: Array<[string, CompiledTemplate]>;
@@ -109,7 +113,12 @@ function compileWebhook(config: WebhookSinkConfig, problems: Problem[]): Resolve
     format,
     events: events ? new Set(events) : null,
     when: { ...(preset?.when ?? {}), ...(config.when ?? {}) },
-    firstPerCall: new Set(config.firstPerCall ?? preset?.firstPerCall ?? []),
+    flow: {
+      hold: preset?.flow?.hold ?? false,
+      transfers: preset?.flow?.transfers ?? 'same-call',
+      firstPerCall: new Set(config.firstPerCall ?? preset?.firstPerCall ?? []),
+    },
+    extra: preset?.extra ?? null,
     url,
     headers,
     params: [compileParams((preset?.params ?? []) as ParamSpec[]), params],
@@ -127,17 +136,30 @@ export function resolveWebhook(config: WebhookSinkConfig): ResolvedWebhook {
   return resolved;
 }
 
-/**
- * Builds the HTTP request for one event (without auth and signature headers). Throws when the
- * request cannot be built for this event (a `.`/`..` path segment, a URL that is no http(s) URL
- * once rendered, a body that fails to render): such an event can never be delivered.
- */
-export function buildRequest(w: ResolvedWebhook, event: BridgeEvent, userAgent: string): PreparedRequest {
+/** What a request is about when it is not simply its event (flow.ts: Outgoing without the event). */
+export interface RequestAs {
+  as: EventType;
+  set: Record<string, string | null>;
+}
+
+/** The template variables of a request: its event's, with `event` the type it is sent as and `set` over them. */
+function requestVars(event: BridgeEvent, request?: RequestAs): Record<string, string | null> {
   const vars = templateVars(event);
+  return request ? { ...vars, event: request.as, ...request.set } : vars;
+}
+
+/**
+ * Builds the HTTP request for one event (without auth and signature headers), or for what a
+ * preset's call flow sends for it (`request`). Throws when the request cannot be built for this
+ * event (a `.`/`..` path segment, a URL that is no http(s) URL once rendered, a body that fails
+ * to render): such an event can never be delivered.
+ */
+export function buildRequest(w: ResolvedWebhook, event: BridgeEvent, userAgent: string, request?: RequestAs): PreparedRequest {
+  const vars = requestVars(event, request);
   const rendered = w.url.renderChecked(vars);
   const protocol = URL.canParse(rendered) ? new URL(rendered).protocol : null;
   if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`webhook URL is not an absolute http(s) URL once rendered: ${redactUrl(rendered.slice(0, 100))}`);
-  const params = [...w.params.flatMap((p) => p.render(vars)), ...(w.routes.get(event.type)?.render(vars) ?? [])];
+  const params = [...w.params.flatMap((p) => p.render(vars)), ...(w.routes.get(request?.as ?? event.type)?.render(vars) ?? []), ...(w.extra?.(vars) ?? [])];
   const headers: Record<string, string> = { 'user-agent': userAgent };
   for (const [name, t] of w.headers) headers[name] = t.render(vars);
   let body: string | null = null;
@@ -157,17 +179,18 @@ export function buildRequest(w: ResolvedWebhook, event: BridgeEvent, userAgent: 
   return { method: w.method, url, headers, body };
 }
 
-function passesFilter(config: WebhookSinkConfig, w: ResolvedWebhook, e: BridgeEvent): boolean {
-  if (w.events && !w.events.has(e.type)) return false;
+function passesFilter(config: WebhookSinkConfig, w: ResolvedWebhook, e: BridgeEvent, request?: RequestAs): boolean {
+  const type = request?.as ?? e.type;
+  if (w.events && !w.events.has(type)) return false;
   const f = config.filter;
-  const vars = f || w.when[e.type] ? templateVars(e) : null;
+  const vars = f || w.when[type] ? requestVars(e, request) : null;
   if (f && vars) {
     if (f.queue && !f.queue.includes(vars.queue ?? '')) return false;
     if (f.agent && !f.agent.includes(vars.agentId ?? '') && !f.agent.includes(vars.agentExtension ?? '')) return false;
     if (f.direction && !f.direction.includes(vars.direction ?? '')) return false;
     if (f.server && !f.server.includes(e.server)) return false;
   }
-  const cond = w.when[e.type];
+  const cond = w.when[type];
   if (cond && vars) {
     for (const [name, allowed] of Object.entries(cond)) if (!allowed.includes(vars[name] ?? '')) return false;
   }
@@ -180,8 +203,8 @@ class WebhookSink implements Sink {
   private dispatcher: Dispatcher | null = null;
   private http: HttpAgent | null = null;
   private auth: Authenticator | null = null;
-  /** server|callId -> firstPerCall types already accepted for that call; freed at call.hangup. */
-  private readonly sentInCall = new Map<string, Set<string>>();
+  /** What the call flow remembers of each call, when it needs to (flow.ts, call-state.ts). */
+  private states: CallStates | null = null;
 
   constructor(
     private readonly config: WebhookSinkConfig,
@@ -196,6 +219,11 @@ class WebhookSink implements Sink {
 
   async start(): Promise<void> {
     this.resolved = resolveWebhook(this.config);
+    if (needsState(this.resolved.flow)) {
+      this.states = new CallStates(this.ctx.outbox().database, this.name);
+      // A call whose call.hangup this sink never saw (the file moved between bridges) is forgotten.
+      this.states.expire(Date.now() - Math.max(this.config.maxAgeMs, 2 * 86_400_000));
+    }
     this.http = createHttpAgent({ connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs, connections: this.config.concurrency });
     this.auth = createAuthenticator(this.config.auth, this.ctx.log, this.config.timeouts.readMs);
     this.dispatcher = new Dispatcher(
@@ -220,23 +248,27 @@ class WebhookSink implements Sink {
   deliver(event: BridgeEvent): void {
     const w = this.resolved;
     if (!w) return;
-    const accepted = passesFilter(this.config, w, event) && this.firstInCall(w, event);
-    if (event.type === 'call.hangup') this.sentInCall.delete(`${event.server}|${event.callId}`);
-    if (!accepted) return;
-    this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
+    if (!this.states || !isCallEvent(event)) {
+      if (!passesFilter(this.config, w, event)) return;
+      this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
+    } else if (!this.tell(w, this.states, event)) return;
     this.dispatcher?.notify();
   }
 
   /**
-   * False for a repeat, in its call, of a `firstPerCall` type. Kept in memory: after a restart or
-   * reload in the middle of a call, a repeat can go out once more.
+   * Runs the call flow on a call event and enqueues what it sends, each request with the
+   * variables it is sent with (the outbox keeps them: a retry after a restart sends the same).
+   * The flow's memory of the call is written beside the outbox rows, in the same transaction
+   * when the bridge runs one (its call ledger's). False when nothing is to be sent.
    */
-  private firstInCall(w: ResolvedWebhook, e: BridgeEvent): boolean {
-    if (!w.firstPerCall.has(e.type) || !isCallEvent(e)) return true;
-    const key = `${e.server}|${e.callId}`;
-    const sent = this.sentInCall.get(key) ?? new Set<string>();
-    if (sent.has(e.type)) return false;
-    this.sentInCall.set(key, sent.add(e.type));
+  private tell(w: ResolvedWebhook, states: CallStates, event: CallEvent): boolean {
+    const key = `${event.server}|${event.callId}`;
+    const accepts = (as: EventType, e: CallEvent, set: Record<string, string | null>) => passesFilter(this.config, w, e, { as, set });
+    const { out, state } = plan(w.flow, states.get(key), event, accepts);
+    states.set(key, state);
+    if (out.length === 0) return false;
+    const partition = partitionOf(event);
+    this.ctx.outbox().enqueueMany(out.map((o) => ({ sink: this.name, partition, eventId: o.id, payload: JSON.stringify({ request: { as: o.as, set: o.set }, event: o.event }) })));
     return true;
   }
 
@@ -258,15 +290,18 @@ class WebhookSink implements Sink {
     const w = this.resolved;
     const http = this.http;
     if (!w || !http || !this.auth) return { ok: false, retry: true, error: 'sink stopped' };
-    const event = JSON.parse(item.payload) as BridgeEvent;
+    // A call flow's request is stored with what it is sent as; any other row is the event itself.
+    const stored = JSON.parse(item.payload) as BridgeEvent | { request: RequestAs; event: BridgeEvent };
+    const [event, request] = 'request' in stored ? [stored.event, stored.request] : [stored, undefined];
     let req: PreparedRequest;
     try {
-      req = buildRequest(w, event, this.ctx.userAgent);
+      req = buildRequest(w, event, this.ctx.userAgent, request);
     } catch (err) {
       return { ok: false, retry: false, invalid: true, error: `the request cannot be built: ${(err as Error).message}` };
     }
-    if (w.key) Object.assign(req.headers, sign(w.key, event.id, Date.now() / 1000, req.body ?? ''));
-    else req.headers['webhook-id'] = event.id;
+    // The row's id: the event's, or for a second request made of one event, its own.
+    if (w.key) Object.assign(req.headers, sign(w.key, item.eventId, Date.now() / 1000, req.body ?? ''));
+    else req.headers['webhook-id'] = item.eventId;
     try {
       const authorization = await this.auth.header();
       if (authorization) req.headers.authorization = authorization;

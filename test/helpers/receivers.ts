@@ -146,7 +146,8 @@ export async function startZammadReceiver(token: string): Promise<Receiver & { c
 
 /**
  * A sipgate.io push receiver: form-encoded POSTs, `newCall` first and once per callId with
- * `user[]` in array form, `answer`/`hangup` only after it, `cause` from the documented list.
+ * `user[]` in array form, `origCallId` (its own callId, or a call it saw: a transfer) and `xcid`,
+ * one `fullUserId[]` per `userId[]`; `answer`/`hangup` only after it, `cause` from the documented list.
  */
 export async function startSipgateReceiver(): Promise<Receiver & { calls: Map<string, string[]> }> {
   const calls = new Map<string, string[]>();
@@ -164,6 +165,12 @@ export async function startSipgateReceiver(): Promise<Receiver & { calls: Map<st
     const seen = calls.get(id);
     if (event === 'newCall') {
       if (seen) v.push(`newCall for ${id} a second time`);
+      const orig = String(f.origCallId ?? '');
+      if (!orig) v.push(`newCall for ${id} without origCallId`);
+      else if (orig !== id && !calls.has(orig)) v.push(`newCall for ${id}: origCallId ${orig} is no call seen before`);
+      if (!f.xcid) v.push(`newCall for ${id} without xcid`);
+      const count = (k: string) => (Array.isArray(f[k]) ? f[k].length : f[k] === undefined ? 0 : -1);
+      if (count('fullUserId[]') !== count('userId[]')) v.push(`newCall for ${id}: fullUserId[] does not match userId[]`);
       calls.set(id, ['newCall']);
     } else if (event === 'answer' || event === 'hangup') {
       if (!seen) v.push(`${event} for unknown call ${id}`);

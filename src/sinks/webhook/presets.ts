@@ -2,6 +2,7 @@
 // merged under the user's own settings — no special code paths. Documented in README
 // ("Webhook presets") with the request each event produces.
 import type { EventType } from '../../events/types.js';
+import type { TemplateVars } from '../../template/vars.js';
 
 export interface ParamSpecLike {
   from?: string;
@@ -23,6 +24,10 @@ export interface PresetSettings {
   when?: Partial<Record<EventType, Record<string, string[]>>>;
   /** Event types sent for their first occurrence in a call only; later ones are not sent. */
   firstPerCall?: EventType[];
+  /** How calls are told to the receiver (flow.ts); default: every event as it comes. */
+  flow?: { hold: boolean; transfers: 'same-call' | 'new-call' };
+  /** Parameters made of several variables (or none), after the table's; `vars.event` is the type sent as. */
+  extra?: (vars: TemplateVars) => Array<[string, string]>;
 }
 
 const DIRECTION = { from: 'direction', as: 'direction', map: { inbound: 'in', outbound: 'out', internal: 'out' } };
@@ -37,9 +42,16 @@ const MISSED_CAUSE = { abandoned: 'cancel', no_answer: 'noAnswer', timeout: 'noA
 const ANSWERED_CAUSE = { from: 'talkSeconds', as: 'cause', map: { '0': 'forwarded' }, default: 'normalClearing' };
 
 /**
- * Zammad generic CTI (`POST /api/v1/cti/{token}`, JSON): newCall when the call starts, answer
- * when a party first answers (once per call), hangup exactly once — from call.missed (with its cause) for an
- * unanswered call, from call.hangup (normalClearing, or forwarded) for an answered one.
+ * Zammad generic CTI (`POST /api/v1/cti/{token}`, JSON): newCall, answer once per call, hangup
+ * exactly once — from call.missed (with its cause) for an unanswered call, from call.hangup
+ * (normalClearing, or forwarded) for an answered one.
+ *
+ * newCall waits for the call's second event (flow.ts, hold): call.started never knows the
+ * queue, and the call.queued right after it does, so a queue call's newCall carries `queue` (what
+ * Zammad's caller log and notify map filter on); for an inbound call that rings an agent first,
+ * that agent is the called `user`. A transfer stays one call for Zammad: the target's answer is
+ * not sent (it would restart the talk and waiting times, and write the target over the agent
+ * who answered), and the hangup names the last agent.
  *
  * Parties that are not agents (agent null: an outbound call's remote party, a mobile reached
  * through a trunk) ring without any request — call.ringing is not sent, so never a second
@@ -65,12 +77,24 @@ const zammad: PresetSettings = {
     'call.hangup': { params: [ANSWERED_CAUSE, { from: 'agentName', as: 'user' }, { from: 'agentExtension', as: 'answeringNumber' }] },
   },
   when: { 'call.hangup': { disposition: ['answered'] } },
-  // A transfer's target answers as a second call.answered; Zammad would restart the call's talk
-  // time and waiting time at it, and write the target over the answering agent.
   firstPerCall: ['call.answered'],
+  flow: { hold: true, transfers: 'same-call' },
 };
 
-/** sipgate.io push format (form-encoded, `user[]` arrays on newCall), same event rules as Zammad. */
+/** `<server>:<id>`: agent ids and callIds are unique per PBX only (the server plays sipgate's account). */
+const global = (vars: TemplateVars, name: string): string | null => (vars[name] ? `${vars.server}:${vars[name]}` : null);
+const some = (pairs: Array<[string, string | null | undefined]>): Array<[string, string]> => pairs.filter((p): p is [string, string] => typeof p[1] === 'string' && p[1] !== '');
+
+/**
+ * sipgate.io push format (form-encoded), what its pushes carry (../shared/receivers.md):
+ * newCall with `user[]`, `userId[]` and `fullUserId[]` (the called agent inbound — the first one
+ * rung —, the calling agent outbound), `origCallId` and `xcid`; answer with `user`, `userId`,
+ * `fullUserId`, `answeringNumber`; hangup with `cause` and `answeringNumber`. Same newCall hold
+ * and answer-once rule as Zammad; a transfer, as sipgate does it, starts a new call: newCall with
+ * its own callId (`<callId>-<seq>`), `origCallId` the first call's, `to` the target and `diversion`
+ * the transferring agent's number; the target's answer is that call's; at the end the first call
+ * hangs up (normalClearing, answered by the transferring agent), then the new one.
+ */
 const sipgate: PresetSettings = {
   method: 'POST',
   format: 'form',
@@ -84,6 +108,17 @@ const sipgate: PresetSettings = {
   },
   when: zammad.when,
   firstPerCall: zammad.firstPerCall,
+  flow: { hold: true, transfers: 'new-call' },
+  extra: (vars) => {
+    switch (vars.event) {
+      case 'call.started':
+        return some([['fullUserId[]', global(vars, 'agentId')], ['origCallId', vars.origCallId], ['xcid', global(vars, 'callId')], ['diversion', vars.diversion]]);
+      case 'call.answered':
+        return some([['fullUserId', global(vars, 'agentId')], ['diversion', vars.diversion]]);
+      default:
+        return some([['diversion', vars.diversion]]);
+    }
+  },
 };
 
 /** Every event as JSON, the contract's own shape. */
