@@ -340,6 +340,7 @@ t.test('the OpenAPI document', async (t) => {
     const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     t.same(described.sort(), [...endpoints, ...SERVER_ENDPOINTS].map((e) => `${e.method} ${e.path}`).sort());
     t.same(described.sort(), [
+      'GET /',
       'GET /agent/events',
       'GET /agent/me',
       'GET /agent/pops/{eventId}',
