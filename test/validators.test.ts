@@ -197,6 +197,7 @@ const cases: Case[] = [
   ['GET /agent/pops/{eventId}', '200', () => request('GET', `/agent/pops/${ringing.id}`, { headers: bearer(TOKEN_201) })],
   ['GET /agent/pops/{eventId}', '401', () => request('GET', `/agent/pops/${ringing.id}`)],
   ['GET /agent/pops/{eventId}', '404', () => request('GET', '/agent/pops/no-such-event', { headers: bearer(TOKEN_201) })],
+  ['GET /', '200', () => request('GET', '/')],
   ['GET /healthz', '200', () => request('GET', '/healthz')],
   ['GET /readyz', '200', () => request('GET', '/readyz')],
   ['GET /readyz', '503', () => notReady(() => request('GET', '/readyz'))],
