@@ -281,6 +281,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_HTTP_AUTH_THROTTLE_WINDOW_SECONDS=http.authThrottle.windowSeconds',
         'CRM_BRIDGE_CONFIG_HTTP_STREAMS_PER_TOKEN=http.streams.perToken',
         'CRM_BRIDGE_CONFIG_HTTP_STREAMS_PER_ADDRESS=http.streams.perAddress',
+        'CRM_BRIDGE_CONFIG_HTTP_TRUSTED_PROXIES=http.trustedProxies',
         'CRM_BRIDGE_CONFIG_API_RATE_LIMIT_PER_MINUTE=api.rateLimit.perMinute',
         'CRM_BRIDGE_CONFIG_API_RATE_LIMIT_BURST=api.rateLimit.burst',
         'CRM_BRIDGE_CONFIG_API_CLICK_TO_CALL_AGENT_CHANNEL=api.clickToCall.agentChannel',

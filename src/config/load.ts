@@ -10,7 +10,7 @@ import { compileText, compileUrl, TemplateError } from '../template/index.js';
 import { ConfigError } from './errors.js';
 import { configSchema, type BridgeConfig } from './schema.js';
 import { fileErrorReason, isObject, parseSecretRef, REDACTED, resolveSecret } from '../util/secret.js';
-import { configValidator, describeValue, problemFromAjv, tokenProblems, type ConfigProblem } from './validate.js';
+import { configValidator, describeValue, problemFromAjv, tokenProblems, trustedProxyProblems, type ConfigProblem } from './validate.js';
 import { envSettings, formatPath, mapSecrets, type ConfigPath, type EnvKind } from './walk.js';
 import { redactUrlsDeep } from '../util/redact.js';
 
@@ -166,7 +166,7 @@ function finish(parsed: unknown, opts: FinishOptions): BridgeConfig {
   // should not find a broken template only on the next run. A key the schema or its secret has
   // already refused is not checked again (its value is not what the check expects).
   if (shapeOk && problems.length === 0) problems.push(...pbxProblems(doc, opts.offline));
-  problems.push(...notUnder(problems, [...sinkProblems(doc), ...screenpopProblems(doc)]));
+  problems.push(...notUnder(problems, [...sinkProblems(doc), ...screenpopProblems(doc), ...trustedProxyProblems(doc)]));
   // Weak and shared tokens, as soon as the secrets they come from are read.
   if (shapeOk) problems.push(...tokenProblems(doc));
   if (problems.length > 0) {

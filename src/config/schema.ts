@@ -50,6 +50,8 @@ export interface HttpConfig {
   /** Optional in the type so that tests may build an HttpConfig by hand; a loaded config has both. */
   authThrottle?: { maxFailures: number; windowSeconds: number };
   streams?: { perToken: number; perAddress: number };
+  /** Reverse proxies whose X-Forwarded-For names the client (optional in the type, as above). */
+  trustedProxies?: string[];
 }
 
 /** The JSON API (/api/v1) on the HTTP server: tokens, rate limit, click-to-call. */
@@ -255,8 +257,15 @@ const httpSchema: JsonSchema = {
       default: {},
       properties: {
         perToken: { type: 'integer', minimum: 1, maximum: 100000, default: 10, description: "Per agent or supervisor, whichever of its tokens is used (an agent's browser tabs, its widget)." },
-        perAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Per client address (IPv6: per /64). Behind a reverse proxy every browser shares its address: raise this.' },
+        perAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Per client address (IPv6: per /64). Behind a reverse proxy, list it in trustedProxies so that each browser counts by its own address.' },
       },
+    },
+    trustedProxies: {
+      type: 'array',
+      default: [],
+      items: { type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$' },
+      description:
+        "Reverse proxies in front of the bridge (addresses or subnets: 127.0.0.1, 10.0.0.0/8). A request from one of them is counted, by the wrong-token throttle and http.streams.perAddress, under the right-most X-Forwarded-For address that is not a trusted proxy. From any other peer X-Forwarded-For is ignored. Empty: the socket's peer, always.",
     },
     supervisors: {
       type: 'array',

@@ -1,5 +1,6 @@
 // Ajv set up for the config schema, and Ajv errors turned into zigbee2mqtt-style lines:
 // `path: message (is 'value')`, one per problem, never showing a secret.
+import { isIP } from 'node:net';
 import { Ajv, type SchemaValidateFunction, type ErrorObject, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import type { JsonSchema } from '../util/json-schema.js';
@@ -326,4 +327,24 @@ export function tokenProblems(doc: unknown): ConfigProblem[] {
     else first.set(token, path);
   }
   return problems;
+}
+
+/** http.trustedProxies entries that are neither an IP address nor a subnet (the schema's pattern is loose). */
+export function trustedProxyProblems(doc: unknown): ConfigProblem[] {
+  const http = isObject(doc) ? doc['http'] : undefined;
+  const list = isObject(http) ? http['trustedProxies'] : undefined;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((entry, i): ConfigProblem[] => {
+    if (typeof entry !== 'string') return [];
+    const [address = '', bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    const problem =
+      family === 0 || extra !== undefined
+        ? 'must be an IP address or a subnet (10.0.0.0/8)'
+        : bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max)
+          ? `the prefix length must be 0-${max}`
+          : null;
+    return problem ? [{ path: ['http', 'trustedProxies', i], message: `${problem} (is '${entry}')` }] : [];
+  });
 }

@@ -2,7 +2,7 @@
 // the widget. Every data endpoint needs a token; tokens are never logged (only paths are).
 import { readFileSync, readdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import { extname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
@@ -13,6 +13,7 @@ import type { Source } from '../sources/source.js';
 import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTemplate, type CompiledUrl } from '../template/index.js';
 import { ScreenPopSink, describe } from '../sinks/screenpop.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
+import { clientAddress, trustedProxies } from './client-address.js';
 import { FramingChecker, type Framing } from './framing.js';
 import { sendProblem } from './problem.js';
 import { bearerToken, type Principal, type TokenVerifier } from './tokens.js';
@@ -128,6 +129,8 @@ export class HttpServer {
   private readonly files = new Map<string, { body: Buffer; type: string }>();
   private readonly framing = new FramingChecker();
   private readonly throttle: AuthThrottle;
+  /** http.trustedProxies, or null: the socket's peer is the client. */
+  private proxies: BlockList | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private sourceStatus: Subscription | null = null;
   /** Open event streams per principal (`agent:201`) and per address key. */
@@ -140,6 +143,7 @@ export class HttpServer {
     this.routes = this.buildRoutes();
     const t = ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE;
     this.throttle = new AuthThrottle({ maxFailures: t.maxFailures, windowMs: t.windowSeconds * 1000, log: ctx.log });
+    this.proxies = ctx.config.trustedProxies?.length ? trustedProxies(ctx.config.trustedProxies) : null;
   }
 
   /**
@@ -153,6 +157,12 @@ export class HttpServer {
     this.routes = this.buildRoutes();
     const t = this.ctx.config.authThrottle ?? DEFAULT_AUTH_THROTTLE;
     this.throttle.configure(t.maxFailures, t.windowSeconds * 1000);
+    this.proxies = this.ctx.config.trustedProxies?.length ? trustedProxies(this.ctx.config.trustedProxies) : null;
+  }
+
+  /** The key the per-address defences count this request under (client-address.ts). */
+  private addressOf(req: IncomingMessage): string {
+    return addressKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.proxies));
   }
 
   private buildRoutes(): Array<[string, RegExp, Handler]> {
@@ -238,7 +248,7 @@ export class HttpServer {
     }
     // Only requests that carry a token can be guesses: those are the ones throttled and counted.
     const token = this.presentedToken(req, url);
-    const address = addressKey(req.socket.remoteAddress);
+    const address = this.addressOf(req);
     if (token !== null) {
       const admission = this.throttle.admit(address);
       if (!admission.ok) {
@@ -339,7 +349,7 @@ export class HttpServer {
   private admitStream(req: IncomingMessage, res: ServerResponse, who: Principal): boolean {
     const caps = this.ctx.config.streams ?? DEFAULT_STREAM_CAPS;
     const whoKey = describe(who);
-    const address = addressKey(req.socket.remoteAddress);
+    const address = this.addressOf(req);
     const hit: [CapName, string, number] | null =
       (this.streamsByWho.get(whoKey) ?? 0) >= caps.perToken
         ? ['sse_per_token', whoKey, caps.perToken]
