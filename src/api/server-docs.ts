@@ -11,7 +11,7 @@ const nullable = (type: string) => ({ type: [type, 'null'] });
 export const SERVER_SCHEMAS: Record<string, unknown> = {
   AgentMe: {
     type: 'object',
-    required: ['agent', 'supervisor', 'rules', 'keepAliveSeconds', 'allowedOrigins'],
+    required: ['agent', 'supervisor', 'supervisorName', 'rules', 'keepAliveSeconds', 'allowedOrigins'],
     properties: {
       agent: {
         description: "The token's agent (null for a supervisor token).",
@@ -25,6 +25,7 @@ export const SERVER_SCHEMAS: Record<string, unknown> = {
         ],
       },
       supervisor: { type: 'boolean', description: 'A supervisor token: the stream carries every agent\'s events.' },
+      supervisorName: { ...nullable('string'), description: "The supervisor's name (http.supervisors[].name; null for an agent token): the agent page keeps one popping tab per supervisor too." },
       rules: {
         type: 'array',
         description: 'The screen-pop rules (screenpop), without their templates.',

@@ -325,6 +325,7 @@ export class HttpServer {
     this.json(res, 200, {
       agent,
       supervisor: who.kind === 'supervisor',
+      supervisorName: who.kind === 'supervisor' ? who.name : null,
       rules: this.rules.map((r) => ({ id: r.id, events: [...r.events], target: r.target, name: r.name, closeOn: r.closeOn })),
       keepAliveSeconds: this.ctx.config.keepAliveSeconds,
       allowedOrigins: this.ctx.config.allowedOrigins,

@@ -17,6 +17,8 @@ import { e2eConfig, startDaemon, writeConfig } from '../helpers/daemon.js';
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN_201 = 'agentpage-agent-201-7c1e5a90b34d62f8';
 const TOKEN_202 = 'agentpage-agent-202-e09b4f7a15c3d826';
+const TOKEN_FLOOR = 'agentpage-supervisor-floor-3b8e1d6a0c9f4275';
+const TOKEN_NIGHT = 'agentpage-supervisor-night-c47a2e9f1d05b386';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** A stand-in CRM: every page shows the address it was opened with. */
@@ -61,6 +63,9 @@ t.test('given agents 201 and 202 logged in to the agent page in two tabs of one 
   const extra = `http:
   listen: 127.0.0.1:${port}
   keepAliveSeconds: 5
+  supervisors:
+    - { name: floor, token: ${TOKEN_FLOOR} }
+    - { name: night, token: ${TOKEN_NIGHT} }
 agents:
   - { id: "201", extension: "201", name: Agent 201, token: ${TOKEN_201}, interfaces: [Local/201@agents] }
   - { id: "202", extension: "202", name: Agent 202, token: ${TOKEN_202}, interfaces: [Local/202@agents] }
@@ -105,6 +110,22 @@ screenpop:
     await scenario;
     await page.locator(`[data-testid="call"][data-call-id="${call}"][data-state="ended"]`).waitFor({ timeout: 15_000 });
     t.equal(await page.locator('#call-note').textContent(), 'Call ended — you hung up', "then 201's card says 201 ended the call (hangupBy agent, inbound)");
+  });
+
+  t.test('when two supervisors open the page in the same browser, then each has its own popping tab', async (t) => {
+    // Both open at once: with one lock for every supervisor, the second would wait for the first.
+    const pages = [];
+    for (const token of [TOKEN_FLOOR, TOKEN_NIGHT]) {
+      const p = await context.newPage();
+      await p.goto(`${bridge}/agent?token=${token}`);
+      await p.getByTestId('conn-state').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 });
+      pages.push(p);
+    }
+    for (const [i, p] of pages.entries()) {
+      const leads = await p.locator('[data-testid="leader"][data-role="leader"]').waitFor({ timeout: 10_000 }).then(() => true, () => false);
+      t.ok(leads, `then the ${i === 0 ? 'floor' : 'night'} supervisor's tab says its pops open there`);
+    }
+    for (const p of pages) await p.close();
   });
 
   t.test('when the page is read, then it speaks plainly: no "leader", no device interface', async (t) => {

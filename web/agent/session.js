@@ -39,7 +39,8 @@ export const hashFrames = new Map();
 
 export const callKey = (ev) => `${ev.server}|${ev.callId}`;
 export const myAgentId = () => session.me?.agent?.id ?? null;
-export const agentKey = () => (myAgentId() ? `a:${myAgentId()}` : 'sup');
+/** Whose pops a tab opens: one popping tab per agent, and per supervisor, in a browser. */
+export const agentKey = () => (myAgentId() ? `a:${myAgentId()}` : `s:${session.me?.supervisorName ?? ''}`);
 /** Supervisors (no agent) see everything as theirs. */
 export const isMine = (agent) => myAgentId() === null || agent?.id === myAgentId();
 export const agentLabel = (a) => (a ? a.name || (a.extension ? `ext. ${a.extension}` : a.id) : 'someone');
