@@ -5,6 +5,7 @@
 // three lines per address and window (first failure, throttled, summary) instead of one per try.
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
+import { plain } from './client-address.js';
 
 export type Admission = { ok: true } | { ok: false; retryAfterSeconds: number };
 
@@ -36,9 +37,8 @@ export const FIRST_FAILURE_LINES_PER_WINDOW = 100;
  */
 export function addressKey(address: string | undefined): string {
   if (!address) return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  if (!isIPv6(address)) return address;
+  const ip = plain(address); // IPv4-mapped: IPv4
+  if (!isIPv6(ip)) return ip;
   const [head = '', tail = ''] = address.split('::');
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];

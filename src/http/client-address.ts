@@ -19,7 +19,8 @@ export function trustedProxies(entries: readonly string[]): BlockList {
   return list;
 }
 
-function plain(address: string): string {
+/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`, how a dual-stack socket reports IPv4) as IPv4. */
+export function plain(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped ? mapped[1]! : address;
 }

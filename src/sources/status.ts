@@ -35,10 +35,6 @@ export class ConnectionStatus {
     if (!this.status$.closed) this.status$.next({ ...s, state: 'disconnected', failures, lastError: why, since: new Date().toISOString() });
     return failures;
   }
-
-  complete(): void {
-    this.status$.complete();
-  }
 }
 
 /** What every source keeps alike: its connection status, as a stream, a value and a first login. */
