@@ -3,16 +3,14 @@
 // official Linux build from the npm registry (the node-linux-<arch> package, binaries and headers),
 // installs the packed bridge with it (better-sqlite3 compiled against Node 22's headers) and runs
 // the command line, a replay of a real recording and the SQLite outbox under it.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import t from 'tap';
+import { installGlobally, pack, run } from '../helpers/packed.js';
 import { validateEvent } from '../../dist/events/validator.js';
 
-const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NODE_MAJOR = '22';
 
@@ -30,11 +28,8 @@ t.test(`given Node ${NODE_MAJOR}, when the packed bridge is installed and run wi
   const version = (await run('node', ['--version'], { env })).stdout.trim();
   t.match(version, new RegExp(`^v${NODE_MAJOR}\\.`), `running ${version}`);
 
-  const packed = JSON.parse((await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: ROOT, ...big })).stdout) as Array<{ filename: string }>;
-  const prefix = path.join(tmp, 'prefix');
-  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, packed[0]!.filename)], { cwd: tmp, env, ...big });
-  const installed = path.join(prefix, 'lib', 'node_modules', 'asterisk-crm-bridge');
-  const bin = path.join(prefix, 'bin', 'crm-bridge');
+  const { tarball } = await pack(tmp);
+  const { bin, installed } = await installGlobally(tarball, path.join(tmp, 'prefix'), env);
   t.ok(existsSync(bin));
 
   t.match((await run(bin, ['--help'], { env })).stdout, /Usage:/);

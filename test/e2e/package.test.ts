@@ -2,15 +2,13 @@
 // then `npm install -g` of the tarball into a fresh prefix, then the installed command. It needs the
 // npm registry (or npm's cache) for the dependencies, and builds better-sqlite3 from source where no
 // prebuilt binary can be fetched: minutes, hence this layer.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import t from 'tap';
+import { installGlobally, pack, run } from '../helpers/packed.js';
 
-const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // npm builds better-sqlite3 from source here (no prebuilt binary can be fetched): minutes on a busy machine.
 t.setTimeout(20 * 60_000);
@@ -20,20 +18,14 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
 t.test('given a packed checkout, when it is installed globally into a fresh prefix, then crm-bridge runs from it', async (t) => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'crm-bridge-pack-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-  // dist/ is built by `npm test` before any test runs; --ignore-scripts keeps pack from rebuilding
-  // it under the other tests' feet.
-  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: ROOT, maxBuffer: 64 << 20 });
-  const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
-  const files = info!.files.map((f) => f.path);
+  const { tarball, files } = await pack(tmp);
   t.ok(files.includes(pkg.main), `the package holds its main (${pkg.main})`);
   for (const must of ['bin/crm-bridge.js', 'schema/events.v1.json', 'config.yaml', 'systemd/crm-bridge.service', 'web/agent/index.html', 'web/agent/agent.js', 'dialplan/oml_extensions_custom.conf']) {
     t.ok(files.includes(must), `the package holds ${must}`);
   }
   t.same(files.filter((f) => /^(test|lab|bench|demo|src)\//.test(f)), [], 'no tests, lab, benchmarks, demo or TypeScript sources');
 
-  const prefix = path.join(tmp, 'prefix');
-  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', path.join(tmp, info!.filename)], { cwd: tmp, maxBuffer: 64 << 20 });
-  const bin = path.join(prefix, 'bin', 'crm-bridge');
+  const { bin, installed } = await installGlobally(tarball, path.join(tmp, 'prefix'));
   t.ok(existsSync(bin), 'npm linked the crm-bridge command');
 
   const help = await run(bin, ['--help'], { env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
@@ -41,7 +33,6 @@ t.test('given a packed checkout, when it is installed globally into a fresh pref
   const version = await run(bin, ['--version'], { env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
   t.equal(version.stdout.trim(), pkg.version);
   // The shipped reference config is valid as it is (a newcomer's first check-config).
-  const installed = path.join(prefix, 'lib', 'node_modules', pkg.name);
   const check = await run(bin, ['check-config', path.join(installed, 'config.yaml')], { env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` } });
   t.match(check.stdout, /: ok \(/);
   // The library entry loads from the installed package (its native SQLite addon included).
