@@ -1,6 +1,5 @@
 // Ajv set up for the config schema, and Ajv errors turned into zigbee2mqtt-style lines:
 // `path: message (is 'value')`, one per problem, never showing a secret.
-import { isIP } from 'node:net';
 import { Ajv, type SchemaValidateFunction, type ErrorObject, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import type { JsonSchema } from '../util/json-schema.js';
@@ -8,6 +7,7 @@ import { configSchema } from './schema.js';
 import { isObject, isSecretSchema, parseSecretRef, SECRET_MESSAGE } from '../util/secret.js';
 import { formatPath, type ConfigPath } from './walk.js';
 import { redactUrls } from '../util/redact.js';
+import { parseSubnet } from '../util/subnet.js';
 
 // ajv-formats is CommonJS with `exports.default`; under NodeNext the default import is the
 // module object at type level and the plugin function (which carries `.default`) at runtime.
@@ -336,15 +336,7 @@ export function trustedProxyProblems(doc: unknown): ConfigProblem[] {
   if (!Array.isArray(list)) return [];
   return list.flatMap((entry, i): ConfigProblem[] => {
     if (typeof entry !== 'string') return [];
-    const [address = '', bits, extra] = entry.split('/');
-    const family = isIP(address);
-    const max = family === 4 ? 32 : 128;
-    const problem =
-      family === 0 || extra !== undefined
-        ? 'must be an IP address or a subnet (10.0.0.0/8)'
-        : bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max)
-          ? `the prefix length must be 0-${max}`
-          : null;
-    return problem ? [{ path: ['http', 'trustedProxies', i], message: `${problem} (is '${entry}')` }] : [];
+    const subnet = parseSubnet(entry);
+    return 'problem' in subnet ? [{ path: ['http', 'trustedProxies', i], message: `${subnet.problem} (is '${entry}')` }] : [];
   });
 }

@@ -6,15 +6,17 @@
 // header is whatever the client sent, so it is never believed). From any other peer the header is
 // ignored: a client cannot choose its own address by sending it.
 import { BlockList, isIP } from 'node:net';
+import { parseSubnet } from '../util/subnet.js';
 
 /** `http.trustedProxies` entries: an address (`127.0.0.1`, `::1`) or a subnet (`10.0.0.0/8`). */
 export function trustedProxies(entries: readonly string[]): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
-    const [address = '', bits] = entry.split('/');
-    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(address, family);
-    else list.addSubnet(address, Number(bits), family);
+    const subnet = parseSubnet(entry);
+    // The config loader refuses such entries first (config/validate.ts).
+    if ('problem' in subnet) throw new Error(`http.trustedProxies: ${subnet.problem} (is '${entry}')`);
+    if (subnet.prefix === null) list.addAddress(subnet.address, subnet.family);
+    else list.addSubnet(subnet.address, subnet.prefix, subnet.family);
   }
   return list;
 }
