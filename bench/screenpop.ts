@@ -11,6 +11,7 @@ import { requireBuild, ROOT } from './harness/env.js';
 import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { canPin, daemonLogin, pbxYaml, popYaml, freePort, pinSelf, removeDir, runBench, sleep, startDaemon, tempDir, type Exit } from './harness/run.js';
 import { everySecond, meanMax, NPROC, procSample, waitForQuiet, type ProcSample } from './harness/sample.js';
+import { startReceiver } from './harness/receiver.js';
 import { mergeDumps, startClients, type Clients, type ClientsDump, type Counts } from './harness/sse.js';
 import { latencyStats, round, type Stats } from './harness/stats.js';
 import { analyzeRings, markdown, OPTIONS, type Options, type RingResult } from './screenpop/report.js';
@@ -19,7 +20,7 @@ import { BUFFER_PER_AGENT, calibrate, feedPaced, feedUnpaced, loadTrace, TRACE_P
 // ------------------------------------------------------------------------------------------------
 // The daemon
 
-function daemonConfig(amiPort: number, httpPort: number, dir: string, secret: string): string {
+function daemonConfig(amiPort: number, httpPort: number, dir: string, secret: string, webhookPort: number | null): string {
   return `# written by bench/screenpop.ts
 ${pbxYaml(amiPort)}calls:
   inboundContexts: [from-pstn]
@@ -27,9 +28,26 @@ ${pbxYaml(amiPort)}calls:
   extensionPattern: '^[0-9]{2,6}$'
 ${popYaml(httpPort, secret)}outbox:
   path: ${path.join(dir, 'outbox.db')}
-log:
+${webhookPort === null ? '' : `sinks:
+  - { type: webhook, name: backlog, url: 'http://127.0.0.1:${webhookPort}/backlog', concurrency: 8 }
+`}log:
   level: warn
 `;
+}
+
+/**
+ * --webhook-backlog: `rows` events waiting in the webhook sink's outbox before the daemon starts
+ * (1,000 partitions, ~700-byte call events), written with the daemon's own Outbox class.
+ */
+async function seedBacklog(dir: string, rows: number): Promise<void> {
+  const { Outbox } = (await import(path.join(ROOT, 'dist/outbox/index.js'))) as typeof import('../dist/outbox/index.js');
+  const outbox = Outbox.open(path.join(dir, 'outbox.db'));
+  const payload = (i: number) =>
+    JSON.stringify({ specVersion: '1', id: `backlog-${i}`, type: 'call.ringing', time: new Date().toISOString(), server: 'pbx1', callId: `backlog.${i % 1000}`, seq: i, direction: 'inbound', caller: { number: '+4915112345678', name: 'Acme & Sons' }, called: { number: '41004100' }, queue: null, agent: { id: '201', extension: '201', name: 'Zoë Łukasik', interface: 'PJSIP/201' }, channel: { uniqueid: '1795369726.41', name: 'PJSIP/201-00000012' }, vars: { Omlcrmcustomerid: '12345' } });
+  for (let i = 0; i < rows; i += 10_000) {
+    outbox.enqueueMany(Array.from({ length: Math.min(10_000, rows - i) }, (_, j) => ({ sink: 'backlog', partition: `backlog.${(i + j) % 1000}`, eventId: `backlog-${i + j}`, payload: payload(i + j) })));
+  }
+  outbox.close();
 }
 
 interface Sample {
@@ -81,7 +99,7 @@ async function main(): Promise<number> {
     clientProcesses: opts.clientProcs,
     cpuPlacement: pin ? `taskset: daemon on CPU ${String(daemonCpu)}; SSE clients and this process (AMI feeder, sampler) on CPU ${String(sideCpu)}; other processes on the machine not controlled` : 'not pinned (the scheduler places everything)',
     tokens: 'signed: http.tokenSecret set, one mintToken(secret, agent, 6 h) per agent, sent as ?token=',
-    daemonConfig: 'http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), sinks: [] (the screen-pop channel only), bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file',
+    daemonConfig: `http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), ${opts.webhookBacklog > 0 ? `sinks: one webhook (json, concurrency 8) to a local receiver in a child process, with ${opts.webhookBacklog} events waiting in its outbox at start` : 'sinks: [] (the screen-pop channel only)'}, bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file`,
     fill: opts.fillCallsPerAgent > 0 ? { callsPerAgent: opts.fillCallsPerAgent, calls: fillCalls, maxSeconds: opts.fillMaxSeconds, how: 'unpaced, back-to-back, as fast as the daemon reads AMI' } : null,
     memory: { settleS: opts.settle, readings: opts.readings, what: 'VmRSS and RssAnon from /proc/<daemon>/status; after settleS, read once a second until the last `readings` are within 1 MB (V8 idle GCs done) or 120 s; those last readings reported; no --expose-gc' },
     amiTimestamp: 'wall-clock ms at write time; µs digits = a per-ms counter (keeps event ids unique)',
@@ -103,8 +121,13 @@ async function main(): Promise<number> {
   const httpPort = await freePort();
   const clientsList: Clients[] = [];
   for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu));
+  const webhook = opts.webhookBacklog > 0 ? await startReceiver('child') : null;
+  if (webhook) {
+    process.stderr.write(`webhook backlog: ${opts.webhookBacklog} events in the outbox of a webhook sink to a local receiver (pid ${webhook.pid})\n`);
+    await seedBacklog(dir, opts.webhookBacklog);
+  }
   const daemonStartedAt = Date.now();
-  const daemon = startDaemon(dir, 'daemon', daemonConfig(ami.port, httpPort, dir, secret), { cpu: daemonCpu, nodeArgs: opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [] });
+  const daemon = startDaemon(dir, 'daemon', daemonConfig(ami.port, httpPort, dir, secret, webhook?.port ?? null), { cpu: daemonCpu, nodeArgs: opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [] });
   let monitor: ReturnType<typeof everySecond<Sample>> | null = null;
   let phaseName = 'start';
   const cpuOf = (phase: string) => {
@@ -121,6 +144,7 @@ async function main(): Promise<number> {
   type Msgs = { expected: number | null; received: number; callExpected: number; callReceived: number };
   let paced: { feed: FeedResult; rings: RingResult; messages: Msgs; latencyByTypeMs: Record<string, Stats>; waitedS: number; cpu: ReturnType<typeof cpuOf> } | null = null;
   let fill: { feed: FeedResult; rings: RingResult; messages: Msgs; waitedS: number; cpu: ReturnType<typeof cpuOf>; bufferedPerAgent: number; processed: { seconds: number; callsPerSec: number; framesPerSec: number } } | null = null;
+  let backlog: { seeded: number; deliveredBeforePaced: number; deliveredDuringPaced: number; deliveredPerSecDuringPaced: number; lastedThroughPaced: boolean } | null = null;
   let dump: ClientsDump | null = null;
   let heap: HeapSummary | null = null;
   let exit: Exit | null = null;
@@ -185,6 +209,7 @@ async function main(): Promise<number> {
     // ---- the paced run
     process.stderr.write(`\n== paced: ${calls} calls at ${opts.rate} calls/s (${opts.timing} timing), ${trace.frames.length} frames each\n`);
     await setPhase(1, 'paced');
+    const deliveredBefore = webhook ? await webhook.unique() : 0;
     const feed = await feedPaced(socket, trace, stamper, 0, calls, opts.rate, opts.timing, Date.now() + (opts.duration * 3 + 120) * 1000);
     process.stderr.write(`   sent ${feed.calls} calls (${feed.frames} frames) in ${feed.seconds} s (${feed.framesPerSecAchieved} frames/s; write lateness p99 ${feed.lateMs?.p99} ms, max ${feed.lateMs?.max} ms)\n`);
     // agent.status busy/idle come once per call only when an agent's calls never overlap (the
@@ -193,6 +218,12 @@ async function main(): Promise<number> {
     const expectedCallPaced = calls * cal.callMessagesPerCallToAgent;
     const expectedPaced = calls * cal.messagesPerCallToAgent;
     const w = await waitMessages(expectedCallPaced, overlap ? null : expectedPaced, 120);
+    if (webhook) {
+      const deliveredAfter = await webhook.unique();
+      backlog = { seeded: opts.webhookBacklog, deliveredBeforePaced: deliveredBefore, deliveredDuringPaced: deliveredAfter - deliveredBefore, deliveredPerSecDuringPaced: round((deliveredAfter - deliveredBefore) / feed.seconds, 0), lastedThroughPaced: deliveredAfter < opts.webhookBacklog };
+      process.stderr.write(`   webhook: ${backlog.deliveredDuringPaced} events delivered during the paced run (${backlog.deliveredPerSecDuringPaced}/s), ${deliveredBefore} before it; backlog ${backlog.lastedThroughPaced ? 'still there at its end' : 'GONE before its end'}\n`);
+      if (!backlog.lastedThroughPaced) problems.push(`the webhook backlog (${opts.webhookBacklog}) was delivered before the paced run ended: raise --webhook-backlog`);
+    }
     phaseName = 'after paced';
     const cpuPaced = cpuOf('paced');
     const mid = mergeDumps(await Promise.all(clientsList.map((c) => c.dump())));
@@ -277,6 +308,7 @@ async function main(): Promise<number> {
     exit = await daemon.stop(problems);
     for (const c of clientsList) await c.close();
     await ami.close();
+    await webhook?.close();
   }
   const died = daemon.died();
   if (died) problems.push(died);
@@ -314,6 +346,7 @@ async function main(): Promise<number> {
     memory,
     perAgentKB: perAgent,
     paced,
+    webhookBacklog: backlog,
     fill,
     heapSnapshot: heap,
     keepAliveComments: dump?.comments ?? null,

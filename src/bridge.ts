@@ -1,3 +1,7 @@
+// Why this file is long: it is the one place that wires the parts together (source, normalizer,
+// contract gate, call ledger, sinks and the delivery thread, HTTP server, reload), and the
+// hand-over of each AMI read's events (send, flush) belongs with that wiring.
+//
 // The controller. The whole architecture in one sentence: one source (src/sources/registry.ts)
 // emits PBX input, the normalizer turns it into contract events, and every sink
 // (src/sinks/registry.ts) receives every event that passes the contract. A delivery node's
@@ -20,6 +24,7 @@ import type { CallTracker, IdSource } from './normalizer/tracker.js';
 import { HttpServer, type HttpServerContext } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
+import { DeliveryThread } from './sinks/delivery-thread.js';
 import { CallLedger } from './outbox/call-ledger.js';
 import type { Cap } from './normalizer/state.js';
 import { PresenceSync } from './presence/sync.js';
@@ -67,6 +72,12 @@ export class Bridge {
   private outbox: Outbox | null = null;
   /** What each call in progress has told, beside the outbox (only when a durable sink uses it). */
   private ledger: CallLedger | null = null;
+  /** Where durable sinks run when `outbox.deliveryThread` (src/sinks/delivery-thread.ts); started by the first. */
+  private deliveryThread: DeliveryThread | null = null;
+  /** The delivery thread keeps the call ledger (a PBX source): each batch is recorded there. */
+  private ledgerOnThread = false;
+  /** Events the durable sinks have not taken yet: the current AMI read's (flush). */
+  private pending: BridgeEvent[] = [];
   /** Caps hit and not yet back below 90 %: logged once per episode, counted every time. */
   private readonly capsLogged = new Set<Cap>();
   /** The HTTP server (agent page, event streams, widget, API), when `http` is configured. */
@@ -94,8 +105,19 @@ export class Bridge {
       sseClients: () => this.screenpop?.streams ?? 0,
       outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.sinks.durable] } : null),
       stalledAfterMs: () => this.config.outbox.stalledAfterMs,
+      deliveryThreadPending: () => this.deliveryThread?.pending ?? 0,
     });
-    this.sinks = new SinkSet({ log: this.log, outbox: this.openOutbox, userAgent: USER_AGENT, onOutcome: (name, outcome) => this.metrics.outcome(name, outcome) });
+    this.sinks = new SinkSet({
+      log: this.log,
+      outbox: this.openOutbox,
+      userAgent: USER_AGENT,
+      onOutcome: (name, outcome) => this.metrics.outcome(name, outcome),
+      // Not for an in-memory outbox (another thread cannot open it), nor on a delivery node: a
+      // bus message is acknowledged once its event is in the outbox, which must then be at once.
+      ...(ctx.config.outbox.deliveryThread && outboxPath(ctx.config) !== ':memory:' && pickSource(ctx.config, ctx.replay !== undefined).kind !== 'nats'
+        ? { deliveryThread: this.openDeliveryThread }
+        : {}),
+    });
     this.invalid = new InvalidEvents({
       log: this.log.child({ module: 'contract' }),
       outbox: () => this.outbox,
@@ -131,6 +153,12 @@ export class Bridge {
       // A restart goes on with the calls the previous run had announced (src/outbox/call-ledger.ts).
       this.ledger = CallLedger.open(this.outbox.database, { log: this.log.child({ module: 'call-ledger' }), maxCalls: config.calls.maxInProgress, maxAgents: config.calls.maxAgents });
       const saved = this.ledger.load();
+      if (this.deliveryThread) {
+        // From now on the delivery thread records each event, in the transaction of its batch.
+        this.deliveryThread.useLedger(config.calls.maxInProgress, config.calls.maxAgents);
+        this.ledger = null;
+        this.ledgerOnThread = true;
+      }
       this.tracker.restore(saved.calls, saved.agents);
       if (saved.calls.length > 0) this.log.info({ calls: saved.calls.length, agents: saved.agents.length }, 'call ledger: calls in progress at the last stop continue (ended at the first resync if the PBX no longer has them)');
     }
@@ -202,10 +230,7 @@ export class Bridge {
         next: (event) => {
           if (!this.admit(event)) return;
           if (current?.kind === 'snapshot' && event.type === 'call.hangup') this.onReconciled(normalizerLog, event, current.trigger ?? 'reconnect');
-          // The ledger records what the call has emitted in the same transaction as the outbox
-          // takes the event, so a restart never repeats or forgets it.
-          if (this.ledger) this.ledger.accept(event, () => this.send(event));
-          else this.send(event);
+          this.send(event);
           metrics.event(event, receivedAt);
         },
         complete: () => done(),
@@ -338,9 +363,13 @@ export class Bridge {
       }
     }
     this.subscription?.unsubscribe();
+    // Whatever the last read produced reaches the outbox before the sinks stop.
+    this.flush();
     // No new streams or requests; open streams end when the screen-pop sink stops below.
     const closing = this.http?.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the HTTP server failed'));
     await this.sinks.stop();
+    await this.deliveryThread?.close();
+    this.deliveryThread = null;
     await closing;
     this.ledger = null;
     try {
@@ -351,6 +380,22 @@ export class Bridge {
     this.outbox = null;
     this.events$.complete();
   }
+
+  /** The thread webhook deliveries run on (src/sinks/delivery-thread.ts), started with the first webhook sink. */
+  private readonly openDeliveryThread = (): DeliveryThread => {
+    this.deliveryThread ??= new DeliveryThread({
+      outboxPath: outboxPath(this.config),
+      busyTimeoutMs: 5000,
+      synchronous: this.config.outbox.synchronous,
+      userAgent: USER_AGENT,
+      log: this.log.child({ module: 'delivery-thread' }),
+      server: this.config.pbx.name,
+      onOutcome: (name, outcome) => this.metrics.outcome(name, outcome),
+      onPressure: (high) => (high ? this.source?.pause?.() : this.source?.resume?.()),
+      onRestart: () => this.metrics.deliveryThreadRestart(),
+    });
+    return this.deliveryThread;
+  };
 
   /** The durable outbox, opened when the first durable sink asks for it. */
   private openOutbox = (): Outbox => {
@@ -369,6 +414,9 @@ export class Bridge {
   private deliver(event: BridgeEvent): boolean {
     if (!this.admit(event)) return false;
     this.send(event);
+    // A bus source acknowledges the message when this returns: its event must be in the outbox
+    // by then (delivery nodes run their sinks on the main thread: see the constructor).
+    this.flush();
     return true;
   }
 
@@ -380,11 +428,49 @@ export class Bridge {
     return false;
   }
 
-  /** Hands an admitted event to every sink and to events$. */
+  /**
+   * Hands an admitted event to every sink and to events$: at once to the sinks that keep nothing
+   * (screen pop, log), and to the durable ones (webhook, nats) in the batch of everything the
+   * current AMI read produces (flush).
+   */
   private send(event: BridgeEvent): void {
-    this.sinks.deliver(event);
+    this.sinks.deliverNow(event);
     this.events$.next(event);
+    this.pending.push(event);
+    if (this.pending.length === 1) queueMicrotask(this.flush);
   }
+
+  /**
+   * Hands the durable sinks everything the current AMI read produced. The normalizer handles one
+   * AMI read (or one ARI message) synchronously; the microtask queued by its first event runs when
+   * that read is done and hands all of its events over at once: to the delivery thread (one
+   * message; it writes them in one transaction: src/sinks/delivery-thread.ts says where an event
+   * becomes durable), or without one, here, in ONE transaction: the call ledger's record of each
+   * and every durable sink's outbox rows (and a webhook preset's call state), one commit instead
+   * of one per event. The dispatchers are told after the commit (their notify is a later
+   * microtask), so they never look before the rows are there.
+   */
+  private readonly flush = (): void => {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    if (this.deliveryThread) return this.deliveryThread.accept(batch, this.sinks.threadedNames(), this.ledgerOnThread);
+    const deliver = (event: BridgeEvent) => this.sinks.deliverDurable(event);
+    // The ledger records what each call has emitted in the same transaction as the outbox takes
+    // its events, so a restart never repeats or forgets one.
+    if (this.ledger) return this.ledger.acceptBatch(batch, deliver);
+    const outbox = this.outbox;
+    if (!outbox) {
+      for (const event of batch) deliver(event);
+      return;
+    }
+    try {
+      outbox.batch(() => batch.forEach(deliver));
+    } catch (err) {
+      this.log.error({ err, events: batch.length }, 'outbox: could not write a batch of events in one transaction; writing them one by one');
+      for (const event of batch) deliver(event);
+    }
+  };
 
   /**
    * A call the live-channel snapshot ended: none of its channels is left, and its Hangup never

@@ -117,7 +117,13 @@ export function summarizeCpuProfile(file: string, byDir = false, top = 25): { bu
 }
 
 /** The profile node --cpu-prof-dir=`dir` wrote, summed up; undefined if there is none. */
-export function profileIn(dir: string, byDir = false): ReturnType<typeof summarizeCpuProfile> | undefined {
-  const file = fs.existsSync(dir) ? fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined;
-  return file ? summarizeCpuProfile(path.join(dir, file), byDir) : undefined;
+/**
+ * The CPU profile(s) node --cpu-prof wrote in `dir`: one per thread. The busiest is summarized at
+ * the top level (the main thread), every other thread under `threads` (the delivery thread).
+ */
+export function profileIn(dir: string, byDir = false): (ReturnType<typeof summarizeCpuProfile> & { threads?: Array<ReturnType<typeof summarizeCpuProfile>> }) | undefined {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  const all = files.map((f) => summarizeCpuProfile(path.join(dir, f), byDir)).sort((a, b) => b.busyMs - a.busyMs);
+  const [main, ...threads] = all;
+  return main ? { ...main, ...(threads.length > 0 ? { threads } : {}) } : undefined;
 }

@@ -95,6 +95,11 @@ export const OPTIONS = {
   readings: [5, 1, 60],
   'quiet-wait': [120, 0, 3600],
   'heap-snapshot': false,
+  /**
+   * Rows put in the outbox of a webhook sink (to a local receiver) before the daemon starts, so
+   * that the paced run happens while the delivery thread works through a backlog; 0: no webhook.
+   */
+  'webhook-backlog': [0, 0, 5_000_000],
 } as const;
 
 export type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'] & { timing: 'recorded' | 'back-to-back'; pin: 'auto' | 'none' };
@@ -123,6 +128,8 @@ export function markdown(meta: Record<string, unknown>, r: Record<string, unknow
     rows.push(`| ${name} | ${x.feed.calls} (${x.feed.callsPerSecAchieved}) | ${x.rings.ringsExpected} | ${x.rings.ringsReceived} | ${x.rings.lost} | ${x.rings.duplicates} | ${x.rings.wrongAgent} | ${l.p50} | ${l.p95} | ${l.p99} | ${l.max} | ${dash(s.p50)} / ${dash(s.p99)} | ${x.messages.callReceived}/${x.messages.callExpected} | ${x.messages.received}${x.messages.expected === null ? " (agents' calls overlap: not checked)" : `/${x.messages.expected}`} |`);
   };
   if (pc) ringRow(`paced ${opts.rate}/s, ${opts.timing}`, pc);
+  const bl = r.webhookBacklog as { seeded: number; deliveredDuringPaced: number; deliveredPerSecDuringPaced: number; lastedThroughPaced: boolean } | null;
+  if (bl) rows.push('', `Webhook backlog: ${bl.seeded} events waiting at start; ${bl.deliveredDuringPaced} delivered during the paced run (${bl.deliveredPerSecDuringPaced}/s), ${bl.lastedThroughPaced ? 'the backlog lasted through it' : 'the backlog was GONE before it ended'}.`, '');
   if (fl) ringRow('fill (unpaced, for memory; latency is queueing, not the figure asked for)', fl);
   if (pc) {
     rows.push('');

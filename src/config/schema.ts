@@ -108,6 +108,8 @@ export interface OutboxConfig {
   synchronous: 'normal' | 'full';
   /** A sink with events waiting and no delivery for this long is stalled (/readyz not ready); 0: off. */
   stalledAfterMs: number;
+  /** Webhook deliveries on a thread of their own (src/sinks/delivery-thread.ts); false: on the main thread. */
+  deliveryThread: boolean;
 }
 
 export interface BridgeConfig {
@@ -395,6 +397,8 @@ function sinksSchema(): JsonSchema {
     type: 'array',
     description: 'Where events are delivered. Each entry has a `type` (one of the registered sinks) and that sink\'s keys.',
     default: [{ type: 'log' }],
+    // A sink's name keys its rows in the outbox and its metrics: two sinks cannot share one.
+    uniqueBy: [{ key: 'name' }],
     items: { type: 'object', discriminator: { propertyName: 'type' }, oneOf: branches },
   };
 }
@@ -423,6 +427,12 @@ const outboxSchema: JsonSchema = {
       default: 600000,
       description:
         'A durable sink that has had events waiting this long and delivered none for this long is stalled: /readyz answers 503 naming it, and crm_bridge_sink_stalled is 1. 0 turns the check off. Default 10 minutes.',
+    },
+    deliveryThread: {
+      type: 'boolean',
+      default: true,
+      description:
+        'Webhook deliveries (HTTP, retries, the outbox bookkeeping of each attempt) run on a thread of their own, so a burst of AMI input and a busy CRM each get a core. false: on the main thread (a one-core machine).',
     },
   },
 };

@@ -20,6 +20,8 @@ export interface MetricsSources {
   outbox(): { outbox: Outbox; sinks: string[] } | null;
   /** `outbox.stalledAfterMs`: how long a sink may have events waiting and deliver none (0: never stalled). */
   stalledAfterMs?(): number;
+  /** Events handed to the delivery thread and not yet committed (0 without one). */
+  deliveryThreadPending?(): number;
 }
 
 export class BridgeMetrics implements HttpMetrics {
@@ -41,6 +43,7 @@ export class BridgeMetrics implements HttpMetrics {
   private readonly authFailures: Counter<'reason'>;
   /** One counter for every bound of the bridge, by `cap`: calls, agents, and the SSE stream caps. */
   private readonly capsHit: Counter<'cap'>;
+  private readonly threadRestarts: Counter;
   private lastAmiState: string | null = null;
   /** Per durable sink, its last successful delivery (epoch ms). */
   private readonly lastDelivery = new Map<string, number>();
@@ -134,6 +137,15 @@ export class BridgeMetrics implements HttpMetrics {
       },
     });
     new Gauge({
+      name: `${p}delivery_thread_pending_events`,
+      help: 'Events handed over to the delivery thread and not yet committed to the outbox (the reader pauses at 20000).',
+      registers,
+      collect() {
+        this.set(sources.deliveryThreadPending?.() ?? 0);
+      },
+    });
+    this.threadRestarts = new Counter({ name: `${p}delivery_thread_restarts_total`, help: 'Times the delivery thread exited on its own and was started again.', registers });
+    new Gauge({
       name: `${p}sse_clients`,
       help: 'Open event streams (agent pages, widgets, supervisors).',
       registers,
@@ -218,6 +230,10 @@ export class BridgeMetrics implements HttpMetrics {
       this.deliveryLatency.observe({ sink }, Math.max(0, now - o.item.createdAt) / 1000);
       this.lastDelivery.set(sink, now);
     }
+  }
+
+  deliveryThreadRestart(): void {
+    this.threadRestarts.inc();
   }
 
   normalizerError(): void {

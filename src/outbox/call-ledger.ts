@@ -44,6 +44,7 @@ const SCHEMA = `
 export class CallLedger {
   private readonly stmt;
   private readonly tx;
+  private readonly batchTx;
 
   private constructor(
     private readonly db: Database.Database,
@@ -59,6 +60,12 @@ export class CallLedger {
     this.tx = db.transaction((event: BridgeEvent, deliver: () => void, now: number) => {
       this.record(event, now);
       deliver();
+    });
+    this.batchTx = db.transaction((events: readonly BridgeEvent[], deliver: (event: BridgeEvent) => void, now: number) => {
+      for (const event of events) {
+        this.record(event, now);
+        deliver(event);
+      }
     });
   }
 
@@ -104,6 +111,21 @@ export class CallLedger {
     } catch (err) {
       this.opts.log?.error({ err, eventId: event.id }, 'call ledger: could not record an event; delivered it anyway (a restart may repeat its call)');
       if (!delivered) deliver();
+    }
+  }
+
+  /**
+   * accept() for several events in ONE transaction (one commit): the bridge hands over everything
+   * one AMI read produced at once (src/bridge.ts, flush). Should the transaction fail, it was
+   * rolled back whole (the sinks' rows and call states with it), and each event is taken again
+   * on its own, as accept() does.
+   */
+  acceptBatch(events: readonly BridgeEvent[], deliver: (event: BridgeEvent) => void, now = Date.now()): void {
+    try {
+      this.batchTx(events, deliver, now);
+    } catch (err) {
+      this.opts.log?.error({ err, events: events.length }, 'call ledger: could not record a batch of events; taking them one by one');
+      for (const event of events) this.accept(event, () => deliver(event), now);
     }
   }
 

@@ -107,6 +107,9 @@ export class Dispatcher {
   private readonly inFlight = new Map<string, InFlight>();
   private timer: { handle: unknown; at: number } | null = null;
   private pumpQueued = false;
+  private turnQueued = false;
+  /** Delivered, not yet written to the outbox (flushAcks). */
+  private acks: Array<{ item: OutboxItem; attempt: number; durationMs: number }> = [];
   private state: 'idle' | 'running' | 'stopped' = 'idle';
 
   constructor(
@@ -150,12 +153,17 @@ export class Dispatcher {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.clearTimer();
-    if (this.inFlight.size === 0) return;
-    const all = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
-    if (await this.within(all(), deadlineMs)) return;
-    this.opts.log.warn({ sink: this.opts.sink, inFlight: this.inFlight.size, deadlineMs }, 'deliveries still in flight at the stop deadline; aborted (they stay in the outbox)');
-    for (const f of this.inFlight.values()) f.controller.abort(new Error('dispatcher stopping'));
-    await this.within(all(), ABORT_GRACE_MS);
+    try {
+      if (this.inFlight.size === 0) return;
+      const all = () => Promise.all([...this.inFlight.values()].map((f) => f.done));
+      if (await this.within(all(), deadlineMs)) return;
+      this.opts.log.warn({ sink: this.opts.sink, inFlight: this.inFlight.size, deadlineMs }, 'deliveries still in flight at the stop deadline; aborted (they stay in the outbox)');
+      for (const f of this.inFlight.values()) f.controller.abort(new Error('dispatcher stopping'));
+      await this.within(all(), ABORT_GRACE_MS);
+    } finally {
+      // What was delivered is written before the outbox closes.
+      this.flushAcks();
+    }
   }
 
   private schedulePump(): void {
@@ -174,16 +182,19 @@ export class Dispatcher {
     const now = this.clock.now();
     let next: number | null;
     try {
+      this.flushAcks();
       const free = concurrency - this.inFlight.size;
+      let started = 0;
       if (free > 0) {
-        // In-flight heads are still in the outbox and still due: ask for enough rows to skip them.
-        for (const item of this.outbox.due(sink, now, free + this.inFlight.size)) {
-          if (this.inFlight.size >= concurrency) break;
-          if (!this.inFlight.has(item.partition)) this.begin(item);
+        // In-flight heads are still in the outbox and still due: the outbox leaves them out.
+        for (const item of this.outbox.due(sink, now, free, new Set(this.inFlight.keys()))) {
+          this.begin(item);
+          started += 1;
         }
       }
-      // Rows due now but left for lack of a slot start when a slot frees; only later ones need the timer.
-      next = this.outbox.nextAttemptAfter(sink, now);
+      // Rows due now but left for lack of a slot start when a slot frees; only later ones need
+      // the timer, and while every slot is taken the next look comes with the next free slot.
+      next = started === Math.max(0, free) ? (this.timer?.at ?? null) : this.outbox.nextAttemptAfter(sink, now);
     } catch (err) {
       this.opts.log.error({ err, sink }, `outbox unavailable; trying again in ${OUTBOX_ERROR_PAUSE_MS} ms`);
       next = now + OUTBOX_ERROR_PAUSE_MS;
@@ -213,8 +224,45 @@ export class Dispatcher {
     this.inFlight.set(item.partition, flight);
     flight.done = this.attempt(item, controller).finally(() => {
       this.inFlight.delete(item.partition);
-      this.schedulePump();
+      if (this.acks.length > 0) this.scheduleTurn();
+      else this.schedulePump();
     });
+  }
+
+  /**
+   * Deliveries that end in the same turn of the event loop are acknowledged together: one
+   * transaction (one commit) for all of them, then one look for new heads. setImmediate runs
+   * after every I/O callback of this turn, so the responses that came in together are all in.
+   */
+  private scheduleTurn(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    setImmediate(() => {
+      this.turnQueued = false;
+      this.flushAcks();
+      this.pump();
+    });
+  }
+
+  /**
+   * Writes the acknowledgements waiting since the last turn, and only then reports them
+   * delivered: an outcome `delivered` means the row is gone. Should the write fail, the rows are
+   * still in the outbox and will be sent again (at least once).
+   */
+  private flushAcks(): void {
+    if (this.acks.length === 0) return;
+    const acks = this.acks;
+    this.acks = [];
+    try {
+      this.outbox.ackMany(acks.map((a) => a.item), this.clock.now());
+    } catch (err) {
+      this.opts.log.error({ err, sink: this.opts.sink, events: acks.length }, 'could not record deliveries in the outbox; those events will be attempted again');
+      return;
+    }
+    for (const { item, attempt, durationMs } of acks) {
+      this.opts.log.debug({ sink: this.opts.sink, eventId: item.eventId, partition: item.partition, attempt: `${attempt}/${this.opts.maxAttempts}` }, 'delivered');
+      this.emit({ kind: 'delivered', item, attempt, durationMs });
+    }
   }
 
   private async attempt(item: OutboxItem, controller: AbortController): Promise<void> {
@@ -262,9 +310,9 @@ export class Dispatcher {
     const at = `${attempt}/${maxAttempts}`;
     const base = { sink, eventId: item.eventId, partition: item.partition, attempt: at };
     if (result.ok) {
-      this.outbox.ack(item, now);
-      log.debug(base, 'delivered');
-      return this.emit({ kind: 'delivered', item, attempt , durationMs });
+      // Written with the others of this turn (flushAcks).
+      this.acks.push({ item, attempt, durationMs });
+      return;
     }
     // Error texts quote URLs (undici's messages, a receiver's echo): no credential may reach the
     // log or the dead letters through them.

@@ -217,6 +217,7 @@ export class Outbox {
   private readonly stmt;
   private readonly enqueueTx;
   private readonly ackTx;
+  private readonly ackManyTx;
   private readonly deadTx;
 
   private constructor(
@@ -236,8 +237,12 @@ export class Outbox {
         UPDATE outbox SET next_attempt_at = @now
         WHERE seq = (SELECT seq FROM outbox WHERE sink = @sink AND partition = @partition ORDER BY seq LIMIT 1)
           AND next_attempt_at IS NULL`),
-      due: prepare<OutboxRow>(`
-        SELECT * FROM outbox WHERE sink = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`),
+      // The payload is read only for the heads a dispatcher starts (payloadOf): the heads it has
+      // in flight are due too, and come back on every look.
+      due: prepare<Omit<OutboxRow, 'payload'>>(`
+        SELECT seq, sink, partition, event_id, attempts, created_at, next_attempt_at, last_error
+        FROM outbox WHERE sink = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`),
+      payloadOf: prepare<{ payload: string }>(`SELECT payload FROM outbox WHERE seq = ?`),
       nextAttemptAt: prepare<{ t: number | null }>(`
         SELECT MIN(next_attempt_at) AS t FROM outbox WHERE sink = ? AND next_attempt_at > ?`),
       delete: prepare(`DELETE FROM outbox WHERE seq = ?`),
@@ -256,6 +261,12 @@ export class Outbox {
 
     this.enqueueTx = db.transaction((entries: readonly EnqueueEntry[], now: number) => {
       for (const e of entries) this.stmt.insert.run({ sink: e.sink, partition: e.partition, eventId: e.eventId, payload: e.payload, now });
+    });
+    this.ackManyTx = db.transaction((items: readonly OutboxItem[], now: number) => {
+      for (const item of items) {
+        this.stmt.delete.run(item.seq);
+        this.stmt.promote.run({ sink: item.sink, partition: item.partition, now });
+      }
     });
     this.ackTx = db.transaction((item: OutboxItem, now: number) => {
       this.stmt.delete.run(item.seq);
@@ -326,6 +337,14 @@ export class Outbox {
     this.tracked(() => this.stmt.insert.run({ sink, partition, eventId, payload, now }));
   }
 
+  /**
+   * Runs `write` (enqueues, and whatever else the caller writes in this file) in one transaction:
+   * one commit for all of it. Inside one already, it is a savepoint of that one.
+   */
+  batch(write: () => void): void {
+    this.db.transaction(write)();
+  }
+
   /** Accepts several rows in one transaction (one commit): all of them or none. */
   enqueueMany(entries: readonly EnqueueEntry[], now = Date.now()): void {
     this.tracked(() => this.enqueueTx(entries, now));
@@ -345,11 +364,19 @@ export class Outbox {
   // --- used by the Dispatcher ---------------------------------------------------------------
 
   /**
-   * Heads of `sink` whose time has come, oldest due first. Includes heads being delivered right
-   * now (the outbox does not know about deliveries): ask for `free slots + deliveries in flight`.
+   * At most `limit` heads of `sink` whose time has come, oldest due first, leaving out the
+   * partitions in `skip` (the dispatcher's deliveries in flight: the outbox does not know about
+   * them, and their heads are still due).
    */
-  due(sink: string, now: number, limit: number): OutboxItem[] {
-    return this.stmt.due.all(sink, now, limit).map(toItem);
+  due(sink: string, now: number, limit: number, skip?: ReadonlySet<string>): OutboxItem[] {
+    const items: OutboxItem[] = [];
+    for (const row of this.stmt.due.all(sink, now, limit + (skip?.size ?? 0))) {
+      if (items.length >= limit) break;
+      if (skip?.has(row.partition)) continue;
+      const payload = this.stmt.payloadOf.get(row.seq)?.payload;
+      if (payload !== undefined) items.push(toItem({ ...row, payload }));
+    }
+    return items;
   }
 
   /** The earliest next attempt of `sink` after `now`, or null if nothing is scheduled later. */
@@ -360,6 +387,11 @@ export class Outbox {
   /** Delivered: deletes the row; the next row of its partition becomes due. */
   ack(item: OutboxItem, now = Date.now()): void {
     this.ackTx(item, now);
+  }
+
+  /** ack() for several rows in one transaction (one commit): what a dispatcher delivered in one turn. */
+  ackMany(items: readonly OutboxItem[], now = Date.now()): void {
+    this.ackManyTx(items, now);
   }
 
   /** A failed attempt to be retried at `nextAttemptAt`; the partition waits until then. */

@@ -222,6 +222,7 @@ class NatsSink implements Sink {
 export const natsSink: SinkDefinition<NatsSinkConfig> = {
   type: 'nats',
   schema,
+  durable: true,
   create: (config, ctx) => new NatsSink(config, ctx),
   validate(config) {
     const problems: Array<{ path: Array<string | number>; message: string }> = [];

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
+import type { DeliveryThread, ThreadSink } from './delivery-thread.js';
 import { SINKS } from './registry.js';
 import type { Sink } from './sink.js';
 
@@ -20,6 +21,8 @@ export interface SinkSetContext {
   outbox: () => Outbox;
   userAgent: string;
   onOutcome: (sink: string, outcome: DeliveryOutcome) => void;
+  /** The thread deliveries run on (src/sinks/delivery-thread.ts), started on first use; absent: the main thread. */
+  deliveryThread?: () => DeliveryThread;
 }
 
 export class SinkSet {
@@ -47,10 +50,34 @@ export class SinkSet {
     return (this.sinks.find((s) => s instanceof cls) as T | undefined) ?? null;
   }
 
+  /** Sinks that write to the outbox (SinkDefinition.durable): they take events in batches. */
+  private readonly batched = new WeakSet<Sink>();
+  /** Durable sinks that run on the delivery thread (SinkSetContext.deliveryThread). */
+  private readonly threaded = new WeakSet<Sink>();
+
+  /** The names of the running sinks that are on the delivery thread: a batch goes to these. */
+  threadedNames(): string[] {
+    return this.sinks.filter((s) => this.threaded.has(s)).map((s) => s.name);
+  }
+
   /** Hands an event to every sink; one that throws does not keep it from the others. */
   deliver(event: BridgeEvent): void {
+    this.deliverNow(event);
+    this.deliverDurable(event);
+  }
+
+  /**
+   * The first half of deliver(): the sinks that do not write to the outbox (screen pop, log),
+   * at once. Every event passes here exactly once, also when no such sink runs.
+   */
+  deliverNow(event: BridgeEvent): void {
     this.held?.push(event);
-    this.deliverTo(this.sinks, event);
+    this.deliverTo(this.sinks, event, false);
+  }
+
+  /** The second half: the durable sinks, called by the bridge inside its batch's transaction. */
+  deliverDurable(event: BridgeEvent): void {
+    this.deliverTo(this.sinks, event, true);
   }
 
   /** A reload: the implied sinks take their new entry in place (their open streams stay). */
@@ -115,10 +142,21 @@ export class SinkSet {
 
   /** The sinks listed under `sinks:`, each built by its row of the sink table. */
   private create(config: SinksConfig): Sink[] {
+    const names = new Set<string>();
     return config.sinks.map((entry, i) => {
       const def = SINKS[entry.type];
       if (!def || def.implied) throw new Error(`sinks[${i}].type: unknown sink type '${entry.type}'`);
-      return this.build(def, entry, config, this.ctx.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` }));
+      const log = this.ctx.log.child({ module: 'sink', sink: entry.name ?? `${entry.type}#${i}` });
+      let sink = this.build(def, entry, config, log);
+      // A name keys the sink's outbox rows: two sinks with the same default name (two webhooks to
+      // one host) must not take each other's rows. The later ones get `#2`, `#3`… by position,
+      // the same at every start. (Names given in the config are unique: config/schema.ts.)
+      for (let n = 2; names.has(sink.name) && entry.name === undefined; n++) {
+        const name = `${this.build(def, entry, config, log).name}#${n}`;
+        if (!names.has(name)) sink = this.build(def, { ...entry, name } as typeof entry, config, log);
+      }
+      names.add(sink.name);
+      return sink;
     });
   }
 
@@ -145,12 +183,26 @@ export class SinkSet {
       },
       userAgent: this.ctx.userAgent,
       onOutcome: this.ctx.onOutcome,
+      ...(this.ctx.deliveryThread ? { deliveryThread: this.ctx.deliveryThread } : {}),
     });
+    if (def.durable && this.ctx.deliveryThread) {
+      // Built here only for its name: the sink itself runs on the delivery thread.
+      sink = new ThreadedSink(sink.name, { type: def.type, name: sink.name, config: entry }, this.ctx.deliveryThread, () => {
+        this.durable.add(sink?.name ?? '');
+        this.ctx.outbox();
+      });
+      this.threaded.add(sink);
+    }
+    if (def.durable) this.batched.add(sink);
     return sink;
   }
 
-  private deliverTo(sinks: readonly Sink[], event: BridgeEvent): void {
+  /** To `sinks`, or only to the durable ones (true) or only to the others (false). */
+  private deliverTo(sinks: readonly Sink[], event: BridgeEvent, durable?: boolean): void {
+    // On the thread: the bridge hands it whole batches (src/bridge.ts, flush).
+    if (durable === true && this.ctx.deliveryThread) return;
     for (const sink of sinks) {
+      if (durable !== undefined && this.batched.has(sink) !== durable) continue;
       try {
         sink.deliver(event);
       } catch (err) {
@@ -158,5 +210,33 @@ export class SinkSet {
         this.ctx.log.error({ err, sink: sink.name, eventId: event.id }, 'sink threw while accepting an event');
       }
     }
+  }
+}
+
+/**
+ * A durable sink that runs on the delivery thread: its stand-in in the set, so that starting,
+ * stopping and reloading work as for any other sink. Events reach the thread in batches (the
+ * bridge's flush); deliver() is only for events held across a reload, for this sink alone.
+ */
+class ThreadedSink implements Sink {
+  constructor(
+    readonly name: string,
+    private readonly spec: ThreadSink,
+    private readonly thread: () => DeliveryThread,
+    private readonly openOutbox: () => void,
+  ) {}
+
+  async start(): Promise<void> {
+    // The main thread opens the file first (creating it, migrating it): the thread finds it ready.
+    this.openOutbox();
+    await this.thread().register(this.spec);
+  }
+
+  deliver(event: BridgeEvent): void {
+    this.thread().accept([event], [this.name], false);
+  }
+
+  stop(): Promise<void> {
+    return this.thread().unregister(this.name);
   }
 }

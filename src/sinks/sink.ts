@@ -51,4 +51,10 @@ export interface SinkDefinition<C extends { type: string } = { type: string }, S
    * its open streams stay.
    */
   implied?(config: S): C | null;
+  /**
+   * The sink writes each event to the outbox (webhook, nats): it runs on the delivery thread
+   * (src/sinks/delivery-thread.ts), or without one takes events in batches, one transaction per
+   * AMI read with the call ledger (src/bridge.ts, flush), instead of one by one.
+   */
+  durable?: boolean;
 }

@@ -4,7 +4,8 @@
 import type { Agent as HttpAgent } from 'undici';
 import { type BridgeEvent, type CallEvent, type EventType, isCallEvent } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
-import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
+import type { Logger } from 'pino';
+import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type DispatcherOptions, type Outbox, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
 import { appendParams, compileBody, compileHeader, compileParams, compileUrl, isHeaderName, templateVars, TemplateError, type CompiledTemplate, type CompiledUrl, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
@@ -197,12 +198,138 @@ function passesFilter(config: WebhookSinkConfig, w: ResolvedWebhook, e: BridgeEv
   return true;
 }
 
+/** Outcomes of one sink's attempts, for metrics (SinkContext.onOutcome without the sink's name). */
+type OutcomeListener = (outcome: DeliveryOutcome) => void;
+
+/**
+ * The dispatcher options of a webhook sink: the same on the main thread and on the delivery thread.
+ */
+export function dispatcherOptions(config: WebhookSinkConfig, name: string): Omit<DispatcherOptions, 'log' | 'onOutcome'> {
+  const timeouts = { connectTimeoutMs: config.timeouts.connectMs, readTimeoutMs: config.timeouts.readMs };
+  return {
+    sink: name,
+    concurrency: config.concurrency,
+    retry: config.retry,
+    maxAttempts: config.maxAttempts,
+    maxAgeMs: config.maxAgeMs,
+    // Whatever the HTTP client does, an attempt ends and frees its slot by then (plus the
+    // OAuth2 token fetch, which has its own readMs timeout).
+    attemptTimeoutMs: attemptDeadlineMs(timeouts) + config.timeouts.readMs,
+  };
+}
+
+/**
+ * For a sink that sends each event as it is (JSON, the default body, no parameters) to a URL
+ * with fixed headers, the request without its body: the stored row IS the body (the outbox
+ * keeps JSON.stringify(event)), so a delivery needs neither to parse it nor to serialize it
+ * again. Null when anything in the request depends on the event.
+ */
+function passthrough(w: ResolvedWebhook, userAgent: string): PreparedRequest | null {
+  const fixed = (t: { names: readonly string[] }) => t.names.length === 0;
+  const noParams = w.params.every((p) => fixed(p) && p.render({}).length === 0);
+  if (w.format !== 'json' || w.body || w.extra || w.routes.size > 0 || !noParams || !fixed(w.url) || !w.headers.every(([, t]) => fixed(t))) return null;
+  const url = w.url.render({});
+  const protocol = URL.canParse(url) ? new URL(url).protocol : null;
+  if (protocol !== 'http:' && protocol !== 'https:') return null;
+  // The same headers, in the same order, as buildRequest gives.
+  const headers: Record<string, string> = { 'user-agent': userAgent };
+  for (const [name, t] of w.headers) headers[name] = t.render({});
+  headers['content-type'] = 'application/json';
+  return { method: w.method, url, headers, body: null };
+}
+
+/**
+ * Takes a webhook sink's rows out of the outbox and sends them: the Dispatcher (order, retries,
+ * dead letters) with the sink's HTTP client, auth and signatures. Like the whole sink, it runs on
+ * the delivery thread (src/sinks/delivery-thread.ts), or on the main thread when there is none.
+ */
+export class WebhookDelivery {
+  private readonly resolved: ResolvedWebhook;
+  private readonly http: HttpAgent;
+  private readonly auth: Authenticator;
+  private readonly dispatcher: Dispatcher;
+  /** The request every event gets, but for its body, when nothing in it depends on the event. */
+  private readonly passthrough: PreparedRequest | null;
+
+  constructor(
+    private readonly config: WebhookSinkConfig,
+    name: string,
+    outbox: Outbox,
+    private readonly ctx: { log: Logger; userAgent: string; onOutcome?: OutcomeListener },
+  ) {
+    this.resolved = resolveWebhook(config);
+    this.passthrough = passthrough(this.resolved, ctx.userAgent);
+    this.http = createHttpAgent({ connectTimeoutMs: config.timeouts.connectMs, readTimeoutMs: config.timeouts.readMs, connections: config.concurrency });
+    this.auth = createAuthenticator(config.auth, ctx.log, config.timeouts.readMs);
+    this.dispatcher = new Dispatcher(
+      outbox,
+      { ...dispatcherOptions(config, name), log: ctx.log, ...(ctx.onOutcome ? { onOutcome: ctx.onOutcome } : {}) },
+      (item, signal) => this.attempt(item, signal),
+    );
+    this.dispatcher.start();
+  }
+
+  /** Rows were committed for this sink: look now. */
+  notify(): void {
+    this.dispatcher.notify();
+  }
+
+  /** Lets deliveries in flight finish (5 s), then closes the HTTP client; the rest stays in the outbox. */
+  async stop(): Promise<void> {
+    await this.dispatcher.stop({ deadlineMs: 5_000 });
+    // close() waits for every request undici still holds; one it never settles (a hung
+    // receiver, a request stuck in its queue) must not hold the daemon's shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([this.http.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), HTTP_CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    if (!closed) await this.http.destroy();
+  }
+
+  private get httpTimeouts() {
+    return { connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs };
+  }
+
+  private async attempt(item: OutboxItem, signal: AbortSignal): Promise<DeliveryResult> {
+    const w = this.resolved;
+    let req: PreparedRequest;
+    // A call flow's request is stored with what it is sent as ({"request":…}); any other row is
+    // the event itself, which a sink that sends events as they are sends as stored.
+    if (this.passthrough && !item.payload.startsWith('{"request":')) {
+      req = { ...this.passthrough, headers: { ...this.passthrough.headers }, body: item.payload };
+    } else {
+      const stored = JSON.parse(item.payload) as BridgeEvent | { request: RequestAs; event: BridgeEvent };
+      const [event, request] = 'request' in stored ? [stored.event, stored.request] : [stored, undefined];
+      try {
+        req = buildRequest(w, event, this.ctx.userAgent, request);
+      } catch (err) {
+        return { ok: false, retry: false, invalid: true, error: `the request cannot be built: ${(err as Error).message}` };
+      }
+    }
+    // The row's id: the event's, or for a second request made of one event, its own.
+    if (w.key) Object.assign(req.headers, sign(w.key, item.eventId, Date.now() / 1000, req.body ?? ''));
+    else req.headers['webhook-id'] = item.eventId;
+    try {
+      const authorization = await this.auth.header();
+      if (authorization) req.headers.authorization = authorization;
+    } catch (err) {
+      return { ok: false, retry: true, error: `auth: ${(err as Error).message}` };
+    }
+    const outcome = await send(this.http, req, signal, attemptDeadlineMs(this.httpTimeouts));
+    if (outcome.ok) return { ok: true };
+    if (outcome.status === 401 && this.config.auth?.type === 'oauth2') {
+      // The token may have been revoked early: fetch a new one next time.
+      this.auth.invalidate();
+      return { ok: false, retry: true, error: outcome.error };
+    }
+    if (outcome.retry) return { ok: false, retry: true, afterMs: outcome.afterMs, error: outcome.error };
+    return { ok: false, retry: false, error: outcome.error, ...(outcome.invalid ? { invalid: true } : {}) };
+  }
+}
+
 class WebhookSink implements Sink {
   readonly name: string;
   private resolved: ResolvedWebhook | null = null;
-  private dispatcher: Dispatcher | null = null;
-  private http: HttpAgent | null = null;
-  private auth: Authenticator | null = null;
+  private deliveries: WebhookDelivery | null = null;
   /** What the call flow remembers of each call, when it needs to (flow.ts, call-state.ts). */
   private states: CallStates | null = null;
 
@@ -213,36 +340,16 @@ class WebhookSink implements Sink {
     this.name = config.name ?? `webhook:${config.preset ?? new URL(config.url.replace(/[{<][^}>]*[}>]/g, 'x')).host}`;
   }
 
-  private get httpTimeouts() {
-    return { connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs };
-  }
-
   async start(): Promise<void> {
     this.resolved = resolveWebhook(this.config);
+    const outbox = this.ctx.outbox();
     if (needsState(this.resolved.flow)) {
-      this.states = new CallStates(this.ctx.outbox().database, this.name);
+      this.states = new CallStates(outbox.database, this.name);
       // A call whose call.hangup this sink never saw (the file moved between bridges) is forgotten.
       this.states.expire(Date.now() - Math.max(this.config.maxAgeMs, 2 * 86_400_000));
     }
-    this.http = createHttpAgent({ connectTimeoutMs: this.config.timeouts.connectMs, readTimeoutMs: this.config.timeouts.readMs, connections: this.config.concurrency });
-    this.auth = createAuthenticator(this.config.auth, this.ctx.log, this.config.timeouts.readMs);
-    this.dispatcher = new Dispatcher(
-      this.ctx.outbox(),
-      {
-        sink: this.name,
-        concurrency: this.config.concurrency,
-        retry: this.config.retry,
-        maxAttempts: this.config.maxAttempts,
-        maxAgeMs: this.config.maxAgeMs,
-        // Whatever the HTTP client does, an attempt ends and frees its slot by then (plus the
-        // OAuth2 token fetch, which has its own readMs timeout).
-        attemptTimeoutMs: attemptDeadlineMs(this.httpTimeouts) + this.config.timeouts.readMs,
-        log: this.ctx.log,
-        ...(this.ctx.onOutcome ? { onOutcome: (o: DeliveryOutcome) => this.ctx.onOutcome?.(this.name, o) } : {}),
-      },
-      (item, signal) => this.attempt(item, signal),
-    );
-    this.dispatcher.start();
+    const onOutcome = this.ctx.onOutcome ? (o: DeliveryOutcome) => this.ctx.onOutcome?.(this.name, o) : undefined;
+    this.deliveries = new WebhookDelivery(this.config, this.name, outbox, { log: this.ctx.log, userAgent: this.ctx.userAgent, ...(onOutcome ? { onOutcome } : {}) });
   }
 
   deliver(event: BridgeEvent): void {
@@ -252,7 +359,7 @@ class WebhookSink implements Sink {
       if (!passesFilter(this.config, w, event)) return;
       this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
     } else if (!this.tell(w, this.states, event)) return;
-    this.dispatcher?.notify();
+    this.deliveries?.notify();
   }
 
   /**
@@ -273,50 +380,9 @@ class WebhookSink implements Sink {
   }
 
   async stop(): Promise<void> {
-    await this.dispatcher?.stop({ deadlineMs: 5_000 });
-    this.dispatcher = null;
-    const http = this.http;
-    this.http = null;
-    if (!http) return;
-    // close() waits for every request undici still holds; one it never settles (a hung
-    // receiver, a request stuck in its queue) must not hold the daemon's shutdown.
-    let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([http.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), HTTP_CLOSE_GRACE_MS)))]);
-    clearTimeout(timer);
-    if (!closed) await http.destroy();
-  }
-
-  private async attempt(item: OutboxItem, signal: AbortSignal): Promise<DeliveryResult> {
-    const w = this.resolved;
-    const http = this.http;
-    if (!w || !http || !this.auth) return { ok: false, retry: true, error: 'sink stopped' };
-    // A call flow's request is stored with what it is sent as; any other row is the event itself.
-    const stored = JSON.parse(item.payload) as BridgeEvent | { request: RequestAs; event: BridgeEvent };
-    const [event, request] = 'request' in stored ? [stored.event, stored.request] : [stored, undefined];
-    let req: PreparedRequest;
-    try {
-      req = buildRequest(w, event, this.ctx.userAgent, request);
-    } catch (err) {
-      return { ok: false, retry: false, invalid: true, error: `the request cannot be built: ${(err as Error).message}` };
-    }
-    // The row's id: the event's, or for a second request made of one event, its own.
-    if (w.key) Object.assign(req.headers, sign(w.key, item.eventId, Date.now() / 1000, req.body ?? ''));
-    else req.headers['webhook-id'] = item.eventId;
-    try {
-      const authorization = await this.auth.header();
-      if (authorization) req.headers.authorization = authorization;
-    } catch (err) {
-      return { ok: false, retry: true, error: `auth: ${(err as Error).message}` };
-    }
-    const outcome = await send(http, req, signal, attemptDeadlineMs(this.httpTimeouts));
-    if (outcome.ok) return { ok: true };
-    if (outcome.status === 401 && this.config.auth?.type === 'oauth2') {
-      // The token may have been revoked early: fetch a new one next time.
-      this.auth.invalidate();
-      return { ok: false, retry: true, error: outcome.error };
-    }
-    if (outcome.retry) return { ok: false, retry: true, afterMs: outcome.afterMs, error: outcome.error };
-    return { ok: false, retry: false, error: outcome.error, ...(outcome.invalid ? { invalid: true } : {}) };
+    const deliveries = this.deliveries;
+    this.deliveries = null;
+    await deliveries?.stop();
   }
 }
 
@@ -340,6 +406,7 @@ const eventTypes = { type: 'array', items: { enum: [...EVENT_TYPES] }, uniqueIte
 
 export const webhookSink: SinkDefinition<WebhookSinkConfig> = {
   type: 'webhook',
+  durable: true,
   schema: {
     type: 'object',
     description: 'Delivers events to an HTTP endpoint (a CRM), durably, in order per call.',

@@ -38,6 +38,13 @@ interface SourceBase {
   start(): Promise<void>;
   /** Disconnects and completes its streams; nothing is emitted after it resolves. */
   stop(): Promise<void>;
+  /**
+   * Back-pressure from the delivery thread (src/sinks/delivery-thread.ts): stop reading input
+   * until resume(). The AMI source stops reading its socket (Asterisk buffers meanwhile); a
+   * source without these reads on (ARI: its messages are few and small).
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** A PBX source: AMI-shaped input that the normalizer turns into contract events. */

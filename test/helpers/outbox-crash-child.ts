@@ -12,7 +12,19 @@ const [path, totalArg, partitionsArg] = process.argv.slice(2);
 if (!path || !totalArg || !partitionsArg) throw new Error('usage: outbox-crash-child.ts DB_PATH TOTAL PARTITIONS');
 const total = Number(totalArg);
 const partitions = Number(partitionsArg);
-const say = (line: string) => writeSync(1, `${line}\n`);
+// Synchronous, so a line is out before the next step (the parent kills at any moment). Standard
+// output is a non-blocking pipe: when the parent is slow to read (a busy machine) a write fails
+// with EAGAIN and is simply tried again, rest of the line included.
+const say = (line: string) => {
+  let data = Buffer.from(`${line}\n`);
+  while (data.length > 0) {
+    try {
+      data = data.subarray(writeSync(1, data));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  }
+};
 
 const outbox = Outbox.open(path);
 let attempts = 0;

@@ -189,6 +189,7 @@ export class AmiSource extends ConnectedSource implements PbxSource {
       socket = openSocket(target);
       this.socket = socket;
       attachSocket(m, socket, target, (chunk) => this.onData(m, parser, chunk));
+      if (this.paused) socket.pause();
     } catch (err) {
       // A CA file that cannot be read, say: a failed attempt like any other, retried.
       queueMicrotask(() => fail(`cannot connect: ${(err as Error).message}`));
@@ -393,6 +394,19 @@ export class AmiSource extends ConnectedSource implements PbxSource {
 
   /** Collectors of list actions in flight, by ActionID. */
   private readonly collectors = new Map<string, { push: (event: AmiEvent) => void; fail: (why: string) => void }>();
+
+  /** Paused by back-pressure (pause()): a new connection starts paused too. */
+  private paused = false;
+
+  pause(): void {
+    this.paused = true;
+    this.socket?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.socket?.resume();
+  }
 
   /** One read from the socket: its frames, in order, to the package's action callbacks and to us. */
   private onData(m: Manager, parser: AmiParser, chunk: Buffer): void {
