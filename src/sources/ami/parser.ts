@@ -71,6 +71,10 @@ export type AmiParserItem = AmiFrame | AmiDrop;
 const LF = 0x0a;
 const CR = 0x0d;
 const GREETING = 'Asterisk Call Manager';
+const COLON = 0x3a;
+const SPACE = 0x20;
+/** First bytes of a line that may be the greeting (`Asterisk Call Manager`) or isFollows(). */
+const MAYBE_SPECIAL_FIRST: readonly boolean[] = Array.from({ length: 256 }, (_, b) => b === 0x41 || b === 0x52 || b === 0x72);
 /** Keys seen so far, raw -> normalized; bounded so that a stream of random keys cannot grow it. */
 const KEY_CACHE_MAX = 4096;
 
@@ -98,6 +102,8 @@ export class AmiParser {
   private rereading = false;
 
   private readonly keys = new Map<string, string>();
+  /** The same, by the key's bytes read as latin1 (header()). */
+  private readonly byteKeys = new Map<string, string>();
   /** Where feed() collects what it returns. */
   private out: AmiParserItem[] = [];
 
@@ -191,7 +197,11 @@ export class AmiParser {
       this.frameBytes += len + 1;
       return;
     }
-    this.line(buf.toString('utf8', start, end), len, buf, start);
+    // A frame's first line may be the greeting (`A…`) or a `Response: Follows` (`r…`, `R…`: no
+    // other first character lower-cases to `r`), and a Follows' lines are kept whole: those are
+    // decoded as lines. Every other line is a header, read from its bytes (header()).
+    if (this.follow === 0 && (this.headers > 0 || !MAYBE_SPECIAL_FIRST[buf[start]!])) this.header(buf, start, end, len);
+    else this.line(buf.toString('utf8', start, end), len, buf, start);
   }
 
   private blankLine(): void {
@@ -243,12 +253,58 @@ export class AmiParser {
     }
     const colon = text.indexOf(': ');
     const raw = colon < 0 ? text : text.slice(0, colon);
+    this.field(this.keyOf(raw), colon < 0 ? '' : valueOf(text, colon + 2, bytes, buf, start));
+  }
+
+  private keyOf(raw: string): string {
     let key = this.keys.get(raw);
     if (key === undefined) {
       key = raw.trim().toLowerCase();
       if (this.keys.size < KEY_CACHE_MAX) this.keys.set(raw, key);
     }
-    let value = colon < 0 ? '' : valueOf(text, colon + 2, bytes, buf, start);
+    return key;
+  }
+
+  /**
+   * A header line (not a frame's first line that could be the greeting or a Follows), bytes
+   * [start, end) of buf, `bytes` long: what line() makes of it, without decoding the line. Only
+   * the value is decoded, straight from its bytes (exactly sized: it keeps nothing else alive),
+   * and the key is looked up by its bytes read as latin1 (one byte, one character: no UTF-8
+   * validation, and distinct bytes give distinct keys). The first `: ` is found in the bytes
+   * where line() finds it in the text: UTF-8 never uses bytes below 0x80 inside a multi-byte
+   * character, and a decoder's replacement character is never `:` or a space.
+   */
+  private header(buf: Buffer, start: number, end: number, bytes: number): void {
+    this.frameBytes += bytes + 1;
+    if (++this.headers > this.limits.maxHeaders) {
+      this.drop('too_many_headers', this.limits.maxHeaders);
+      return;
+    }
+    if (this.frameBytes > this.limits.maxFrameBytes) {
+      this.drop('frame_too_large', this.limits.maxFrameBytes);
+      return;
+    }
+    // A loop, not buf.indexOf(': ', start): that would search past the line's end when the
+    // line has none (and make a frame of such lines quadratic).
+    let colon = -1;
+    for (let i = start; i < end - 1; i++) {
+      if (buf[i] === COLON && buf[i + 1] === SPACE) {
+        colon = i;
+        break;
+      }
+    }
+    const keyEnd = colon < 0 ? end : colon;
+    const rawBytes = latin1(buf, start, keyEnd);
+    let key = this.byteKeys.get(rawBytes);
+    if (key === undefined) {
+      key = this.keyOf(utf8(buf, start, keyEnd));
+      if (this.byteKeys.size < KEY_CACHE_MAX) this.byteKeys.set(rawBytes, key);
+    }
+    this.field(key, colon < 0 ? '' : utf8(buf, colon + 2, end));
+  }
+
+  /** One header of the frame being read: its key normalized, its value decoded. */
+  private field(key: string, value: string): void {
     if (key === 'variable') {
       // As the package's { NAME: rest } object flattened: `a=` becomes `a`.
       const eq = value.indexOf('=');
@@ -351,3 +407,13 @@ function valueOf(text: string, from: number, bytes: number, buf: Buffer | undefi
   const offset = bytes === text.length ? from : Buffer.byteLength(text.slice(0, from));
   return buf.toString('utf8', start + offset, start + bytes);
 }
+
+// Buffer's own decoders, called directly: buf.toString(encoding, start, end) looks the encoding
+// up on every call, and this runs for every header of every AMI frame. Not in @types/node, but on
+// Buffer.prototype in every Node release (lib/internal/buffer.js).
+interface Decoders {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+const latin1 = (buf: Buffer, start: number, end: number): string => (buf as unknown as Decoders).latin1Slice(start, end);
+const utf8 = (buf: Buffer, start: number, end: number): string => (buf as unknown as Decoders).utf8Slice(start, end);
