@@ -102,8 +102,8 @@ export class AmiParser {
   private rereading = false;
 
   private readonly keys = new Map<string, string>();
-  /** The same, by the key's bytes read as latin1 (header()). */
-  private readonly byteKeys = new Map<string, string>();
+  /** The same, by the key's bytes (header()). */
+  private readonly byteKeys = new ByteKeys();
   /** Where feed() collects what it returns. */
   private out: AmiParserItem[] = [];
 
@@ -269,8 +269,8 @@ export class AmiParser {
    * A header line (not a frame's first line that could be the greeting or a Follows), bytes
    * [start, end) of buf, `bytes` long: what line() makes of it, without decoding the line. Only
    * the value is decoded, straight from its bytes (exactly sized: it keeps nothing else alive),
-   * and the key is looked up by its bytes read as latin1 (one byte, one character: no UTF-8
-   * validation, and distinct bytes give distinct keys). The first `: ` is found in the bytes
+   * and the key is looked up by its bytes (ByteKeys), decoded only the first time they are
+   * seen. The first `: ` is found in the bytes
    * where line() finds it in the text: UTF-8 never uses bytes below 0x80 inside a multi-byte
    * character, and a decoder's replacement character is never `:` or a space.
    */
@@ -285,22 +285,25 @@ export class AmiParser {
       return;
     }
     // A loop, not buf.indexOf(': ', start): that would search past the line's end when the
-    // line has none (and make a frame of such lines quadratic).
+    // line has none (and make a frame of such lines quadratic). It hashes the key's bytes on the way.
     let colon = -1;
-    for (let i = start; i < end - 1; i++) {
-      if (buf[i] === COLON && buf[i + 1] === SPACE) {
+    let hash = 0;
+    for (let i = start; i < end; i++) {
+      const b = buf[i]!;
+      if (b === COLON && buf[i + 1] === SPACE && i + 1 < end) {
         colon = i;
         break;
       }
+      hash = (Math.imul(hash, 31) + b) | 0;
     }
     const keyEnd = colon < 0 ? end : colon;
-    const rawBytes = latin1(buf, start, keyEnd);
-    let key = this.byteKeys.get(rawBytes);
-    if (key === undefined) {
-      key = this.keyOf(utf8(buf, start, keyEnd));
-      if (this.byteKeys.size < KEY_CACHE_MAX) this.byteKeys.set(rawBytes, key);
-    }
-    this.field(key, colon < 0 ? '' : utf8(buf, colon + 2, end));
+    this.field(this.byteKeys.get(buf, start, keyEnd, hash) ?? this.newKey(buf, start, keyEnd, hash), colon < 0 ? '' : utf8(buf, colon + 2, end));
+  }
+
+  private newKey(buf: Buffer, start: number, end: number, hash: number): string {
+    const key = this.keyOf(utf8(buf, start, end));
+    this.byteKeys.add(buf, start, end, hash, key);
+    return key;
   }
 
   /** One header of the frame being read: its key normalized, its value decoded. */
@@ -408,12 +411,54 @@ function valueOf(text: string, from: number, bytes: number, buf: Buffer | undefi
   return buf.toString('utf8', start + offset, start + bytes);
 }
 
+/**
+ * Normalized keys by their raw bytes, so that a header's key costs no string at all: an open
+ * addressing table whose probes are bounded (PROBES), so that keys made to collide cost at most
+ * PROBES comparisons each (and then go the way of keyOf); bounded by KEY_CACHE_MAX like `keys`.
+ * Each entry keeps a copy of its bytes, never a view of a socket read.
+ */
+class ByteKeys {
+  private static readonly SLOTS = 2 * KEY_CACHE_MAX;
+  private static readonly PROBES = 8;
+  private readonly hashes = new Int32Array(ByteKeys.SLOTS);
+  private readonly bytes: Array<Buffer | undefined> = new Array<Buffer | undefined>(ByteKeys.SLOTS).fill(undefined);
+  private readonly keys: string[] = new Array<string>(ByteKeys.SLOTS).fill('');
+  private size = 0;
+
+  get(buf: Buffer, start: number, end: number, hash: number): string | undefined {
+    const mask = ByteKeys.SLOTS - 1;
+    for (let p = 0, i = hash & mask; p < ByteKeys.PROBES; p++, i = (i + 1) & mask) {
+      const b = this.bytes[i];
+      if (b === undefined) return undefined;
+      if (this.hashes[i] === hash && sameBytes(b, buf, start, end)) return this.keys[i];
+    }
+    return undefined;
+  }
+
+  add(buf: Buffer, start: number, end: number, hash: number, key: string): void {
+    if (this.size >= KEY_CACHE_MAX) return;
+    const mask = ByteKeys.SLOTS - 1;
+    for (let p = 0, i = hash & mask; p < ByteKeys.PROBES; p++, i = (i + 1) & mask) {
+      if (this.bytes[i] !== undefined) continue;
+      this.hashes[i] = hash;
+      this.bytes[i] = Buffer.from(buf.subarray(start, end));
+      this.keys[i] = key;
+      this.size++;
+      return;
+    }
+  }
+}
+
+function sameBytes(a: Buffer, buf: Buffer, start: number, end: number): boolean {
+  if (a.length !== end - start) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== buf[start + i]) return false;
+  return true;
+}
+
 // Buffer's own decoders, called directly: buf.toString(encoding, start, end) looks the encoding
 // up on every call, and this runs for every header of every AMI frame. Not in @types/node, but on
 // Buffer.prototype in every Node release (lib/internal/buffer.js).
 interface Decoders {
-  latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
 }
-const latin1 = (buf: Buffer, start: number, end: number): string => (buf as unknown as Decoders).latin1Slice(start, end);
 const utf8 = (buf: Buffer, start: number, end: number): string => (buf as unknown as Decoders).utf8Slice(start, end);
