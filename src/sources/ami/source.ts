@@ -34,7 +34,7 @@ import { ConnectedSource } from '../status.js';
 import { amiTlsOptions } from './connection.js';
 import { readMissedVars } from '../../normalizer/missed-vars.js';
 import { attachSocket, openSocket, readyEvent, type AmiTlsOptions, type SocketTarget } from './connection.js';
-import type { AmiEvent, ManagerFrame } from '../../normalizer/ami-event.js';
+import { type AmiEvent, eventName, type ManagerFrame } from '../../normalizer/ami-event.js';
 import { AmiParser, type AmiDrop, type AmiDropReason, type AmiParserLimits } from './parser.js';
 import { readInventory, type ListAnswer } from './inventory.js';
 
@@ -444,7 +444,7 @@ export class AmiSource extends ConnectedSource implements PbxSource {
       collector.push(event);
       return;
     }
-    const name = event.event?.toLowerCase();
+    const name = eventName(event);
     if (this.opts.inventory && (name === 'fullybooted' || name === 'reload')) this.askInventory(m);
     if (repeated) {
       // Some events repeat headers by design (TestEvent's State); a repeated Event header means
