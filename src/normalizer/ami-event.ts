@@ -70,7 +70,11 @@ const LOWER_NAME_MAX_LENGTH = 64;
  */
 export function eventName(ev: AmiEvent): string {
   const raw = ev.event;
-  if (raw === undefined) return '';
+  return raw === undefined ? '' : lowerEventName(raw);
+}
+
+/** An event name (the Event header's value) in lower case; see eventName. */
+export function lowerEventName(raw: string): string {
   let name = LOWER_NAMES.get(raw);
   if (name === undefined) {
     name = raw.toLowerCase();

@@ -28,7 +28,14 @@
 // dropped and the lines after its first blank line are read again as ordinary frames (without
 // looking for Follows among them, so each byte is read again at most once): the events that
 // arrived behind an unterminated Follows are not lost.
-import { detach, type AmiEvent } from '../../normalizer/ami-event.js';
+import { detach, lowerEventName, type AmiEvent } from '../../normalizer/ami-event.js';
+import { ByteKeys, utf8 } from './byte-keys.js';
+
+/**
+ * Frames of which only some headers are read (the normalizer's HEADERS_READ): by the event's name
+ * in lower case, the headers to keep. The others are neither decoded nor kept.
+ */
+export type AmiLeanFrames = ReadonlyMap<string, ReadonlySet<string>>;
 
 export interface AmiParserLimits {
   /** Bytes in one frame, line ends included. */
@@ -103,12 +110,20 @@ export class AmiParser {
 
   private readonly keys = new Map<string, string>();
   /** The same, by the key's bytes (header()). */
-  private readonly byteKeys = new ByteKeys();
+  private readonly byteKeys = new ByteKeys(KEY_CACHE_MAX);
   /** Where feed() collects what it returns. */
   private out: AmiParserItem[] = [];
 
-  constructor(limits: Partial<AmiParserLimits> = {}) {
+  /** See AmiLeanFrames; none when not given (every header of every frame is kept). */
+  private readonly lean: AmiLeanFrames | null;
+  /** The current frame's headers to keep, when it is a lean one (its first header named it). */
+  private keep: ReadonlySet<string> | null = null;
+  /** Keys of the current lean frame that were not kept: a repeated one is reported all the same. */
+  private skipped: string[] | Set<string> | null = null;
+
+  constructor(limits: Partial<AmiParserLimits> = {}, lean?: AmiLeanFrames) {
     this.limits = { ...DEFAULT_AMI_LIMITS, ...limits };
+    this.lean = lean ?? null;
   }
 
   /** Parses one read; returns the frames it completed and the frames it dropped, in order. */
@@ -226,6 +241,8 @@ export class AmiParser {
     this.frameBytes = 0;
     this.first = null;
     this.dropping = false;
+    this.keep = null;
+    this.skipped = null;
   }
 
   /** A non-empty line of `bytes` bytes, decoded; `buf` from `start` holds its bytes, when at hand. */
@@ -297,7 +314,31 @@ export class AmiParser {
       hash = (Math.imul(hash, 31) + b) | 0;
     }
     const keyEnd = colon < 0 ? end : colon;
-    this.field(this.byteKeys.get(buf, start, keyEnd, hash) ?? this.newKey(buf, start, keyEnd, hash), colon < 0 ? '' : utf8(buf, colon + 2, end));
+    const key = this.byteKeys.get(buf, start, keyEnd, hash) ?? this.newKey(buf, start, keyEnd, hash);
+    if (this.keep !== null && !this.keep.has(key)) {
+      this.skip(key);
+      return;
+    }
+    const value = colon < 0 ? '' : utf8(buf, colon + 2, end);
+    this.field(key, value);
+    // An event's name is its first header: whether the frame is a lean one is known from there.
+    if (this.headers === 1 && key === 'event' && this.lean !== null) this.keep = this.lean.get(lowerEventName(value)) ?? null;
+  }
+
+  /** A header of a lean frame not kept: what field() would have said of a repeat, and nothing else. */
+  private skip(key: string): void {
+    // field() never reports these repeated (nor keeps a `__proto__`).
+    if (key === 'variable' || key === 'chanvariable' || key === '__proto__') return;
+    // A list while short (the usual dozen), a set beyond: maxHeaders may be large.
+    let skipped = (this.skipped ??= []);
+    if (Array.isArray(skipped) && skipped.length >= 16) skipped = this.skipped = new Set(skipped);
+    if (Array.isArray(skipped) ? !skipped.includes(key) : !skipped.has(key)) {
+      if (Array.isArray(skipped)) skipped.push(key);
+      else skipped.add(key);
+      return;
+    }
+    const r = (this.repeated ??= []);
+    if (!r.includes(key)) r.push(key);
   }
 
   private newKey(buf: Buffer, start: number, end: number, hash: number): string {
@@ -410,55 +451,3 @@ function valueOf(text: string, from: number, bytes: number, buf: Buffer | undefi
   const offset = bytes === text.length ? from : Buffer.byteLength(text.slice(0, from));
   return buf.toString('utf8', start + offset, start + bytes);
 }
-
-/**
- * Normalized keys by their raw bytes, so that a header's key costs no string at all: an open
- * addressing table whose probes are bounded (PROBES), so that keys made to collide cost at most
- * PROBES comparisons each (and then go the way of keyOf); bounded by KEY_CACHE_MAX like `keys`.
- * Each entry keeps a copy of its bytes, never a view of a socket read.
- */
-class ByteKeys {
-  private static readonly SLOTS = 2 * KEY_CACHE_MAX;
-  private static readonly PROBES = 8;
-  private readonly hashes = new Int32Array(ByteKeys.SLOTS);
-  private readonly bytes: Array<Buffer | undefined> = new Array<Buffer | undefined>(ByteKeys.SLOTS).fill(undefined);
-  private readonly keys: string[] = new Array<string>(ByteKeys.SLOTS).fill('');
-  private size = 0;
-
-  get(buf: Buffer, start: number, end: number, hash: number): string | undefined {
-    const mask = ByteKeys.SLOTS - 1;
-    for (let p = 0, i = hash & mask; p < ByteKeys.PROBES; p++, i = (i + 1) & mask) {
-      const b = this.bytes[i];
-      if (b === undefined) return undefined;
-      if (this.hashes[i] === hash && sameBytes(b, buf, start, end)) return this.keys[i];
-    }
-    return undefined;
-  }
-
-  add(buf: Buffer, start: number, end: number, hash: number, key: string): void {
-    if (this.size >= KEY_CACHE_MAX) return;
-    const mask = ByteKeys.SLOTS - 1;
-    for (let p = 0, i = hash & mask; p < ByteKeys.PROBES; p++, i = (i + 1) & mask) {
-      if (this.bytes[i] !== undefined) continue;
-      this.hashes[i] = hash;
-      this.bytes[i] = Buffer.from(buf.subarray(start, end));
-      this.keys[i] = key;
-      this.size++;
-      return;
-    }
-  }
-}
-
-function sameBytes(a: Buffer, buf: Buffer, start: number, end: number): boolean {
-  if (a.length !== end - start) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== buf[start + i]) return false;
-  return true;
-}
-
-// Buffer's own decoders, called directly: buf.toString(encoding, start, end) looks the encoding
-// up on every call, and this runs for every header of every AMI frame. Not in @types/node, but on
-// Buffer.prototype in every Node release (lib/internal/buffer.js).
-interface Decoders {
-  utf8Slice(start: number, end: number): string;
-}
-const utf8 = (buf: Buffer, start: number, end: number): string => (buf as unknown as Decoders).utf8Slice(start, end);
