@@ -59,6 +59,30 @@ export function flattenFrame(frame: ManagerFrame): { event: AmiEvent; problem: F
   return { event: frame as AmiEvent, problem: repeated ? { repeated } : null };
 }
 
+/** Event names as sent -> in lower case; bounded in number and length (names are the PBX's to make up). */
+const LOWER_NAMES = new Map<string, string>();
+const LOWER_NAMES_MAX = 1024;
+const LOWER_NAME_MAX_LENGTH = 64;
+
+/**
+ * The event's name in lower case ('' when it has none), the key of the mapping table. Every AMI
+ * frame asks for it, and a name is one of a few dozen: each is lower-cased once, not per frame.
+ */
+export function eventName(ev: AmiEvent): string {
+  const raw = ev.event;
+  return raw === undefined ? '' : lowerEventName(raw);
+}
+
+/** An event name (the Event header's value) in lower case; see eventName. */
+export function lowerEventName(raw: string): string {
+  let name = LOWER_NAMES.get(raw);
+  if (name === undefined) {
+    name = raw.toLowerCase();
+    if (LOWER_NAMES.size < LOWER_NAMES_MAX && raw.length <= LOWER_NAME_MAX_LENGTH) LOWER_NAMES.set(raw, name);
+  }
+  return name;
+}
+
 /** Seconds since the epoch from the AMI `Timestamp` header (timestampevents = yes), or null. */
 export function amiTimestamp(ev: AmiEvent): number | null {
   const ts = ev.timestamp;

@@ -3,7 +3,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import crypto from 'node:crypto';
 import { parse as uuidParse, v5 as uuidv5, v7 as uuidv7 } from 'uuid';
-import type { AmiEvent } from './ami-event.js';
+import { type AmiEvent, eventName } from './ami-event.js';
 import type { BridgeEvent } from '../events/types.js';
 import { AgentDirectory, type AgentConfig, type DeviceInventory, FORGET_MEMBERS_AFTER_SECONDS } from './agents.js';
 import type { Cap } from './state.js';
@@ -128,8 +128,7 @@ export function normalize(ctx: NormalizeContext): OperatorFunction<NormalizerInp
 const MEMBER_EVENTS = new Set(['agentcalled', 'queuemember', 'queuememberadded', 'queuememberstatus', 'queuememberpause', 'queuememberpenalty', 'queuememberringinuse']);
 
 function observeQueueMember(agents: AgentDirectory, ev: AmiEvent, receivedAt: number): void {
-  const name = ev.event?.toLowerCase();
-  if (name === undefined || !MEMBER_EVENTS.has(name)) return;
+  if (!MEMBER_EVENTS.has(eventName(ev))) return;
   const iface = ev.interface ?? ev.location;
   if (iface) agents.observeMember(iface, ev.stateinterface, ev.membername ?? ev.name, receivedAt / 1000);
 }

@@ -11,6 +11,7 @@
 import type { Agent, AgentEvent, AgentStatus, BridgeEvent, CallEvent, CallFields, Envelope } from '../events/types.js';
 import { SPEC_VERSION } from '../events/types.js';
 import type { AgentDirectory } from './agents.js';
+import type { AmiEvent } from './ami-event.js';
 import type { CallRecord } from './call-record.js';
 import { type Call, exportedVars, queueInfo } from './model.js';
 import type { IdSource, TrackerOptions } from './tracker.js';
@@ -77,8 +78,12 @@ export class TrackerState {
    */
   readonly dropVariable: (name: string) => void;
   private seedBase: string | null = null;
+  /** The AMI event whose ids are to be seeded from, while seedBase is not written yet (beginEvent). */
+  private seedEvent: AmiEvent | null = null;
+  private seedName = '';
   private seedN = 0;
-  private out: BridgeEvent[] = [];
+  /** The input's events so far; null until it has one (most AMI events yield none). */
+  private out: BridgeEvent[] | null = null;
 
   constructor(opts: TrackerOptions) {
     this.server = opts.server;
@@ -103,14 +108,25 @@ export class TrackerState {
   begin(now: number, seedBase: string | null): void {
     this.now = now;
     this.seedBase = seedBase;
+    this.seedEvent = null;
     this.seedN = 0;
-    this.out = [];
+    this.out = null;
+  }
+
+  /**
+   * Starts an AMI event named `name` (lower case): the seed of its ids comes from `ev` (null:
+   * unique ids). Most AMI events yield nothing: the seed is only written when an id is needed.
+   */
+  beginEvent(now: number, name: string, ev: AmiEvent | null): void {
+    this.begin(now, null);
+    this.seedEvent = ev;
+    this.seedName = name;
   }
 
   /** The events the input yielded, in order. */
   take(): BridgeEvent[] {
-    const out = this.out;
-    this.out = [];
+    const out = this.out ?? [];
+    this.out = null;
     return out;
   }
 
@@ -149,7 +165,7 @@ export class TrackerState {
     // For a generic T, TypeScript does not reduce this spread to the event type; `fields` was
     // checked against the event's own fields, and the rest is what every call event has
     // (call.queued's non-null queue included: the caller joined a queue before it is sent).
-    this.out.push(event as Extract<CallEvent, { type: T }>);
+    (this.out ??= []).push(event as Extract<CallEvent, { type: T }>);
   }
 
   /** A bound was reached and `evicted` (a call id, an agent id) made room: told once per eviction. */
@@ -174,7 +190,7 @@ export class TrackerState {
       ...fields,
     };
     // As in emit: `fields` is typed from the event type, the rest is every agent event's.
-    this.out.push(event as Extract<AgentEvent, { type: T }>);
+    (this.out ??= []).push(event as Extract<AgentEvent, { type: T }>);
   }
 
   /** The agent seen least recently: its seq starts again at 1 and its status is announced again. */
@@ -187,6 +203,8 @@ export class TrackerState {
   }
 
   private nextId(key: string, type: string): string {
+    const ev = this.seedEvent;
+    if (this.seedBase === null && ev !== null) this.seedBase = `${this.server}|${this.seedName}|${ev.uniqueid ?? ev.destuniqueid ?? ''}|${ev.timestamp}`;
     const seed = this.seedBase !== null ? `${this.seedBase}|${type}|${key}|${this.seedN++}` : null;
     return this.ids(seed);
   }

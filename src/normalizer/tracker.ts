@@ -16,7 +16,7 @@
 //   calls.ts, legs.ts  a call's and a party's life, and the events that tell it
 //   state.ts           the tracker's state, clock and typed emits
 //   statuses.ts, local-channels.ts   what Asterisk's statuses, causes and Local channels mean
-import type { AmiEvent } from './ami-event.js';
+import { type AmiEvent, eventName } from './ami-event.js';
 import type { BridgeEvent } from '../events/types.js';
 import type { AgentDirectory } from './agents.js';
 import { amiHandler } from './ami-events.js';
@@ -110,12 +110,12 @@ export class CallTracker {
    * (eventTime in ami-fields.ts: `1e20`, year 10000, 0 or less).
    */
   handle(ev: AmiEvent, receivedAt: number): BridgeEvent[] {
-    const name = (ev.event ?? '').toLowerCase();
+    const name = eventName(ev);
     const handler = amiHandler(name);
     const ts = eventTime(ev);
     // Ids are name-based only when the event carries Asterisk's own Timestamp: then every
     // replica of the bridge, and every replay, names this event the same.
-    this.s.begin(ts ?? receivedAt / 1000, ts !== null ? `${this.opts.server}|${name}|${ev.uniqueid ?? ev.destuniqueid ?? ''}|${ev.timestamp}` : null);
+    this.s.beginEvent(ts ?? receivedAt / 1000, name, ts !== null ? ev : null);
     this.s.inputs++;
     // A snapshot being taken may still list a channel that hangs up meanwhile: remember it.
     if (name === 'hangup' && this.resyncMark !== Number.POSITIVE_INFINITY && ev.uniqueid) this.goneDuringResync.add(ev.uniqueid);

@@ -28,7 +28,14 @@
 // dropped and the lines after its first blank line are read again as ordinary frames (without
 // looking for Follows among them, so each byte is read again at most once): the events that
 // arrived behind an unterminated Follows are not lost.
-import { detach, type AmiEvent } from '../../normalizer/ami-event.js';
+import { detach, lowerEventName, type AmiEvent } from '../../normalizer/ami-event.js';
+import { ByteKeys, utf8 } from './byte-keys.js';
+
+/**
+ * Frames of which only some headers are read (the normalizer's HEADERS_READ): by the event's name
+ * in lower case, the headers to keep. The others are neither decoded nor kept.
+ */
+export type AmiLeanFrames = ReadonlyMap<string, ReadonlySet<string>>;
 
 export interface AmiParserLimits {
   /** Bytes in one frame, line ends included. */
@@ -71,6 +78,10 @@ export type AmiParserItem = AmiFrame | AmiDrop;
 const LF = 0x0a;
 const CR = 0x0d;
 const GREETING = 'Asterisk Call Manager';
+const COLON = 0x3a;
+const SPACE = 0x20;
+/** First bytes of a line that may be the greeting (`Asterisk Call Manager`) or isFollows(). */
+const MAYBE_SPECIAL_FIRST: readonly boolean[] = Array.from({ length: 256 }, (_, b) => b === 0x41 || b === 0x52 || b === 0x72);
 /** Keys seen so far, raw -> normalized; bounded so that a stream of random keys cannot grow it. */
 const KEY_CACHE_MAX = 4096;
 
@@ -98,11 +109,21 @@ export class AmiParser {
   private rereading = false;
 
   private readonly keys = new Map<string, string>();
+  /** The same, by the key's bytes (header()). */
+  private readonly byteKeys = new ByteKeys(KEY_CACHE_MAX);
   /** Where feed() collects what it returns. */
   private out: AmiParserItem[] = [];
 
-  constructor(limits: Partial<AmiParserLimits> = {}) {
+  /** See AmiLeanFrames; none when not given (every header of every frame is kept). */
+  private readonly lean: AmiLeanFrames | null;
+  /** The current frame's headers to keep, when it is a lean one (its first header named it). */
+  private keep: ReadonlySet<string> | null = null;
+  /** Keys of the current lean frame that were not kept: a repeated one is reported all the same. */
+  private skipped: string[] | Set<string> | null = null;
+
+  constructor(limits: Partial<AmiParserLimits> = {}, lean?: AmiLeanFrames) {
     this.limits = { ...DEFAULT_AMI_LIMITS, ...limits };
+    this.lean = lean ?? null;
   }
 
   /** Parses one read; returns the frames it completed and the frames it dropped, in order. */
@@ -191,7 +212,11 @@ export class AmiParser {
       this.frameBytes += len + 1;
       return;
     }
-    this.line(buf.toString('utf8', start, end), len, buf, start);
+    // A frame's first line may be the greeting (`A…`) or a `Response: Follows` (`r…`, `R…`: no
+    // other first character lower-cases to `r`), and a Follows' lines are kept whole: those are
+    // decoded as lines. Every other line is a header, read from its bytes (header()).
+    if (this.follow === 0 && (this.headers > 0 || !MAYBE_SPECIAL_FIRST[buf[start]!])) this.header(buf, start, end, len);
+    else this.line(buf.toString('utf8', start, end), len, buf, start);
   }
 
   private blankLine(): void {
@@ -216,6 +241,8 @@ export class AmiParser {
     this.frameBytes = 0;
     this.first = null;
     this.dropping = false;
+    this.keep = null;
+    this.skipped = null;
   }
 
   /** A non-empty line of `bytes` bytes, decoded; `buf` from `start` holds its bytes, when at hand. */
@@ -243,12 +270,85 @@ export class AmiParser {
     }
     const colon = text.indexOf(': ');
     const raw = colon < 0 ? text : text.slice(0, colon);
+    this.field(this.keyOf(raw), colon < 0 ? '' : valueOf(text, colon + 2, bytes, buf, start));
+  }
+
+  private keyOf(raw: string): string {
     let key = this.keys.get(raw);
     if (key === undefined) {
       key = raw.trim().toLowerCase();
       if (this.keys.size < KEY_CACHE_MAX) this.keys.set(raw, key);
     }
-    let value = colon < 0 ? '' : valueOf(text, colon + 2, bytes, buf, start);
+    return key;
+  }
+
+  /**
+   * A header line (not a frame's first line that could be the greeting or a Follows), bytes
+   * [start, end) of buf, `bytes` long: what line() makes of it, without decoding the line. Only
+   * the value is decoded, straight from its bytes (exactly sized: it keeps nothing else alive),
+   * and the key is looked up by its bytes (ByteKeys), decoded only the first time they are
+   * seen. The first `: ` is found in the bytes
+   * where line() finds it in the text: UTF-8 never uses bytes below 0x80 inside a multi-byte
+   * character, and a decoder's replacement character is never `:` or a space.
+   */
+  private header(buf: Buffer, start: number, end: number, bytes: number): void {
+    this.frameBytes += bytes + 1;
+    if (++this.headers > this.limits.maxHeaders) {
+      this.drop('too_many_headers', this.limits.maxHeaders);
+      return;
+    }
+    if (this.frameBytes > this.limits.maxFrameBytes) {
+      this.drop('frame_too_large', this.limits.maxFrameBytes);
+      return;
+    }
+    // A loop, not buf.indexOf(': ', start): that would search past the line's end when the
+    // line has none (and make a frame of such lines quadratic). It hashes the key's bytes on the way.
+    let colon = -1;
+    let hash = 0;
+    for (let i = start; i < end; i++) {
+      const b = buf[i]!;
+      if (b === COLON && buf[i + 1] === SPACE && i + 1 < end) {
+        colon = i;
+        break;
+      }
+      hash = (Math.imul(hash, 31) + b) | 0;
+    }
+    const keyEnd = colon < 0 ? end : colon;
+    const key = this.byteKeys.get(buf, start, keyEnd, hash) ?? this.newKey(buf, start, keyEnd, hash);
+    if (this.keep !== null && !this.keep.has(key)) {
+      this.skip(key);
+      return;
+    }
+    const value = colon < 0 ? '' : utf8(buf, colon + 2, end);
+    this.field(key, value);
+    // An event's name is its first header: whether the frame is a lean one is known from there.
+    if (this.headers === 1 && key === 'event' && this.lean !== null) this.keep = this.lean.get(lowerEventName(value)) ?? null;
+  }
+
+  /** A header of a lean frame not kept: what field() would have said of a repeat, and nothing else. */
+  private skip(key: string): void {
+    // field() never reports these repeated (nor keeps a `__proto__`).
+    if (key === 'variable' || key === 'chanvariable' || key === '__proto__') return;
+    // A list while short (the usual dozen), a set beyond: maxHeaders may be large.
+    let skipped = (this.skipped ??= []);
+    if (Array.isArray(skipped) && skipped.length >= 16) skipped = this.skipped = new Set(skipped);
+    if (Array.isArray(skipped) ? !skipped.includes(key) : !skipped.has(key)) {
+      if (Array.isArray(skipped)) skipped.push(key);
+      else skipped.add(key);
+      return;
+    }
+    const r = (this.repeated ??= []);
+    if (!r.includes(key)) r.push(key);
+  }
+
+  private newKey(buf: Buffer, start: number, end: number, hash: number): string {
+    const key = this.keyOf(utf8(buf, start, end));
+    this.byteKeys.add(buf, start, end, hash, key);
+    return key;
+  }
+
+  /** One header of the frame being read: its key normalized, its value decoded. */
+  private field(key: string, value: string): void {
     if (key === 'variable') {
       // As the package's { NAME: rest } object flattened: `a=` becomes `a`.
       const eq = value.indexOf('=');

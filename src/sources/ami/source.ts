@@ -33,8 +33,9 @@ import type { PbxSource, SourceDefinition, SourceStatus } from '../source.js';
 import { ConnectedSource } from '../status.js';
 import { amiTlsOptions } from './connection.js';
 import { readMissedVars } from '../../normalizer/missed-vars.js';
+import { HEADERS_READ } from '../../normalizer/ami-events.js';
 import { attachSocket, openSocket, readyEvent, type AmiTlsOptions, type SocketTarget } from './connection.js';
-import type { AmiEvent, ManagerFrame } from '../../normalizer/ami-event.js';
+import { type AmiEvent, eventName, type ManagerFrame } from '../../normalizer/ami-event.js';
 import { AmiParser, type AmiDrop, type AmiDropReason, type AmiParserLimits } from './parser.js';
 import { readInventory, type ListAnswer } from './inventory.js';
 
@@ -183,7 +184,8 @@ export class AmiSource extends ConnectedSource implements PbxSource {
     m.on('error', (err: NodeJS.ErrnoException) => fail(err?.code ? `${err.code} ${err.message}` : String(err?.message ?? err)));
     m.on('close', () => fail('connection closed by peer'));
     const target: SocketTarget = { host: this.opts.host, port: this.opts.port, tls: this.opts.tls ?? false };
-    const parser = new AmiParser(this.opts.limits);
+    // Of the busiest events, only what the normalizer reads is decoded (HEADERS_READ).
+    const parser = new AmiParser(this.opts.limits, HEADERS_READ);
     let socket: Socket;
     try {
       socket = openSocket(target);
@@ -458,7 +460,7 @@ export class AmiSource extends ConnectedSource implements PbxSource {
       collector.push(event);
       return;
     }
-    const name = event.event?.toLowerCase();
+    const name = eventName(event);
     if (this.opts.inventory && (name === 'fullybooted' || name === 'reload')) this.askInventory(m);
     if (repeated) {
       // Some events repeat headers by design (TestEvent's State); a repeated Event header means
