@@ -26,11 +26,9 @@ ${pbxYaml(amiPort)}calls:
   inboundContexts: [from-pstn]
   agentContexts: [agents]
   extensionPattern: '^[0-9]{2,6}$'
-${popYaml(httpPort, secret)}outbox:
+${popYaml(httpPort, secret, webhookPort === null ? undefined : `sinks:\n  - { type: webhook, name: backlog, url: 'http://127.0.0.1:${webhookPort}/backlog', concurrency: 8 }\n`)}outbox:
   path: ${path.join(dir, 'outbox.db')}
-${webhookPort === null ? '' : `sinks:
-  - { type: webhook, name: backlog, url: 'http://127.0.0.1:${webhookPort}/backlog', concurrency: 8 }
-`}log:
+log:
   level: warn
 `;
 }

@@ -169,10 +169,12 @@ export const pbxYaml = (port: number, username = 'bench') => `pbx:
 `;
 
 /** The screen-pop channel alone: http on 127.0.0.1 with a tokenSecret, one rule (call.ringing, new-tab), no other sink. */
-export const popYaml = (httpPort: number, secret: string) => `sinks: []
-http:
+// Every agent's stream comes from 127.0.0.1 here: the per-address cap (http.streams, 50 by
+// default since issue 17) is raised past any bench's agent count.
+export const popYaml = (httpPort: number, secret: string, sinks = 'sinks: []\n') => `${sinks}http:
   listen: 127.0.0.1:${httpPort}
   tokenSecret: ${secret}
+  streams: { perToken: 10, perAddress: 100000 }
 screenpop:
   - events: [call.ringing]
     url: "https://crm.example.com/contact?phone={callerNumber}"

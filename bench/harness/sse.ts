@@ -32,6 +32,8 @@ export interface ClientsDump {
   /** Messages naming another agent where only the stream's own agent may appear. */
   foreign: number;
   badMessages: number;
+  /** Named SSE events (`event: status`): counted, not measured. */
+  namedEvents: number;
   idMismatch: number;
   /** Streams that ended while they were expected to stay open. */
   cut: Array<{ agent: string; at: number; phase: number }>;
@@ -49,7 +51,7 @@ export interface Counts {
 }
 
 const AGENT_SPECIFIC = new Set(['call.ringing', 'call.answered', 'call.ring_stopped']);
-const emptyDump = (): ClientsDump => ({ rings: { id: [], agent: [], callId: [], evAgent: [], at: [], time: [], phase: [] }, latency: {}, messagesByPhase: [0], callMessagesByPhase: [0], comments: 0, foreign: 0, badMessages: 0, idMismatch: 0, cut: [], refused: [], connected: 0 });
+const emptyDump = (): ClientsDump => ({ rings: { id: [], agent: [], callId: [], evAgent: [], at: [], time: [], phase: [] }, latency: {}, messagesByPhase: [0], callMessagesByPhase: [0], comments: 0, foreign: 0, badMessages: 0, namedEvents: 0, idMismatch: 0, cut: [], refused: [], connected: 0 });
 
 /** The child's side (measure-child.ts --role sse). */
 export function sseClients(): void {
@@ -61,10 +63,17 @@ export function sseClients(): void {
     let id: string | null = null;
     let data: string | null = null;
     let comment = false;
+    let named: string | null = null;
     for (const line of block.split('\n')) {
       if (line.startsWith(':')) comment = true;
       else if (line.startsWith('data: ')) data = data === null ? line.slice(6) : `${data}\n${line.slice(6)}`;
       else if (line.startsWith('id: ')) id = line.slice(4);
+      else if (line.startsWith('event: ')) named = line.slice(7);
+    }
+    // A named event (the agent stream's `status`, since issue 17) is not a contract event.
+    if (named !== null && named !== 'message') {
+      dump.namedEvents++;
+      return;
     }
     if (data === null) {
       if (comment) dump.comments++;
@@ -211,6 +220,7 @@ export function mergeDumps(ds: ClientsDump[]): ClientsDump {
     out.comments += d.comments;
     out.foreign += d.foreign;
     out.badMessages += d.badMessages;
+    out.namedEvents += d.namedEvents;
     out.idMismatch += d.idMismatch;
     out.cut.push(...d.cut);
     out.refused.push(...d.refused);

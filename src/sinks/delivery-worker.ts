@@ -65,10 +65,11 @@ async function start(type: string, name: string, config: { type: string }): Prom
   sinks.set(name, sink);
 }
 
-function deliverTo(targets: Iterable<Sink>, event: BridgeEvent): void {
+function deliverTo(targets: Iterable<Sink>, event: BridgeEvent, json: string): void {
   for (const sink of targets) {
     try {
-      sink.deliver(event);
+      // The JSON the main thread sent is the sinks' outbox row as it is: not serialized again.
+      sink.deliver(event, json);
     } catch (err) {
       log.error({ err, sink: sink.name, eventId: event.id }, 'sink threw while accepting an event');
     }
@@ -98,8 +99,9 @@ function commit(): void {
     outbox.batch(() => {
       for (const m of batches) {
         const events = m.events.map((json) => JSON.parse(json) as BridgeEvent);
+        const json = new Map(events.map((e, i) => [e, m.events[i] ?? JSON.stringify(e)]));
         const targets = m.sinks.flatMap((name) => sinks.get(name) ?? []);
-        const deliver = (event: BridgeEvent) => deliverTo(targets, event);
+        const deliver = (event: BridgeEvent) => deliverTo(targets, event, json.get(event) ?? JSON.stringify(event));
         if (ledger && m.ledger) ledger.acceptBatch(events, deliver);
         else events.forEach(deliver);
       }

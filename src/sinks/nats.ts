@@ -130,8 +130,8 @@ class NatsSink implements Sink {
     this.dispatcher.start();
   }
 
-  deliver(event: BridgeEvent): void {
-    this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
+  deliver(event: BridgeEvent, json?: string): void {
+    this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, json ?? JSON.stringify(event));
     this.dispatcher?.notify();
   }
 

@@ -26,7 +26,8 @@ export interface SinkContext {
 export interface Sink {
   readonly name: string;
   start(): Promise<void>;
-  deliver(event: BridgeEvent): void;
+  /** `json`: the event as JSON.stringify gives it, when the caller has it already (the delivery thread). */
+  deliver(event: BridgeEvent, json?: string): void;
   stop(): Promise<void>;
   /** Implied sinks only (see SinkDefinition.implied): takes a reloaded config's entry in place. */
   reconfigure?(config: unknown): void;

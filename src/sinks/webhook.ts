@@ -352,12 +352,12 @@ class WebhookSink implements Sink {
     this.deliveries = new WebhookDelivery(this.config, this.name, outbox, { log: this.ctx.log, userAgent: this.ctx.userAgent, ...(onOutcome ? { onOutcome } : {}) });
   }
 
-  deliver(event: BridgeEvent): void {
+  deliver(event: BridgeEvent, json?: string): void {
     const w = this.resolved;
     if (!w) return;
     if (!this.states || !isCallEvent(event)) {
       if (!passesFilter(this.config, w, event)) return;
-      this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, JSON.stringify(event));
+      this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, json ?? JSON.stringify(event));
     } else if (!this.tell(w, this.states, event)) return;
     this.deliveries?.notify();
   }
