@@ -216,7 +216,6 @@ export class Outbox {
   private lastWriteError: string | null = null;
   private readonly stmt;
   private readonly enqueueTx;
-  private readonly ackTx;
   private readonly ackManyTx;
   private readonly deadTx;
 
@@ -267,10 +266,6 @@ export class Outbox {
         this.stmt.delete.run(item.seq);
         this.stmt.promote.run({ sink: item.sink, partition: item.partition, now });
       }
-    });
-    this.ackTx = db.transaction((item: OutboxItem, now: number) => {
-      this.stmt.delete.run(item.seq);
-      this.stmt.promote.run({ sink: item.sink, partition: item.partition, now });
     });
     this.deadTx = db.transaction((item: OutboxItem, reason: DeadReason, error: string, now: number) => {
       this.stmt.bury.run(error, reason, now, item.seq);
@@ -386,7 +381,7 @@ export class Outbox {
 
   /** Delivered: deletes the row; the next row of its partition becomes due. */
   ack(item: OutboxItem, now = Date.now()): void {
-    this.ackTx(item, now);
+    this.ackManyTx([item], now);
   }
 
   /** ack() for several rows in one transaction (one commit): what a dispatcher delivered in one turn. */

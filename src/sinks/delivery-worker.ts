@@ -99,9 +99,10 @@ function commit(): void {
     outbox.batch(() => {
       for (const m of batches) {
         const events = m.events.map((json) => JSON.parse(json) as BridgeEvent);
-        const json = new Map(events.map((e, i) => [e, m.events[i] ?? JSON.stringify(e)]));
+        // Each parsed event with the text it was parsed from (the ledger hands deliver the event alone).
+        const json = new Map(events.map((e, i) => [e, m.events[i]!]));
         const targets = m.sinks.flatMap((name) => sinks.get(name) ?? []);
-        const deliver = (event: BridgeEvent) => deliverTo(targets, event, json.get(event) ?? JSON.stringify(event));
+        const deliver = (event: BridgeEvent) => deliverTo(targets, event, json.get(event)!);
         if (ledger && m.ledger) ledger.acceptBatch(events, deliver);
         else events.forEach(deliver);
       }

@@ -151,8 +151,9 @@ export class SinkSet {
       // A name keys the sink's outbox rows: two sinks with the same default name (two webhooks to
       // one host) must not take each other's rows. The later ones get `#2`, `#3`… by position,
       // the same at every start. (Names given in the config are unique: config/schema.ts.)
+      const base = sink.name;
       for (let n = 2; names.has(sink.name) && entry.name === undefined; n++) {
-        const name = `${this.build(def, entry, config, log).name}#${n}`;
+        const name = `${base}#${n}`;
         if (!names.has(name)) sink = this.build(def, { ...entry, name } as typeof entry, config, log);
       }
       names.add(sink.name);
@@ -183,7 +184,6 @@ export class SinkSet {
       },
       userAgent: this.ctx.userAgent,
       onOutcome: this.ctx.onOutcome,
-      ...(this.ctx.deliveryThread ? { deliveryThread: this.ctx.deliveryThread } : {}),
     });
     if (def.durable && this.ctx.deliveryThread) {
       // Built here only for its name: the sink itself runs on the delivery thread.

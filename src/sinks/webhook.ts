@@ -5,7 +5,7 @@ import type { Agent as HttpAgent } from 'undici';
 import { type BridgeEvent, type CallEvent, type EventType, isCallEvent } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
 import type { Logger } from 'pino';
-import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type DispatcherOptions, type Outbox, type OutboxItem } from '../outbox/index.js';
+import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type Outbox, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
 import { appendParams, compileBody, compileHeader, compileParams, compileUrl, isHeaderName, templateVars, TemplateError, type CompiledTemplate, type CompiledUrl, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
@@ -202,23 +202,6 @@ function passesFilter(config: WebhookSinkConfig, w: ResolvedWebhook, e: BridgeEv
 type OutcomeListener = (outcome: DeliveryOutcome) => void;
 
 /**
- * The dispatcher options of a webhook sink: the same on the main thread and on the delivery thread.
- */
-export function dispatcherOptions(config: WebhookSinkConfig, name: string): Omit<DispatcherOptions, 'log' | 'onOutcome'> {
-  const timeouts = { connectTimeoutMs: config.timeouts.connectMs, readTimeoutMs: config.timeouts.readMs };
-  return {
-    sink: name,
-    concurrency: config.concurrency,
-    retry: config.retry,
-    maxAttempts: config.maxAttempts,
-    maxAgeMs: config.maxAgeMs,
-    // Whatever the HTTP client does, an attempt ends and frees its slot by then (plus the
-    // OAuth2 token fetch, which has its own readMs timeout).
-    attemptTimeoutMs: attemptDeadlineMs(timeouts) + config.timeouts.readMs,
-  };
-}
-
-/**
  * For a sink that sends each event as it is (JSON, the default body, no parameters) to a URL
  * with fixed headers, the request without its body: the stored row IS the body (the outbox
  * keeps JSON.stringify(event)), so a delivery needs neither to parse it nor to serialize it
@@ -263,7 +246,18 @@ export class WebhookDelivery {
     this.auth = createAuthenticator(config.auth, ctx.log, config.timeouts.readMs);
     this.dispatcher = new Dispatcher(
       outbox,
-      { ...dispatcherOptions(config, name), log: ctx.log, ...(ctx.onOutcome ? { onOutcome: ctx.onOutcome } : {}) },
+      {
+        sink: name,
+        concurrency: config.concurrency,
+        retry: config.retry,
+        maxAttempts: config.maxAttempts,
+        maxAgeMs: config.maxAgeMs,
+        // Whatever the HTTP client does, an attempt ends and frees its slot by then (plus the
+        // OAuth2 token fetch, which has its own readMs timeout).
+        attemptTimeoutMs: attemptDeadlineMs(this.httpTimeouts) + config.timeouts.readMs,
+        log: ctx.log,
+        ...(ctx.onOutcome ? { onOutcome: ctx.onOutcome } : {}),
+      },
       (item, signal) => this.attempt(item, signal),
     );
     this.dispatcher.start();

@@ -259,18 +259,27 @@ export class AmiParser {
         return;
       }
     }
-    this.frameBytes += bytes + 1;
-    if (++this.headers > this.limits.maxHeaders) {
-      this.drop('too_many_headers', this.limits.maxHeaders);
-      return;
-    }
-    if (this.frameBytes > this.limits.maxFrameBytes) {
-      this.drop('frame_too_large', this.limits.maxFrameBytes);
-      return;
-    }
+    if (!this.counted(bytes)) return;
     const colon = text.indexOf(': ');
     const raw = colon < 0 ? text : text.slice(0, colon);
     this.field(this.keyOf(raw), colon < 0 ? '' : valueOf(text, colon + 2, bytes, buf, start));
+  }
+
+  /**
+   * Counts one more header line of `bytes` bytes in the frame; false (and the frame dropped) when
+   * that breaks maxHeaders or maxFrameBytes.
+   */
+  private counted(bytes: number): boolean {
+    this.frameBytes += bytes + 1;
+    if (++this.headers > this.limits.maxHeaders) {
+      this.drop('too_many_headers', this.limits.maxHeaders);
+      return false;
+    }
+    if (this.frameBytes > this.limits.maxFrameBytes) {
+      this.drop('frame_too_large', this.limits.maxFrameBytes);
+      return false;
+    }
+    return true;
   }
 
   private keyOf(raw: string): string {
@@ -292,15 +301,7 @@ export class AmiParser {
    * character, and a decoder's replacement character is never `:` or a space.
    */
   private header(buf: Buffer, start: number, end: number, bytes: number): void {
-    this.frameBytes += bytes + 1;
-    if (++this.headers > this.limits.maxHeaders) {
-      this.drop('too_many_headers', this.limits.maxHeaders);
-      return;
-    }
-    if (this.frameBytes > this.limits.maxFrameBytes) {
-      this.drop('frame_too_large', this.limits.maxFrameBytes);
-      return;
-    }
+    if (!this.counted(bytes)) return;
     // A loop, not buf.indexOf(': ', start): that would search past the line's end when the
     // line has none (and make a frame of such lines quadratic). It hashes the key's bytes on the way.
     let colon = -1;
