@@ -352,6 +352,15 @@ export class Bridge {
     return this.ended;
   }
 
+  /**
+   * Resolves once every event handed to the durable sinks so far is in the outbox: with the
+   * delivery thread, once it has committed them (the hand-over is asynchronous).
+   */
+  async durable(): Promise<void> {
+    this.flush();
+    await this.deliveryThread?.drained();
+  }
+
   /** Stops taking input, lets everything accepted reach the sinks, then stops the sinks. */
   async stop(): Promise<void> {
     this.stopping = true;

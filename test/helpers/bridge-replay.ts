@@ -30,6 +30,8 @@ export async function runBridgeOnTrace(trace: Buffer, overrides: ConfigOverrides
   bridge.events$.subscribe((e) => events.push(e));
   await bridge.start();
   await bridge.done;
+  // Every event is in the outbox (committed by the delivery thread) before the caller looks.
+  await bridge.durable();
   return {
     bridge,
     events,
