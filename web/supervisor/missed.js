@@ -15,7 +15,7 @@ let canCallBack = true;
 let agentsVersion = 0;
 
 function create(m) {
-  const select = h('select', { class: 'cb-agent', 'aria-label': 'Agent who calls back' });
+  const select = h('select', { class: 'cb-agent', 'aria-label': 'Agent who calls back' }, h('option', { value: '' }, 'Choose an agent…'));
   select.dataset.version = '-1';
   // 1,000 agents in every row's select would be 100,000 options: a select is filled when it is
   // about to be used, and again only when the agents changed since.
