@@ -2,7 +2,7 @@
 // reason), a legend, and the same in words for screen readers (the chart itself is one image).
 
 import { MISSED_REASONS, floor, serverNow } from './model.js';
-import { $, clockIn, h, setText, svg } from './util.js';
+import { $, h, setText, svg } from './util.js';
 
 export const REASON_TEXT = { abandoned: 'Abandoned', no_answer: 'No answer', busy: 'Busy', unavailable: 'Unavailable', timeout: 'Queue timeout' };
 const SERIES = [['answered', 'Answered'], ...MISSED_REASONS.map((r) => [r, REASON_TEXT[r]])];
@@ -59,7 +59,16 @@ function drawSlot(g, slot, i) {
 
 /** The slot holding the server's "now", in the floor's time zone. */
 function currentIndex() {
-  const [hh, mm] = clockIn(floor.timeZone, serverNow()).split(':').map(Number);
+  let parts;
+  try {
+    // en-GB for the digits: the page's own locale may write them otherwise.
+    parts = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: floor.timeZone || undefined }).formatToParts(serverNow());
+  } catch {
+    return -1;
+  }
+  const part = (type) => Number(parts.find((p) => p.type === type)?.value);
+  const hh = part('hour');
+  const mm = part('minute');
   return Number.isFinite(hh) && Number.isFinite(mm) ? hh * 4 + Math.floor(mm / 15) : -1;
 }
 

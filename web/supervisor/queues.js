@@ -43,7 +43,6 @@ function update(row, q) {
   sl.title = q.serviceLevel ? `${q.serviceLevel.answeredWithin} answered within ${q.serviceLevel.seconds} s` : '';
   row.dataset.waiting = String(q.waiting ?? 0);
   row.classList.toggle('has-waiting', q.waiting > 0);
-  row.classList.toggle('sl-low', q.serviceLevel?.ratio !== null && q.serviceLevel?.ratio < 0.8);
 }
 
 export function renderQueues(items, keys) {
