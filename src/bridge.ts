@@ -32,6 +32,7 @@ import { BridgeMetrics } from './ops/metrics.js';
 import { opsRoutes, tokenMatcher, type Readiness } from './ops/routes.js';
 import { USER_AGENT } from './util/version.js';
 import { ScreenPopSink } from './sinks/screenpop.js';
+import { WallboardSink } from './sinks/wallboard.js';
 import { SinkSet } from './sinks/set.js';
 import type { Sink } from './sinks/sink.js';
 
@@ -84,6 +85,8 @@ export class Bridge {
   http: HttpServer | null = null;
   /** The screen-pop sink whose streams the HTTP server serves (implied by `http`). */
   screenpop: ScreenPopSink | null = null;
+  /** The supervisors' wallboard (implied by http, like the screen pop). */
+  wallboard: WallboardSink | null = null;
   /** Presence sync between the CRM and the queues, when `api` is configured. */
   presence: PresenceSync | null = null;
   /** Prometheus metrics (served at /metrics when http is on). */
@@ -102,7 +105,8 @@ export class Bridge {
     this.config = ctx.config;
     this.metrics = new BridgeMetrics({
       callsInProgress: () => this.tracker?.activeCalls ?? 0,
-      sseClients: () => this.screenpop?.streams ?? 0,
+      sseClients: () => (this.screenpop?.streams ?? 0) + (this.wallboard?.streams ?? 0),
+      queues: () => this.wallboard?.queues() ?? [],
       outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.sinks.durable] } : null),
       stalledAfterMs: () => this.config.outbox.stalledAfterMs,
       deliveryThreadPending: () => this.deliveryThread?.pending ?? 0,
@@ -131,6 +135,7 @@ export class Bridge {
     const { config } = this;
     await this.sinks.start(config, this.ctx.sinks);
     this.screenpop = this.sinks.find(ScreenPopSink);
+    this.wallboard = this.sinks.find(WallboardSink);
     this.tracker = createTracker({
       server: config.pbx.name,
       inboundContexts: config.calls.inboundContexts,
@@ -269,9 +274,12 @@ export class Bridge {
       rules: config.screenpop,
       tokens,
       agents,
+      wallboard: this.wallboard,
+      isApiToken: apiTokens,
+      callBack: Boolean(config.api),
       extraRoutes: [
         // The API acts on the PBX through the same AMI connection the events come from.
-        ...(config.api ? apiRoutes({ config: config.api, ami: this.ami, ari: this.ari, presence: this.presence, agents, tokens, log: this.log.child({ module: 'api' }) }) : []),
+        ...(config.api ? apiRoutes({ config: config.api, ami: this.ami, ari: this.ari, presence: this.presence, agents, tokens, floor: this.wallboard, log: this.log.child({ module: 'api' }) }) : []),
         ...opsRoutes({
           readiness: () => this.readiness(),
           metrics: this.metrics,

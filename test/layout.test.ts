@@ -12,7 +12,7 @@ import t from 'tap';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** src/'s folders, top to bottom: a folder may import from itself and from folders after it. */
-export const LAYERS = ['api', 'ops', 'presence', 'http', 'config', 'sinks', 'sources', 'outbox', 'template', 'bus', 'normalizer', 'events', 'util'];
+export const LAYERS = ['api', 'ops', 'presence', 'http', 'config', 'sinks', 'sources', 'outbox', 'supervisor', 'template', 'bus', 'normalizer', 'events', 'util'];
 
 function files(dir: string, keep: (f: string) => boolean): string[] {
   const abs = path.join(ROOT, dir);

@@ -44,6 +44,7 @@ export const TAGS = {
   calls: 'Click-to-call: the CRM (or the agent) asks the PBX to place a call.',
   presence: "The agents' CRM presence and their queue pause state.",
   agent: "What the agent page (and a CRM's own client) reads: the agent's event stream and its screen pops.",
+  supervisor: "The supervisors' wallboard figures: queues, agents, calls in progress, today's chart and missed calls.",
   operations: 'Health, readiness and Prometheus metrics, for the service manager, the load balancer and the monitoring.',
   meta: 'This document.',
 } as const;

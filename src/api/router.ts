@@ -6,13 +6,14 @@ import type { Logger } from 'pino';
 import type { ApiConfig } from '../config/schema.js';
 import type { TokenVerifier } from '../http/tokens.js';
 import type { AgentDirectory } from '../normalizer/agents.js';
-import { ApiAuth, principalKey, type ApiPrincipal } from './auth.js';
+import { ApiAuth, principalKey, type ApiPrincipal, type PrincipalKind } from './auth.js';
 import { amiOriginator, ariOriginator, CALL_ACCEPTED_SCHEMA, CALL_REQUEST_SCHEMA, ClickToCall, type AmiActions, type AriOriginate } from './click-to-call.js';
 import { ApiError, sendJson } from './errors.js';
 import { AUTH_RESPONSES, openApiDocument, problem, retryAfterHeader, THROTTLED, type EndpointDoc } from './openapi.js';
 import { SERVER_ENDPOINTS, SERVER_SCHEMAS } from './server-docs.js';
 import { PBX_PRESENCE_SCHEMA, PRESENCE_REQUEST_SCHEMA, PRESENCE_RESULT_SCHEMA, PresenceApi } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
+import { SUPERVISOR_SCHEMAS, supervisorEndpoints, type FloorReader } from './supervisor.js';
 import type { PresenceSync } from '../presence/sync.js';
 
 export const API_PREFIX = '/api/v1';
@@ -37,6 +38,8 @@ export interface ApiContext {
   /** The HTTP server's verifier of agent (and supervisor) tokens; agents may act for themselves. */
   tokens: TokenVerifier | null;
   log: Logger;
+  /** The wallboard (src/sinks/wallboard.ts): its figures under /api/v1/supervisor; null: no such endpoints. */
+  floor?: FloorReader | null;
   /** Injected by tests. */
   now?: () => number;
   newId?: () => string;
@@ -50,6 +53,8 @@ interface Reply {
 
 export interface Endpoint extends EndpointDoc {
   pattern: RegExp;
+  /** The kinds of token it takes (default: API and agent tokens). */
+  principals?: readonly PrincipalKind[];
   /** `params`: the path pattern's groups, undecoded. */
   handle(req: IncomingMessage, who: ApiPrincipal | null, params: string[]): Promise<Reply> | Reply;
 }
@@ -73,11 +78,13 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
       path: `${API_PREFIX}/calls`,
       pattern: new RegExp(`^${API_PREFIX}/calls/?$`),
       auth: 'api',
+      // A supervisor calls a missed caller back from the wallboard, from an agent it picks.
+      principals: ['api', 'agent', 'supervisor'],
       operation: {
         operationId: 'createCall',
         summary: "Click-to-call: ring the agent's device, then dial the number",
         tags: ['calls'],
-        description: `Rings the agent's device first (an agent's first configured interface, else ${ctx.config.clickToCall.agentChannel}) through ${ctx.ami ? 'AMI Originate' : 'ARI POST /channels'}; once the agent answers, dials the number in context '${ctx.config.clickToCall.context}'. Allowed numbers (after normalization): ${ctx.config.clickToCall.numberPattern}. Every event of the call carries origin 'click-to-call' and callId = the returned id.`,
+        description: `Rings the agent's device first (an agent's first configured interface, else ${ctx.config.clickToCall.agentChannel}) through ${ctx.ami ? 'AMI Originate' : 'ARI POST /channels'}; once the agent answers, dials the number in context '${ctx.config.clickToCall.context}'. Allowed numbers (after normalization): ${ctx.config.clickToCall.numberPattern}. Every event of the call carries origin 'click-to-call' and callId = the returned id. Takes an API token, an agent's token (for that agent only) or a supervisor's token (any agent: the wallboard's call-back).`,
         requestBody: 'CallRequest',
         responses: {
           '202': { description: "Accepted: the agent's device is being rung.", schema: 'CallAccepted' },
@@ -140,6 +147,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
       handle: (req, who, params) => presence(req).get(who!, params[0] ?? ''),
     },
   ];
+  if (ctx.floor) endpoints.push(...supervisorEndpoints(API_PREFIX, ctx.floor));
   const openapi: Endpoint = {
     method: 'GET',
     path: `${API_PREFIX}/openapi.json`,
@@ -164,6 +172,7 @@ export function apiEndpoints(ctx: ApiContext): Endpoint[] {
     PresenceRequest: PRESENCE_REQUEST_SCHEMA,
     PresenceResult: PRESENCE_RESULT_SCHEMA,
     PbxPresence: PBX_PRESENCE_SCHEMA,
+    ...(ctx.floor ? SUPERVISOR_SCHEMAS : {}),
   });
   return endpoints;
 }
@@ -179,7 +188,7 @@ export function apiRoutes(ctx: ApiContext): Array<[string, RegExp, RouteHandler]
     let who: ApiPrincipal | null = null;
     try {
       if (e.auth !== 'public') {
-        who = auth.authenticate(req.headers.authorization);
+        who = auth.authenticate(req.headers.authorization, e.principals);
         const take = limiter.take(principalKey(who));
         if (!take.ok) {
           throw new ApiError(429, `rate limit exceeded: ${perMinute} requests a minute, bursts of ${burst}; retry in ${take.retryAfterSeconds} s`, undefined, {

@@ -7,6 +7,7 @@
 //   discriminator      -> left out: `oneOf` over branches with a `type` const says the same
 //   uniqueBy           -> left out (no two agents with one id, extension or interface; …)
 //   regexp: true       -> left out (the pattern compiles as a JavaScript regular expression)
+//   timeZone: true     -> left out (Intl knows the time zone)
 import { isObject, isSecretSchema } from '../util/secret.js';
 import type { JsonSchema } from '../util/json-schema.js';
 import { configSchema } from './schema.js';
@@ -14,7 +15,7 @@ import { configSchema } from './schema.js';
 /** Stable while the config format is v1; the file's address once published with the project. */
 export const CONFIG_SCHEMA_ID = 'https://asterisk-crm-bridge.dev/schema/config.v1.json';
 
-const DROPPED = new Set(['discriminator', 'uniqueBy', 'regexp']);
+const DROPPED = new Set(['discriminator', 'uniqueBy', 'regexp', 'timeZone']);
 
 function secretForms(description: unknown): JsonSchema {
   return {

@@ -1,6 +1,9 @@
 import { natsSourceSchema, type NatsSourceConfig } from '../sources/nats.js';
 import { amiConfigSchema, type AmiConfig } from '../sources/ami/config.js';
 import { ariConfigSchema, type AriConfig } from '../sources/ari/config.js';
+// Why this file is long: the schema of every top-level section, one description and default per
+// key, is the config's one reference (README and schema/config.v1.json are made from it).
+//
 // The configuration schema: one JSON Schema, a description and default per key, and the
 // TypeScript shape of a loaded config. Adding a top-level section (http, screenpop, api, source)
 // is adding a property here and a field to BridgeConfig; env overrides, secret handling and the
@@ -112,6 +115,17 @@ export interface OutboxConfig {
   deliveryThread: boolean;
 }
 
+/** The supervisor's wallboard (GET /supervisor; src/sinks/wallboard.ts). */
+export interface SupervisorConfig {
+  /** IANA time zone whose midnight resets today's counters; absent: the machine's. */
+  timeZone?: string;
+  serviceLevelSeconds: number;
+  queues: Array<{ name: string; serviceLevelSeconds: number }>;
+  path?: string;
+  retentionDays: number;
+  pushIntervalMs: number;
+}
+
 export interface BridgeConfig {
   /** A delivery node has no pbx in its file: the loader names it after `source.name`. */
   pbx: PbxConfig;
@@ -124,6 +138,7 @@ export interface BridgeConfig {
   http?: HttpConfig;
   api?: ApiConfig;
   screenpop: ScreenPopRule[];
+  supervisor: SupervisorConfig;
   log: LogConfig;
   shutdown: ShutdownConfig;
 }
@@ -437,6 +452,50 @@ const outboxSchema: JsonSchema = {
   },
 };
 
+const supervisorSchema: JsonSchema = {
+  type: 'object',
+  description: "The supervisors' wallboard at GET /supervisor (http.supervisors' tokens), its JSON API (/api/v1/supervisor/…) and per-queue metrics. It is on whenever http is.",
+  additionalProperties: false,
+  default: {},
+  properties: {
+    timeZone: {
+      type: 'string',
+      minLength: 1,
+      timeZone: true,
+      description: "IANA time zone (Europe/Berlin) whose midnight resets today's counters and whose quarter hours the chart shows. Default: the machine's time zone (TZ, /etc/localtime).",
+    },
+    serviceLevelSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      default: 20,
+      description: 'Service level: the share of queue calls answered within this many seconds of joining the queue (of calls answered or missed). Per queue below.',
+    },
+    queues: {
+      type: 'array',
+      default: [],
+      description: 'Per-queue settings.',
+      uniqueBy: [{ key: 'name' }],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'serviceLevelSeconds'],
+        properties: {
+          name: { type: 'string', minLength: 1, description: "The queue's name in Asterisk (queues.conf)." },
+          serviceLevelSeconds: { type: 'integer', minimum: 1, maximum: 3600, description: "This queue's service-level threshold." },
+        },
+      },
+    },
+    path: {
+      type: 'string',
+      minLength: 1,
+      description: "SQLite file of today's counters, so a restart keeps them. Default: wallboard.db beside the outbox (':memory:' with an in-memory outbox).",
+    },
+    retentionDays: { type: 'integer', minimum: 1, maximum: 3660, default: 31, description: 'Days of counters kept in the file (older ones are deleted at midnight).' },
+    pushIntervalMs: { type: 'integer', minimum: 50, maximum: 10000, default: 250, description: 'Changes are pushed to the open wallboards at most this often (one patch with everything that changed).' },
+  },
+};
+
 const logSchema: JsonSchema = {
   type: 'object',
   description: "The daemon's own logs (pino JSON on standard error).",
@@ -487,6 +546,7 @@ export function configSchema(): JsonSchema {
       http: httpSchema,
       api: apiSchema,
       screenpop: screenpopSchema,
+      supervisor: supervisorSchema,
       log: logSchema,
       shutdown: shutdownSchema,
     },

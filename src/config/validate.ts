@@ -44,6 +44,23 @@ const regexpKeyword: FuncKeywordDefinition = {
   },
 };
 
+/** `timeZone: true`: an IANA time zone this Node knows (Intl). */
+const timeZoneKeyword: FuncKeywordDefinition = {
+  keyword: 'timeZone',
+  type: 'string',
+  schemaType: 'boolean',
+  errors: true,
+  validate: function timeZone(_enabled: boolean, data: string): boolean {
+    try {
+      new Intl.DateTimeFormat('en-CA', { timeZone: data });
+      return true;
+    } catch {
+      (timeZone as SchemaValidateFunction).errors = [{ keyword: 'timeZone', message: 'must be an IANA time zone name such as Europe/Berlin or America/New_York', params: {} }];
+      return false;
+    }
+  },
+};
+
 interface UniqueRule {
   key: string;
   ignoreCase?: boolean;
@@ -104,6 +121,7 @@ export function configValidator(): ValidateFunction {
   ajv.addKeyword(secretKeyword);
   ajv.addKeyword(regexpKeyword);
   ajv.addKeyword(uniqueByKeyword);
+  ajv.addKeyword(timeZoneKeyword);
   validator = ajv.compile(configSchema());
   return validator;
 }

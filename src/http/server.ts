@@ -1,5 +1,8 @@
-// The daemon's HTTP server (`http.listen`): the agents' event streams and page, the pops, and
-// the widget. Every data endpoint needs a token; tokens are never logged (only paths are).
+// Why this file is long: every browser-facing route (agent page, pops, widget, wallboard) shares
+// its token checks, stream caps and CSP here.
+//
+// The daemon's HTTP server (`http.listen`): the agents' event streams and page, the pops, the
+// widget and the supervisors' wallboard. Every data endpoint needs a token; tokens are never logged (only paths are).
 import { readFileSync, readdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, BlockList } from 'node:net';
@@ -12,6 +15,7 @@ import type { AgentDirectory } from '../normalizer/agents.js';
 import type { Source } from '../sources/source.js';
 import { compileText, compileUrl, templateVars, UrlRenderError, type CompiledTemplate, type CompiledUrl } from '../template/index.js';
 import { ScreenPopSink, describe } from '../sinks/screenpop.js';
+import type { WallboardSink } from '../sinks/wallboard.js';
 import { addressKey, AuthThrottle } from './auth-throttle.js';
 import { clientAddress, trustedProxies } from './client-address.js';
 import { FramingChecker, type Framing } from './framing.js';
@@ -107,6 +111,12 @@ export interface HttpServerContext {
   /** More routes (the JSON API, health, metrics): `[method, path pattern, handler]`. */
   extraRoutes?: Array<[string, RegExp, Handler]>;
   metrics?: HttpMetrics;
+  /** The supervisors' wallboard (GET /supervisor); absent: those routes answer 404. */
+  wallboard?: WallboardSink | null;
+  /** Whether a token is one of api.tokens (refused on the supervisor routes with 403, not 401). */
+  isApiToken?: (token: string) => boolean;
+  /** Whether the API (and so the wallboard's call-back) is on. */
+  callBack?: boolean;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, params: string[]) => void | Promise<void>;
@@ -174,6 +184,10 @@ export class HttpServer {
       ['GET', /^\/agent\/me$/, (req, res, url) => this.me(req, res, url)],
       ['GET', /^\/agent\/events$/, (req, res, url) => this.events(req, res, url)],
       ['GET', /^\/agent\/pops\/([A-Za-z0-9_-]+)$/, (req, res, url, p) => this.pops(req, res, url, p[0] ?? '')],
+      ['GET', /^\/supervisor\/?$/, (req, res, url) => this.supervisorPage(req, res, url)],
+      ['GET', /^\/supervisor\/assets\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `supervisor/${p[0]}`)],
+      ['GET', /^\/supervisor\/me$/, (req, res, url) => this.supervisorMe(req, res, url)],
+      ['GET', /^\/supervisor\/events$/, (req, res, url) => this.supervisorEvents(req, res, url)],
       ['GET', /^\/widget\.js$/, (_q, res) => this.page(res, 'widget/widget.js', true)],
       ['GET', /^\/widget\/?$/, (_q, res) => this.page(res, 'widget/index.html', true)],
       ['GET', /^\/widget\/([A-Za-z0-9_.-]+)$/, (_q, res, _u, p) => this.page(res, `widget/${p[0]}`, true)],
@@ -225,7 +239,7 @@ export class HttpServer {
     } catch {
       this.ctx.log.warn({ file: 'index.html' }, 'web files missing');
     }
-    for (const dir of ['agent', 'widget']) {
+    for (const dir of ['agent', 'widget', 'supervisor']) {
       let names: string[] = [];
       try {
         names = readdirSync(new URL(`${dir}/`, WEB_ROOT));
@@ -341,6 +355,56 @@ export class HttpServer {
     req.socket.setKeepAlive(true);
     this.ctx.screenpop.open(who, res, last ?? null);
     this.ctx.log.info({ who: describe(who), resumed: Boolean(last) }, 'agent connected');
+  }
+
+  /**
+   * A supervisor, or a refusal: 401 without a valid token, 403 for an agent's or an API token
+   * (the wallboard shows every agent and caller; those tokens may not see that).
+   */
+  private supervisor(req: IncomingMessage, res: ServerResponse, url: URL): Principal | null {
+    if (!this.ctx.wallboard) {
+      sendProblem(res, 404, 'not found');
+      return null;
+    }
+    const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token');
+    if (token && this.ctx.isApiToken?.(token)) {
+      sendProblem(res, 403, 'an API token cannot open the wallboard: use a supervisor token (http.supervisors); the API has the same figures under /api/v1/supervisor');
+      return null;
+    }
+    const who = this.authenticate(req, res, url);
+    if (!who) return null;
+    if (who.kind !== 'supervisor') {
+      sendProblem(res, 403, "an agent's token cannot open the wallboard: it needs a supervisor token (http.supervisors)");
+      return null;
+    }
+    return who;
+  }
+
+  /**
+   * GET /supervisor: the wallboard page. Without a token it shows its login form, as the agent
+   * page does; a token in the address is checked first, so an agent's link to it fails plainly.
+   */
+  private supervisorPage(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    if (!this.ctx.wallboard) return sendProblem(res, 404, 'not found');
+    const presented = bearerToken(req.headers.authorization) ?? url.searchParams.get('token');
+    if (presented !== null && !this.supervisor(req, res, url)) return;
+    this.page(res, 'supervisor/index.html');
+  }
+
+  private supervisorMe(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const who = this.supervisor(req, res, url);
+    if (!who || who.kind !== 'supervisor') return;
+    this.json(res, 200, { name: who.name, callBack: Boolean(this.ctx.callBack), timeZone: this.ctx.wallboard?.timeZone ?? null });
+  }
+
+  private supervisorEvents(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const who = this.supervisor(req, res, url);
+    if (!who || !this.ctx.wallboard) return;
+    if (!this.admitStream(req, res, who)) return;
+    req.socket.setNoDelay(true);
+    req.socket.setKeepAlive(true);
+    this.ctx.wallboard.open(res);
+    this.ctx.log.info({ who: describe(who) }, 'supervisor connected');
   }
 
   /**

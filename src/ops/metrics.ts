@@ -8,6 +8,7 @@ import type { BridgeEvent } from '../events/types.js';
 import type { AuthFailureReason, CapName, HttpMetrics } from '../http/server.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
+import type { QueueFigures } from '../supervisor/types.js';
 import { stallProblem } from './stall.js';
 
 export const METRICS_PREFIX = 'crm_bridge_';
@@ -22,6 +23,8 @@ export interface MetricsSources {
   stalledAfterMs?(): number;
   /** Events handed to the delivery thread and not yet committed (0 without one). */
   deliveryThreadPending?(): number;
+  /** The wallboard's queues (src/supervisor/floor.ts): per-queue gauges. */
+  queues?(): QueueFigures[];
 }
 
 export class BridgeMetrics implements HttpMetrics {
@@ -179,6 +182,40 @@ export class BridgeMetrics implements HttpMetrics {
           for (const sink of o.sinks) this.set({ sink }, read(o.outbox, sink));
         },
       });
+    // The wallboard's figures per queue (README: Supervisor wallboard). Today's counts reset at
+    // midnight in supervisor.timeZone, so they are gauges, not counters.
+    const perQueue = (name: string, help: string, read: (q: QueueFigures) => number | null, labelNames: string[] = [], expand?: (q: QueueFigures) => Array<[Record<string, string>, number]>) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['queue', ...labelNames],
+        registers,
+        collect() {
+          this.reset();
+          for (const q of sources.queues?.() ?? []) {
+            if (expand) for (const [labels, v] of expand(q)) this.set({ queue: q.name, ...labels }, v);
+            else {
+              const v = read(q);
+              if (v !== null) this.set({ queue: q.name }, v);
+            }
+          }
+        },
+      });
+    perQueue(`${p}queue_callers_waiting`, 'Callers waiting in the queue now.', (q) => q.waiting);
+    perQueue(`${p}queue_longest_wait_seconds`, 'How long the caller waiting longest has waited (0: nobody waits).', (q) => (q.longestWaitSince ? Math.max(0, (Date.now() - Date.parse(q.longestWaitSince)) / 1000) : 0));
+    perQueue(`${p}queue_agents`, 'Agents of the queue by state: logged_in, available, on_call, paused.', () => null, ['state'], (q) => [
+      [{ state: 'logged_in' }, q.agents.loggedIn],
+      [{ state: 'available' }, q.agents.available],
+      [{ state: 'on_call' }, q.agents.onCall],
+      [{ state: 'paused' }, q.agents.paused],
+    ]);
+    perQueue(`${p}queue_answered_today`, 'Queue calls answered today (since midnight in supervisor.timeZone).', (q) => q.answered);
+    perQueue(`${p}queue_missed_today`, 'Queue calls missed today, by reason (abandoned: the caller hung up).', () => null, ['reason'], (q) => Object.entries(q.missed).map(([reason, n]) => [{ reason }, n]));
+    perQueue(`${p}queue_service_level_ratio`, "Today's service level: answered within the queue's threshold / (answered + missed). Absent before the first call.", (q) => q.serviceLevel.ratio);
+    perQueue(`${p}queue_service_level_threshold_seconds`, "The queue's service-level threshold N.", (q) => q.serviceLevel.seconds);
+    perQueue(`${p}queue_abandon_rate_ratio`, "Today's abandoned / (answered + missed). Absent before the first call.", (q) => q.abandonRate);
+    perQueue(`${p}queue_average_wait_seconds`, "Today's average wait of answered calls (ASA). Absent before the first answer.", (q) => q.averageWaitSeconds);
+    perQueue(`${p}queue_average_talk_seconds`, "Today's average talk time of answered calls that ended. Absent before the first.", (q) => q.averageTalkSeconds);
     perSink(`${p}outbox_depth`, 'Events waiting in the outbox for delivery, by sink.', (o, s) => o.depth(s));
     perSink(`${p}outbox_oldest_age_seconds`, 'Age of the oldest event waiting in the outbox, by sink (0 when none).', (o, s) => o.oldestAgeMs(s) / 1000);
     perSink(`${p}dead_letters`, 'Events in the dead-letter table, by sink (see crm-bridge outbox list --dead).', (o, s) => o.deadCount(s));

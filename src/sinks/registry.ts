@@ -3,6 +3,7 @@ import type { SinkDefinition } from './sink.js';
 import { logSink } from './log.js';
 import { natsSink } from './nats.js';
 import { screenpopSink } from './screenpop.js';
+import { wallboardSink } from './wallboard.js';
 import { webhookSink } from './webhook.js';
 
 // `any`: each row has its own config type; the table is indexed by the config's `type` string.
@@ -12,4 +13,5 @@ export const SINKS: Record<string, SinkDefinition<any, any>> = {
   [natsSink.type]: natsSink,
   // Implied by `http`, never listed under `sinks:`.
   [screenpopSink.type]: screenpopSink,
+  [wallboardSink.type]: wallboardSink,
 };
