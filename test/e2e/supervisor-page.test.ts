@@ -58,7 +58,7 @@ t.test('given the wallboard page on a fake floor server', async (t) => {
     t.match(await ana.innerText(), /Ana[\s\S]*ext\. 201[\s\S]*On a call 1:0\d[\s\S]*555\)? · sales 1:0\d[\s\S]*3 calls today/);
     const bo = page.locator('[data-testid="agent-tile"][data-agent="202"]');
     t.equal(await bo.getAttribute('data-state'), 'paused');
-    t.match(await bo.innerText(), /Paused[\s\S]*lunch/);
+    t.match(await bo.innerText(), /Paused[\s\S]*Reason: lunch/);
     t.equal(await page.locator('[data-testid="call-row"][data-call="c-1"] [data-col="caller"]').textContent(), `${HOSTILE} (555)`, 'then the hostile name is text');
     t.equal(await page.locator('[data-testid="missed-row"]').count(), 1);
     t.equal(await page.evaluate(() => document.querySelectorAll('main img, main script').length), 0, 'then no element came from a caller name');

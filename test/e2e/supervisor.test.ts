@@ -6,6 +6,7 @@
 // (test/artifacts/supervisor.png) and shown in the README (docs/images/supervisor.png).
 // Each subtest continues where the previous one left the floor (the counters add up, in order).
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import t from 'tap';
 import type { CallEvent } from '../../dist/events/types.js';
@@ -56,9 +57,9 @@ agents:
   - { id: "202", extension: "202", name: Ben, interfaces: [Local/202@agents] }
 api:
   tokens: [{ name: crm, token: ${API_TOKEN} }]
-  clickToCall:
-    agentChannel: "Local/{extension}@phones"
-    context: from-internal
+  clickToCall: { context: from-internal }
+supervisor:
+  timeZone: Europe/Berlin
 `;
   const daemon = startDaemon(writeConfig(e2eConfig(asterisk.amiPort, extra)), { E2E_AMI_SECRET: BRIDGE_AMI_SECRET });
   t.teardown(() => daemon.stop());
@@ -75,7 +76,7 @@ api:
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${bridge}/supervisor?token=${SUPERVISOR}`);
   await page.locator('[data-testid="conn-state"][data-state="live"]').waitFor({ timeout: 15_000 });
-  await page.locator('[data-testid="queue-row"][data-queue="sales"]').waitFor({ timeout: 15_000 });
+  await page.locator('[data-testid="agent-tile"][data-agent="201"]').waitFor({ timeout: 15_000 });
 
   t.test('when an agent token or a wrong one asks for the wallboard, then 403 and 401, and the page shows the login form', async (t) => {
     t.equal((await fetch(`${bridge}/supervisor?token=${AGENT_201}`)).status, 403, 'then the page refuses an agent token in the address');
@@ -95,7 +96,9 @@ api:
   });
 
   t.test('when a queue call is answered and another abandoned, then they show live: the call in progress, the counters, the chart, the missed caller', async (t) => {
-    const before = await queueRow(page, 'sales');
+    // The floor learns a queue from its first event (a member or a caller): no row, or zeros.
+    const sales = page.locator('[data-testid="queue-row"][data-queue="sales"]');
+    const before = (await sales.count()) ? await queueRow(page, 'sales') : { answered: '0', abandoned: '0' };
     t.match(before, { answered: '0', abandoned: '0' }, 'first: nothing answered or abandoned');
     const answered = scenarios['queue-answered'](driver);
     const callRow = page.locator('[data-testid="call-row"]').filter({ hasText: 'sales' });
@@ -108,6 +111,9 @@ api:
     await page.locator('[data-testid="call-row"]').first().waitFor({ state: 'detached', timeout: 30_000 });
     t.pass('then the ended call leaves the calls in progress');
     t.equal(await page.locator('[data-testid="agent-tile"][data-agent="201"] .tile-today').textContent(), '1 call today');
+    // 201 and 202 are static members of sales (lab/pbx/queues.conf): logged in all along.
+    t.equal(await page.locator('[data-testid="agent-tile"][data-agent="201"]').getAttribute('data-state'), 'available', { todo: 'server: static queue members are not known as logged in (no agent.login; QueueStatus at resync is not read by the floor)' } as object);
+    t.equal((await queueRow(page, 'sales'))['loggedIn'], '2', { todo: 'server: same' } as object);
 
     await scenarios['queue-abandoned'](driver);
     await cellReads(page, 'sales', 'abandoned', '1', 'abandoned 1');
@@ -132,15 +138,19 @@ api:
     t.match(await page.getByTestId('chart-summary').textContent(), /^Today: 1 answered, 1 missed \(1 abandoned\)\./);
   });
 
+  let pausedSince = '';
   t.test('when 202 is paused on the PBX with the reason "lunch", then its tile says paused, with the reason', async (t) => {
     await driver.action({ Action: 'QueuePause', Queue: 'sales', Interface: 'Local/202@agents', Paused: 'true', Reason: 'lunch' });
     const tile = page.locator('[data-testid="agent-tile"][data-agent="202"][data-state="paused"]');
     await tile.waitFor({ timeout: 30_000 });
-    t.match(await tile.innerText(), /Ben[\s\S]*Paused[\s\S]*Reason: lunch/);
+    t.match(await tile.innerText(), /Ben[\s\S]*Paused \d+:\d\d[\s\S]*Reason: lunch/);
     await cellReads(page, 'sales', 'paused', '1', 'one paused agent in sales');
+    pausedSince = (await tile.locator('.state-time').getAttribute('data-since')) ?? '';
   });
 
   t.test('when the supervisor calls the abandoned caller back from 201, then a real call is placed, and once answered the row says called back', async (t) => {
+    // 201's phone (its interface, Local/201@agents) answers after 1 s this time.
+    await driver.setGlobals({ AGENT_201_MODE: 'answer', AGENT_201_DELAY: 1, AGENT_201_TALK: 10 });
     const since = driver.mark();
     const from = daemon.events.length;
     const row = page.getByTestId('missed-row').filter({ hasText: CALLER }).first();
@@ -152,7 +162,7 @@ api:
     t.match(await row.locator('.cb-result').textContent(), /^Ana's phone rings first/);
 
     // Asterisk's side: the agent's device first, then the number, in the same call.
-    const agentLeg = await driver.waitFor((f) => f.event === 'Newchannel' && /^Local\/201@phones-/.test(f.get('Channel') ?? ''), 30_000, "the call-back's agent leg", since);
+    const agentLeg = await driver.waitFor((f) => f.event === 'Newchannel' && /^Local\/201@agents-/.test(f.get('Channel') ?? ''), 30_000, "the call-back's agent leg", since);
     const linkedid = agentLeg.get('Linkedid');
     await driver.waitFor((f) => f.event === 'Newchannel' && /^Local\/\+?4915112345678@pstn-out-/.test(f.get('Channel') ?? '') && f.get('Linkedid') === linkedid, 30_000, 'the number dialled out', since);
     // The daemon's side: the call is answered by the number.
@@ -164,21 +174,31 @@ api:
 
     const done = page.locator(`[data-testid="missed-row"][data-called-back="true"]`);
     await done.waitFor({ timeout: 30_000 });
+    const ana = page.locator('[data-testid="agent-tile"][data-agent="201"]');
+    if ((await ana.getAttribute('data-state')) === 'on_call') {
+      t.match(await ana.locator('.call-who').textContent(), /^\+4915112345678$/, { todo: "server: an outbound call's FloorCallRef.caller is the agent itself (201, named with the number); the page needs the other party" } as object);
+    }
+    t.equal(await page.locator('[data-testid="agent-tile"][data-agent="202"] .state-time').getAttribute('data-since'), pausedSince, "then 202's time in state still counts from its pause (another agent's call changes nothing of it)");
+    // The README's picture: the call-back is still talking (its row and Ana's tile show it).
+    mkdirSync(dirname(ARTIFACT), { recursive: true });
+    await page.screenshot({ path: ARTIFACT });
     t.match(await done.locator('.cb-done').textContent(), /^called back at \d\d:\d\d by Ana$/);
     t.notOk(await done.getByTestId('call-back').isVisible(), 'then no button any more');
     await driver.waitForCallOver(linkedid ?? '', 60_000);
   });
 
-  t.test('when the page is photographed, then the screenshot is kept and copied for the README', async (t) => {
-    mkdirSync(new URL('.', `file://${ARTIFACT}`).pathname, { recursive: true });
-    await page.screenshot({ path: ARTIFACT });
-    mkdirSync(new URL('.', `file://${README_IMAGE}`).pathname, { recursive: true });
+  t.test('then the screenshot is kept and copied for the README, and the page had no script error', async (t) => {
+    t.ok(existsSync(ARTIFACT), ARTIFACT);
+    mkdirSync(dirname(README_IMAGE), { recursive: true });
     copyFileSync(ARTIFACT, README_IMAGE);
-    t.ok(existsSync(README_IMAGE));
-    t.same(errors, [], 'then the page had no script error');
+    t.same(errors, []);
   });
 
-  t.test('when the daemon gets SIGTERM, then it exits 0', async (t) => {
+  t.test('when the daemon gets SIGTERM with the wallboard still open, then it exits 0 without running into its shutdown deadline', async (t) => {
     t.equal(await daemon.stop(), 0);
+    // The page reconnects at once when its stream closes: a stream accepted while shutting down
+    // would hold the server open until the deadline.
+    t.same(daemon.logs.filter((l) => l['msg'] === 'supervisor connected' && Number(l['time']) > Number(daemon.logs.find((x) => x['signal'] === 'SIGTERM')?.['time'] ?? Infinity)).length, 0, 'then no wallboard stream was accepted after SIGTERM');
+    t.notOk(daemon.logs.some((l) => /shutdown deadline reached/.test(String(l['msg']))), 'then the shutdown finished its work');
   });
 });

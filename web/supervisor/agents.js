@@ -28,7 +28,7 @@ function create(a) {
     { class: 'tile', 'data-testid': 'agent-tile', 'data-agent': a.id },
     h('div', { class: 'tile-head' }, h('span', { class: 'tile-name' }), h('span', { class: 'tile-ext' })),
     h('div', { class: 'tile-state' }, h('span', { class: 'state-text' }), ' ', h('span', { class: 'state-time', 'data-empty': '' })),
-    h('div', { class: 'tile-reason' }),
+    h('div', { class: 'tile-reason' }, h('span', { class: 'muted' }, 'Reason: '), h('span', { class: 'reason-text' })),
     h('div', { class: 'tile-call' }, h('span', { class: 'call-who' }), ' ', h('span', { class: 'call-time', 'data-empty': '' })),
     h('div', { class: 'tile-today' }),
   );
@@ -42,8 +42,9 @@ function update(el, a) {
   setText(el.querySelector('.state-text'), STATE_TEXT[state]);
   setSince(el.querySelector('.state-time'), a.since);
   const reason = el.querySelector('.tile-reason');
-  setText(reason, state === 'paused' && isStr(a.pausedReason) ? a.pausedReason : '');
-  reason.hidden = !reason.textContent;
+  const why = state === 'paused' && isStr(a.pausedReason) ? a.pausedReason : '';
+  setText(reason.lastChild, why);
+  reason.hidden = !why;
   const call = el.querySelector('.tile-call');
   call.hidden = !a.call;
   setText(call.querySelector('.call-who'), a.call ? `${partyText(a.call.caller)}${isStr(a.call.queue) ? ` · ${a.call.queue}` : ''}` : '');
