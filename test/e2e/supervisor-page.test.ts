@@ -152,6 +152,19 @@ t.test('given the wallboard page on a fake floor server', async (t) => {
     t.equal(await page.locator('[data-testid="missed-row"][data-call="m-0"] [data-col="reason"]').textContent(), 'Queue timeout');
   });
 
+  t.test('when the bridge says it lost the PBX, then the badge says so in the warning colour, and live again when it is back', async (t) => {
+    const badge = page.getByTestId('conn-state');
+    const liveColour = await badge.evaluate((e) => getComputedStyle(e).color);
+    floor.status({ source: 'ami', state: 'disconnected', since: new Date().toISOString() });
+    await page.locator('[data-testid="conn-state"][data-pbx="down"]').waitFor({ timeout: 5000 });
+    t.equal(await badge.textContent(), 'connected — PBX unreachable');
+    t.not(await badge.evaluate((e) => getComputedStyle(e).color), liveColour, 'then not in the live colour');
+    t.match(await page.locator('#conn-detail').textContent(), /lost the phone system/);
+    floor.status({ source: 'ami', state: 'connected', since: new Date().toISOString() });
+    await page.locator('[data-testid="conn-state"][data-pbx="up"]').waitFor({ timeout: 5000 });
+    t.equal(await badge.textContent(), 'live');
+  });
+
   t.test('when the stream drops, then the page says reconnecting, then live on a new snapshot that replaces everything', async (t) => {
     floor.snapshot = { ...floor.snapshot, agents: [agentFigures('301', { name: 'Dee' })], calls: [], missed: [] };
     floor.cut();

@@ -24,6 +24,8 @@ export interface FakeFloor {
   /** Streams open now. */
   readonly streams: number;
   patch(p: Omit<FloorPatch, 'now'> & { now?: string }): void;
+  /** A `status` event (the bridge's connection to its source), as the agent stream sends it. */
+  status(s: { source: string; state: string; since: string }): void;
   /** A new snapshot to every open stream (midnight). */
   resend(s?: FloorSnapshot): void;
   /** Drops every open stream (the page must reconnect and get a new snapshot). */
@@ -53,6 +55,9 @@ export async function startFakeFloor(opts: { supervisorToken: string; agentToken
     },
     patch(p) {
       for (const res of streams) send(res, 'patch', { now: new Date().toISOString(), ...p });
+    },
+    status(s) {
+      for (const res of streams) send(res, 'status', s);
     },
     resend(s) {
       if (s) floor.snapshot = s;

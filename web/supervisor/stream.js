@@ -13,6 +13,7 @@ const stream = { es: null, gen: 0, retries: 0, retryTimer: null, everLive: false
  * @param on.conn (state) => void: connecting, live, reconnecting
  * @param on.changed () => void: the model changed, render when the browser paints next
  * @param on.rejected (message) => void: the token is no longer accepted
+ * @param on.status ({ source, state, since }) => void: the bridge's connection to its event source
  */
 export function connect(on) {
   const gen = ++stream.gen;
@@ -40,6 +41,17 @@ export function connect(on) {
     on.conn('live');
   });
   es.addEventListener('patch', (e) => read(e, applyPatch));
+  // The bridge's own connection to the PBX, when the bridge says it (the agent stream's `status`):
+  // a wallboard whose bridge lost the PBX shows figures that no longer move.
+  es.addEventListener('status', (e) => {
+    if (!mine()) return;
+    try {
+      const s = JSON.parse(e.data);
+      if (s && typeof s === 'object' && typeof s.state === 'string') on.status(s);
+    } catch {
+      /* not JSON: ignore */
+    }
+  });
   es.onerror = () => {
     if (!mine()) return;
     if (es.readyState === EventSource.CLOSED) void gaveUp(gen, on);

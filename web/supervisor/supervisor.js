@@ -22,7 +22,7 @@ import { readToken, takeTokenFromUrl, writeToken } from './storage.js';
 import { closeStream, connect, isDown } from './stream.js';
 import { $, backoff, clockIn, isStr, setText, sleep } from './util.js';
 
-const session = { gen: 0, me: null };
+const session = { gen: 0, me: null, pbx: null };
 
 let frame = 0;
 function scheduleRender() {
@@ -46,15 +46,46 @@ function renderDay() {
   setText($('day'), floor.day ? `Today, ${floor.day}${floor.timeZone ? ` (${floor.timeZone})` : ''}` : '');
 }
 
+/** What the bridge reads its events from, in words (as the agent page says it). */
+const SOURCE_WORDS = { ami: 'PBX', ari: 'PBX', nats: 'event bus' };
+
 function setConn(state) {
   const el = $('conn-state');
   el.dataset.state = state;
-  setText(el, state);
-  setText($('conn-detail'), state === 'reconnecting' ? 'Connection lost, reconnecting… the figures shown may be old.' : state === 'connecting' ? 'Connecting…' : '');
-  document.body.dataset.conn = state;
+  if (state !== 'live') session.pbx = null; // a new stream says it again
+  renderConn();
 }
 
-const handlers = { conn: setConn, changed: scheduleRender, rejected: (m) => logout(m) };
+/** The badge: this page's stream, and — once the bridge has said — the bridge's own source. */
+function renderConn() {
+  const el = $('conn-state');
+  const state = el.dataset.state;
+  const what = SOURCE_WORDS[session.pbx?.source] ?? 'PBX';
+  const pbxDown = state === 'live' && session.pbx !== null && session.pbx.state !== 'connected';
+  el.dataset.pbx = state === 'live' && session.pbx ? (pbxDown ? 'down' : 'up') : '';
+  setText(el, pbxDown ? `connected — ${what} unreachable` : state);
+  setText(
+    $('conn-detail'),
+    pbxDown
+      ? `The bridge has lost the ${what === 'PBX' ? 'phone system (PBX)' : what}: these figures stop moving until it is back.`
+      : state === 'reconnecting'
+        ? 'Connection lost, reconnecting… the figures shown may be old.'
+        : state === 'connecting'
+          ? 'Connecting…'
+          : '',
+  );
+  document.body.dataset.conn = pbxDown ? 'reconnecting' : state;
+}
+
+const handlers = {
+  conn: setConn,
+  changed: scheduleRender,
+  rejected: (m) => logout(m),
+  status: (s) => {
+    session.pbx = { source: isStr(s.source) ? s.source : null, state: s.state };
+    renderConn();
+  },
+};
 
 async function login(token) {
   const gen = ++session.gen;
