@@ -320,7 +320,7 @@ function portOrAny(preferred: number): Promise<number> {
   });
 }
 
-/** The bridge's config: AMI, both agents with tokens, the log and webhook sinks, the screen pop. */
+/** The bridge's config: AMI, both agents with tokens, a supervisor, the log and webhook sinks, the screen pop, the API. */
 function bridgeConfig(o: { ami: { port: number; username: string }; httpPort: number; crm: SampleCrm; dir: string }): string {
   const agent = (id: string) => ({ id, extension: id, name: `Agent ${id}`, token: { env: `DEMO_TOKEN_${id}` }, interfaces: [`Local/${id}@agents`] });
   const popUrl =
@@ -351,7 +351,10 @@ function bridgeConfig(o: { ami: { port: number; username: string }; httpPort: nu
         retry: { initialDelayMs: 500, maxDelayMs: 5000, factor: 2, jitter: 0.2 },
       },
     ],
-    http: { listen: `127.0.0.1:${o.httpPort}`, allowedOrigins: [o.crm.url] },
+    http: { listen: `127.0.0.1:${o.httpPort}`, allowedOrigins: [o.crm.url], supervisors: [{ name: 'floor', token: { env: 'DEMO_SUPERVISOR_TOKEN' } }] },
+    // The wallboard's call-back button places its calls through the API (as a supervisor).
+    api: { tokens: [], clickToCall: { agentChannel: 'Local/{extension}@phones', context: 'from-internal' } },
+    supervisor: { path: path.join(o.dir, 'wallboard.db') },
     screenpop: [{ id: 'sample-crm', events: ['call.ringing'], url: popUrl, target: 'embedded' }],
     outbox: { path: path.join(o.dir, 'outbox.db') },
     log: { level: 'info' },
@@ -507,11 +510,11 @@ async function run(opts: Options, signal: AbortSignal, started: Started, dir: st
   started.add(`the sample CRM (${crm.url})`, () => crm.close());
 
   // 3. The bridge.
-  const tokens = { '201': randomBytes(32).toString('hex'), '202': randomBytes(32).toString('hex') };
+  const tokens = { '201': randomBytes(32).toString('hex'), '202': randomBytes(32).toString('hex'), supervisor: randomBytes(32).toString('hex') };
   const configFile = path.join(dir, 'config.yaml');
   const logFile = path.join(dir, 'bridge.log');
   fs.writeFileSync(configFile, bridgeConfig({ ami: pbx.ami, httpPort: await portOrAny(opts.bridgePort), crm, dir }));
-  const env = { DEMO_AMI_SECRET: pbx.ami.secret, DEMO_WEBHOOK_SECRET: webhookSecret, DEMO_TOKEN_201: tokens['201'], DEMO_TOKEN_202: tokens['202'] };
+  const env = { DEMO_AMI_SECRET: pbx.ami.secret, DEMO_WEBHOOK_SECRET: webhookSecret, DEMO_TOKEN_201: tokens['201'], DEMO_TOKEN_202: tokens['202'], DEMO_SUPERVISOR_TOKEN: tokens.supervisor };
   const bridge = await startBridge(configFile, env, logFile, (e) => {
     // Events caused by stopping (Asterisk hanging up what rings) are noise on the way out.
     if (e.type === 'agent.status' || !callsStarted || shuttingDown) return;
@@ -543,6 +546,9 @@ async function run(opts: Options, signal: AbortSignal, started: Started, dir: st
   say(`    opens inside the page. 201 answers: Talking, then Ended.`);
   say(`  Agent page, agent 202:  ${bridgeUrl}/agent?token=${tokens['202']}`);
   say(`    Rung by the same queue calls; the card then says "Answered elsewhere".`);
+  say(`  Supervisor wallboard:   ${bold(`${bridgeUrl}/supervisor?token=${tokens.supervisor}`)}`);
+  say(`    Queue sales live: callers waiting, agents 201/202 ringing and talking, today's answered and abandoned`);
+  say(`    calls, the chart, and the missed callers with a Call back button (it rings 201 or 202, then dials).`);
   say(`  Sample CRM:             ${bold(`${crm.url}/`)}`);
   say(`    Every webhook the bridge posts, live, and agent 201's events as the widget (/widget.js) hands them to the page.`);
   say();

@@ -140,6 +140,21 @@ async function checkDemo(t: Test, demo: Demo, opts: { live: boolean; calls: numb
   t.ok(ended.length >= opts.calls);
   t.equal(new Set(ended.map((e) => e.callId)).size, ended.length, 'every call has its own callId, and ends once');
 
+  // The supervisor's wallboard: the demo's queue, with the calls the CRM saw counted.
+  const boardUrl = new URL((await demo.line(/Supervisor wallboard:\s+(http\S+)/, 'the wallboard URL'))[1]!);
+  const supervisorToken = boardUrl.searchParams.get('token') ?? '';
+  t.equal((await fetch(boardUrl)).status, 200, 'the printed wallboard URL opens the page');
+  t.equal((await fetch(`${boardUrl.origin}/supervisor?token=${encodeURIComponent(token)}`)).status, 403, "agent 201's token may not open it");
+  const live = await connectSse(`${boardUrl.origin}/supervisor/events?token=${encodeURIComponent(supervisorToken)}`);
+  t.teardown(() => live.cut());
+  await live.waitFor((c) => c.messages.some((m) => m.event === 'snapshot'), 'the wallboard snapshot');
+  const snapshot = JSON.parse(live.messages.find((m) => m.event === 'snapshot')!.data) as { queues: Array<{ name: string; answered: number; missed: Record<string, number> }> };
+  const sales = snapshot.queues.find((q) => q.name === 'sales');
+  t.ok(sales, 'the wallboard shows queue sales');
+  const counted = (sales?.answered ?? 0) + Object.values(sales?.missed ?? {}).reduce((n, x) => n + x, 0);
+  const queueCalls = new Set(all.map((w) => w.event).filter((e) => e.type === 'call.queued').map((e) => ('callId' in e ? e.callId : ''))).size;
+  t.ok(queueCalls >= 1 && counted >= 1, `its counters count the queue calls (${counted} answered or missed; ${queueCalls} queued at the CRM)`);
+
   // Ctrl-C.
   demo.child.kill('SIGINT');
   t.equal(await demo.exited, 0, 'SIGINT: the demo exits 0');

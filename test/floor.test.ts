@@ -156,6 +156,11 @@ t.test('given calls either side of midnight in the time zone, then the counters 
   t.equal(chart[0]!.label, '00:00');
   t.equal(f.snapshot(0).agents.find((a) => a.id === '201')!.callsToday, 0);
 
+  const late = shifted(answered, Date.parse('2026-03-28T22:50:00Z'));
+  for (const e of late) f.apply(e);
+  t.equal(sales(f).answered, 0, "a late call of yesterday (a backlog caught up) counts in neither day's figures");
+  t.equal(f.snapshot(0).chart.reduce((n, s) => n + s.answered, 0), 0);
+
   const idle = new Floor(options({ timeZone: 'America/New_York' }));
   for (const e of shifted(answered, Date.parse('2026-07-01T12:00:00Z'))) idle.apply(e);
   t.equal(idle.today, '2026-07-01');

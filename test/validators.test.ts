@@ -25,7 +25,8 @@ import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { BridgeMetrics } from '../dist/ops/metrics.js';
 import { opsRoutes, tokenMatcher } from '../dist/ops/routes.js';
 import { ScreenPopSink } from '../dist/sinks/screenpop.js';
-import { ringing } from './helpers/sample-events.js';
+import { WallboardSink } from '../dist/sinks/wallboard.js';
+import { queued, ringing } from './helpers/sample-events.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const API_TOKEN = 'validators-api-crm-5e0b7a13c9d2f846';
@@ -71,7 +72,11 @@ const statics: Array<{ token: string; who: Principal }> = [
 ];
 const tokens = new TokenVerifier(statics, undefined);
 const agents = new AgentDirectory({ agents: config.agents, agentContexts: config.calls.agentContexts, extensionPattern: config.calls.extensionPattern });
-const metrics = new BridgeMetrics({ callsInProgress: () => 0, sseClients: () => screenpop.streams, outbox: () => null });
+const wallboard = new WallboardSink({
+  config: { type: 'wallboard', timeZone: 'UTC', serviceLevelSeconds: 20, queues: [], path: ':memory:', retentionDays: 31, pushIntervalMs: 250, keepAliveSeconds: 15, retryMs: 1000, agents: config.agents },
+  log,
+});
+const metrics = new BridgeMetrics({ callsInProgress: () => 0, sseClients: () => screenpop.streams + wallboard.streams, outbox: () => null, queues: () => wallboard.queues() });
 const ami = new FakeAmi();
 let ready = true;
 const metricsToken = tokenMatcher(METRICS_TOKEN);
@@ -86,9 +91,12 @@ const server = new HttpServer({
   agents,
   log,
   metrics,
+  wallboard,
+  isApiToken: (token) => token === API_TOKEN || token === LIMITED_TOKEN,
+  callBack: true,
   extraRoutes: [
     // A clock that stands still: the limited token, once used up, stays limited.
-    ...apiRoutes({ config: config.api!, ami, presence: null, agents, tokens, log, now: () => 0 }),
+    ...apiRoutes({ config: config.api!, ami, presence: null, agents, tokens, floor: wallboard, log, now: () => 0 }),
     ...opsRoutes({
       readiness: () => ({ ready, checks: { ami: ready ? 'ok' : 'AMI disconnected' } }),
       metrics,
@@ -99,11 +107,13 @@ const server = new HttpServer({
   ],
 });
 await screenpop.start();
+await wallboard.start();
 await server.start();
 const open: http.ClientRequest[] = [];
 t.teardown(async () => {
   open.forEach((r) => r.destroy());
   await screenpop.stop();
+  await wallboard.stop();
   await server.stop();
 });
 const port = server.address!.port;
@@ -172,7 +182,8 @@ const cases: Case[] = [
   ['POST /api/v1/calls', '202', () => request('POST', '/api/v1/calls', { headers: json(API_TOKEN), body: GOOD_CALL })],
   ['POST /api/v1/calls', '400', () => request('POST', '/api/v1/calls', { headers: json(API_TOKEN), body: '{}' })],
   ['POST /api/v1/calls', '401', () => request('POST', '/api/v1/calls', { headers: { 'content-type': 'application/json' }, body: GOOD_CALL })],
-  ['POST /api/v1/calls', '403', () => request('POST', '/api/v1/calls', { headers: json(TOKEN_SUP), body: GOOD_CALL })],
+  // An agent's token, for another agent (a supervisor's may name any agent: the wallboard's call-back).
+  ['POST /api/v1/calls', '403', () => request('POST', '/api/v1/calls', { headers: json(TOKEN_202), body: GOOD_CALL })],
   ['POST /api/v1/calls', '413', () => request('POST', '/api/v1/calls', { headers: json(API_TOKEN), body: JSON.stringify({ agent: '201', number: '5551234', vars: { Omlcrmbig: 'x'.repeat(20_000) } }) })],
   ['POST /api/v1/calls', '415', () => request('POST', '/api/v1/calls', { headers: { ...bearer(API_TOKEN), 'content-type': 'text/plain' }, body: 'call 201' })],
   ['POST /api/v1/calls', '422', () => request('POST', '/api/v1/calls', { headers: json(API_TOKEN), body: JSON.stringify({ agent: 'nobody', number: '12' }) })],
@@ -197,6 +208,20 @@ const cases: Case[] = [
   ['GET /agent/pops/{eventId}', '200', () => request('GET', `/agent/pops/${ringing.id}`, { headers: bearer(TOKEN_201) })],
   ['GET /agent/pops/{eventId}', '401', () => request('GET', `/agent/pops/${ringing.id}`)],
   ['GET /agent/pops/{eventId}', '404', () => request('GET', '/agent/pops/no-such-event', { headers: bearer(TOKEN_201) })],
+  ...['', '/queues', '/agents', '/calls', '/today'].flatMap((sub): Case[] => [
+    [`GET /api/v1/supervisor${sub}`, '200', () => request('GET', `/api/v1/supervisor${sub}`, { headers: bearer(sub === '/calls' ? TOKEN_SUP : API_TOKEN) })],
+    [`GET /api/v1/supervisor${sub}`, '401', () => request('GET', `/api/v1/supervisor${sub}`)],
+    [`GET /api/v1/supervisor${sub}`, '403', () => request('GET', `/api/v1/supervisor${sub}`, { headers: bearer(TOKEN_201) })],
+    [`GET /api/v1/supervisor${sub}`, '429', () => request('GET', `/api/v1/supervisor${sub}`, { headers: bearer(LIMITED_TOKEN) })],
+  ]),
+  ['GET /supervisor/me', '200', () => request('GET', '/supervisor/me', { headers: bearer(TOKEN_SUP) })],
+  ['GET /supervisor/me', '401', () => request('GET', '/supervisor/me')],
+  ['GET /supervisor/me', '403', () => request('GET', '/supervisor/me', { headers: bearer(API_TOKEN) })],
+  ['GET /supervisor/events', '200', () => request('GET', `/supervisor/events?token=${TOKEN_SUP}`)],
+  ['GET /supervisor/events', '401', () => request('GET', '/supervisor/events?token=wrong-token-0123456789abcdef')],
+  ['GET /supervisor/events', '403', () => request('GET', `/supervisor/events?token=${TOKEN_201}`)],
+  // http.streams.perToken is 1 here, and the supervisor's stream is open (the case above).
+  ['GET /supervisor/events', '429', () => request('GET', '/supervisor/events', { headers: bearer(TOKEN_SUP) })],
   ['GET /', '200', () => request('GET', '/')],
   ['GET /healthz', '200', () => request('GET', '/healthz')],
   ['GET /readyz', '200', () => request('GET', '/readyz')],
@@ -258,6 +283,8 @@ t.test('given every documented operation and status reachable without a PBX, whe
   // Rate limits and caps first used up, then the PBX-less answers, then 429 from a throttled address.
   for (let i = 0; i < 40; i++) await request('GET', '/api/v1/agents/201/presence', { headers: bearer(LIMITED_TOKEN) });
   screenpop.deliver(ringing as BridgeEvent);
+  wallboard.deliver(queued as BridgeEvent);
+  wallboard.deliver(ringing as BridgeEvent);
   const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).flatMap(([m, op]) => Object.keys(op.responses).map((s) => `${m.toUpperCase()} ${p} ${s}`)));
   // A throttled address: every operation answers 429 to a request that carries a token.
   for (let i = 0; i < 10; i++) await request('GET', '/agent/me', { headers: bearer(`guess-${i}-0123456789abcdef`), from: THROTTLED_FROM });
@@ -324,6 +351,7 @@ t.test('given a real /metrics scrape, when promtool checks it, then it says noth
   const scrape = await request('GET', '/metrics', { headers: bearer(METRICS_TOKEN) });
   t.equal(scrape.status, 200);
   t.match(scrape.body, /^crm_bridge_process_cpu_seconds_total /m, 'the process metrics are there');
+  t.match(scrape.body, /^crm_bridge_queue_agents\{queue="sales",state="logged_in"\} \d+$/m, "the wallboard's per-queue gauges are");
   t.match(scrape.body, /^crm_bridge_nodejs_active_handles\{type="\w+"\} \d+$/m, 'the labelled handle counts are, whose sum the dropped …_total gauge was (README)');
   const run = spawnSync('promtool', ['check', 'metrics'], { input: scrape.body, encoding: 'utf8' });
   if (run.error) return t.fail(`promtool cannot run (${run.error.message}): install Debian's prometheus package (.ci/run does)`);

@@ -9,6 +9,15 @@ const POP_TARGETS = ['new-tab', 'named-tab', 'embedded', 'hash', 'background', '
 const nullable = (type: string) => ({ type: [type, 'null'] });
 
 export const SERVER_SCHEMAS: Record<string, unknown> = {
+  SupervisorMe: {
+    type: 'object',
+    required: ['name', 'callBack', 'timeZone'],
+    properties: {
+      name: { type: 'string', description: "The supervisor's name (http.supervisors[].name)." },
+      callBack: { type: 'boolean', description: 'Whether the API is on, so the wallboard can call missed callers back (POST /api/v1/calls).' },
+      timeZone: { ...nullable('string'), description: "supervisor.timeZone: the day and quarter hours of today's figures." },
+    },
+  },
   AgentMe: {
     type: 'object',
     required: ['agent', 'supervisor', 'supervisorName', 'rules', 'keepAliveSeconds', 'allowedOrigins'],
@@ -80,6 +89,9 @@ const AGENT_401 = problem('No token, or not a valid one (an agent or supervisor 
 });
 const AGENT_TOKENS = "An agent's token (static or minted: `crm-bridge token`) or a supervisor's.";
 
+const SUPERVISOR_TOKENS = "A supervisor's token (http.supervisors; Authorization: Bearer, or ?token=).";
+const SUPERVISOR_403 = problem("An agent's token or an API token: the wallboard shows every agent and caller, for supervisors only.");
+
 export const SERVER_ENDPOINTS: EndpointDoc[] = [
   {
     method: 'GET',
@@ -146,6 +158,42 @@ export const SERVER_ENDPOINTS: EndpointDoc[] = [
         '401': AGENT_401,
         '404': problem('No such event for this token (never sent to it, or no longer buffered).'),
         '429': THROTTLED,
+      },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/supervisor/me',
+    auth: 'agent',
+    operation: {
+      operationId: 'getSupervisorMe',
+      summary: 'Who the supervisor token is, and what its wallboard can do',
+      description: SUPERVISOR_TOKENS,
+      tags: ['supervisor'],
+      responses: { '200': { description: 'The supervisor.', schema: 'SupervisorMe' }, '401': AGENT_401, '403': SUPERVISOR_403, '429': THROTTLED },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/supervisor/events',
+    auth: 'agent',
+    operation: {
+      operationId: 'streamFloor',
+      summary: "The wallboard's figures, live, as Server-Sent Events",
+      description: `${SUPERVISOR_TOKENS} Opens with \`retry: <http.retryMs>\` and an \`event: snapshot\` whose data is the whole floor (the shape of GET /api/v1/supervisor, schema Floor when the API is on: queues, agents, calls in progress, today's chart and missed calls). Then \`event: patch\` at most every supervisor.pushIntervalMs with what changed: \`{ now, queues?, agents?, calls?, callsEnded?, chart?, missed? }\`, whole objects replacing those of the same key (queue name, agent id, callId, chart index, missed id); \`callsEnded\` lists calls to remove. A new \`snapshot\` (midnight) replaces everything. Comment lines keep it alive every http.keepAliveSeconds. A stream that falls 1 MB behind is closed; the client reconnects and gets a snapshot.`,
+      tags: ['supervisor'],
+      responses: {
+        '200': {
+          description: 'The stream; it stays open.',
+          mediaType: 'text/event-stream',
+          schema: { type: 'string', description: 'Server-Sent Events: `retry:`, `event: snapshot`, then `event: patch`, and `:` keep-alive comments.' },
+        },
+        '401': AGENT_401,
+        '403': SUPERVISOR_403,
+        '429': problem(
+          'Too many streams already open for this token or from this address (http.streams), or this address sent too many wrong tokens (http.authThrottle).',
+          retryAfterHeader('Seconds to wait before trying again.'),
+        ),
       },
     },
   },

@@ -46,6 +46,18 @@ export interface DeviceInventory {
   devices: ReadonlyArray<{ interface: string; kind: DeviceKind }>;
   /** Queue members (interface, state interface, member name); null when the PBX could not say. */
   members: ReadonlyArray<QueueMemberRef> | null;
+  /**
+   * Every queue membership with its pause state (QueueStatus), for reconciling who is logged in
+   * where; null or absent when the PBX could not say.
+   */
+  memberships?: ReadonlyArray<QueueMembership> | null;
+}
+
+/** One member of one queue, as QueueStatus lists it. */
+export interface QueueMembership extends QueueMemberRef {
+  queue: string;
+  paused: boolean;
+  reason: string | null;
 }
 
 export interface QueueMemberRef {

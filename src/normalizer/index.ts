@@ -147,7 +147,7 @@ export function step(tracker: CallTracker, input: NormalizerInput): BridgeEvent[
       return tracker.resync(input.channels, input.receivedAt);
     case 'inventory':
       tracker.agents.setInventory(input.inventory, input.receivedAt / 1000);
-      return [];
+      return input.inventory.memberships ? tracker.memberships(input.inventory.memberships, input.receivedAt) : [];
     default: {
       const never: never = input;
       throw new Error(`unknown normalizer input ${JSON.stringify(never)}`);

@@ -58,6 +58,8 @@ export class TrackerState {
   readonly agentSeq = new Map<string, number>();
   /** The status last announced per agent id: agent.status is sent on a change only. */
   readonly agentStatus = new Map<string, AgentStatus>();
+  /** Agent id -> queue -> its pause state, as announced (agent.login … agent.logout). */
+  readonly memberships = new Map<string, Map<string, { paused: boolean; reason: string | null }>>();
   /** Bridge id -> the channels in it now (conferences, parking retrievals, plain calls). */
   readonly bridges = new Map<string, string[]>();
   /** Contexts whose calls are inbound whoever places them (lower case). */

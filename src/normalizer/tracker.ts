@@ -18,7 +18,8 @@
 //   statuses.ts, local-channels.ts   what Asterisk's statuses, causes and Local channels mean
 import { type AmiEvent, eventName } from './ami-event.js';
 import type { BridgeEvent } from '../events/types.js';
-import type { AgentDirectory } from './agents.js';
+import type { AgentDirectory, QueueMembership } from './agents.js';
+import { reconcileMemberships } from './agent-events.js';
 import { amiHandler } from './ami-events.js';
 import { eventTime } from './ami-fields.js';
 import { followLinkedid } from './calls.js';
@@ -121,6 +122,13 @@ export class CallTracker {
     if (name === 'hangup' && this.resyncMark !== Number.POSITIVE_INFINITY && ev.uniqueid) this.goneDuringResync.add(ev.uniqueid);
     followLinkedid(this.s, ev);
     handler(this.s, ev);
+    return this.s.take();
+  }
+
+  /** Reconciles the queue memberships announced with the PBX's list (see reconcileMemberships). */
+  memberships(list: readonly QueueMembership[], now: number): BridgeEvent[] {
+    this.s.begin(now / 1000, null);
+    reconcileMemberships(this.s, list);
     return this.s.take();
   }
 

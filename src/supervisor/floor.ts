@@ -140,6 +140,8 @@ export class Floor {
   private readonly missedWrites = new Map<string, [string, MissedCall]>();
   /** A new day began: the next patch is a whole snapshot. */
   private rolled = false;
+  /** The event being applied is of a day already over: it counts nowhere. */
+  private stale = false;
 
   constructor(private opts: FloorOptions) {
     this.clock = new DayClock(opts.timeZone);
@@ -185,8 +187,10 @@ export class Floor {
     const t = Date.parse(event.time);
     const at = this.clock.at(t);
     if (at.day > this.day) this.resetDay(at.day);
-    // A late event of yesterday counts in today's slot 0 rather than reopening a closed day.
-    const slot = at.day === this.day ? at.index : 0;
+    // An event of a day already over (a delivery node catching up on a backlog) moves the live
+    // state but counts nowhere: yesterday's figures are closed, and they are not today's.
+    this.stale = at.day < this.day;
+    const slot = at.index;
     switch (event.type) {
       case 'call.started':
         this.call(event, t);
@@ -393,7 +397,7 @@ export class Floor {
     // Outbound calls nobody answered are the agent's: neither on the chart nor a caller to call back.
     if (event.direction === 'outbound') return;
     this.bump(['s', slot, 'missed', event.reason], 1);
-    if (!event.caller.number) return;
+    if (!event.caller.number || this.stale) return;
     const m: MissedCall = { id: c.callId, time: iso(t), caller: event.caller, queue, reason: event.reason, waitSeconds: event.waitSeconds, calledBack: null };
     this.missed.set(m.id, m);
     this.dirtyMissed.add(m.id);
@@ -509,6 +513,7 @@ export class Floor {
   }
 
   private bump(path: Array<string | number>, by: number): void {
+    if (this.stale) return;
     const key = JSON.stringify(path);
     const value = this.counter(path) + by;
     this.setCounter(key, value, true);

@@ -22,7 +22,7 @@
 // technology simply has no devices. Asterisk also answers an empty list with an error ("No
 // Contacts found"), so an error response is never a failure; a timeout or a lost connection is,
 // and keeps the previous inventory.
-import type { DeviceInventory, DeviceKind, QueueMemberRef } from '../../normalizer/agents.js';
+import type { DeviceInventory, DeviceKind, QueueMemberRef, QueueMembership } from '../../normalizer/agents.js';
 import type { AmiEvent } from '../../normalizer/ami-event.js';
 
 export interface InventoryDevice {
@@ -131,6 +131,19 @@ export function queueMembers(rows: readonly AmiEvent[]): QueueMemberRef[] {
   return [...seen.values()];
 }
 
+/** Every (queue, member) row of a QueueStatus answer, with its pause state and reason. */
+export function queueMemberships(rows: readonly AmiEvent[]): QueueMembership[] {
+  const out: QueueMembership[] = [];
+  for (const r of rows) {
+    if (r.event?.toLowerCase() !== 'queuemember') continue;
+    const iface = r.location ?? r.interface;
+    if (!iface || !r.queue) continue;
+    const paused = r.paused === '1' || r.paused?.toLowerCase() === 'true';
+    out.push({ interface: iface, stateInterface: r.stateinterface ?? null, name: r.name ?? r.membername ?? null, queue: r.queue, paused, reason: paused ? r.pausedreason || null : null });
+  }
+  return out;
+}
+
 const describe = (answer: ListAnswer, count: number, what: string): string =>
   answer.ok ? `${count} ${what}` : `not available (${answer.message.slice(0, 80)})`;
 
@@ -173,6 +186,7 @@ export async function readInventory(list: ListAction): Promise<ReadInventory> {
   return {
     devices,
     members,
+    memberships: queues.ok ? queueMemberships(queues.rows) : null,
     sources: {
       PJSIP: describe(endpoints, pjsipRows.length, 'endpoints'),
       SIP: describe(sip, sipRows.length, 'peers'),
