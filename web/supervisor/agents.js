@@ -3,6 +3,7 @@
 // that jumps whenever its agent takes a call cannot be followed.
 
 import { KeyedList, setSince } from './keyed.js';
+import { floor } from './model.js';
 import { $, h, isStr, partyText, setText } from './util.js';
 
 /** State -> words (colour is never the only sign of a state). */
@@ -47,7 +48,10 @@ function update(el, a) {
   reason.hidden = !why;
   const call = el.querySelector('.tile-call');
   call.hidden = !a.call;
-  setText(call.querySelector('.call-who'), a.call ? `${partyText(a.call.caller)}${isStr(a.call.queue) ? ` · ${a.call.queue}` : ''}` : '');
+  // The other party: on an outbound call the call's caller is the agent, the one called is not.
+  const live = a.call ? floor.calls.get(a.call.callId) : null;
+  const other = live?.direction === 'outbound' ? live.called : a.call?.caller;
+  setText(call.querySelector('.call-who'), a.call ? `${partyText(other)}${isStr(a.call.queue) ? ` · ${a.call.queue}` : ''}` : '');
   setSince(call.querySelector('.call-time'), a.call ? a.call.since : null);
   setText(el.querySelector('.tile-today'), `${a.callsToday ?? 0} call${a.callsToday === 1 ? '' : 's'} today`);
   el.dataset.search = [a.name, a.extension, a.id, ...(Array.isArray(a.queues) ? a.queues : []), STATE_TEXT[state], a.pausedReason].filter(isStr).join('\n').toLowerCase();
@@ -65,6 +69,16 @@ export function renderAgents(items, keys) {
   list ??= new KeyedList($('agent-tiles'), { create, update, compare: byName, ticks: true });
   list.sync(items, keys);
   renderCounts(items);
+}
+
+/** Tiles that show a call that changed (its direction and parties come with the call). */
+export function refreshAgentsOf(callIds) {
+  const ids = [];
+  for (const id of callIds) {
+    const agent = floor.calls.get(id)?.agent?.id;
+    if (agent) ids.push(agent);
+  }
+  if (ids.length) list?.refresh(ids);
 }
 
 function renderCounts(items) {

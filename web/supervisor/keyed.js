@@ -112,6 +112,14 @@ export class KeyedList {
     } else if (this.container.lastElementChild !== n.el) this.container.append(n.el);
   }
 
+  /** Updates these rows although their items did not change (what they show depends on others). */
+  refresh(keys) {
+    for (const k of keys) {
+      const n = this.nodes.get(k);
+      if (n) this.update(n.el, n.item);
+    }
+  }
+
   remove(key) {
     const n = this.nodes.get(key);
     if (!n) return;

@@ -10,7 +10,7 @@
 //   durations of the rows on screen, from the server's clock (its `now` corrects ours).
 // - No polling and no reloads: a (re)connected stream starts with a snapshot.
 
-import { clearAgents, renderAgents, wireAgentFilter } from './agents.js';
+import { clearAgents, refreshAgentsOf, renderAgents, wireAgentFilter } from './agents.js';
 import { clearCalls, renderCalls } from './calls.js';
 import { markNow, renderChart } from './chart.js';
 import { auth, me } from './http.js';
@@ -37,6 +37,7 @@ function render() {
   if (d.all || d.queues.size) renderQueues(floor.queues, keys(d.queues));
   if (d.all || d.agents.size) renderAgents(floor.agents, keys(d.agents));
   if (d.all || d.calls.size) renderCalls(floor.calls, keys(d.calls));
+  if (!d.all && d.calls.size) refreshAgentsOf(d.calls);
   if (d.all || d.chart) renderChart();
   if (d.all || d.missed.size || d.agents.size) renderMissed(floor.missed, keys(d.missed), d.all || d.agents.size > 0);
   if (d.all) renderDay();
