@@ -109,6 +109,17 @@ t.test('given the wallboard page on a fake floor server', async (t) => {
     t.match(await page.locator('[data-testid="call-row"][data-call="c-2"] [data-col="state"]').textContent(), /^Waiting in queue 0:0\d$/);
   });
 
+  t.test("when an agent places a call, then the tile shows whom it calls, not the agent (an outbound call's caller)", async (t) => {
+    // The call comes in a later patch than the agent: the tile is refreshed by the call's change.
+    floor.patch({ agents: [agentFigures('201', { name: 'Ana', extension: '201', state: 'on_call', since: ago(2), queues: ['sales'], call: { callId: 'c-3', caller: { number: '201', name: 'Ana' }, queue: null, since: ago(1) }, callsToday: 3 })] });
+    await page.locator('[data-testid="agent-tile"][data-agent="201"] .call-who', { hasText: /^Ana \(201\)$/ }).waitFor({ timeout: 5000 });
+    floor.patch({ calls: [{ callId: 'c-3', direction: 'outbound', caller: { number: '201', name: 'Ana' }, called: { number: '+4930999' }, queue: null, agent: { id: '201', name: 'Ana' }, state: 'talking', started: ago(3), stateSince: ago(1) }] });
+    await page.locator('[data-testid="agent-tile"][data-agent="201"] .call-who', { hasText: /^\+4930999$/ }).waitFor({ timeout: 5000 });
+    t.match(await page.locator('[data-testid="call-row"][data-call="c-3"]').innerText(), /\+4930999[\s\S]*Ana[\s\S]*Talking \(outbound\)/, 'then the call row names the number called too');
+    floor.patch({ callsEnded: ['c-3'], agents: [agentFigures('201', { name: 'Ana', extension: '201', state: 'available', queues: ['sales'], callsToday: 4 })] });
+    await page.locator('[data-testid="call-row"][data-call="c-3"]').waitFor({ state: 'detached', timeout: 5000 });
+  });
+
   t.test('when a call-back is asked without an agent, then nothing is sent and the page says why', async (t) => {
     const row = page.locator('[data-testid="missed-row"][data-call="m-1"]');
     await row.getByTestId('call-back').click();
@@ -122,8 +133,8 @@ t.test('given the wallboard page on a fake floor server', async (t) => {
     const select = row.locator('select');
     await select.focus();
     const options = await select.locator('option').allTextContents();
-    // Nobody is available now (Cy rings): by name.
-    t.same(options, ['Choose an agent…', 'Ana (201) — On a call', 'Bo (202) — Paused', 'Cy (203) — Ringing'], 'then the options are filled when the select is used');
+    // Available agents first (Ana), then the others by name.
+    t.same(options, ['Choose an agent…', 'Ana (201) — Available', 'Bo (202) — Paused', 'Cy (203) — Ringing'], 'then the options are filled when the select is used, available agents first');
     await select.selectOption('203');
     await row.getByTestId('call-back').click();
     await row.locator('.cb-result[data-kind="error"]').waitFor({ timeout: 5000 });
