@@ -353,6 +353,8 @@ t.test('the OpenAPI document', async (t) => {
       'GET /healthz',
       'GET /metrics',
       'GET /readyz',
+      'GET /supervisor/events',
+      'GET /supervisor/me',
       'POST /api/v1/calls',
       'PUT /api/v1/agents/{id}/presence',
     ]);

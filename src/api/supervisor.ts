@@ -68,8 +68,8 @@ export const SUPERVISOR_SCHEMAS: Record<string, unknown> = {
       queues: { type: 'array', items: { type: 'string' }, description: 'Queues the agent is logged in to.' },
       call: {
         type: ['object', 'null'],
-        required: ['callId', 'caller', 'queue', 'since'],
-        properties: { callId: { type: 'string' }, caller: party, queue: nullable('string'), since: time },
+        required: ['callId', 'direction', 'caller', 'called', 'queue', 'since'],
+        properties: { callId: { type: 'string' }, direction: { type: 'string', enum: ['inbound', 'outbound', 'internal'] }, caller: party, called: { ...party, description: "Whom the call is to (an agent's own outbound call: the number dialled)." }, queue: nullable('string'), since: time },
       },
       callsToday: { type: 'integer', minimum: 0 },
       talkSecondsToday: { type: 'integer', minimum: 0 },

@@ -142,6 +142,8 @@ export class HttpServer {
   /** http.trustedProxies, or null: the socket's peer is the client. */
   private proxies: BlockList | null = null;
   private sweeper: NodeJS.Timeout | null = null;
+  /** Set by stop(): requests still arriving on open sockets are refused. */
+  private closing = false;
   private sourceStatus: Subscription | null = null;
   /** Open event streams per principal (`agent:201`) and per address key. */
   private readonly streamsByWho = new Map<string, number>();
@@ -201,6 +203,7 @@ export class HttpServer {
   }
 
   async start(): Promise<void> {
+    this.closing = false;
     this.rules = compileRules(this.ctx.rules);
     this.loadFiles();
     const { host, port } = parseListen(this.ctx.config.listen);
@@ -215,12 +218,21 @@ export class HttpServer {
     this.sweeper = setInterval(() => this.throttle.sweep(), windowMs);
     this.sweeper.unref();
     const source = this.ctx.source;
-    if (source) this.sourceStatus = source.status$.subscribe((s) => this.ctx.screenpop.setSourceStatus(source.kind, s));
+    if (source) {
+      this.sourceStatus = source.status$.subscribe((s) => {
+        this.ctx.screenpop.setSourceStatus(source.kind, s);
+        this.ctx.wallboard?.setSourceStatus(source.kind, s);
+      });
+    }
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
+    // A page whose stream just ended reconnects, possibly over a keep-alive socket close() has not
+    // reached yet: from now on every request is refused and its socket closed, so nothing new holds
+    // the shutdown open.
+    this.closing = true;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     this.sourceStatus?.unsubscribe();
@@ -254,6 +266,10 @@ export class HttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.closing) {
+      req.resume();
+      return sendProblem(res, 503, 'the bridge is stopping', { headers: { connection: 'close', 'retry-after': '5' } });
+    }
     const url = new URL(req.url ?? '/', 'http://bridge');
     this.cors(req, res);
     if (req.method === 'OPTIONS') {

@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
+import type { SourceKind, SourceStatus } from '../sources/source.js';
 import { daysBefore, localTimeZone } from '../supervisor/clock.js';
 import { Floor, type FloorOptions } from '../supervisor/floor.js';
 import { FloorStore } from '../supervisor/store.js';
@@ -53,6 +54,9 @@ export class WallboardSink implements Sink {
   private keepAlive: NodeJS.Timeout | null = null;
   private midnight: NodeJS.Timeout | null = null;
   private flushQueued = false;
+  /** The bridge's event source and its state, as the pages are told (a named `status` event). */
+  private statusFrame: string | null = null;
+  private statusState = '';
   private readonly now: () => number;
   private config: WallboardConfig;
   private readonly log: Logger;
@@ -163,6 +167,17 @@ export class WallboardSink implements Sink {
     return this.floor.allQueues();
   }
 
+  /**
+   * The bridge's event source changed state: a wallboard whose bridge lost its PBX shows figures
+   * that stopped moving, and must say so. Only the kind and state (as the agent page gets them).
+   */
+  setSourceStatus(source: SourceKind, status: SourceStatus): void {
+    if (this.statusFrame && this.statusState === `${source} ${status.state}`) return;
+    this.statusState = `${source} ${status.state}`;
+    this.statusFrame = `event: status\ndata: ${JSON.stringify({ source, state: status.state, since: status.since })}\n\n`;
+    this.broadcast(this.statusFrame);
+  }
+
   /** Attaches a supervisor's SSE response: the whole floor now, then patches. */
   open(res: ServerResponse): void {
     res.writeHead(200, {
@@ -174,7 +189,7 @@ export class WallboardSink implements Sink {
     // Changes not yet pushed go out to the others first, so this stream's snapshot and the
     // patches that follow it agree.
     this.pushPatch();
-    res.write(`retry: ${this.config.retryMs}\n\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
+    res.write(`retry: ${this.config.retryMs}\n\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n${this.statusFrame ?? ''}`);
     this.sessions.add(res);
     res.on('close', () => this.sessions.delete(res));
   }

@@ -69,7 +69,7 @@ interface AgentState {
   status: AgentStatus | null;
   /** Calls ringing this agent now. */
   ringing: Set<string>;
-  call: { callId: string; caller: Party; queue: string | null; since: number } | null;
+  call: { callId: string; direction: CallState['direction']; caller: Party; called: Party; queue: string | null; since: number } | null;
   state: FloorAgentState;
   since: number;
   calls: number;
@@ -365,7 +365,7 @@ export class Floor {
       }
       c.agent = { id: a.id, name: a.name };
       a.ringing.delete(c.callId);
-      a.call = { callId: c.callId, caller: c.caller, queue: c.queue, since: t };
+      a.call = { callId: c.callId, direction: c.direction, caller: c.caller, called: c.called, queue: c.queue, since: t };
       this.bump(['a', a.id, 'calls'], 1);
       this.refreshAgent(a, t);
     }
@@ -621,7 +621,7 @@ export class Floor {
       since: iso(a.since),
       pausedReason,
       queues: [...a.memberships.keys()].sort(),
-      call: a.call ? { callId: a.call.callId, caller: a.call.caller, queue: a.call.queue, since: iso(a.call.since) } : null,
+      call: a.call ? { callId: a.call.callId, direction: a.call.direction, caller: a.call.caller, called: a.call.called, queue: a.call.queue, since: iso(a.call.since) } : null,
       callsToday: a.calls,
       talkSecondsToday: Math.round(a.talk),
     };

@@ -37,7 +37,10 @@ export interface QueueFigures {
 
 export interface FloorCallRef {
   callId: string;
+  direction: 'inbound' | 'outbound' | 'internal';
   caller: Party;
+  /** Whom the call is to (on an agent's own outbound call: the number the agent dialled). */
+  called: Party;
   queue: string | null;
   /** When this agent was connected to the call. */
   since: string;
