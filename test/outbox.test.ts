@@ -158,6 +158,9 @@ function rig(t: Test, opts: Partial<DispatcherOptions> = {}, path = dbPath()): R
   });
   const outcome = async (pred: (o: DeliveryOutcome) => boolean, what: string, from = 0) => {
     const found = await watch.until(() => outcomes.slice(from).find(pred), what);
+    // The dispatcher reacts in its next turn (a setImmediate), which the slot freed after the
+    // outcome queues; it may come after a turn queued here now, never after the one after it.
+    await turn();
     await turn();
     return found;
   };
@@ -271,6 +274,43 @@ t.test('given a sink that never answers, when events go to it and to another sin
   t.equal(slow.sink.calls.length, 3, 'the slow sink has exactly its 3 slots busy');
   t.equal(slow.outbox.depth('crm'), 300, 'nothing of the slow sink is lost');
   t.equal(slow.outbox.depth('fast'), 0);
+});
+
+t.test('given many wake-ups in one turn (rows enqueued, deliveries ending, the retry timer), then the dispatcher looks for due heads once in that turn, oldest due first, and not at all while every slot is taken', async (t) => {
+  const clock = new FakeClock();
+  const r = rig(t, { clock, concurrency: 3 });
+  let looks = 0;
+  const due = r.outbox.due.bind(r.outbox);
+  r.outbox.due = (...args) => (looks++, due(...args));
+  const t0 = clock.now();
+  for (const [p, id] of [['a', 'a1'], ['b', 'b1'], ['c', 'c1'], ['b', 'b2']]) r.outbox.enqueue('crm', p!, id!, '{}', t0);
+  r.dispatcher.start();
+  const [a1, b1, c1] = [await r.sink.call(1), await r.sink.call(2), await r.sink.call(3)];
+  a1.resolve({ ok: false, retry: true, error: 'HTTP 503' });
+  await r.outcome((o) => o.kind === 'retry', 'a1 to be retried');
+  t.equal(clock.nextTimerAt, t0 + 1000, 'the retry timer is set (a slot is free)');
+
+  r.outbox.enqueue('crm', 'd', 'd1', '{}', t0);
+  r.outbox.enqueue('crm', 'e', 'e1', '{}', t0);
+  looks = 0;
+  // All in one turn: two deliveries end, the retry timer fires, and five batches say "enqueued".
+  b1.resolve({ ok: true });
+  c1.resolve({ ok: true });
+  clock.advance(1000);
+  for (let i = 0; i < 5; i++) r.dispatcher.notify();
+  const started = [await r.sink.call(4), await r.sink.call(5), await r.sink.call(6)].map((c) => c.item.eventId);
+  await turn();
+  await turn();
+  t.equal(looks, 1, 'one look for due heads in that turn');
+  t.same(started, ['d1', 'e1', 'a1'], 'the oldest due heads first, as before; b2 (due since b1 was delivered) waits for a slot');
+  t.same(delivered(r).sort(), ['b1', 'c1'], 'the deliveries that ended were acknowledged in that turn');
+
+  looks = 0;
+  for (let i = 0; i < 5; i++) r.dispatcher.notify();
+  await turn();
+  await turn();
+  t.equal(looks, 0, 'no look while every slot is taken');
+  t.equal(r.sink.calls.length, 6);
 });
 
 // --- retries --------------------------------------------------------------------------------
