@@ -439,6 +439,31 @@ t.test('given a deliver function that throws or resolves nonsense, then that is 
   t.match(await r.outcome((o) => o.kind === 'retry' && o.attempt === 2, 'retry after nonsense'), { kind: 'retry', error: /deliver resolved with/ });
 });
 
+t.test('given attemptTimeoutMs, then a delivery that settles in time clears its deadline timer, and one that does not is aborted and failed at the deadline', async (t) => {
+  const clock = new FakeClock();
+  const r = rig(t, { clock, concurrency: 1, attemptTimeoutMs: 5000 });
+  r.outbox.enqueue('crm', 'p', 'e1', '{}', clock.now());
+  r.outbox.enqueue('crm', 'p', 'e2', '{}', clock.now());
+  r.dispatcher.start();
+  const e1 = await r.sink.call(1);
+  t.equal(clock.nextTimerAt, clock.now() + 5000, 'the deadline is set when the attempt starts');
+  e1.resolve({ ok: true });
+  await r.outcome((o) => o.kind === 'delivered', 'e1 delivered');
+  const e2 = await r.sink.call(2);
+  t.equal(clock.timers.size, 1, "then e1's deadline timer is gone: only e2's is left");
+  const started = clock.now();
+  clock.advance(4999);
+  t.notOk(e2.signal.aborted, 'not aborted 1 ms early');
+  clock.advance(1);
+  t.ok(e2.signal.aborted, 'aborted at the deadline');
+  const failed = await r.outcome((o) => o.kind === 'retry', 'e2 failed at its deadline');
+  t.match(failed, { kind: 'retry', item: { eventId: 'e2' }, error: /longer than its deadline \(5000 ms\)/, durationMs: 5000 });
+  t.equal(clock.now() - started, 5000);
+  e2.resolve({ ok: true });
+  await turn();
+  t.equal(r.outcomes.filter((o) => o.item.eventId === 'e2').length, 1, 'a late answer after the deadline changes nothing');
+});
+
 t.test('given failures, then log lines carry attempt/max, the sink, the event id and the error truncated', async (t) => {
   const lines: Record<string, unknown>[] = [];
   const log: Logger = pino(

@@ -179,7 +179,7 @@ export class Dispatcher {
       // No slot: no look. The next one comes with the turn in which a delivery ends.
       if (free > 0) {
         // In-flight heads are still in the outbox and still due: the outbox leaves them out.
-        for (const item of this.outbox.due(sink, now, free, new Set(this.inFlight.keys()))) {
+        for (const item of this.outbox.due(sink, now, free, this.inFlight)) {
           this.begin(item);
           started += 1;
         }
@@ -268,31 +268,16 @@ export class Dispatcher {
     const attempt = item.attempts + 1;
     const started = this.clock.now();
     const limit = this.opts.attemptTimeoutMs;
-    let deadline: unknown = null;
     let result: DeliveryResult;
     try {
       const delivery = this.deliver(item, signal);
-      result = await (limit === undefined
-        ? delivery
-        : Promise.race([
-            delivery,
-            new Promise<DeliveryResult>((resolve) => {
-              // A client that ignores the abort (or a deliver() that never settles) cannot hold
-              // the slot: the attempt is over for the dispatcher either way.
-              deadline = this.clock.setTimeout(() => {
-                controller.abort(new Error('attempt deadline'));
-                resolve({ ok: false, retry: true, error: `the attempt took longer than its deadline (${limit} ms); aborted` });
-              }, limit);
-            }),
-          ]));
+      result = await (limit === undefined ? delivery : this.withDeadline(delivery, controller, limit));
       // A sink written in plain JS (or a bug) may resolve with nothing useful.
       if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
         result = { ok: false, retry: true, error: `deliver resolved with ${JSON.stringify(result)}` };
       }
     } catch (err) {
       result = { ok: false, retry: true, error: err instanceof Error ? err.message : String(err) };
-    } finally {
-      if (deadline !== null) this.clock.clearTimeout(deadline);
     }
     try {
       this.record(item, attempt, result, signal, this.clock.now() - started);
@@ -300,6 +285,31 @@ export class Dispatcher {
       // The row is still in the outbox as it was: it will be attempted (again) later.
       this.opts.log.error({ err, sink: this.opts.sink, eventId: item.eventId }, 'could not record a delivery outcome in the outbox; the event will be attempted again');
     }
+  }
+
+  /**
+   * `delivery`, or at `limit` ms a retryable failure (and the attempt's signal aborted), whichever
+   * comes first: a client that ignores the abort (or a deliver() that never settles) cannot hold
+   * the slot. One promise and one timer, cleared when the delivery settles (not Promise.race and a
+   * second promise per attempt).
+   */
+  private withDeadline(delivery: Promise<DeliveryResult>, controller: AbortController, limit: number): Promise<DeliveryResult> {
+    return new Promise<DeliveryResult>((resolve, reject) => {
+      const deadline = this.clock.setTimeout(() => {
+        controller.abort(new Error('attempt deadline'));
+        resolve({ ok: false, retry: true, error: `the attempt took longer than its deadline (${limit} ms); aborted` });
+      }, limit);
+      Promise.resolve(delivery).then(
+        (result) => {
+          this.clock.clearTimeout(deadline);
+          resolve(result);
+        },
+        (err: unknown) => {
+          this.clock.clearTimeout(deadline);
+          reject(err);
+        },
+      );
+    });
   }
 
   private record(item: OutboxItem, attempt: number, result: DeliveryResult, signal: AbortSignal, durationMs: number): void {
