@@ -5,11 +5,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
-import type { BridgeEvent, CallEvent } from '../dist/events/types.js';
+import { type BridgeEvent, type CallEvent, isCallEvent } from '../dist/events/types.js';
 import { validateEvent } from '../dist/events/validator.js';
 import { createTracker } from '../dist/normalizer/index.js';
 import type { CallTracker, SnapshotChannel } from '../dist/normalizer/tracker.js';
+import { type CallRecord, recordEvent } from '../dist/normalizer/call-record.js';
 import { CallLedger } from '../dist/outbox/call-ledger.js';
 import { Outbox } from '../dist/outbox/index.js';
 import { contractViolations, summarize } from './helpers/contract.js';
@@ -140,4 +142,66 @@ t.test('given a ledger with more entries than the cap, when loaded, then only th
   }
   t.same(ledger.load().calls.map((c) => c.callId), ['X.2', 'X.3'], 'then the least recently updated entry is dropped');
   outbox.close();
+});
+
+/** `db` with every read of a prepared statement (get, all, iterate) counted. */
+function countingReads(db: Database.Database): { db: Database.Database; reads: () => number } {
+  let reads = 0;
+  const counted = <T extends object>(target: T, onCall: (prop: string | symbol) => void, wrap: (prop: string | symbol, value: unknown) => unknown = (_p, v) => v): T =>
+    new Proxy(target, {
+      get(obj, prop) {
+        const v: unknown = Reflect.get(obj, prop, obj);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          onCall(prop);
+          return wrap(prop, (v as (...a: unknown[]) => unknown).apply(obj, args));
+        };
+      },
+    });
+  const statement = (s: object) => counted(s, (prop) => (prop === 'get' || prop === 'all' || prop === 'iterate') && reads++);
+  return { db: counted(db, () => undefined, (prop, v) => (prop === 'prepare' ? statement(v as object) : v)), reads: () => reads };
+}
+
+t.test('given a loaded ledger, when a call\'s events are recorded, then nothing is read from the file, and the file has what each event said', async (t) => {
+  const outbox = Outbox.open(':memory:');
+  t.teardown(() => outbox.close());
+  const spy = countingReads(outbox.database);
+  const ledger = CallLedger.open(spy.db, { maxCalls: 100, maxAgents: 100 });
+  const tracker = createTracker(TEST_NORMALIZER);
+  ledger.load();
+  const before = spy.reads();
+  const events: BridgeEvent[] = [];
+  for (const f of [login, ...ringing, ...answer]) {
+    const out = tracker.handle(f, 0);
+    ledger.acceptBatch(out, () => undefined);
+    events.push(...out);
+  }
+  t.equal(events.length, 5, 'agent.login and four events of the call');
+  t.equal(spy.reads() - before, 0, 'then no read before a write');
+  let expected: CallRecord | null = null;
+  for (const e of events) if (isCallEvent(e)) expected = recordEvent(expected, e);
+  const fresh = CallLedger.open(outbox.database, { maxCalls: 100, maxAgents: 100 }).load();
+  t.same(fresh.calls, [expected], 'then the file holds the record of every event, as a restart reads it');
+  t.same(fresh.agents, [{ id: '201', seq: 1 }]);
+});
+
+t.test('given an event whose transaction fails, then neither the file nor the ledger\'s memory keeps it, and the next event is recorded as if it never came', async (t) => {
+  const outbox = Outbox.open(':memory:');
+  t.teardown(() => outbox.close());
+  const ledger = CallLedger.open(outbox.database, { maxCalls: 100, maxAgents: 100 });
+  ledger.load();
+  const tracker = createTracker(TEST_NORMALIZER);
+  const [first, ...rest] = ringing.flatMap((f) => tracker.handle(f, 0));
+  t.equal(first?.type, 'call.started');
+  // A sink that throws inside the transaction rolls it back: in the batch, then alone.
+  ledger.acceptBatch([first!], () => {
+    throw new Error('disk full');
+  });
+  const row = () => outbox.database.prepare<[], { record: string }>("SELECT record FROM call_ledger WHERE call_id = 'A.1'").get();
+  t.equal(row(), undefined, 'then the file does not have it');
+  ledger.acceptBatch(rest, () => undefined);
+  let expected: CallRecord | null = null;
+  for (const e of rest) if (isCallEvent(e)) expected = recordEvent(expected, e);
+  t.same(JSON.parse(row()!.record), expected, 'then the next events start the record afresh (its start time is theirs, not call.started\'s)');
+  t.not((JSON.parse(row()!.record) as CallRecord).startTime, recordEvent(null, first as CallEvent)!.startTime);
 });

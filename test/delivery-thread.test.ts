@@ -9,9 +9,11 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import t from 'tap';
 import { DeliveryThread, HIGH_WATER, LOW_WATER } from '../dist/sinks/delivery-thread.js';
+import { type CallRecord, recordEvent } from '../dist/normalizer/call-record.js';
+import { CallLedger } from '../dist/outbox/call-ledger.js';
 import { Outbox } from '../dist/outbox/index.js';
 import { defaultConfig } from '../dist/config/load.js';
-import type { BridgeEvent } from '../dist/events/types.js';
+import { type BridgeEvent, isCallEvent } from '../dist/events/types.js';
 import { runBridgeOnTrace } from './helpers/bridge-replay.js';
 import { startReceiver } from './helpers/receivers.js';
 
@@ -108,6 +110,38 @@ t.test('given a worker that dies right after a commit, before saying so, then th
   t.ok(logs.some((l) => String(l['msg']).includes('the delivery thread exited')), 'then the worker did die');
   t.same([...rows()].sort(), events.map((e) => e.id).sort(), 'then each event is in the outbox once');
   await thread.unregister('crm');
+});
+
+t.test('given a worker with the call ledger that dies after commits and while batches are in flight, then the ledger in the file is what the committed batches said', async (t) => {
+  // The first 60 % of ten real calls: some end, some are still in progress.
+  const all = await recordedEvents();
+  const events = all.slice(0, Math.floor(all.length * 0.6));
+  const receiver = await startReceiver(() => ({ status: 503 }));
+  t.teardown(() => receiver.close());
+  const { thread, config, path } = rig(t, `${receiver.url}/hook`, { exitAfterCommit: 2 });
+  thread.useLedger(1000, 1000);
+  await thread.register({ type: 'webhook', name: 'crm', config });
+  const chunks = 12;
+  const size = Math.ceil(events.length / chunks);
+  for (let i = 0; i < chunks; i++) {
+    thread.accept(events.slice(i * size, (i + 1) * size), ['crm']);
+    if (i % 5 === 2) await workerOf(thread)?.terminate();
+  }
+  await thread.unregister('crm');
+  await thread.close();
+  const expected = new Map<string, CallRecord>();
+  for (const e of events) {
+    if (!isCallEvent(e)) continue;
+    const next = recordEvent(expected.get(e.callId) ?? null, e);
+    if (next) expected.set(e.callId, next);
+    else expected.delete(e.callId);
+  }
+  t.ok(expected.size > 0, `then calls are in progress at the end (${expected.size})`);
+  const outbox = Outbox.open(path);
+  const saved = CallLedger.open(outbox.database, { maxCalls: 1000, maxAgents: 1000 }).load();
+  outbox.close();
+  const byId = (records: CallRecord[]) => Object.fromEntries(records.map((r) => [r.callId, r]));
+  t.same(byId(saved.calls), Object.fromEntries(expected), 'then each call in progress has the record of all its events, each taken once');
 });
 
 t.test('given more events in flight than the high-water mark, then the source is asked to pause, and to read again once the thread caught up', async (t) => {

@@ -158,6 +158,9 @@ function rig(t: Test, opts: Partial<DispatcherOptions> = {}, path = dbPath()): R
   });
   const outcome = async (pred: (o: DeliveryOutcome) => boolean, what: string, from = 0) => {
     const found = await watch.until(() => outcomes.slice(from).find(pred), what);
+    // The dispatcher reacts in its next turn (a setImmediate), which the slot freed after the
+    // outcome queues; it may come after a turn queued here now, never after the one after it.
+    await turn();
     await turn();
     return found;
   };
@@ -271,6 +274,43 @@ t.test('given a sink that never answers, when events go to it and to another sin
   t.equal(slow.sink.calls.length, 3, 'the slow sink has exactly its 3 slots busy');
   t.equal(slow.outbox.depth('crm'), 300, 'nothing of the slow sink is lost');
   t.equal(slow.outbox.depth('fast'), 0);
+});
+
+t.test('given many wake-ups in one turn (rows enqueued, deliveries ending, the retry timer), then the dispatcher looks for due heads once in that turn, oldest due first, and not at all while every slot is taken', async (t) => {
+  const clock = new FakeClock();
+  const r = rig(t, { clock, concurrency: 3 });
+  let looks = 0;
+  const due = r.outbox.due.bind(r.outbox);
+  r.outbox.due = (...args) => (looks++, due(...args));
+  const t0 = clock.now();
+  for (const [p, id] of [['a', 'a1'], ['b', 'b1'], ['c', 'c1'], ['b', 'b2']]) r.outbox.enqueue('crm', p!, id!, '{}', t0);
+  r.dispatcher.start();
+  const [a1, b1, c1] = [await r.sink.call(1), await r.sink.call(2), await r.sink.call(3)];
+  a1.resolve({ ok: false, retry: true, error: 'HTTP 503' });
+  await r.outcome((o) => o.kind === 'retry', 'a1 to be retried');
+  t.equal(clock.nextTimerAt, t0 + 1000, 'the retry timer is set (a slot is free)');
+
+  r.outbox.enqueue('crm', 'd', 'd1', '{}', t0);
+  r.outbox.enqueue('crm', 'e', 'e1', '{}', t0);
+  looks = 0;
+  // All in one turn: two deliveries end, the retry timer fires, and five batches say "enqueued".
+  b1.resolve({ ok: true });
+  c1.resolve({ ok: true });
+  clock.advance(1000);
+  for (let i = 0; i < 5; i++) r.dispatcher.notify();
+  const started = [await r.sink.call(4), await r.sink.call(5), await r.sink.call(6)].map((c) => c.item.eventId);
+  await turn();
+  await turn();
+  t.equal(looks, 1, 'one look for due heads in that turn');
+  t.same(started, ['d1', 'e1', 'a1'], 'the oldest due heads first, as before; b2 (due since b1 was delivered) waits for a slot');
+  t.same(delivered(r).sort(), ['b1', 'c1'], 'the deliveries that ended were acknowledged in that turn');
+
+  looks = 0;
+  for (let i = 0; i < 5; i++) r.dispatcher.notify();
+  await turn();
+  await turn();
+  t.equal(looks, 0, 'no look while every slot is taken');
+  t.equal(r.sink.calls.length, 6);
 });
 
 // --- retries --------------------------------------------------------------------------------
@@ -397,6 +437,31 @@ t.test('given a deliver function that throws or resolves nonsense, then that is 
   clock.advance(1000);
   (await r.sink.call(2)).resolve(undefined as unknown as DeliveryResult);
   t.match(await r.outcome((o) => o.kind === 'retry' && o.attempt === 2, 'retry after nonsense'), { kind: 'retry', error: /deliver resolved with/ });
+});
+
+t.test('given attemptTimeoutMs, then a delivery that settles in time clears its deadline timer, and one that does not is aborted and failed at the deadline', async (t) => {
+  const clock = new FakeClock();
+  const r = rig(t, { clock, concurrency: 1, attemptTimeoutMs: 5000 });
+  r.outbox.enqueue('crm', 'p', 'e1', '{}', clock.now());
+  r.outbox.enqueue('crm', 'p', 'e2', '{}', clock.now());
+  r.dispatcher.start();
+  const e1 = await r.sink.call(1);
+  t.equal(clock.nextTimerAt, clock.now() + 5000, 'the deadline is set when the attempt starts');
+  e1.resolve({ ok: true });
+  await r.outcome((o) => o.kind === 'delivered', 'e1 delivered');
+  const e2 = await r.sink.call(2);
+  t.equal(clock.timers.size, 1, "then e1's deadline timer is gone: only e2's is left");
+  const started = clock.now();
+  clock.advance(4999);
+  t.notOk(e2.signal.aborted, 'not aborted 1 ms early');
+  clock.advance(1);
+  t.ok(e2.signal.aborted, 'aborted at the deadline');
+  const failed = await r.outcome((o) => o.kind === 'retry', 'e2 failed at its deadline');
+  t.match(failed, { kind: 'retry', item: { eventId: 'e2' }, error: /longer than its deadline \(5000 ms\)/, durationMs: 5000 });
+  t.equal(clock.now() - started, 5000);
+  e2.resolve({ ok: true });
+  await turn();
+  t.equal(r.outcomes.filter((o) => o.item.eventId === 'e2').length, 1, 'a late answer after the deadline changes nothing');
 });
 
 t.test('given failures, then log lines carry attempt/max, the sink, the event id and the error truncated', async (t) => {

@@ -18,7 +18,7 @@ import type { BridgeEvent, CallStarted } from '../dist/events/types.js';
 import { Dispatcher, Outbox, type DeliveryOutcome, type DeliveryResult } from '../dist/outbox/index.js';
 import { webhookSink, type WebhookSinkConfig } from '../dist/sinks/webhook.js';
 import { compileHeader, compileUrl, UrlRenderError } from '../dist/template/index.js';
-import { send } from '../dist/sinks/webhook/http.js';
+import { createHttpAgent, send } from '../dist/sinks/webhook/http.js';
 import { redactUrl, redactUrls } from '../dist/util/redact.js';
 import { runBridgeOnTrace } from './helpers/bridge-replay.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
@@ -217,6 +217,58 @@ t.test('given send() and a header undici refuses, then the outcome is not retrie
   t.teardown(() => agent.close());
   const out = await send(agent, { method: 'POST', url: 'http://127.0.0.1:9/x', headers: { 'x-caller': '王小明' }, body: '{}' });
   t.match(out, { ok: false, retry: false, invalid: true }, 'then the request is reported as one that can never be sent');
+});
+
+t.test('given send() with a deadline and a receiver that never answers, then the request is aborted at the deadline (undici\'s own timeouts far off) and reported as the deadline', async (t) => {
+  const closed: Promise<void>[] = [];
+  const srv = await rawServer(t, (req) => {
+    req.resume();
+    closed.push(new Promise<void>((r) => req.socket.once('close', () => r())));
+  });
+  const agent = createHttpAgent({ connectTimeoutMs: 60_000, readTimeoutMs: 60_000, connections: 1 });
+  t.teardown(() => agent.destroy());
+  const began = performance.now();
+  const out = await send(agent, { method: 'POST', url: `${srv.url}/e`, headers: {}, body: '{}' }, new AbortController().signal, 200);
+  const took = performance.now() - began;
+  t.match(out, { ok: false, retry: true, error: /attempt deadline \(200 ms: connect \+ read\)/ }, 'then it is a retryable failure naming the deadline');
+  t.ok(took >= 190 && took < 2000, `then it ended at the deadline (${Math.round(took)} ms)`);
+  t.equal(srv.hits.length, 1);
+  await closed[0];
+  t.pass('then the receiver sees the request given up (its connection closed)');
+});
+
+t.test('given send() and its caller\'s signal aborted mid-request (shutdown), then it ends with that reason, not as the deadline', async (t) => {
+  let arrive = () => {};
+  const arrived = new Promise<void>((r) => (arrive = r));
+  const srv = await rawServer(t, (req) => {
+    req.resume();
+    arrive();
+  });
+  const agent = createHttpAgent({ connectTimeoutMs: 60_000, readTimeoutMs: 60_000, connections: 1 });
+  t.teardown(() => agent.destroy());
+  const shutdown = new AbortController();
+  const sending = send(agent, { method: 'POST', url: `${srv.url}/e`, headers: {}, body: '{}' }, shutdown.signal, 60_000);
+  await arrived;
+  shutdown.abort(new Error('dispatcher stopping'));
+  const out = await sending;
+  t.match(out, { ok: false, retry: true, error: /dispatcher stopping/ });
+  t.notMatch(out.ok ? '' : out.error, /deadline/);
+});
+
+t.test('given send() with a deadline and a signal, then it makes no AbortSignal.timeout and no AbortSignal.any (one AbortController of its own)', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const agent = createHttpAgent({ connectTimeoutMs: 1000, readTimeoutMs: 1000, connections: 1 });
+  t.teardown(() => agent.close());
+  const made = { timeout: 0, any: 0 };
+  const { timeout, any } = AbortSignal;
+  AbortSignal.timeout = (ms) => (made.timeout++, timeout.call(AbortSignal, ms));
+  AbortSignal.any = (signals) => (made.any++, any.call(AbortSignal, signals));
+  t.teardown(() => Object.assign(AbortSignal, { timeout, any }));
+  for (let i = 0; i < 3; i++) {
+    t.match(await send(agent, { method: 'POST', url: `${receiver.url}/e`, headers: {}, body: '{}' }, new AbortController().signal, 2000), { ok: true });
+  }
+  t.same(made, { timeout: 0, any: 0 });
 });
 
 t.test('given a path value of . or .., when it fills a URL segment of a webhook, then the event goes to the dead letters at once and the next one of its call goes', async (t) => {

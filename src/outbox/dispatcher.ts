@@ -4,8 +4,10 @@
 // partition, and only a partition's head (its oldest row) is ever attempted, so a call's events
 // reach the receiver in order. A head waiting for its retry time holds back its own partition and
 // nothing else. The dispatcher wakes up on notify() (something was enqueued), when a delivery
-// finishes, and on ONE timer set for the earliest retry time; it never polls. A slow or dead sink
-// only fills its own slots: enqueue stays synchronous and other sinks have their own dispatcher.
+// finishes, and on ONE timer set for the earliest retry time; it never polls. However many of
+// those come in one turn of the event loop, it looks for due heads once in that turn (turn()),
+// and not at all while every slot is taken. A slow or dead sink only fills its own slots: enqueue
+// stays synchronous and other sinks have their own dispatcher.
 //
 // Nothing here throws to the caller: a throwing deliver() is a retryable failure, and an outbox
 // error is logged and retried later (the rows are still in the outbox).
@@ -106,7 +108,6 @@ export class Dispatcher {
   /** Keyed by partition: at most one delivery per partition. */
   private readonly inFlight = new Map<string, InFlight>();
   private timer: { handle: unknown; at: number } | null = null;
-  private pumpQueued = false;
   private turnQueued = false;
   /** Delivered, not yet written to the outbox (flushAcks). */
   private acks: Array<{ item: OutboxItem; attempt: number; durationMs: number }> = [];
@@ -132,12 +133,12 @@ export class Dispatcher {
       throw new RangeError(`outbox dispatcher ${this.opts.sink}: retry needs 0 ≤ initialDelayMs ≤ maxDelayMs, factor ≥ 1 and 0 ≤ jitter ≤ 1 (is ${JSON.stringify(retry)})`);
     }
     this.state = 'running';
-    this.schedulePump();
+    this.scheduleTurn();
   }
 
-  /** Something was enqueued for this sink: look now. Cheap; calls in a burst coalesce. */
+  /** Something was enqueued for this sink: look in this turn. Cheap; calls in a turn coalesce. */
   notify(): void {
-    this.schedulePump();
+    this.scheduleTurn();
   }
 
   /** Deliveries in flight right now. */
@@ -166,28 +167,19 @@ export class Dispatcher {
     }
   }
 
-  private schedulePump(): void {
-    if (this.state !== 'running' || this.pumpQueued) return;
-    this.pumpQueued = true;
-    queueMicrotask(() => {
-      this.pumpQueued = false;
-      this.pump();
-    });
-  }
-
-  /** Starts every due head it has room for, then sets the timer for the earliest later retry. */
+  /** Starts every due head it has room for, then sets the timer for the earliest later retry (only turn() calls it). */
   private pump(): void {
     if (this.state !== 'running') return;
     const { sink, concurrency } = this.opts;
     const now = this.clock.now();
     let next: number | null;
     try {
-      this.flushAcks();
       const free = concurrency - this.inFlight.size;
       let started = 0;
+      // No slot: no look. The next one comes with the turn in which a delivery ends.
       if (free > 0) {
         // In-flight heads are still in the outbox and still due: the outbox leaves them out.
-        for (const item of this.outbox.due(sink, now, free, new Set(this.inFlight.keys()))) {
+        for (const item of this.outbox.due(sink, now, free, this.inFlight)) {
           this.begin(item);
           started += 1;
         }
@@ -208,7 +200,7 @@ export class Dispatcher {
     if (at === null) return;
     const handle = this.clock.setTimeout(() => {
       this.timer = null;
-      this.pump();
+      this.scheduleTurn();
     }, Math.min(MAX_TIMER_MS, Math.max(0, at - now)));
     this.timer = { handle, at };
   }
@@ -224,25 +216,31 @@ export class Dispatcher {
     this.inFlight.set(item.partition, flight);
     flight.done = this.attempt(item, controller).finally(() => {
       this.inFlight.delete(item.partition);
-      if (this.acks.length > 0) this.scheduleTurn();
-      else this.schedulePump();
+      this.scheduleTurn();
     });
   }
 
   /**
-   * Deliveries that end in the same turn of the event loop are acknowledged together: one
-   * transaction (one commit) for all of them, then one look for new heads. setImmediate runs
-   * after every I/O callback of this turn, so the responses that came in together are all in.
+   * Everything that may give the dispatcher work — rows enqueued (notify), deliveries ending, the
+   * retry timer — only asks for a turn; the turn writes the acknowledgements that came in (one
+   * transaction, one commit, for all of them) and then looks for due heads ONCE (pump). A look is
+   * a query on the outbox (the profile's Outbox.due): one per trigger was several per turn under
+   * load, for the same answer. setImmediate runs after every I/O callback of this turn, so the
+   * responses and batches that came in together are all in; one queued from inside a turn runs
+   * in the next turn, so there is at most one turn per turn of the event loop.
    */
   private scheduleTurn(): void {
-    if (this.turnQueued) return;
+    // Before start() and after stop() only acknowledgements still need writing.
+    if (this.turnQueued || (this.state !== 'running' && this.acks.length === 0)) return;
     this.turnQueued = true;
-    setImmediate(() => {
-      this.turnQueued = false;
-      this.flushAcks();
-      this.pump();
-    });
+    setImmediate(this.turn);
   }
+
+  private readonly turn = (): void => {
+    this.turnQueued = false;
+    this.flushAcks();
+    this.pump();
+  };
 
   /**
    * Writes the acknowledgements waiting since the last turn, and only then reports them
@@ -270,31 +268,16 @@ export class Dispatcher {
     const attempt = item.attempts + 1;
     const started = this.clock.now();
     const limit = this.opts.attemptTimeoutMs;
-    let deadline: unknown = null;
     let result: DeliveryResult;
     try {
       const delivery = this.deliver(item, signal);
-      result = await (limit === undefined
-        ? delivery
-        : Promise.race([
-            delivery,
-            new Promise<DeliveryResult>((resolve) => {
-              // A client that ignores the abort (or a deliver() that never settles) cannot hold
-              // the slot: the attempt is over for the dispatcher either way.
-              deadline = this.clock.setTimeout(() => {
-                controller.abort(new Error('attempt deadline'));
-                resolve({ ok: false, retry: true, error: `the attempt took longer than its deadline (${limit} ms); aborted` });
-              }, limit);
-            }),
-          ]));
+      result = await (limit === undefined ? delivery : this.withDeadline(delivery, controller, limit));
       // A sink written in plain JS (or a bug) may resolve with nothing useful.
       if (typeof result !== 'object' || result === null || typeof result.ok !== 'boolean') {
         result = { ok: false, retry: true, error: `deliver resolved with ${JSON.stringify(result)}` };
       }
     } catch (err) {
       result = { ok: false, retry: true, error: err instanceof Error ? err.message : String(err) };
-    } finally {
-      if (deadline !== null) this.clock.clearTimeout(deadline);
     }
     try {
       this.record(item, attempt, result, signal, this.clock.now() - started);
@@ -302,6 +285,31 @@ export class Dispatcher {
       // The row is still in the outbox as it was: it will be attempted (again) later.
       this.opts.log.error({ err, sink: this.opts.sink, eventId: item.eventId }, 'could not record a delivery outcome in the outbox; the event will be attempted again');
     }
+  }
+
+  /**
+   * `delivery`, or at `limit` ms a retryable failure (and the attempt's signal aborted), whichever
+   * comes first: a client that ignores the abort (or a deliver() that never settles) cannot hold
+   * the slot. One promise and one timer, cleared when the delivery settles (not Promise.race and a
+   * second promise per attempt).
+   */
+  private withDeadline(delivery: Promise<DeliveryResult>, controller: AbortController, limit: number): Promise<DeliveryResult> {
+    return new Promise<DeliveryResult>((resolve, reject) => {
+      const deadline = this.clock.setTimeout(() => {
+        controller.abort(new Error('attempt deadline'));
+        resolve({ ok: false, retry: true, error: `the attempt took longer than its deadline (${limit} ms); aborted` });
+      }, limit);
+      Promise.resolve(delivery).then(
+        (result) => {
+          this.clock.clearTimeout(deadline);
+          resolve(result);
+        },
+        (err: unknown) => {
+          this.clock.clearTimeout(deadline);
+          reject(err);
+        },
+      );
+    });
   }
 
   private record(item: OutboxItem, attempt: number, result: DeliveryResult, signal: AbortSignal, durationMs: number): void {

@@ -363,7 +363,7 @@ export class Outbox {
    * partitions in `skip` (the dispatcher's deliveries in flight: the outbox does not know about
    * them, and their heads are still due).
    */
-  due(sink: string, now: number, limit: number, skip?: ReadonlySet<string>): OutboxItem[] {
+  due(sink: string, now: number, limit: number, skip?: { has(partition: string): boolean; readonly size: number }): OutboxItem[] {
     const items: OutboxItem[] = [];
     for (const row of this.stmt.due.all(sink, now, limit + (skip?.size ?? 0))) {
       if (items.length >= limit) break;

@@ -58,16 +58,34 @@ export function attemptDeadlineMs(opts: Pick<HttpOptions, 'connectTimeoutMs' | '
  * Sends `req`. `deadlineMs` bounds the whole exchange — connect, headers and body together —
  * where undici's own timeouts only bound the gaps between bytes (a receiver trickling one byte
  * every few seconds never trips them). `signal` is the dispatcher's (shutdown, its own deadline).
+ *
+ * One AbortController of its own per request, aborted by the deadline's timer or by `signal`, both undone
+ * when the exchange ends: AbortSignal.timeout and AbortSignal.any cost a signal each and a
+ * composite signal's bookkeeping per request (4.7 % of the delivery thread in the issue 18
+ * profile), for the same effect.
  */
 export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSignal, deadlineMs?: number): Promise<SendOutcome> {
-  const signals = [...(signal ? [signal] : []), ...(deadlineMs ? [AbortSignal.timeout(deadlineMs)] : [])];
+  let controller: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const stop = () => controller!.abort(signal!.reason);
+  if (deadlineMs) {
+    controller = new AbortController();
+    const c = controller;
+    timer = setTimeout(() => {
+      timedOut = true;
+      c.abort(new DOMException(`no complete answer within ${deadlineMs} ms`, 'TimeoutError'));
+    }, deadlineMs);
+    if (signal?.aborted) controller.abort(signal.reason);
+    else signal?.addEventListener('abort', stop, { once: true });
+  }
   try {
     const res = await request(req.url, {
       method: req.method,
       headers: req.headers,
       body: req.body ?? undefined,
       dispatcher: agent,
-      signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+      signal: controller?.signal ?? signal,
     });
     // Read (a bounded part of) the body so the connection can be reused, and for the log.
     let text = '';
@@ -84,11 +102,14 @@ export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSig
     if (e.code === 'UND_ERR_INVALID_ARG' || e.code === 'ERR_INVALID_URL' || e.code === 'ERR_INVALID_CHAR' || e.code === 'ERR_INVALID_HTTP_TOKEN') {
       return { ok: false, retry: false, invalid: true, error: `the request cannot be sent: ${e.message}` };
     }
-    if (e.name === 'TimeoutError' || (e.name === 'AbortError' && deadlineMs && !signal?.aborted)) {
+    if (timedOut) {
       return { ok: false, retry: true, error: `no complete answer within the attempt deadline (${deadlineMs} ms: connect + read)` };
     }
     // Timeouts, refused/reset connections, DNS: the CRM may come back; retry. (Error texts quote
     // URLs: the dispatcher redacts every one before it is logged or kept.)
     return { ok: false, retry: true, error: `${e.code ?? e.name ?? 'Error'}: ${e.message}` };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
   }
 }
