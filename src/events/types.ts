@@ -169,3 +169,18 @@ export const EVENT_TYPES: readonly EventType[] = [
 export function isCallEvent(e: BridgeEvent): e is CallEvent {
   return e.type.startsWith('call.');
 }
+
+/**
+ * The event as JSON, made once however many sinks on this thread need it (the screen pop's SSE
+ * frame, the hand-over to the delivery thread). Events are never changed once emitted, so the
+ * text stays true; the cache holds it only as long as the event lives.
+ */
+const jsonCache = new WeakMap<BridgeEvent, string>();
+export function eventJson(event: BridgeEvent): string {
+  let json = jsonCache.get(event);
+  if (json === undefined) {
+    json = JSON.stringify(event);
+    jsonCache.set(event, json);
+  }
+  return json;
+}

@@ -26,7 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
-import type { BridgeEvent } from '../events/types.js';
+import { type BridgeEvent, eventJson } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import { backoffDelay } from '../util/backoff.js';
 
@@ -139,7 +139,7 @@ export class DeliveryThread {
   /** Hands over one batch (the events of one AMI read) for `sinks`, and for the ledger. */
   accept(events: readonly BridgeEvent[], sinks: string[], ledger = true): void {
     if (events.length === 0) return;
-    const message: EventsMessage = { t: 'events', seq: ++this.seq, events: events.map((e) => JSON.stringify(e)), sinks, ledger };
+    const message: EventsMessage = { t: 'events', seq: ++this.seq, events: events.map(eventJson), sinks, ledger };
     this.unacked.push(message);
     this.inFlight += message.events.length;
     this.post(message);

@@ -1,6 +1,6 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import type { BridgeEvent, EventType } from '../events/types.js';
+import { type BridgeEvent, type EventType, eventJson } from '../events/types.js';
 import type { Sink, SinkContext, SinkDefinition } from './sink.js';
 
 export interface LogSinkConfig {
@@ -49,7 +49,7 @@ class LogSink implements Sink {
 
   deliver(event: BridgeEvent): void {
     if (this.types && !this.types.has(event.type)) return;
-    this.out?.write(JSON.stringify(event) + '\n');
+    this.out?.write(eventJson(event) + '\n');
   }
 
   async stop(): Promise<void> {

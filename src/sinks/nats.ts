@@ -15,7 +15,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { nanos } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
-import type { BridgeEvent } from '../events/types.js';
+import { type BridgeEvent, eventJson } from '../events/types.js';
 import { NATS_AUTH_SCHEMA, NATS_PARTITIONS_SCHEMA, NATS_PREFIX_SCHEMA, NATS_SERVERS_SCHEMA, natsConnect, type NatsAuth } from '../bus/nats.js';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type OutboxItem } from '../outbox/index.js';
 import { partitionOf } from '../outbox/partition.js';
@@ -131,7 +131,7 @@ class NatsSink implements Sink {
   }
 
   deliver(event: BridgeEvent, json?: string): void {
-    this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, json ?? JSON.stringify(event));
+    this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, json ?? eventJson(event));
     this.dispatcher?.notify();
   }
 

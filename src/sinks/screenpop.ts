@@ -5,7 +5,7 @@
 // miss nothing, and a fresh connection starts with the agent's calls still in progress.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { type BridgeEvent, isCallEvent } from '../events/types.js';
+import { type BridgeEvent, eventJson, isCallEvent } from '../events/types.js';
 import type { SourceKind, SourceStatus } from '../sources/source.js';
 import type { Sink, SinkDefinition } from './sink.js';
 
@@ -119,7 +119,7 @@ export class ScreenPopSink implements Sink {
   }
 
   deliver(event: BridgeEvent): void {
-    const frame = `id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`;
+    const frame = `id: ${event.id}\ndata: ${eventJson(event)}\n\n`;
     const b: Buffered = { id: event.id, event, frame };
     const agents = this.recipients(event);
     for (const agentId of agents) this.bufferOf(agentId).push(b);

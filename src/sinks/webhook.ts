@@ -2,7 +2,7 @@
 // delivers it as an HTTP request built from templates — at least once, in order per call, with
 // retries, signatures (Standard Webhooks) and auth. A slow or dead CRM only delays this sink.
 import type { Agent as HttpAgent } from 'undici';
-import { type BridgeEvent, type CallEvent, type EventType, isCallEvent } from '../events/types.js';
+import { type BridgeEvent, type CallEvent, type EventType, eventJson, isCallEvent } from '../events/types.js';
 import { EVENT_TYPES } from '../events/types.js';
 import type { Logger } from 'pino';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type Outbox, type OutboxItem } from '../outbox/index.js';
@@ -351,7 +351,7 @@ class WebhookSink implements Sink {
     if (!w) return;
     if (!this.states || !isCallEvent(event)) {
       if (!passesFilter(this.config, w, event)) return;
-      this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, json ?? JSON.stringify(event));
+      this.ctx.outbox().enqueue(this.name, partitionOf(event), event.id, json ?? eventJson(event));
     } else if (!this.tell(w, this.states, event)) return;
     this.deliveries?.notify();
   }
