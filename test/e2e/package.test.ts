@@ -20,7 +20,7 @@ t.test('given a packed checkout, when it is installed globally into a fresh pref
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const { tarball, files } = await pack(tmp);
   t.ok(files.includes(pkg.main), `the package holds its main (${pkg.main})`);
-  for (const must of ['bin/crm-bridge.js', 'schema/events.v1.json', 'config.yaml', 'systemd/crm-bridge.service', 'web/agent/index.html', 'web/agent/agent.js', 'dialplan/oml_extensions_custom.conf']) {
+  for (const must of ['bin/crm-bridge.js', 'schema/events.v1.json', 'config.yaml', 'systemd/crm-bridge.service', 'web/agent/index.html', 'web/agent/agent.js', 'web/supervisor/index.html', 'web/supervisor/supervisor.js', 'dialplan/oml_extensions_custom.conf']) {
     t.ok(files.includes(must), `the package holds ${must}`);
   }
   t.same(files.filter((f) => /^(test|lab|bench|demo|src)\//.test(f)), [], 'no tests, lab, benchmarks, demo or TypeScript sources');
@@ -37,5 +37,5 @@ t.test('given a packed checkout, when it is installed globally into a fresh pref
   t.match(check.stdout, /: ok \(/);
   // The library entry loads from the installed package (its native SQLite addon included).
   const lib = await run(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(installed, pkg.main))}); console.log(typeof m.Bridge, Object.keys(m.SINKS).join(','))`]);
-  t.equal(lib.stdout.trim(), 'function log,webhook,nats,screenpop');
+  t.equal(lib.stdout.trim(), 'function log,webhook,nats,screenpop,wallboard');
 });
