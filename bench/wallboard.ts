@@ -13,7 +13,7 @@ import { requireBuild, ROOT } from './harness/env.js';
 import { endHead, machineLine, readOptions, resultsHead, summarizeCpuProfile, writeResults } from './harness/report.js';
 import { canPin, daemonLogin, freePort, pbxYaml, pinSelf, removeDir, runBench, startDaemon, tempDir, type Exit } from './harness/run.js';
 import { everySecond, meanMax, NPROC, procSample, waitForQuiet } from './harness/sample.js';
-import { latencyStats, round, type Stats } from './harness/stats.js';
+import { latencyStats, per5s, round, type Stats } from './harness/stats.js';
 import { openBoards, readSnapshot, type Board } from './wallboard/page.js';
 import { loadTraffic, feedCalls, writeLogins, type Feed, type Floor, type Traffic } from './wallboard/traffic.js';
 
@@ -32,6 +32,7 @@ const OPTIONS = {
   height: [1080, 600, 4000],
   pin: 'auto',
   'page-profile': false,
+  'inject-css': '',
   'quiet-wait': [120, 0, 3600],
 } as const;
 
@@ -107,7 +108,17 @@ function latencies(traffic: Traffic, feed: Feed, notes: Array<Map<string, number
     });
     out[kind] = { all: latencyStats(all), steady: latencyStats(steady), missing };
   }
-  return { byKind: out, perPage };
+  // Over the run (does it grow with the missed-call list, the calls table?): 'queued', all pages.
+  const q: number[] = [];
+  const qn: number[] = [];
+  for (const m of notes) for (let n = 0; n < feed.calls; n++) {
+    const shown = m.get(`${traffic.trace(n).callIdOf(n)}|queued`);
+    if (shown !== undefined && Number.isFinite(feed.joinAt[n] as number)) {
+      q.push(shown - (feed.joinAt[n] as number));
+      qn.push(n);
+    }
+  }
+  return { byKind: out, perPage, queuedPer5s: per5s(q, (i) => Math.floor((qn[i] as number) / rate / 5)) };
 }
 
 async function main(): Promise<number> {
@@ -143,6 +154,7 @@ async function main(): Promise<number> {
     responsiveness: "each page's 50-ms timer: how late it fires (ms), sampled during the calls",
     daemonConfig: 'http on 127.0.0.1 with one supervisor token, supervisor: timeZone UTC, pushIntervalMs per run, sinks: [] (the wallboard is implied by http), log warn',
     cpuPlacement: pin ? `taskset: the daemon on CPU ${String(daemonCpu)}; this process (AMI feeder, sampler) and chromium on CPU ${NPROC - 1}` : 'not pinned',
+    injectCss: o.injectCss || null,
     browser: `Debian chromium ${'(playwright-core)'}, headless, viewport ${o.width}×${o.height}, the e2e tests' arguments (--no-sandbox --disable-gpu …)`,
     steadyAfterS: o.steadyAfter,
   };
@@ -176,7 +188,7 @@ async function main(): Promise<number> {
       if (w.last.agents < agents || w.last.queues < o.queues) throw new Error(`the floor holds ${w.last.agents} agents in ${w.last.queues} queues after the logins, expected ${agents} in ${o.queues}`);
       if (run.pages > 0) {
         const t1 = Date.now();
-        board = await openBoards(`http://127.0.0.1:${httpPort}/supervisor?token=${token}`, run.pages, { width: o.width, height: o.height });
+        board = await openBoards(`http://127.0.0.1:${httpPort}/supervisor?token=${token}`, run.pages, { width: o.width, height: o.height }, o.injectCss);
         const b = board;
         await waitUntil(() => b.counts(), (cs) => cs.every((c) => c.agents >= agents && c.queues >= o.queues), { capMs: 60_000, everyMs: 250 });
         r.pagesOpen = { ms: Date.now() - t1, counts: await board.counts() };
@@ -246,6 +258,7 @@ async function main(): Promise<number> {
         const lat = latencies(traffic, feed, notes, o.rate, o.steadyAfter);
         r.latencyMs = lat.byKind;
         r.latencyMsPerPage = lat.perPage;
+        r.queuedLatencyMsPer5s = lat.queuedPer5s;
         const lags = (await board.lag(lag0)).flat();
         r.pageTimerLatenessMs = latencyStats(lags);
         r.pageErrors = board.errors.slice(0, 20);

@@ -98,7 +98,7 @@ function descendants(root: number): number[] {
 }
 
 /** Opens `n` wallboard pages at `url` (the token in the address, as a supervisor's bookmark). */
-export async function openBoards(url: string, n: number, viewport: { width: number; height: number }): Promise<Board> {
+export async function openBoards(url: string, n: number, viewport: { width: number; height: number }, injectCss = ''): Promise<Board> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (Debian package chromium)`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   const errors: string[] = [];
@@ -111,6 +111,8 @@ export async function openBoards(url: string, n: number, viewport: { width: numb
     await page.addInitScript({ content: OBSERVE });
     await page.goto(url);
     await page.locator('[data-testid="conn-state"][data-state="live"]').waitFor({ timeout: 30_000 });
+    // Diagnostic (--inject-css): try a style change on the real page without editing web/.
+    if (injectCss) await page.addStyleTag({ content: injectCss });
     pages.push(page);
   }
   let metricsCdp: CDPSession | null = null;
