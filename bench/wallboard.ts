@@ -227,8 +227,8 @@ async function main(): Promise<number> {
       }
       process.stderr.write(`   sent ${feed.calls} calls (${feed.abandoned} abandoned, ${feed.frames} frames) in ${feed.seconds} s (${feed.framesPerSecAchieved} frames/s; write lateness p99 ${feed.lateMs.p99} ms, max ${feed.lateMs.max} ms)\n`);
       // Every call over: the floor empty again (and on the pages).
-      const end = await waitUntil(() => readSnapshotCalls(httpPort, token), (n) => n === 0, { capMs: 60_000, everyMs: 250 });
-      if (end.last !== 0) problems.push(`${run.name}: ${end.last} calls still in progress on the floor 60 s after the last call`);
+      const end = await waitUntil(() => readSnapshot(httpPort, token), (x) => x.calls === 0, { capMs: 60_000, everyMs: 250 });
+      if (end.last.calls !== 0) problems.push(`${run.name}: ${end.last.calls} calls still in progress on the floor 60 s after the last call`);
       if (board) {
         const b = board;
         const pe = await waitUntil(() => b.counts(), (cs) => cs.every((c) => c.calls === 0), { capMs: 30_000, everyMs: 250 });
@@ -253,6 +253,9 @@ async function main(): Promise<number> {
       }
       const snap = await readSnapshot(httpPort, token);
       r.floorAfter = snap;
+      // Today's counters on the floor: every call counted once, as what it was.
+      const want = { answered: feed.calls - feed.abandoned, abandoned: feed.abandoned };
+      if (snap.answered !== want.answered || snap.abandoned !== want.abandoned || snap.missed !== want.abandoned) problems.push(`${run.name}: the floor counts ${snap.answered} answered, ${snap.abandoned} abandoned, ${snap.missed} missed calls; sent ${want.answered} answered, ${want.abandoned} abandoned`);
       if (board) {
         const notes = (await board.collect()).map((e) => new Map(e));
         const lat = latencies(traffic, feed, notes, o.rate, o.steadyAfter);
@@ -308,25 +311,6 @@ async function main(): Promise<number> {
   for (const p of problems) process.stderr.write(`PROBLEM: ${p}\n`);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   return problems.length === 0 ? 0 : 1;
-}
-
-/** Calls in progress on the floor now (a snapshot). */
-async function readSnapshotCalls(port: number, token: string): Promise<number> {
-  const { default: http } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: `/supervisor/events?token=${encodeURIComponent(token)}` }, (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        buf += c;
-        const m = /event: snapshot\ndata: (.*)\n\n/.exec(buf);
-        if (!m) return;
-        req.destroy();
-        resolve((JSON.parse(m[1] as string) as { calls: unknown[] }).calls.length);
-      });
-    });
-    req.on('error', reject);
-  });
 }
 
 function markdown(meta: Record<string, unknown>, runs: Array<Record<string, unknown>>, steadyAfter: number): string {

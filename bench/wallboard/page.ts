@@ -172,7 +172,7 @@ export async function openBoards(url: string, n: number, viewport: { width: numb
 }
 
 /** The floor's first snapshot on /supervisor/events (then the stream is closed): what the board would show. */
-export function readSnapshot(port: number, token: string, timeoutMs = 30_000): Promise<{ queues: number; agents: number; agentStates: Record<string, number>; bytes: number }> {
+export function readSnapshot(port: number, token: string, timeoutMs = 30_000): Promise<{ queues: number; agents: number; calls: number; missed: number; answered: number; abandoned: number; agentStates: Record<string, number>; bytes: number }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path: `/supervisor/events?token=${encodeURIComponent(token)}` }, (res) => {
       if (res.statusCode !== 200) {
@@ -186,10 +186,10 @@ export function readSnapshot(port: number, token: string, timeoutMs = 30_000): P
         const m = /event: snapshot\ndata: (.*)\n\n/.exec(buf);
         if (!m) return;
         req.destroy();
-        const s = JSON.parse(m[1] as string) as { queues: unknown[]; agents: Array<{ state: string }> };
+        const s = JSON.parse(m[1] as string) as { queues: Array<{ answered: number; abandoned: number }>; agents: Array<{ state: string }>; calls: unknown[]; missed: unknown[] };
         const agentStates: Record<string, number> = {};
         for (const a of s.agents) agentStates[a.state] = (agentStates[a.state] ?? 0) + 1;
-        resolve({ queues: s.queues.length, agents: s.agents.length, agentStates, bytes: (m[1] as string).length });
+        resolve({ queues: s.queues.length, agents: s.agents.length, calls: s.calls.length, missed: s.missed.length, answered: s.queues.reduce((a, q) => a + q.answered, 0), abandoned: s.queues.reduce((a, q) => a + q.abandoned, 0), agentStates, bytes: (m[1] as string).length });
       });
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error('/supervisor/events: no snapshot in time')));
