@@ -102,6 +102,9 @@ const round1 = (n: number | null) => (n === null ? null : Math.round(n * 10) / 1
 /** Digits only, without the leading zeros of a trunk or international prefix ("+49 30 1234", "0049301234", "0301234"). */
 const digits = (n: string | null | undefined) => (n ?? '').replace(/\D/g, '').replace(/^0+/, '');
 
+/** The key missed calls are indexed by: the last 6 digits (the whole, when shorter), which two numbers that are the same party share. */
+const numberKey = (n: string | null | undefined) => digits(n).slice(-6);
+
 /** Two numbers are the same party when one's digits end with the other's (at least 6 of them). */
 export function sameNumber(a: string | null | undefined, b: string | null | undefined): boolean {
   const x = digits(a);
@@ -125,6 +128,8 @@ export class Floor {
   private slots: ChartSlot[] = [];
   /** Today's missed calls by callId, in the order missed. */
   private readonly missed = new Map<string, MissedCall>();
+  /** Those not called back yet, by numberKey: an answered call looks at its own key only. */
+  private readonly open = new Map<string, Set<MissedCall>>();
   private readonly maxMissed: number;
 
   // What changed since takePatch / takeWrites.
@@ -168,7 +173,10 @@ export class Floor {
   restore(day: string, counters: ReadonlyArray<[CounterKey, number]>, missed: readonly MissedCall[]): void {
     this.resetDay(day);
     for (const [key, value] of counters) this.setCounter(key, value, false);
-    for (const m of missed) this.missed.set(m.id, m);
+    for (const m of missed) {
+      this.missed.set(m.id, m);
+      this.openMissed(m);
+    }
     this.writes.clear();
     this.missedWrites.clear();
   }
@@ -373,11 +381,14 @@ export class Floor {
 
   /** A missed call to or from this number is done: called back (outbound) or called again (inbound). */
   private resolveMissed(c: CallState, event: CallEvent, t: number): void {
-    if (this.missed.size === 0) return;
+    if (this.open.size === 0) return;
     const number = c.direction === 'inbound' ? c.caller.number : c.called.number;
     if (!number) return;
-    for (const m of this.missed.values()) {
-      if (m.calledBack || m.id === c.callId || !sameNumber(m.caller.number, number)) continue;
+    const candidates = this.open.get(numberKey(number));
+    if (!candidates) return;
+    for (const m of [...candidates]) {
+      if (m.id === c.callId || !sameNumber(m.caller.number, number)) continue;
+      this.closeMissed(m);
       m.calledBack = { time: iso(t), callId: c.callId, agent: event.agent?.id ?? c.owner?.id ?? null, how: c.direction === 'inbound' ? 'called_again' : 'called_back' };
       this.dirtyMissed.add(m.id);
       this.missedWrites.set(`${this.day}\n${m.id}`, [this.day, m]);
@@ -400,12 +411,29 @@ export class Floor {
     if (!event.caller.number || this.stale) return;
     const m: MissedCall = { id: c.callId, time: iso(t), caller: event.caller, queue, reason: event.reason, waitSeconds: event.waitSeconds, calledBack: null };
     this.missed.set(m.id, m);
+    this.openMissed(m);
     this.dirtyMissed.add(m.id);
     this.missedWrites.set(`${this.day}\n${m.id}`, [this.day, m]);
     if (this.missed.size > this.maxMissed) {
-      const oldest = this.missed.keys().next().value as string;
-      this.missed.delete(oldest);
+      const oldest = this.missed.values().next().value as MissedCall;
+      this.missed.delete(oldest.id);
+      this.closeMissed(oldest);
     }
+  }
+
+  private openMissed(m: MissedCall): void {
+    if (m.calledBack) return;
+    const key = numberKey(m.caller.number);
+    let set = this.open.get(key);
+    if (!set) this.open.set(key, (set = new Set()));
+    set.add(m);
+  }
+
+  private closeMissed(m: MissedCall): void {
+    const key = numberKey(m.caller.number);
+    const set = this.open.get(key);
+    if (!set?.delete(m)) return;
+    if (set.size === 0) this.open.delete(key);
   }
 
   private hangup(event: Extract<CallEvent, { type: 'call.hangup' }>, t: number): void {
@@ -510,6 +538,7 @@ export class Floor {
     }
     this.slots = Array.from({ length: SLOTS_PER_DAY }, (_, i) => ({ label: DayClock.label(i), answered: 0, missed: zeroMissed() }));
     this.missed.clear();
+    this.open.clear();
   }
 
   private bump(path: Array<string | number>, by: number): void {
