@@ -64,7 +64,7 @@ t.test('given a minimal config, when loaded, then every default is filled', asyn
     sinks: [{ type: 'log' }],
     outbox: { synchronous: 'normal', stalledAfterMs: 600000, deliveryThread: true },
     screenpop: [],
-    supervisor: { serviceLevelSeconds: 20, queues: [], retentionDays: 31, pushIntervalMs: 250 },
+    supervisor: { enabled: true, serviceLevelSeconds: 20, queues: [], retentionDays: 31, pushIntervalMs: 250 },
     log: { level: 'info' },
     shutdown: { timeoutMs: 15000 },
   } satisfies BridgeConfig);
@@ -294,6 +294,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_API_PRESENCE_MODE=api.presence.mode',
         'CRM_BRIDGE_CONFIG_API_PRESENCE_DEFAULT_REASON=api.presence.defaultReason',
         'CRM_BRIDGE_CONFIG_API_PRESENCE_CRM_READY_REASON=api.presence.crmReadyReason',
+        'CRM_BRIDGE_CONFIG_SUPERVISOR_ENABLED=supervisor.enabled',
         'CRM_BRIDGE_CONFIG_SUPERVISOR_TIME_ZONE=supervisor.timeZone',
         'CRM_BRIDGE_CONFIG_SUPERVISOR_SERVICE_LEVEL_SECONDS=supervisor.serviceLevelSeconds',
         'CRM_BRIDGE_CONFIG_SUPERVISOR_PATH=supervisor.path',

@@ -123,3 +123,11 @@ t.test('the wallboard over HTTP', async (t) => {
     t.equal(next.wallboard.snapshot().queues.length, 0, 'another file, another day: nothing');
   });
 });
+
+t.test('given supervisor.enabled false, then the config implies no wallboard (no page, no API, no gauges)', async (t) => {
+  const { wallboardSink } = await import('../dist/sinks/wallboard.js');
+  const base = defaultConfig({ http: { listen: '127.0.0.1:0', supervisors: [{ name: 'floor', token: SUP }] } });
+  t.ok(wallboardSink.implied!(base), 'on by default with http');
+  t.equal(wallboardSink.implied!({ ...base, supervisor: { ...base.supervisor, enabled: false } }), null);
+  t.equal(wallboardSink.implied!({ ...base, http: undefined }), null, 'and never without http');
+});

@@ -34,7 +34,7 @@ export interface WallboardConfig {
 interface WallboardSettings {
   http?: { keepAliveSeconds: number; retryMs: number };
   /** Absent in configs built by hand (tests): the schema's defaults. */
-  supervisor?: { timeZone?: string; serviceLevelSeconds: number; queues: Array<{ name: string; serviceLevelSeconds: number }>; path?: string; retentionDays: number; pushIntervalMs: number };
+  supervisor?: { enabled?: boolean; timeZone?: string; serviceLevelSeconds: number; queues: Array<{ name: string; serviceLevelSeconds: number }>; path?: string; retentionDays: number; pushIntervalMs: number };
   outbox: { path?: string };
   agents: ReadonlyArray<{ id: string; name?: string; extension?: string }>;
 }
@@ -226,12 +226,12 @@ function storePath(settings: WallboardSettings): string {
   return state ? join(state, 'wallboard.db') : join('data', 'wallboard.db');
 }
 
-/** The wallboard's row of the sink table: implied by `http`, like the screen pop. */
+/** The wallboard's row of the sink table: implied by `http` (unless supervisor.enabled is false), like the screen pop. */
 export const wallboardSink: SinkDefinition<WallboardConfig, WallboardSettings> = {
   type: 'wallboard',
   schema: { type: 'object', properties: { type: { const: 'wallboard' } } },
   implied: (config) => {
-    if (!config.http) return null;
+    if (!config.http || config.supervisor?.enabled === false) return null;
     const s = config.supervisor ?? DEFAULTS;
     return {
       type: 'wallboard',
