@@ -78,6 +78,18 @@ export async function startFakeFloor(opts: { supervisorToken: string; agentToken
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    // The wallboard's files, and the agent page's modules it imports (as the daemon serves them).
+    const agentFile = /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/.exec(url.pathname)?.[1];
+    if (req.method === 'GET' && agentFile) {
+      try {
+        const body = readFileSync(new URL(`agent/${agentFile}`, WEB));
+        res.writeHead(200, { 'content-type': TYPES[agentFile.slice(agentFile.lastIndexOf('.'))] ?? 'application/octet-stream', 'content-security-policy': CSP, 'cache-control': 'no-cache' });
+        res.end(body);
+      } catch {
+        res.writeHead(404).end();
+      }
+      return;
+    }
     const file = url.pathname === '/supervisor' ? 'index.html' : /^\/supervisor\/assets\/([A-Za-z0-9_.-]+)$/.exec(url.pathname)?.[1];
     if (req.method === 'GET' && file) {
       if (url.searchParams.has('token') && refuse(res, url.searchParams.get('token'))) return;

@@ -1,27 +1,9 @@
 // Small helpers of the wallboard: DOM without HTML parsing, durations, times in the floor's zone.
 
-export const $ = (id) => document.getElementById(id);
-export const isStr = (v) => typeof v === 'string' && v.length > 0;
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-export const backoff = (n) => Math.min(30000, 1000 * 2 ** Math.min(n, 5)) * (0.75 + Math.random() * 0.5);
-
-/**
- * Builds an element. Attribute values go through setAttribute and children through text nodes,
- * so nothing here is ever parsed as HTML. `on*` keys with a function add listeners.
- */
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : String(c));
-  }
-  return el;
-}
+// The agent page's helpers, shared rather than copied: $, isStr, sleep, backoff, and h (DOM
+// without HTML parsing: attribute values through setAttribute, children through text nodes).
+export { $, backoff, h, isStr, sleep } from '/agent/assets/util.js';
+import { isStr } from '/agent/assets/util.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 export function svg(tag, attrs = {}, ...children) {
