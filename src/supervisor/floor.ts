@@ -172,7 +172,15 @@ export class Floor {
   /** Starts the day `day` with counters the store kept (a restart), or from zero. */
   restore(day: string, counters: ReadonlyArray<[CounterKey, number]>, missed: readonly MissedCall[]): void {
     this.resetDay(day);
-    for (const [key, value] of counters) this.setCounter(key, value, false);
+    for (const [key, value] of counters) {
+      let path: unknown;
+      try {
+        path = JSON.parse(key);
+      } catch {
+        continue; // a row this version cannot read is skipped, not fatal
+      }
+      if (Array.isArray(path)) this.setCounter(path, value, false);
+    }
     for (const m of missed) {
       this.missed.set(m.id, m);
       this.openMissed(m);
@@ -543,9 +551,7 @@ export class Floor {
 
   private bump(path: Array<string | number>, by: number): void {
     if (this.stale) return;
-    const key = JSON.stringify(path);
-    const value = this.counter(path) + by;
-    this.setCounter(key, value, true);
+    this.setCounter(path, this.counter(path) + by, true);
   }
 
   private counter(path: Array<string | number>): number {
@@ -563,15 +569,11 @@ export class Floor {
     return s ? (field === 'answered' ? s.answered : s.missed[reason!]) : 0;
   }
 
-  /** Sets one counter from its key; `record`: also remember it for the store. */
-  private setCounter(key: CounterKey, value: number, record: boolean): void {
-    let path: unknown;
-    try {
-      path = JSON.parse(key);
-    } catch {
-      return;
-    }
-    if (!Array.isArray(path)) return;
+  /**
+   * Sets one counter by its path (`['q', 'sales', 'answered']`; the store keeps it as JSON);
+   * `record`: also remember it for the store. A path this version does not know is ignored.
+   */
+  private setCounter(path: readonly unknown[], value: number, record: boolean): void {
     const [kind, name, field, reason] = path as [string, string | number, string, string | undefined];
     const isReason = (r: unknown): r is MissedReason => MISSED_REASONS.includes(r as MissedReason);
     if (kind === 'q' && typeof name === 'string') {
@@ -596,7 +598,9 @@ export class Floor {
       else return;
       this.dirtySlots.add(name);
     } else return;
-    if (record) this.writes.set(`${this.day}\n${key}`, [this.day, key, value]);
+    if (!record) return;
+    const key = JSON.stringify(path);
+    this.writes.set(`${this.day}\n${key}`, [this.day, key, value]);
   }
 
   // ---------------------------------------------------------------------------------------------
