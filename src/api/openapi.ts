@@ -29,6 +29,9 @@ export interface OperationDoc {
   responses: Record<string, ResponseDoc>;
 }
 
+/** A schema that is `type` or null. */
+export const nullable = (type: string) => ({ type: [type, 'null'] });
+
 export interface EndpointDoc {
   method: string;
   path: string;

@@ -3,10 +3,9 @@
 // here, beside the rest of the document, because the HTTP server sits below the API and cannot
 // know OpenAPI; test/validators.test.ts calls every one of them on a real server and checks the
 // statuses and media types described here.
-import { AUTH_RESPONSES, problem, retryAfterHeader, THROTTLED, type EndpointDoc } from './openapi.js';
+import { AUTH_RESPONSES, nullable, problem, retryAfterHeader, THROTTLED, type EndpointDoc } from './openapi.js';
 
 const POP_TARGETS = ['new-tab', 'named-tab', 'embedded', 'hash', 'background', 'clipboard'];
-const nullable = (type: string) => ({ type: [type, 'null'] });
 
 export const SERVER_SCHEMAS: Record<string, unknown> = {
   SupervisorMe: {

@@ -2,7 +2,7 @@
 // objects the supervisor page gets (src/supervisor/types.ts), described here for the OpenAPI
 // document. API tokens and supervisor tokens; an agent's token gets 403 (it sees its own calls).
 import type { FloorSnapshot } from '../supervisor/types.js';
-import { AUTH_RESPONSES } from './openapi.js';
+import { AUTH_RESPONSES, nullable } from './openapi.js';
 import type { Endpoint } from './router.js';
 
 /** What the endpoints read (the wallboard sink). */
@@ -10,7 +10,6 @@ export interface FloorReader {
   snapshot(): FloorSnapshot;
 }
 
-const nullable = (type: string) => ({ type: [type, 'null'] });
 const time = { type: 'string', format: 'date-time' };
 const party = {
   type: 'object',
