@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { type BridgeEvent, eventJson, isCallEvent } from '../events/types.js';
 import type { SourceKind, SourceStatus } from '../sources/source.js';
 import type { Sink, SinkDefinition } from './sink.js';
+import { openEventStream, StatusFrame, tooFarBehind } from './sse.js';
 
 interface Buffered {
   id: string;
@@ -70,8 +71,6 @@ function callKey(e: { server: string; callId: string }): string {
 
 const AGENT_SPECIFIC = new Set(['call.ringing', 'call.answered', 'call.ring_stopped']);
 
-/** Streams that fall this far behind are cut; the browser reconnects and resumes from its buffer. */
-const MAX_BACKLOG_BYTES = 1 << 20;
 
 export class ScreenPopSink implements Sink {
   readonly name = 'screenpop';
@@ -84,8 +83,7 @@ export class ScreenPopSink implements Sink {
   private readonly sessions = new Set<Session>();
   private keepAlive: NodeJS.Timeout | null = null;
   /** The bridge's event source status as the streams tell it (a named `status` event), once known. */
-  private statusFrame: string | null = null;
-  private statusState = '';
+  private readonly status = new StatusFrame();
 
   constructor(private opts: ScreenPopOptions) {
     this.all = new EventBuffer(opts.bufferPerAgent * 10);
@@ -141,24 +139,15 @@ export class ScreenPopSink implements Sink {
    * look live. Only the kind and state: the error text may name hosts the agents need not know.
    */
   setSourceStatus(source: SourceKind, status: SourceStatus): void {
-    // Only a change of state is news (a retry that fails again is not).
-    if (this.statusFrame && this.statusState === `${source} ${status.state}`) return;
-    this.statusState = `${source} ${status.state}`;
-    const frame = `event: status\ndata: ${JSON.stringify({ source, state: status.state, since: status.since })}\n\n`;
-    this.statusFrame = frame;
-    for (const s of this.sessions) this.write(s, frame);
+    const frame = this.status.update(source, status);
+    if (frame) for (const s of this.sessions) this.write(s, frame);
   }
 
   /** Attaches an SSE response for `who`, replaying what it missed since `lastEventId`. */
   open(who: Viewer, res: ServerResponse, lastEventId: string | null): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    openEventStream(res);
     res.write(`retry: ${this.opts.retryMs}\n\n`);
-    if (this.statusFrame) res.write(this.statusFrame);
+    if (this.status.frame) res.write(this.status.frame);
     const session: Session = { who, res };
     const buffer = who.kind === 'supervisor' ? this.all : this.buffers.get(who.agentId);
     let replay: Buffered[] = [];
@@ -227,7 +216,7 @@ export class ScreenPopSink implements Sink {
   }
 
   private write(s: Session, frame: string): void {
-    if (s.res.writableLength > MAX_BACKLOG_BYTES) {
+    if (tooFarBehind(s.res)) {
       this.opts.log.warn({ who: describe(s.who) }, 'event stream too far behind; closing it (the browser resumes from its buffer)');
       s.res.destroy();
       this.sessions.delete(s);

@@ -13,9 +13,8 @@ import { Floor, type FloorOptions } from '../supervisor/floor.js';
 import { FloorStore } from '../supervisor/store.js';
 import type { FloorSnapshot, QueueFigures } from '../supervisor/types.js';
 import type { Sink, SinkDefinition } from './sink.js';
+import { openEventStream, StatusFrame, tooFarBehind } from './sse.js';
 
-/** Streams this far behind are cut. A snapshot of 1,000 agents is ~400 KB: room for two. */
-const MAX_BACKLOG_BYTES = 1 << 20;
 
 export interface WallboardConfig {
   type: 'wallboard';
@@ -55,8 +54,7 @@ export class WallboardSink implements Sink {
   private midnight: NodeJS.Timeout | null = null;
   private flushQueued = false;
   /** The bridge's event source and its state, as the pages are told (a named `status` event). */
-  private statusFrame: string | null = null;
-  private statusState = '';
+  private readonly status = new StatusFrame();
   private readonly now: () => number;
   private config: WallboardConfig;
   private readonly log: Logger;
@@ -172,24 +170,17 @@ export class WallboardSink implements Sink {
    * that stopped moving, and must say so. Only the kind and state (as the agent page gets them).
    */
   setSourceStatus(source: SourceKind, status: SourceStatus): void {
-    if (this.statusFrame && this.statusState === `${source} ${status.state}`) return;
-    this.statusState = `${source} ${status.state}`;
-    this.statusFrame = `event: status\ndata: ${JSON.stringify({ source, state: status.state, since: status.since })}\n\n`;
-    this.broadcast(this.statusFrame);
+    const frame = this.status.update(source, status);
+    if (frame) this.broadcast(frame);
   }
 
   /** Attaches a supervisor's SSE response: the whole floor now, then patches. */
   open(res: ServerResponse): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    openEventStream(res);
     // Changes not yet pushed go out to the others first, so this stream's snapshot and the
     // patches that follow it agree.
     this.pushPatch();
-    res.write(`retry: ${this.config.retryMs}\n\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n${this.statusFrame ?? ''}`);
+    res.write(`retry: ${this.config.retryMs}\n\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n${this.status.frame ?? ''}`);
     this.sessions.add(res);
     res.on('close', () => this.sessions.delete(res));
   }
@@ -203,7 +194,8 @@ export class WallboardSink implements Sink {
 
   private broadcast(frame: string): void {
     for (const res of this.sessions) {
-      if (res.writableLength > MAX_BACKLOG_BYTES) {
+      // A snapshot of 1,000 agents is ~400 KB: the 1 MB bound leaves room for two.
+      if (tooFarBehind(res)) {
         this.log.warn({ backlogBytes: res.writableLength }, 'wallboard: a supervisor stream fell behind; cut (the page reconnects)');
         this.sessions.delete(res);
         res.destroy();
