@@ -27,13 +27,5 @@ export function writeToken(token) {
   }
 }
 
-/** `?token=` in the address: take it, and remove it from the address bar (and history). */
-export function takeTokenFromUrl() {
-  const params = new URLSearchParams(location.search);
-  if (!params.has('token')) return null;
-  const token = (params.get('token') || '').trim();
-  params.delete('token');
-  const rest = params.toString();
-  history.replaceState(history.state, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
-  return token || null;
-}
+/** `?token=` in the address: taken, and removed from the address bar (the agent page's own). */
+export { takeTokenFromUrl } from '/agent/assets/storage.js';
