@@ -16,7 +16,8 @@ import { AriSource, createAriSource } from './sources/ari/source.js';
 import { pickSource } from './sources/registry.js';
 import type { ReplayTarget, Source } from './sources/source.js';
 import { InvalidEvents } from './outbox/invalid-events.js';
-import { validateEvent } from './events/validator.js';
+import { prepareValidator, validateEvent } from './events/validator.js';
+import { warmUp } from './warm-up.js';
 import type { BridgeConfig } from './config/load.js';
 import { type BridgeEvent, isCallEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput, type SnapshotTrigger } from './normalizer/index.js';
@@ -133,6 +134,8 @@ export class Bridge {
 
   async start(): Promise<void> {
     const { config } = this;
+    // Every event is checked against the contract: compile it before the first one can arrive.
+    prepareValidator();
     await this.sinks.start(config, this.ctx.sinks);
     this.screenpop = this.sinks.find(ScreenPopSink);
     this.wallboard = this.sinks.find(WallboardSink);
@@ -171,6 +174,12 @@ export class Bridge {
       // ARI next to AMI: only for reading variables. Its events are not fed to the normalizer, so
       // every event is emitted once.
       this.ari = createAriSource(config.pbx.ari, this.log.child({ module: 'ari' }), true);
+    }
+    // The first calls after a start run on compiled code (src/warm-up.ts): before connecting.
+    if (def.kind === 'ami' && !this.ctx.replay && config.startup.warmUp) {
+      await warmUp(config, this.deliveryThread, this.log.child({ module: 'warm-up' }));
+      // Stopped meanwhile (SIGTERM while warming up): nothing more to start.
+      if (this.stopping) return;
     }
     const aside = this.ari;
     const source = def.create(config, {

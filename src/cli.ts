@@ -215,16 +215,19 @@ async function run(path: string | undefined): Promise<number> {
     log.flush();
     return 1;
   }
-  const source = bridge.source!;
-  const where = source.describe();
-  systemd.status(`connecting to ${where}`);
-  // READY=1 once the sinks run (start() above) and the event source is logged in.
-  void source.loggedIn.then(() => {
-    if (stopping) return;
-    systemd.ready(`connected to ${where}`);
-    const every = systemd.startWatchdog();
-    if (every) log.info({ everyMs: every }, 'systemd watchdog: pinging');
-  });
+  // No source: a signal came while starting (during the warm-up), and the bridge is stopping.
+  const source = bridge.source;
+  if (source) {
+    const where = source.describe();
+    systemd.status(`connecting to ${where}`);
+    // READY=1 once the sinks run (start() above) and the event source is logged in.
+    void source.loggedIn.then(() => {
+      if (stopping) return;
+      systemd.ready(`connected to ${where}`);
+      const every = systemd.startWatchdog();
+      if (every) log.info({ everyMs: every }, 'systemd watchdog: pinging');
+    });
+  }
   const code = await finished;
   systemd.close();
   await new Promise<void>((r) => log.flush(() => r()));

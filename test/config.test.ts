@@ -66,6 +66,7 @@ t.test('given a minimal config, when loaded, then every default is filled', asyn
     screenpop: [],
     supervisor: { enabled: true, serviceLevelSeconds: 20, queues: [], retentionDays: 31, pushIntervalMs: 250 },
     log: { level: 'info' },
+    startup: { warmUp: true },
     shutdown: { timeoutMs: 15000 },
   } satisfies BridgeConfig);
 });
@@ -301,6 +302,7 @@ t.test('env overrides', async (t) => {
         'CRM_BRIDGE_CONFIG_SUPERVISOR_RETENTION_DAYS=supervisor.retentionDays',
         'CRM_BRIDGE_CONFIG_SUPERVISOR_PUSH_INTERVAL_MS=supervisor.pushIntervalMs',
         'CRM_BRIDGE_CONFIG_LOG_LEVEL=log.level',
+        'CRM_BRIDGE_CONFIG_STARTUP_WARM_UP=startup.warmUp',
         'CRM_BRIDGE_CONFIG_SHUTDOWN_TIMEOUT_MS=shutdown.timeoutMs',
       ],
     );

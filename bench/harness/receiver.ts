@@ -58,6 +58,9 @@ export class Collector {
   }
 }
 
+/** Requests to this path are answered like the others and not recorded (warmReceiver). */
+const WARM_UP_PATH = '/bench-warm-up';
+
 export async function listenReceiver(collector: Collector): Promise<http.Server> {
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     const at = Date.now(); // the request's headers have arrived
@@ -65,6 +68,10 @@ export async function listenReceiver(collector: Collector): Promise<http.Server>
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const id = req.headers['webhook-id'];
+      if (req.url === WARM_UP_PATH) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
+        return void res.end('{}');
+      }
       collector.add(at, Array.isArray(id) ? id[0] : id, Buffer.concat(chunks).toString('utf8'), req.url ?? '');
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
       res.end('{}');
@@ -75,6 +82,38 @@ export async function listenReceiver(collector: Collector): Promise<http.Server>
     server.listen(0, '127.0.0.1', () => resolve());
   });
   return server;
+}
+
+/**
+ * The receiver stands for a CRM that has been up for a while: before a run, it answers `requests`
+ * POSTs like the daemon's (a JSON event, 8 at a time over kept-alive connections), not recorded,
+ * so that the run does not measure the receiver's own first seconds (V8 compiling its request
+ * path) as the daemon's latency. BENCHMARKS.md, Method: webhook.
+ */
+export async function warmReceiver(port: number, requests = 3000): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const body = JSON.stringify({ type: 'call.ringing', time: new Date().toISOString(), callId: '1.1', seq: 1, agent: { id: '201' } });
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: WARM_UP_PATH, method: 'POST', agent, headers: { 'content-type': 'application/json', 'webhook-id': 'warm-up', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  let sent = 0;
+  const lane = async () => {
+    while (sent < requests) {
+      sent += 1;
+      await one();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 8 }, lane));
+  } finally {
+    agent.destroy();
+  }
 }
 
 export interface Receiver {
@@ -89,6 +128,7 @@ export interface Receiver {
 export async function startReceiver(kind: 'child' | 'inproc'): Promise<Receiver> {
   if (kind === 'child') {
     const c: IpcChild = await startIpcChild('receiver', benchFile('harness/measure-child.ts'), ['--role', 'receiver']);
+    await warmReceiver(c.ready.port as number);
     return {
       kind,
       port: c.ready.port as number,
@@ -100,6 +140,7 @@ export async function startReceiver(kind: 'child' | 'inproc'): Promise<Receiver>
   }
   const c = new Collector();
   const server = await listenReceiver(c);
+  await warmReceiver((server.address() as net.AddressInfo).port);
   return {
     kind,
     port: (server.address() as net.AddressInfo).port,

@@ -123,6 +123,9 @@ export function summarizeCpuProfile(file: string, byDir = false, top = 25): { bu
  */
 export function profileIn(dir: string, byDir = false): (ReturnType<typeof summarizeCpuProfile> & { threads?: Array<ReturnType<typeof summarizeCpuProfile>> }) | undefined {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  // BENCH_KEEP_PROFILES=dir keeps the raw profiles (for a look by time, e.g. the first seconds).
+  const keep = process.env.BENCH_KEEP_PROFILES;
+  if (keep) for (const f of files) fs.copyFileSync(path.join(dir, f), path.join(fs.mkdirSync(keep, { recursive: true }) ?? keep, f));
   const all = files.map((f) => summarizeCpuProfile(path.join(dir, f), byDir)).sort((a, b) => b.busyMs - a.busyMs);
   const [main, ...threads] = all;
   return main ? { ...main, ...(threads.length > 0 ? { threads } : {}) } : undefined;

@@ -71,6 +71,11 @@ export async function runBench(name: string, main: () => Promise<number>): Promi
   process.exit(code);
 }
 
+/** The bench's CRM_BRIDGE_CONFIG_* variables (config overrides, README → Configuration) reach the daemon: a run with a setting changed. */
+function configOverrides(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('CRM_BRIDGE_CONFIG_') && e[1] !== undefined));
+}
+
 /** Spawns and tracks `cmd args`, under `taskset -c cpu` if `cpu` is given (taskset execs it: the pid is the command's). */
 export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions & { cpu?: string | null }): ChildProcess {
   const child = opts.cpu ? spawn('taskset', ['-c', opts.cpu, cmd, ...args], opts) : spawn(cmd, args, opts);
@@ -133,7 +138,7 @@ export function startDaemon(dir: string, name: string, yaml: string, opts: { cpu
   fs.writeFileSync(config, yaml);
   const logFile = path.join(dir, `${name}.log`);
   const fd = fs.openSync(logFile, 'a');
-  const child = spawnTracked(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'run', '--config', config], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', fd], cpu: opts.cpu ?? null });
+  const child = spawnTracked(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(opts.nodeArgs ?? []), BIN, 'run', '--config', config], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...configOverrides() }, stdio: ['ignore', 'ignore', fd], cpu: opts.cpu ?? null });
   fs.closeSync(fd);
   const exit = exited(child);
   let stopping = false;

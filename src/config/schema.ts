@@ -105,6 +105,11 @@ export interface ShutdownConfig {
   timeoutMs: number;
 }
 
+export interface StartupConfig {
+  /** Run a recorded call through the pipeline before connecting (src/warm-up.ts). */
+  warmUp: boolean;
+}
+
 /** A loaded config: validated, every default filled, every secret resolved. */
 export interface OutboxConfig {
   path?: string;
@@ -142,6 +147,7 @@ export interface BridgeConfig {
   screenpop: ScreenPopRule[];
   supervisor: SupervisorConfig;
   log: LogConfig;
+  startup: StartupConfig;
   shutdown: ShutdownConfig;
 }
 
@@ -513,6 +519,21 @@ const logSchema: JsonSchema = {
   },
 };
 
+const startupSchema: JsonSchema = {
+  type: 'object',
+  description: 'Starting.',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    warmUp: {
+      type: 'boolean',
+      default: true,
+      description:
+        'Before connecting to AMI, play a call recorded on a real Asterisk through the reader, a scratch normalizer, the contract check and (on the delivery thread) a scratch outbox and the webhook sinks\' requests to a loopback server, so the first real calls run on compiled code (about a second on a small machine). Nothing of it reaches a sink. false: start cold.',
+    },
+  },
+};
+
 const shutdownSchema: JsonSchema = {
   type: 'object',
   description: 'Stopping (SIGTERM / SIGINT): a second signal exits at once.',
@@ -555,6 +576,7 @@ export function configSchema(): JsonSchema {
       screenpop: screenpopSchema,
       supervisor: supervisorSchema,
       log: logSchema,
+      startup: startupSchema,
       shutdown: shutdownSchema,
     },
   };

@@ -29,6 +29,7 @@ import pino, { type Logger } from 'pino';
 import { type BridgeEvent, eventJson } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import { backoffDelay } from '../util/backoff.js';
+import type { WarmUpReport } from './warm-up.js';
 
 /** A durable sink whose deliveries run on the thread: its row of the sink table and its entry. */
 export interface ThreadSink {
@@ -43,7 +44,9 @@ export type ToWorker =
   | { t: 'stop'; sink: string }
   | { t: 'ledger'; maxCalls: number; maxAgents: number }
   /** Events (JSON) for these sinks, and for the ledger (false: held across a reload, recorded already). */
-  | { t: 'events'; seq: number; events: string[]; sinks: string[]; ledger: boolean };
+  | { t: 'events'; seq: number; events: string[]; sinks: string[]; ledger: boolean }
+  /** Warm the delivery path up with these events (a recorded call's), on a scratch outbox: src/sinks/warm-up.ts. */
+  | { t: 'warm-up'; events: string[]; maxCalls: number; maxAgents: number };
 
 /** What of an outcome crosses back (the row's payload stays behind). */
 export type OutcomeRecord = Omit<DeliveryOutcome, 'item'> & { item: Omit<DeliveryOutcome['item'], 'payload'> & { payload: '' } };
@@ -58,7 +61,9 @@ export type FromWorker =
   | { t: 'committed'; seq: number }
   | { t: 'outcomes'; sink: string; list: OutcomeRecord[] }
   /** A log line of the worker's pino (JSON), to be written by the main thread's logger. */
-  | { t: 'log'; line: string };
+  | { t: 'log'; line: string }
+  /** The warm-up is over (src/sinks/warm-up.ts). */
+  | { t: 'warmed'; report: WarmUpReport };
 
 /** What the worker is started with (workerData). */
 export interface WorkerData {
@@ -106,6 +111,7 @@ export class DeliveryThread {
   private readonly sinks = new Map<string, ThreadSink>();
   private ledger: Extract<ToWorker, { t: 'ledger' }> | null = null;
   private readonly waiting = new Map<string, Array<(error?: string) => void>>();
+  private warming: ((report: WarmUpReport | null) => void) | null = null;
   private readonly run = randomUUID();
   private seq = 0;
   /** Batches posted and not yet committed, oldest first. */
@@ -114,6 +120,8 @@ export class DeliveryThread {
   private paused = false;
   private drainWaiters: Array<() => void> = [];
   private closing = false;
+  /** close() was called: warmUp() starts nothing. */
+  private closed = false;
   private crashes = 0;
   private spawned = 0;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -134,6 +142,20 @@ export class DeliveryThread {
   useLedger(maxCalls: number, maxAgents: number): void {
     this.ledger = { t: 'ledger', maxCalls, maxAgents };
     this.post(this.ledger);
+  }
+
+  /**
+   * Runs `events` (JSON) through the thread's delivery path on a scratch outbox, to loopback copies
+   * of its webhook sinks, before the first real event (src/sinks/warm-up.ts). Resolves with what
+   * was done, or null if the thread went away meanwhile. Nothing reaches a real sink or the outbox.
+   */
+  warmUp(events: string[], maxCalls: number, maxAgents: number): Promise<WarmUpReport | null> {
+    // Closed meanwhile (a stop during the start): no thread is started again for it.
+    if (this.warming || this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.warming = resolve;
+      this.post({ t: 'warm-up', events, maxCalls, maxAgents });
+    });
   }
 
   /** Hands over one batch (the events of one AMI read) for `sinks`, and for the ledger. */
@@ -163,11 +185,13 @@ export class DeliveryThread {
     // A worker that crashed is being started again (restartTimer): it gets them once it is back.
     if (this.unacked.length > 0 && (this.worker || this.restartTimer)) await this.drained();
     this.closing = true;
+    this.closed = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const worker = this.worker;
     this.worker = null;
     this.ready = false;
+    this.warmed(null);
     if (worker) await worker.terminate();
     this.closing = false;
   }
@@ -242,7 +266,15 @@ export class DeliveryThread {
         return;
       case 'log':
         return this.relay(m.line);
+      case 'warmed':
+        return this.warmed(m.report);
     }
+  }
+
+  private warmed(report: WarmUpReport | null): void {
+    const resolve = this.warming;
+    this.warming = null;
+    resolve?.(report);
   }
 
   /**
@@ -287,6 +319,7 @@ export class DeliveryThread {
   private crashed(code: number): void {
     // A start or stop it never answered: the restart starts every sink still registered anyway.
     for (const sink of [...this.waiting.keys()]) while (this.waiting.has(sink)) this.settle(sink);
+    this.warmed(null);
     if (this.closing || (this.sinks.size === 0 && this.unacked.length === 0)) return;
     this.crashes += 1;
     this.opts.onRestart?.();

@@ -15,6 +15,7 @@ import { Outbox } from '../outbox/outbox.js';
 import type { FromWorker, OutcomeRecord, ToWorker, WorkerData } from './delivery-thread.js';
 import { SINKS } from './registry.js';
 import type { Sink } from './sink.js';
+import { warmUp } from './warm-up.js';
 
 const port = parentPort;
 if (!port) throw new Error('delivery-worker.ts runs as a worker thread (src/sinks/delivery-thread.ts starts it)');
@@ -32,6 +33,8 @@ const markBatch = db.prepare('INSERT INTO delivery_batches (id, run, seq) VALUES
 const lastBatch = db.prepare<[string], { seq: number }>('SELECT seq FROM delivery_batches WHERE id = 1 AND run = ?').get(data.run)?.seq ?? null;
 
 const sinks = new Map<string, Sink>();
+/** Each started sink's row of the sink table (the warm-up makes loopback copies of them). */
+const specs = new Map<string, { type: string; config: { type: string } }>();
 let ledger: CallLedger | null = null;
 
 // Outcomes go back in one message per sink per turn, not one per attempt.
@@ -63,6 +66,7 @@ async function start(type: string, name: string, config: { type: string }): Prom
   });
   await sink.start();
   sinks.set(name, sink);
+  specs.set(name, { type, config });
 }
 
 function deliverTo(targets: Iterable<Sink>, event: BridgeEvent, json: string): void {
@@ -143,6 +147,11 @@ async function handle(m: ToWorker): Promise<void> {
       }
       return;
     }
+    case 'warm-up': {
+      const report = await warmUp({ events: m.events, sinks: [...specs].map(([name, spec]) => ({ name, ...spec })), outboxPath: data.outboxPath, synchronous: data.synchronous, server: data.server, userAgent: data.userAgent, maxCalls: m.maxCalls, maxAgents: m.maxAgents });
+      post({ t: 'warmed', report });
+      return;
+    }
     case 'ledger':
       ledger ??= CallLedger.open(db, { log: log.child({ module: 'call-ledger' }), maxCalls: m.maxCalls, maxAgents: m.maxAgents });
       return;
@@ -156,6 +165,7 @@ async function handle(m: ToWorker): Promise<void> {
     case 'stop': {
       const sink = sinks.get(m.sink);
       sinks.delete(m.sink);
+      specs.delete(m.sink);
       try {
         await sink?.stop();
       } catch (err) {
