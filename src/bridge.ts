@@ -76,6 +76,12 @@ export class Bridge {
   private ledger: CallLedger | null = null;
   /** Where durable sinks run when `outbox.deliveryThread` (src/sinks/delivery-thread.ts); started by the first. */
   private deliveryThread: DeliveryThread | null = null;
+  /**
+   * Durable sinks run on the delivery thread: not for an in-memory outbox (another thread cannot
+   * open it), nor on a delivery node (a bus message is acknowledged once its event is in the
+   * outbox, which must then be at once).
+   */
+  private readonly usesDeliveryThread: boolean;
   /** The delivery thread keeps the call ledger (a PBX source): each batch is recorded there. */
   private ledgerOnThread = false;
   /** Events the durable sinks have not taken yet: the current AMI read's (flush). */
@@ -112,16 +118,13 @@ export class Bridge {
       stalledAfterMs: () => this.config.outbox.stalledAfterMs,
       deliveryThreadPending: () => this.deliveryThread?.pending ?? 0,
     });
+    this.usesDeliveryThread = ctx.config.outbox.deliveryThread && outboxPath(ctx.config) !== ':memory:' && pickSource(ctx.config, ctx.replay !== undefined).kind !== 'nats';
     this.sinks = new SinkSet({
       log: this.log,
       outbox: this.openOutbox,
       userAgent: USER_AGENT,
       onOutcome: (name, outcome) => this.metrics.outcome(name, outcome),
-      // Not for an in-memory outbox (another thread cannot open it), nor on a delivery node: a
-      // bus message is acknowledged once its event is in the outbox, which must then be at once.
-      ...(ctx.config.outbox.deliveryThread && outboxPath(ctx.config) !== ':memory:' && pickSource(ctx.config, ctx.replay !== undefined).kind !== 'nats'
-        ? { deliveryThread: this.openDeliveryThread }
-        : {}),
+      ...(this.usesDeliveryThread ? { deliveryThread: this.openDeliveryThread } : {}),
     });
     this.invalid = new InvalidEvents({
       log: this.log.child({ module: 'contract' }),
@@ -428,6 +431,8 @@ export class Bridge {
     this.outbox ??= Outbox.open(outboxPath(this.config), {
       log: this.log.child({ module: 'outbox' }),
       synchronous: this.config.outbox.synchronous,
+      // With a delivery thread, its checkpointer copies the WAL; this connection writes little.
+      ...(this.usesDeliveryThread ? { checkpoints: 'elsewhere' as const } : {}),
     });
     return this.outbox;
   };

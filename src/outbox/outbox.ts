@@ -17,6 +17,7 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { SAFETY_NET_PAGES } from './checkpointer.js';
 
 /** One row waiting for delivery to one sink. */
 export interface OutboxItem {
@@ -87,6 +88,12 @@ export interface OutboxOptions {
   synchronous?: 'normal' | 'full';
   /** How long a statement waits for another process's lock (the CLI) before failing. */
   busyTimeoutMs?: number;
+  /**
+   * `auto` (default): SQLite's, the commit that grows the WAL past 1,000 pages copies it into the
+   * database (and fsyncs). `elsewhere`: a checkpointer thread does that (checkpointer.ts); this
+   * connection checkpoints only past SAFETY_NET_PAGES.
+   */
+  checkpoints?: 'auto' | 'elsewhere';
 }
 
 /** Selects rows by sink and/or by ids; no filter selects everything. */
@@ -291,6 +298,7 @@ export class Outbox {
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal' && path !== ':memory:') throw new Error(`${path}: could not switch the outbox to WAL mode (got '${String(mode)}')`);
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      if (opts.checkpoints === 'elsewhere') db.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
       migrate(db, path, opts.log);
       const outbox = new Outbox(db, opts.log);
       outbox.repairHeads(Date.now());
