@@ -23,8 +23,10 @@ t.test('given a packed checkout, when it is installed globally into a fresh pref
   for (const must of ['bin/crm-bridge.js', 'schema/events.v1.json', 'config.yaml', 'systemd/crm-bridge.service', 'web/agent/index.html', 'web/agent/agent.js', 'web/supervisor/index.html', 'web/supervisor/supervisor.js', 'dialplan/oml_extensions_custom.conf', 'lab/recordings/ten-calls.ami']) {
     t.ok(files.includes(must), `the package holds ${must}`);
   }
-  // One recording of the lab is the start-up warm-up's (src/warm-up.ts); the rest of lab/ stays out.
-  t.same(files.filter((f) => /^(test|lab|bench|demo|src)\//.test(f) && f !== 'lab/recordings/ten-calls.ami'), [], 'no tests, lab, benchmarks, demo or TypeScript sources');
+  // One recording of the lab is the start-up warm-up's (src/warm-up.ts), and npm packs the README
+  // of every folder it packs from; the rest of lab/ stays out.
+  const shipped = new Set(['lab/recordings/ten-calls.ami', 'lab/README.md']);
+  t.same(files.filter((f) => /^(test|lab|bench|demo|src)\//.test(f) && !shipped.has(f)), [], 'no tests, lab, benchmarks, demo or TypeScript sources');
 
   const { bin, installed } = await installGlobally(tarball, path.join(tmp, 'prefix'));
   t.ok(existsSync(bin), 'npm linked the crm-bridge command');
@@ -39,4 +41,7 @@ t.test('given a packed checkout, when it is installed globally into a fresh pref
   // The library entry loads from the installed package (its native SQLite addon included).
   const lib = await run(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(installed, pkg.main))}); console.log(typeof m.Bridge, Object.keys(m.SINKS).join(','))`]);
   t.equal(lib.stdout.trim(), 'function log,webhook,nats,screenpop,wallboard');
+  // The start-up warm-up finds its recording in the installed package.
+  const warm = await run(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(path.join(installed, 'dist/warm-up.js'))}); const { readFileSync } = await import('node:fs'); console.log(readFileSync(m.WARM_UP_TRACE).includes('Event: QueueCallerJoin'))`]);
+  t.equal(warm.stdout.trim(), 'true', 'the warm-up recording is where dist/warm-up.js looks for it');
 });
