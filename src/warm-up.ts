@@ -9,11 +9,17 @@
 // its first second fell behind by hundreds of events, which took seconds to deliver (BENCHMARKS.md,
 // "Issue 18, third pass"). Warmed, the first real call runs compiled code.
 //
+// Then a full garbage collection on each thread: the warm-up leaves tens of MB of garbage (its
+// scratch calls, events and JSON) that V8 would otherwise collect in a major GC during the first
+// real seconds; measured, that collection was the difference between a p99 of 74–314 ms and
+// 13–27 ms over the first 5 s at 1,000 events/s (BENCHMARKS.md, "Issue 18, third pass").
+//
 // What it cannot do: touch anything real. The scratch normalizer is not the bridge's (its calls,
 // agents and ids are its own and are dropped), no event reaches a sink, the outbox, the ledger, the
 // metrics or a log line but the one that says how long it took. `startup.warmUp: false` skips it.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { collectGarbage } from './util/gc.js';
 import type { BridgeConfig } from './config/schema.js';
 import { eventJson } from './events/types.js';
 import { validateEvent } from './events/validator.js';
@@ -37,6 +43,8 @@ export interface WarmUpResult {
   events: number;
   /** Requests the delivery thread's loopback server answered. */
   requests: number;
+  /** Whether a full garbage collection followed (src/util/gc.ts). */
+  collected: boolean;
 }
 
 /** Plays the trace `repeats` times through a scratch pipeline; returns the events' JSON and the frame count. */
@@ -88,8 +96,10 @@ export async function warmUp(config: BridgeConfig, thread: DeliveryThread | null
     const mainMs = Math.round(performance.now() - started);
     const report = thread ? await thread.warmUp(json, config.calls.maxInProgress, config.calls.maxAgents) : null;
     if (report?.error) log.warn({ error: report.error }, 'warm-up of the delivery thread did not finish; starting anyway');
-    const result: WarmUpResult = { mainMs, deliveryMs: report?.ms ?? null, frames, events: json.length, requests: report?.requests ?? 0 };
-    log.info(result, `warmed up in ${Math.round(performance.now() - started)} ms (a recorded call through the reader, normalizer, contract check${report ? ', outbox and webhook requests to a loopback server' : ''}); nothing of it reaches a sink`);
+    // The warm-up's garbage goes now, not in a collection during the first real calls.
+    const collected = collectGarbage();
+    const result: WarmUpResult = { mainMs, deliveryMs: report?.ms ?? null, frames, events: json.length, requests: report?.requests ?? 0, collected };
+    log.info(result, `warmed up in ${Math.round(performance.now() - started)} ms (a recorded call through the reader, normalizer, contract check${report ? ', outbox and webhook requests to a loopback server' : ''}, then a full GC); nothing of it reaches a sink`);
     return result;
   } catch (err) {
     log.warn({ err }, 'warm-up failed; starting anyway (the first calls run on code not yet compiled)');

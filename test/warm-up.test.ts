@@ -69,6 +69,7 @@ t.test('given a bridge with a webhook sink on the delivery thread, when it start
   t.ok((warmed?.events as number) > 0);
   t.equal(warmed?.requests, warmed?.events, 'every warm-up event went to the loopback copy of the webhook');
   t.ok(typeof warmed?.deliveryMs === 'number');
+  t.equal(warmed?.collected, true, 'and its garbage was collected before connecting');
   // The warm-up is over before the bridge connects: its line comes before the AMI login.
   const warmedAt = logs.indexOf(warmed!);
   await t.resolves(bridge.source!.loggedIn);

@@ -16,6 +16,7 @@ import { Outbox } from '../outbox/outbox.js';
 import type { FromWorker, OutcomeRecord, ToWorker, WorkerData } from './delivery-thread.js';
 import { SINKS } from './registry.js';
 import type { Sink } from './sink.js';
+import { collectGarbage } from '../util/gc.js';
 import { warmUp } from './warm-up.js';
 
 const port = parentPort;
@@ -152,6 +153,8 @@ async function handle(m: ToWorker): Promise<void> {
     }
     case 'warm-up': {
       const report = await warmUp({ events: m.events, sinks: [...specs].map(([name, spec]) => ({ name, ...spec })), outboxPath: data.outboxPath, synchronous: data.synchronous, server: data.server, userAgent: data.userAgent, maxCalls: m.maxCalls, maxAgents: m.maxAgents });
+      // Its garbage (the scratch outbox's rows, the copies' state) goes now, before the first real batch.
+      collectGarbage();
       post({ t: 'warmed', report });
       return;
     }
