@@ -1,4 +1,4 @@
-// The outbox's WAL checkpoints on a thread of their own (src/outbox/checkpointer.ts): a writer
+// The outbox's WAL checkpoints on a thread of their own (src/util/checkpointer.ts): a writer
 // opened with `checkpoints: 'elsewhere'` does not copy the WAL into the database in its commits
 // (the fsyncs that held the delivery thread ~10 ms each), the checkpointer thread does; real SQLite
 // files, a real worker thread.
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import t from 'tap';
-import { SAFETY_NET_PAGES, startCheckpointer } from '../dist/outbox/checkpointer.js';
+import { SAFETY_NET_PAGES, startCheckpointer } from '../dist/util/checkpointer.js';
 import { Outbox } from '../dist/outbox/outbox.js';
 
 const PAYLOAD = 'x'.repeat(2000);

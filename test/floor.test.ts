@@ -181,7 +181,7 @@ t.test("given a restart, then today's counters and missed calls come back from S
     const w = first.takeWrites();
     if (w) store.write(w.counters, w.missed);
   }
-  store.close();
+  await store.close();
   const again = new FloorStore(join(dir, 'wallboard.db'));
   t.teardown(() => again.close());
   const saved = again.load(first.today);

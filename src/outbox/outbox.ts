@@ -17,7 +17,7 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { SAFETY_NET_PAGES } from './checkpointer.js';
+import { leaveCheckpointsElsewhere } from '../util/checkpointer.js';
 
 /** One row waiting for delivery to one sink. */
 export interface OutboxItem {
@@ -298,7 +298,7 @@ export class Outbox {
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal' && path !== ':memory:') throw new Error(`${path}: could not switch the outbox to WAL mode (got '${String(mode)}')`);
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      if (opts.checkpoints === 'elsewhere') db.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+      if (opts.checkpoints === 'elsewhere') leaveCheckpointsElsewhere(db);
       migrate(db, path, opts.log);
       const outbox = new Outbox(db, opts.log);
       outbox.repairHeads(Date.now());

@@ -11,7 +11,7 @@ import pino from 'pino';
 import type { BridgeEvent } from '../events/types.js';
 import { CallLedger } from '../outbox/call-ledger.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
-import { startCheckpointer } from '../outbox/checkpointer.js';
+import { startCheckpointer } from '../util/checkpointer.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { FromWorker, OutcomeRecord, ToWorker, WorkerData } from './delivery-thread.js';
 import { SINKS } from './registry.js';

@@ -78,7 +78,7 @@ export class WallboardSink implements Sink {
   async start(): Promise<void> {
     this.floor.tick(this.now());
     try {
-      this.store = new FloorStore(this.config.path);
+      this.store = new FloorStore(this.config.path, this.log);
       const pruned = this.store.prune(daysBefore(this.floor.today, this.config.retentionDays));
       const saved = this.store.load(this.floor.today);
       this.floor.restore(this.floor.today, saved.counters, saved.missed);
@@ -132,10 +132,11 @@ export class WallboardSink implements Sink {
     for (const t of [this.push, this.keepAlive, this.midnight]) if (t) clearInterval(t);
     this.push = this.keepAlive = this.midnight = null;
     this.flush();
-    this.store?.close();
+    const store = this.store;
     this.store = null;
     for (const s of this.sessions) s.end();
     this.sessions.clear();
+    await store?.close();
   }
 
   reconfigure(config: unknown): void {

@@ -1,13 +1,14 @@
-// The outbox's checkpointer thread (checkpointer.ts starts it). In WAL mode every commit appends
-// to the -wal file, and a checkpoint copies those pages into the database and fsyncs it: on this
+// A checkpointer thread (checkpointer.ts starts it). In WAL mode every commit appends to the
+// -wal file, and a checkpoint copies those pages into the database and fsyncs it: on this
 // project's VM disk ~10 ms of waiting, which SQLite by default does inside the commit that crosses
-// 1,000 pages, on the thread that delivers webhooks. Here it is done instead, PASSIVE (it never
+// 1,000 pages, on the thread that wrote it (the one delivering webhooks, or the one popping
+// screens). Here it is done instead, PASSIVE (it never
 // waits for, nor blocks, a writer or a reader), every `intervalMs`, on a connection of its own.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
 const port = parentPort;
-if (!port) throw new Error('checkpoint-worker.ts runs as a worker thread (src/outbox/checkpointer.ts starts it)');
+if (!port) throw new Error('checkpoint-worker.ts runs as a worker thread (src/util/checkpointer.ts starts it)');
 const { path, intervalMs } = workerData as { path: string; intervalMs: number };
 const db = new Database(path, { fileMustExist: true });
 db.pragma('busy_timeout = 1000');

@@ -1,7 +1,10 @@
-// Checkpoints of the outbox's WAL on a thread of their own (checkpoint-worker.ts says why). The
-// connections that write open the outbox with `checkpoints: 'elsewhere'`: they checkpoint only as a
-// safety net, when the WAL has grown to SAFETY_NET_PAGES because this thread is behind or gone.
-// Durability does not depend on it: a committed row is in the WAL whether or not it was copied.
+// Checkpoints of an SQLite file's WAL on a thread of their own (checkpoint-worker.ts says why):
+// the outbox's (its writer is the delivery thread) and the wallboard's (its writer is the main
+// thread, which pops screens). The connections that write set `wal_autocheckpoint` to
+// SAFETY_NET_PAGES (leaveCheckpointsElsewhere): they checkpoint only when the WAL has grown that
+// far because this thread is behind or gone. Durability does not depend on it: a committed row is
+// in the WAL whether or not it was copied.
+import type Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
@@ -22,9 +25,14 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-/** Starts checkpointing the outbox at `path` (a file; not for :memory:). */
+/** This connection no longer checkpoints in its commits (but past SAFETY_NET_PAGES): a checkpointer does. */
+export function leaveCheckpointsElsewhere(db: Database.Database): void {
+  db.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+}
+
+/** Starts checkpointing the SQLite file at `path` (a file in WAL mode; not for :memory:). */
 export function startCheckpointer(path: string, log: Logger, intervalMs = CHECKPOINT_INTERVAL_MS): Checkpointer {
-  const worker = new Worker(workerUrl(), { workerData: { path, intervalMs }, name: 'crm-bridge outbox checkpoints' });
+  const worker = new Worker(workerUrl(), { workerData: { path, intervalMs }, name: 'crm-bridge SQLite checkpoints' });
   // It must not keep the process alive on its own.
   worker.unref();
   let count = 0;
@@ -37,10 +45,10 @@ export function startCheckpointer(path: string, log: Logger, intervalMs = CHECKP
       waiters = [];
       for (const w of done) w();
     }
-    else if (m.t === 'error') log.warn({ error: m.message }, `outbox checkpoints failing; the writers checkpoint themselves once the WAL reaches ${SAFETY_NET_PAGES} pages`);
-    else if (m.t === 'recovered') log.info('outbox checkpoints working again');
+    else if (m.t === 'error') log.warn({ path, error: m.message }, `SQLite checkpoints failing; the writers checkpoint themselves once the WAL reaches ${SAFETY_NET_PAGES} pages`);
+    else if (m.t === 'recovered') log.info({ path }, 'SQLite checkpoints working again');
   });
-  worker.on('error', (err) => log.warn({ err }, `the outbox checkpointer failed; the writers checkpoint themselves once the WAL reaches ${SAFETY_NET_PAGES} pages`));
+  worker.on('error', (err) => log.warn({ err, path }, `the SQLite checkpointer failed; the writers checkpoint themselves once the WAL reaches ${SAFETY_NET_PAGES} pages`));
   worker.on('exit', () => {
     stopped = true;
   });
