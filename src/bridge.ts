@@ -18,6 +18,7 @@ import type { ReplayTarget, Source } from './sources/source.js';
 import { InvalidEvents } from './outbox/invalid-events.js';
 import { prepareValidator, validateEvent } from './events/validator.js';
 import { warmUp } from './warm-up.js';
+import { normalizerOptions } from './config/normalizer.js';
 import type { BridgeConfig } from './config/load.js';
 import { type BridgeEvent, isCallEvent } from './events/types.js';
 import { createTracker, normalize, type NormalizerInput, type SnapshotTrigger } from './normalizer/index.js';
@@ -143,20 +144,13 @@ export class Bridge {
     this.screenpop = this.sinks.find(ScreenPopSink);
     this.wallboard = this.sinks.find(WallboardSink);
     this.tracker = createTracker({
-      server: config.pbx.name,
-      inboundContexts: config.calls.inboundContexts,
-      agentContexts: config.calls.agentContexts,
-      extensionPattern: config.calls.extensionPattern,
-      agentsFromPbx: config.calls.agentsFromPbx,
-      agents: config.agents,
+      ...normalizerOptions(config),
       ids: this.ctx.ids,
       onDroppedVariable: (name, last) =>
         this.log.child({ module: 'normalizer' }).warn(
           { variable: name.length > 100 ? `${name.slice(0, 100)}…` : name },
           `a CRM variable whose name the event contract cannot carry (^Omlcrm[A-Za-z0-9_]*$) was dropped; said once per name${last ? ' (the last name said: later ones are dropped silently)' : ''}`,
         ),
-      maxCalls: config.calls.maxInProgress,
-      maxAgents: config.calls.maxAgents,
       onCap: (cap, evicted) => this.onCap(cap, evicted),
     });
     const def = pickSource(config, this.ctx.replay !== undefined);

@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { collectGarbage } from './util/gc.js';
+import { normalizerOptions } from './config/normalizer.js';
 import type { BridgeConfig } from './config/schema.js';
 import { eventJson } from './events/types.js';
 import { validateEvent } from './events/validator.js';
@@ -49,16 +50,7 @@ export interface WarmUpResult {
 
 /** Plays the trace `repeats` times through a scratch pipeline; returns the events' JSON and the frame count. */
 export function warmMainThread(config: BridgeConfig, trace: Buffer, repeats = WARM_UP_REPEATS): { json: string[]; frames: number } {
-  const tracker = createTracker({
-    server: config.pbx.name,
-    inboundContexts: config.calls.inboundContexts,
-    agentContexts: config.calls.agentContexts,
-    extensionPattern: config.calls.extensionPattern,
-    agentsFromPbx: config.calls.agentsFromPbx,
-    agents: config.agents,
-    maxCalls: config.calls.maxInProgress,
-    maxAgents: config.calls.maxAgents,
-  });
+  const tracker = createTracker(normalizerOptions(config));
   const json: string[] = [];
   let frames = 0;
   for (let r = 0; r < repeats; r += 1) {
