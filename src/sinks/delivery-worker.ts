@@ -11,12 +11,12 @@ import pino from 'pino';
 import type { BridgeEvent } from '../events/types.js';
 import { CallLedger } from '../outbox/call-ledger.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
-import { startCheckpointer } from '../util/checkpointer.js';
 import { Outbox } from '../outbox/outbox.js';
+import { startCheckpointer } from '../util/checkpointer.js';
+import { collectGarbage } from '../util/gc.js';
 import type { FromWorker, OutcomeRecord, ToWorker, WorkerData } from './delivery-thread.js';
 import { SINKS } from './registry.js';
 import type { Sink } from './sink.js';
-import { collectGarbage } from '../util/gc.js';
 import { warmUp } from './warm-up.js';
 
 const port = parentPort;
@@ -152,7 +152,7 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     }
     case 'warm-up': {
-      const report = await warmUp({ events: m.events, sinks: [...specs].map(([name, spec]) => ({ name, ...spec })), outboxPath: data.outboxPath, synchronous: data.synchronous, server: data.server, userAgent: data.userAgent, maxCalls: m.maxCalls, maxAgents: m.maxAgents });
+      const report = await warmUp({ events: m.events, sinks: [...specs.values()], outboxPath: data.outboxPath, synchronous: data.synchronous, server: data.server, userAgent: data.userAgent, maxCalls: m.maxCalls, maxAgents: m.maxAgents });
       // Its garbage (the scratch outbox's rows, the copies' state) goes now, before the first real batch.
       collectGarbage();
       post({ t: 'warmed', report });

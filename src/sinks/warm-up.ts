@@ -37,15 +37,14 @@ export interface WarmUpReport {
   events: number;
   /** Requests the loopback server answered. */
   requests: number;
-  /** Webhook sinks warmed (their loopback copies). */
-  sinks: number;
   /** What went wrong, if anything (the daemon starts anyway). */
   error?: string;
 }
 
 export interface WarmUpInput {
   events: readonly string[];
-  sinks: ReadonlyArray<{ name: string; type: string; config: { type: string } }>;
+  /** The thread's sinks: their rows of the sink table. */
+  sinks: ReadonlyArray<{ type: string; config: { type: string } }>;
   outboxPath: string;
   synchronous: 'normal' | 'full';
   server: string;
@@ -71,7 +70,7 @@ async function listen(server: Server): Promise<number> {
 export async function warmUp(input: WarmUpInput): Promise<WarmUpReport> {
   const started = performance.now();
   const webhooks = input.sinks.filter((s) => s.type === 'webhook');
-  const report: WarmUpReport = { ms: 0, events: 0, requests: 0, sinks: webhooks.length };
+  const report: WarmUpReport = { ms: 0, events: 0, requests: 0 };
   const scratchPath = `${input.outboxPath}.warm-up`;
   let requests = 0;
   const server = createServer((req, res) => {

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { leaveCheckpointsElsewhere, startCheckpointer, type Checkpointer } from '../util/checkpointer.js';
 import type { CounterKey } from './floor.js';
 import type { MissedCall } from './types.js';
@@ -21,14 +21,14 @@ export class FloorStore {
   /** Copies the WAL into the file on a thread of its own: this one pops screens (a checkpoint's fsync took ~10 ms). */
   private readonly checkpointer: Checkpointer | null = null;
 
-  /** With `log` (the sink passes its own), the WAL is checkpointed on a thread of its own (src/util/checkpointer.ts). */
-  constructor(path: string, log?: Logger) {
+  /** `log`: where the checkpointer's problems are told (the sink passes its own). */
+  constructor(path: string, log: Logger = pino({ level: 'silent' })) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    if (path !== ':memory:' && log) {
+    if (path !== ':memory:') {
       leaveCheckpointsElsewhere(this.db);
       this.checkpointer = startCheckpointer(path, log);
     }

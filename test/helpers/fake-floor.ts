@@ -76,31 +76,25 @@ export async function startFakeFloor(opts: { supervisorToken: string; agentToken
         server.close(() => r());
       }),
   };
+  /** A file of web/ as the daemon serves it (type, CSP, no-cache), or 404. */
+  const serveFile = (res: http.ServerResponse, file: string): void => {
+    try {
+      const body = readFileSync(new URL(file, WEB));
+      res.writeHead(200, { 'content-type': TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream', 'content-security-policy': CSP, 'cache-control': 'no-cache' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     // The wallboard's files, and the agent page's modules it imports (as the daemon serves them).
     const agentFile = /^\/agent\/assets\/([A-Za-z0-9_.-]+)$/.exec(url.pathname)?.[1];
-    if (req.method === 'GET' && agentFile) {
-      try {
-        const body = readFileSync(new URL(`agent/${agentFile}`, WEB));
-        res.writeHead(200, { 'content-type': TYPES[agentFile.slice(agentFile.lastIndexOf('.'))] ?? 'application/octet-stream', 'content-security-policy': CSP, 'cache-control': 'no-cache' });
-        res.end(body);
-      } catch {
-        res.writeHead(404).end();
-      }
-      return;
-    }
+    if (req.method === 'GET' && agentFile) return serveFile(res, `agent/${agentFile}`);
     const file = url.pathname === '/supervisor' ? 'index.html' : /^\/supervisor\/assets\/([A-Za-z0-9_.-]+)$/.exec(url.pathname)?.[1];
     if (req.method === 'GET' && file) {
       if (url.searchParams.has('token') && refuse(res, url.searchParams.get('token'))) return;
-      try {
-        const body = readFileSync(new URL(`supervisor/${file}`, WEB));
-        res.writeHead(200, { 'content-type': TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream', 'content-security-policy': CSP, 'cache-control': 'no-cache' });
-        res.end(body);
-      } catch {
-        res.writeHead(404).end();
-      }
-      return;
+      return serveFile(res, `supervisor/${file}`);
     }
     if (req.method === 'GET' && url.pathname === '/supervisor/me') {
       if (refuse(res, tokenOf(req, url))) return;
