@@ -17,6 +17,7 @@ import { AgentDirectory } from '../dist/normalizer/agents.js';
 import { BridgeMetrics } from '../dist/ops/metrics.js';
 import { opsRoutes, tokenMatcher } from '../dist/ops/routes.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 const TOKEN_201 = 'defences-agent-201-0b7e3f91c4a2d658';
 const TOKEN_202 = 'defences-agent-202-9d41a6c0e2f87b35';
@@ -259,14 +260,6 @@ t.test('given event streams capped at 2 per token and 3 per address', async (t) 
   t.equal(metric(m, 'crm_bridge_caps_hit_total{cap="sse_per_token"}'), 21);
   t.equal(metric(m, 'crm_bridge_caps_hit_total{cap="sse_per_address"}'), 1);
 });
-
-async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 t.test('given the agent page, its assets and the widget, then every one forbids framing except by whom it should', async (t) => {
   const srv = await startServer(t);

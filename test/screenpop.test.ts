@@ -13,6 +13,7 @@ import { AgentDirectory } from '../dist/normalizer/agents.js';
 import type { SourceStatus } from '../dist/sources/source.js';
 import { replayTrace } from './helpers/replay.js';
 import { connectSse, type SseClient } from './helpers/sse.js';
+import { waitUntil } from './helpers/wait.js';
 
 const events = async (name: string) => (await replayTrace(readFileSync(new URL(`../lab/recordings/${name}.ami`, import.meta.url)))).events;
 const SECRET = 'k'.repeat(40);
@@ -91,6 +92,28 @@ t.test('given agents 201 and 202 rung by one ring-all queue call', async (t) => 
   t.equal(new URL(body[0]!.url).searchParams.get('id'), '12345', 'and the dialplan variable');
   const stolen = await fetch(`${srv.base}/agent/pops/${ring202.id}`, { headers: { authorization: 'Bearer t-201' } });
   t.equal(stolen.status, 404, "then 201 cannot fetch the pops of 202's event");
+});
+
+t.test('given one agent with two tabs open, when one closes, then both got every event before and the other gets the rest', async (t) => {
+  const all = await events('queue-answered');
+  const mine = (c: SseClient) => parsed(c).map((e) => e.id);
+  const srv = await startServer();
+  t.teardown(() => srv.stop());
+  const tab1 = await srv.stream('t-201');
+  const tab2 = await srv.stream('t-201');
+  const half = Math.floor(all.length / 2);
+  for (const e of all.slice(0, half)) srv.channel.deliver(e);
+  const ring = all.find((e) => e.type === 'call.ringing' && 'agent' in e && e.agent?.id === '201')!;
+  t.ok(all.indexOf(ring) < half, 'the ringing comes before the tab closes');
+  await tab1.waitFor((c) => mine(c).includes(ring.id), 'tab 1 to get the ringing');
+  await tab2.waitFor((c) => c.messages.length === tab1.messages.length, 'tab 2 to get as much');
+  t.same(mine(tab2), mine(tab1), 'then both tabs got the same events');
+  const before = srv.channel.streams;
+  tab1.cut();
+  await waitUntil(() => srv.channel.streams === before - 1, 'the server to let the closed tab go');
+  for (const e of all.slice(half)) srv.channel.deliver(e);
+  await tab2.waitFor((c) => parsed(c).some((e) => e.type === 'call.hangup'), 'tab 2 to see the hangup');
+  t.equal(new Set(mine(tab2)).size, mine(tab2).length, 'then the open tab got nothing twice');
 });
 
 t.test('given requests without a valid token, then they are refused', async (t) => {

@@ -24,6 +24,7 @@ import { runBridgeOnTrace } from './helpers/bridge-replay.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
 import { startReceiver, type Received } from './helpers/receivers.js';
 import { started } from './helpers/sample-events.js';
+import { waitUntil } from './helpers/wait.js';
 
 const QUEUE = readFileSync(new URL('../lab/recordings/queue-answered.ami', import.meta.url));
 const FAST_RETRY = { retry: { initialDelayMs: 20, maxDelayMs: 200, factor: 2, jitter: 0 } };
@@ -31,15 +32,6 @@ const FAST_RETRY = { retry: { initialDelayMs: 20, maxDelayMs: 200, factor: 2, ji
 /** A call.started of its own call, from `name` at `number`. */
 function callFrom(name: string | null, number = '+4915112345678'): CallStarted {
   return { ...started, id: randomUUID(), callId: `${Date.now()}.${Math.floor(Math.random() * 1e6)}`, caller: { number, name } };
-}
-
-/** Resolves once `pred()` holds, checked every few ms, or rejects naming `what` at the deadline. */
-async function until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 interface SinkRig {
@@ -153,10 +145,10 @@ t.test('given a receiver that accepts and never answers one call, then each atte
   });
   const rig = await sinkRig(t, { url: `${srv.url}/e`, concurrency: 1, timeouts: { connectMs: 200, readMs: 300 } });
   rig.deliver(stuck);
-  await until(() => srv.hits.length === 1, 'the stuck request to arrive');
+  await waitUntil(() => srv.hits.length === 1, 'the stuck request to arrive');
   const others = [callFrom('A'), callFrom('B')];
   for (const e of others) rig.deliver(e);
-  await until(() => others.every((e) => rig.outcomes.some((o) => o.outcome.kind === 'delivered' && o.outcome.item.eventId === e.id)), 'the other calls delivered', 10_000);
+  await waitUntil(() => others.every((e) => rig.outcomes.some((o) => o.outcome.kind === 'delivered' && o.outcome.item.eventId === e.id)), 'the other calls delivered', 10_000);
   const retry = rig.outcomes.find((o) => o.outcome.kind === 'retry' && o.outcome.item.eventId === stuck.id);
   t.ok(retry, 'then the stuck attempt failed and is retried');
   t.ok((retry?.outcome.durationMs ?? Infinity) < 2000, `then it ended within its deadline (${retry?.outcome.durationMs} ms)`);
@@ -180,10 +172,10 @@ t.test('given a receiver that sends its headers and then trickles the body, then
   });
   const rig = await sinkRig(t, { url: `${srv.url}/e`, concurrency: 1, timeouts: { connectMs: 200, readMs: 300 } });
   rig.deliver(stuck);
-  await until(() => srv.hits.length === 1, 'the trickled request to arrive');
+  await waitUntil(() => srv.hits.length === 1, 'the trickled request to arrive');
   const other = callFrom('Other');
   rig.deliver(other);
-  await until(() => rig.outcomes.some((o) => o.outcome.kind === 'delivered' && o.outcome.item.eventId === other.id), 'the other call delivered through the only slot', 10_000);
+  await waitUntil(() => rig.outcomes.some((o) => o.outcome.kind === 'delivered' && o.outcome.item.eventId === other.id), 'the other call delivered through the only slot', 10_000);
   const first = rig.outcomes.find((o) => o.outcome.item.eventId === stuck.id)!;
   t.equal(first.outcome.kind, 'retry', 'then the trickled attempt is a retryable failure');
   t.match(first.outcome.kind === 'retry' ? first.outcome.error : '', /deadline/, 'then its error names the deadline');
@@ -207,7 +199,7 @@ t.test('given a deliver function that never settles and ignores its signal, then
   outbox.enqueue('s', 'a', 'hang', '{}');
   outbox.enqueue('s', 'b', 'next', '{}');
   dispatcher.start();
-  await until(() => outcomes.some((o) => o.kind === 'delivered' && o.item.eventId === 'next'), 'the next call delivered', 5000);
+  await waitUntil(() => outcomes.some((o) => o.kind === 'delivered' && o.item.eventId === 'next'), 'the next call delivered', 5000);
   t.match(outcomes[0], { kind: 'retry', item: { eventId: 'hang' } }, 'then the hung attempt counts as a failed attempt');
   t.equal(dispatcher.inFlightCount, 0, 'then no slot is held');
 });
@@ -299,7 +291,7 @@ t.test('given a receiver answering 429 with a Retry-After of decades, then the r
     const rig = await sinkRig(t, { url: `${receiver.url}/e` });
     const e = callFrom('Patient');
     rig.deliver(e);
-    await until(() => rig.outcomes.some((o) => o.outcome.kind === 'retry'), 'the refused attempt');
+    await waitUntil(() => rig.outcomes.some((o) => o.outcome.kind === 'retry'), 'the refused attempt');
     const retry = rig.outcomes.find((o) => o.outcome.kind === 'retry')!.outcome;
     const waitMs = retry.kind === 'retry' ? retry.nextAttemptAt - Date.now() : Infinity;
     t.ok(waitMs <= 200, `Retry-After: ${retryAfter}: then the next attempt is within maxDelayMs (in ${waitMs} ms)`);
@@ -316,13 +308,13 @@ t.test('given a webhook whose receiver keeps failing, then /readyz and the metri
     outbox: { stalledAfterMs: 300 },
   });
   t.teardown(() => run.stop());
-  await until(() => (run.bridge.readiness().checks['sink:crm'] ?? '').startsWith('stalled'), 'the sink to be reported stalled', 10_000);
+  await waitUntil(() => (run.bridge.readiness().checks['sink:crm'] ?? '').startsWith('stalled'), 'the sink to be reported stalled', 10_000);
   const stalled = run.bridge.readiness();
   t.equal(stalled.ready, false, 'then the bridge is not ready');
   t.match(stalled.checks['sink:crm'], /^stalled: \d+ event\(s\) waiting, the oldest for \d+ s; deliveries: none since start/);
   t.match((await run.bridge.metrics.render()).body, /crm_bridge_sink_stalled\{sink="crm"\} 1/, 'then crm_bridge_sink_stalled is 1');
   failing = false;
-  await until(() => run.bridge.readiness().checks['sink:crm'] === undefined, 'the sink to recover', 10_000);
+  await waitUntil(() => run.bridge.readiness().checks['sink:crm'] === undefined, 'the sink to recover', 10_000);
   const body = (await run.bridge.metrics.render()).body;
   t.match(body, /crm_bridge_sink_stalled\{sink="crm"\} 0/, 'then crm_bridge_sink_stalled is back to 0');
   const last = Number(/crm_bridge_sink_last_delivery_timestamp_seconds\{sink="crm"\} ([\d.e+]+)/.exec(body)?.[1]);
@@ -334,7 +326,7 @@ t.test('given /readyz is asked, then the outbox file is not written', async (t) 
   t.teardown(() => receiver.close());
   const run = await runBridgeOnTrace(QUEUE, { sinks: [{ type: 'webhook', name: 'crm', url: `${receiver.url}/e` }] });
   t.teardown(() => run.stop());
-  await until(() => pendingRows(run.outboxPath) === 0, 'the outbox to drain');
+  await waitUntil(() => pendingRows(run.outboxPath) === 0, 'the outbox to drain');
   const other = new Database(run.outboxPath, { readonly: true });
   t.teardown(() => other.close());
   const version = () => other.pragma('data_version', { simple: true }) as number;

@@ -8,13 +8,30 @@ import type { Logger } from 'pino';
 import { type BridgeEvent, eventJson, isCallEvent } from '../events/types.js';
 import type { SourceKind, SourceStatus } from '../sources/source.js';
 import type { Sink, SinkDefinition } from './sink.js';
-import { openEventStream, StatusFrame, tooFarBehind } from './sse.js';
+import { KeepAlive, openEventStream, StatusFrame, tooFarBehind } from './sse.js';
 
+/**
+ * A buffered event: only its SSE message, a flat string, and what the buffer looks it up by. Not
+ * the event object: a buffered event lives for minutes, so it is copied by every young-generation
+ * GC until it is old, and an event's object graph is ~40 objects where its message is one. Holding
+ * the graph made each scavenge cost ~5 ms on the 1,000-agent benchmark, long enough to delay the
+ * pops that arrived meanwhile (BENCHMARKS.md, issue 18, fourth pass). The rare reader of the
+ * event itself (GET /agent/pops/:id) parses it back from the message.
+ */
 interface Buffered {
   id: string;
-  event: BridgeEvent;
+  /** server|callId of a call event (callKey), null for an agent event. */
+  call: string | null;
   /** The SSE message, serialized once for every stream it goes to. */
   frame: string;
+}
+
+const DATA = '\ndata: ';
+
+/** The event a buffered SSE message carries (its JSON is one line: JSON.stringify escapes newlines). */
+function eventOf(b: Buffered): BridgeEvent {
+  const from = b.frame.indexOf(DATA) + DATA.length;
+  return JSON.parse(b.frame.slice(from, b.frame.length - 2)) as BridgeEvent;
 }
 
 /** A bounded FIFO of events with lookup by id. */
@@ -39,7 +56,7 @@ class EventBuffer {
 
   /** Every buffered event of the given calls, in order. */
   ofCalls(callIds: ReadonlySet<string>): Buffered[] {
-    return this.items.filter((b) => isCallEvent(b.event) && callIds.has(callKey(b.event)));
+    return this.items.filter((b) => b.call !== null && callIds.has(b.call));
   }
 
   get size(): number {
@@ -81,25 +98,32 @@ export class ScreenPopSink implements Sink {
   /** agentId -> calls of theirs still in progress. */
   private readonly inProgress = new Map<string, Set<string>>();
   private readonly sessions = new Set<Session>();
-  private keepAlive: NodeJS.Timeout | null = null;
+  /**
+   * The open streams by whom they are for: an event is written to its agents' streams and the
+   * supervisors', without a look at every other stream (1,000 agents: 1,000 checks per event).
+   */
+  private readonly byAgent = new Map<string, Set<Session>>();
+  private readonly supervisors = new Set<Session>();
+  private keepAlive: KeepAlive<Session>;
   /** The bridge's event source status as the streams tell it (a named `status` event), once known. */
   private readonly status = new StatusFrame();
 
   constructor(private opts: ScreenPopOptions) {
     this.all = new EventBuffer(opts.bufferPerAgent * 10);
+    // One timer for every stream, not one per stream: cheap with thousands of agents.
+    this.keepAlive = new KeepAlive(opts.keepAliveSeconds * 1000, (s) => this.write(s, ': keep-alive\n\n'));
   }
 
   async start(): Promise<void> {
-    // One timer for every stream, not one per stream: cheap with thousands of agents.
-    this.keepAlive = setInterval(() => this.broadcastComment('keep-alive'), this.opts.keepAliveSeconds * 1000);
-    this.keepAlive.unref();
+    this.keepAlive.start();
   }
 
   async stop(): Promise<void> {
-    if (this.keepAlive) clearInterval(this.keepAlive);
-    this.keepAlive = null;
-    for (const s of this.sessions) s.res.end();
-    this.sessions.clear();
+    this.keepAlive.stop();
+    for (const s of [...this.sessions]) {
+      s.res.end();
+      this.detach(s);
+    }
   }
 
   /** Which queues' calls each agent also follows (SIGHUP reload). */
@@ -117,14 +141,17 @@ export class ScreenPopSink implements Sink {
   }
 
   deliver(event: BridgeEvent): void {
-    const frame = `id: ${event.id}\ndata: ${eventJson(event)}\n\n`;
-    const b: Buffered = { id: event.id, event, frame };
+    // join() makes one flat string; a template literal would make a tree of five, kept as long as the buffer keeps it.
+    const frame = ['id: ', event.id, DATA, eventJson(event), '\n\n'].join('');
+    const b: Buffered = { id: event.id, call: isCallEvent(event) ? callKey(event) : null, frame };
     const agents = this.recipients(event);
     for (const agentId of agents) this.bufferOf(agentId).push(b);
     this.all.push(b);
-    for (const s of this.sessions) {
-      if (s.who.kind === 'supervisor' || agents.has(s.who.agentId)) this.write(s, frame);
+    for (const agentId of agents) {
+      const streams = this.byAgent.get(agentId);
+      if (streams) for (const s of streams) this.write(s, frame);
     }
+    for (const s of this.supervisors) this.write(s, frame);
     if (event.type === 'call.hangup') {
       const key = callKey(event);
       for (const agentId of this.involved.get(key) ?? []) this.inProgress.get(agentId)?.delete(key);
@@ -140,7 +167,7 @@ export class ScreenPopSink implements Sink {
    */
   setSourceStatus(source: SourceKind, status: SourceStatus): void {
     const frame = this.status.update(source, status);
-    if (frame) for (const s of this.sessions) this.write(s, frame);
+    if (frame) for (const s of [...this.sessions]) this.write(s, frame);
   }
 
   /** Attaches an SSE response for `who`, replaying what it missed since `lastEventId`. */
@@ -158,15 +185,16 @@ export class ScreenPopSink implements Sink {
       replay = buffer.ofCalls(this.inProgress.get(who.agentId) ?? new Set());
     }
     for (const b of replay) res.write(b.frame);
-    this.sessions.add(session);
-    res.on('close', () => this.sessions.delete(session));
+    this.attach(session);
+    res.on('close', () => this.detach(session));
     this.opts.log.debug({ who: describe(who), replayed: replay.length, streams: this.sessions.size }, 'event stream opened');
   }
 
   /** An event this principal received, for rendering its pops (isolation: none other). */
   eventFor(who: Viewer, eventId: string): BridgeEvent | undefined {
     const buffer = who.kind === 'supervisor' ? this.all : this.buffers.get(who.agentId);
-    return buffer?.find(eventId)?.event;
+    const b = buffer?.find(eventId);
+    return b ? eventOf(b) : undefined;
   }
 
   /** The agents an event concerns. */
@@ -215,18 +243,32 @@ export class ScreenPopSink implements Sink {
     return b;
   }
 
+  private attach(s: Session): void {
+    this.sessions.add(s);
+    this.keepAlive.add(s);
+    if (s.who.kind === 'supervisor') return void this.supervisors.add(s);
+    let streams = this.byAgent.get(s.who.agentId);
+    if (!streams) this.byAgent.set(s.who.agentId, (streams = new Set()));
+    streams.add(s);
+  }
+
+  private detach(s: Session): void {
+    if (!this.sessions.delete(s)) return;
+    this.keepAlive.delete(s);
+    if (s.who.kind === 'supervisor') return void this.supervisors.delete(s);
+    const streams = this.byAgent.get(s.who.agentId);
+    streams?.delete(s);
+    if (streams?.size === 0) this.byAgent.delete(s.who.agentId);
+  }
+
   private write(s: Session, frame: string): void {
     if (tooFarBehind(s.res)) {
       this.opts.log.warn({ who: describe(s.who) }, 'event stream too far behind; closing it (the browser resumes from its buffer)');
       s.res.destroy();
-      this.sessions.delete(s);
+      this.detach(s);
       return;
     }
     s.res.write(frame);
-  }
-
-  private broadcastComment(text: string): void {
-    for (const s of this.sessions) this.write(s, `: ${text}\n\n`);
   }
 }
 

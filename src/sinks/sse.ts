@@ -37,3 +37,56 @@ export class StatusFrame {
     return this.frame;
   }
 }
+
+/**
+ * Keep-alive comments, staggered: every stream gets one every `intervalMs`, each at its own phase.
+ * The streams are dealt round-robin into one bucket per tick (250 ms), and each tick writes to one
+ * bucket. Writing to every stream at once, as a single timer did, was ~1,000 socket writes in one
+ * turn of the event loop with 1,000 agents: a 40–60 ms stall every interval, and every pop that
+ * arrived in it waited (BENCHMARKS.md, issue 18, fourth pass).
+ */
+export class KeepAlive<S> {
+  private readonly buckets: Array<Set<S>>;
+  private readonly bucketOf = new Map<S, Set<S>>();
+  private readonly tickMs: number;
+  private dealt = 0;
+  private turn = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    intervalMs: number,
+    private readonly send: (stream: S) => void,
+    tickMs = 250,
+  ) {
+    const n = Math.max(1, Math.round(intervalMs / tickMs));
+    this.buckets = Array.from({ length: n }, () => new Set<S>());
+    this.tickMs = intervalMs / n;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  add(stream: S): void {
+    const bucket = this.buckets[this.dealt++ % this.buckets.length] as Set<S>;
+    bucket.add(stream);
+    this.bucketOf.set(stream, bucket);
+  }
+
+  delete(stream: S): void {
+    this.bucketOf.get(stream)?.delete(stream);
+    this.bucketOf.delete(stream);
+  }
+
+  /** One bucket's turn (exposed for tests: a tick without waiting for the timer). */
+  tick(): void {
+    const bucket = this.buckets[this.turn++ % this.buckets.length] as Set<S>;
+    for (const stream of [...bucket]) this.send(stream);
+  }
+}

@@ -13,7 +13,7 @@ import { Floor, type FloorOptions } from '../supervisor/floor.js';
 import { FloorStore } from '../supervisor/store.js';
 import type { FloorSnapshot, QueueFigures } from '../supervisor/types.js';
 import type { Sink, SinkDefinition } from './sink.js';
-import { openEventStream, StatusFrame, tooFarBehind } from './sse.js';
+import { KeepAlive, openEventStream, StatusFrame, tooFarBehind } from './sse.js';
 
 
 export interface WallboardConfig {
@@ -50,7 +50,7 @@ export class WallboardSink implements Sink {
   private store: FloorStore | null = null;
   private readonly sessions = new Set<ServerResponse>();
   private push: NodeJS.Timeout | null = null;
-  private keepAlive: NodeJS.Timeout | null = null;
+  private readonly keepAlive: KeepAlive<ServerResponse>;
   private midnight: NodeJS.Timeout | null = null;
   private flushQueued = false;
   /** The bridge's event source and its state, as the pages are told (a named `status` event). */
@@ -64,6 +64,7 @@ export class WallboardSink implements Sink {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.floor = new Floor(this.floorOptions(opts.config));
+    this.keepAlive = new KeepAlive(opts.config.keepAliveSeconds * 1000, (res) => this.write(res, ': keep-alive\n\n'));
   }
 
   private floorOptions(c: WallboardConfig): FloorOptions {
@@ -90,8 +91,7 @@ export class WallboardSink implements Sink {
     }
     this.push = setInterval(() => this.pushPatch(), this.config.pushIntervalMs);
     this.push.unref();
-    this.keepAlive = setInterval(() => this.broadcast(': keep-alive\n\n'), this.config.keepAliveSeconds * 1000);
-    this.keepAlive.unref();
+    this.keepAlive.start();
     // Midnight with no call: the day still turns. A check a minute is enough for counters reset.
     this.midnight = setInterval(() => this.turnOfDay(), 30_000);
     this.midnight.unref();
@@ -129,8 +129,9 @@ export class WallboardSink implements Sink {
   }
 
   async stop(): Promise<void> {
-    for (const t of [this.push, this.keepAlive, this.midnight]) if (t) clearInterval(t);
-    this.push = this.keepAlive = this.midnight = null;
+    for (const t of [this.push, this.midnight]) if (t) clearInterval(t);
+    this.push = this.midnight = null;
+    this.keepAlive.stop();
     this.flush();
     const store = this.store;
     this.store = null;
@@ -183,7 +184,8 @@ export class WallboardSink implements Sink {
     this.pushPatch();
     res.write(`retry: ${this.config.retryMs}\n\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n${this.status.frame ?? ''}`);
     this.sessions.add(res);
-    res.on('close', () => this.sessions.delete(res));
+    this.keepAlive.add(res);
+    res.on('close', () => this.detach(res));
   }
 
   private pushPatch(): void {
@@ -194,16 +196,23 @@ export class WallboardSink implements Sink {
   }
 
   private broadcast(frame: string): void {
-    for (const res of this.sessions) {
-      // A snapshot of 1,000 agents is ~400 KB: the 1 MB bound leaves room for two.
-      if (tooFarBehind(res)) {
-        this.log.warn({ backlogBytes: res.writableLength }, 'wallboard: a supervisor stream fell behind; cut (the page reconnects)');
-        this.sessions.delete(res);
-        res.destroy();
-        continue;
-      }
-      res.write(frame);
+    for (const res of this.sessions) this.write(res, frame);
+  }
+
+  private write(res: ServerResponse, frame: string): void {
+    // A snapshot of 1,000 agents is ~400 KB: the 1 MB bound leaves room for two.
+    if (tooFarBehind(res)) {
+      this.log.warn({ backlogBytes: res.writableLength }, 'wallboard: a supervisor stream fell behind; cut (the page reconnects)');
+      this.detach(res);
+      res.destroy();
+      return;
     }
+    res.write(frame);
+  }
+
+  private detach(res: ServerResponse): void {
+    this.sessions.delete(res);
+    this.keepAlive.delete(res);
   }
 }
 
