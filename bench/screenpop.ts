@@ -17,6 +17,8 @@ import { latencyStats, round, type Stats } from './harness/stats.js';
 import { analyzeRings, markdown, OPTIONS, type Options, type RingResult } from './screenpop/report.js';
 import { BUFFER_PER_AGENT, calibrate, feedPaced, feedUnpaced, loadTrace, TRACE_PATH, type FeedResult } from './screenpop/traffic.js';
 
+const SINGLE_THREADED_GC = '--single-threaded-gc';
+
 // ------------------------------------------------------------------------------------------------
 // The daemon
 
@@ -65,7 +67,10 @@ async function main(): Promise<number> {
   const { opts: o, out, note } = readOptions('screenpop', OPTIONS);
   if (o.timing !== 'recorded' && o.timing !== 'back-to-back') throw new Error('--timing must be recorded or back-to-back');
   if (o.pin !== 'auto' && o.pin !== 'none') throw new Error('--pin must be auto or none');
-  const opts: Options = { ...o, timing: o.timing, pin: o.pin };
+  if (o.harnessGc !== 'single-threaded' && o.harnessGc !== 'default') throw new Error('--harness-gc must be single-threaded or default');
+  // This process feeds AMI from the clients' CPU: its GC must be single-threaded too (npm run bench:screenpop gives the flag).
+  if (o.harnessGc === 'single-threaded' && !process.execArgv.includes(SINGLE_THREADED_GC)) throw new Error(`--harness-gc single-threaded: run this with node ${SINGLE_THREADED_GC} (npm run bench:screenpop does), or give --harness-gc default`);
+  const opts: Options = { ...o, timing: o.timing, pin: o.pin, harnessGc: o.harnessGc };
   if (!/^[0-9]{2,6}$/.test(String(opts.agentBase)) || !/^[0-9]{2,6}$/.test(String(opts.agentBase + opts.agents - 1))) throw new Error('agent extensions must be 2 to 6 digits (calls.extensionPattern)');
   requireBuild('screenpop');
 
@@ -95,6 +100,7 @@ async function main(): Promise<number> {
         : 'back-to-back: each call\'s frames one after the other, at the same frame rate',
     amiFramesPerSec: round(opts.rate * trace.frames.length, 0),
     clientProcesses: opts.clientProcs,
+    harnessGc: opts.harnessGc === 'single-threaded' ? `${SINGLE_THREADED_GC} in this process and the SSE clients': no GC helper threads competing with the clients for their CPU` : "V8's default (GC helper threads)",
     cpuPlacement: pin ? `taskset: daemon on CPU ${String(daemonCpu)}; SSE clients and this process (AMI feeder, sampler) on CPU ${String(sideCpu)}; other processes on the machine not controlled` : 'not pinned (the scheduler places everything)',
     tokens: 'signed: http.tokenSecret set, one mintToken(secret, agent, 6 h) per agent, sent as ?token=',
     daemonConfig: `http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), ${opts.webhookBacklog > 0 ? `sinks: one webhook (json, concurrency 8) to a local receiver in a child process, with ${opts.webhookBacklog} events waiting in its outbox at start` : 'sinks: [] (the screen-pop channel only)'}, bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file`,
@@ -118,7 +124,7 @@ async function main(): Promise<number> {
   const ami = await startAmiServer(trace, stamper);
   const httpPort = await freePort();
   const clientsList: Clients[] = [];
-  for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu));
+  for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu, opts.harnessGc === 'single-threaded' ? [SINGLE_THREADED_GC] : []));
   const webhook = opts.webhookBacklog > 0 ? await startReceiver('child') : null;
   if (webhook) {
     process.stderr.write(`webhook backlog: ${opts.webhookBacklog} events in the outbox of a webhook sink to a local receiver (pid ${webhook.pid})\n`);
@@ -340,6 +346,7 @@ async function main(): Promise<number> {
     buffersFullMinusIdleStreams: mAll && mFill ? perAgentKB(mAll, mFill, opts.agents) : null,
   };
   const results = {
+    daemonStartedAt,
     connects,
     memory,
     perAgentKB: perAgent,

@@ -138,8 +138,11 @@ export function startDaemon(dir: string, name: string, yaml: string, opts: { cpu
   fs.writeFileSync(config, yaml);
   const logFile = path.join(dir, `${name}.log`);
   const fd = fs.openSync(logFile, 'a');
-  const child = spawnTracked(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(opts.nodeArgs ?? []), BIN, 'run', '--config', config], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...configOverrides() }, stdio: ['ignore', 'ignore', fd], cpu: opts.cpu ?? null });
+  // BENCH_DAEMON_STDOUT=FILE: the daemon's stdout (V8's --trace-gc, given in BENCH_NODE_ARGS, writes there).
+  const out = process.env.BENCH_DAEMON_STDOUT ? fs.openSync(process.env.BENCH_DAEMON_STDOUT, 'a') : 'ignore';
+  const child = spawnTracked(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(opts.nodeArgs ?? []), BIN, 'run', '--config', config], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...configOverrides() }, stdio: ['ignore', out, fd], cpu: opts.cpu ?? null });
   fs.closeSync(fd);
+  if (typeof out === 'number') fs.closeSync(out);
   const exit = exited(child);
   let stopping = false;
   let died: string | null = null;
@@ -224,8 +227,8 @@ export interface IpcChild {
   close(): Promise<void>;
 }
 
-export async function startIpcChild(name: string, script: string, args: string[], cpu: string | null = null): Promise<IpcChild> {
-  const child = spawnTracked(process.execPath, [...LOADER, script, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', cpu });
+export async function startIpcChild(name: string, script: string, args: string[], cpu: string | null = null, nodeArgs: string[] = []): Promise<IpcChild> {
+  const child = spawnTracked(process.execPath, [...nodeArgs, ...LOADER, script, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', cpu });
   const waiting = new Map<number, { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   child.on('message', (m: Record<string, unknown>) => {

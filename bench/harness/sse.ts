@@ -194,8 +194,9 @@ export interface Clients {
   close(): Promise<void>;
 }
 
-export async function startClients(cpu: string | null = null): Promise<Clients> {
-  const c = await startIpcChild('clients', benchFile('harness/measure-child.ts'), ['--role', 'sse'], cpu);
+/** `nodeArgs`: node options for the client process (bench/screenpop.ts: --single-threaded-gc). */
+export async function startClients(cpu: string | null = null, nodeArgs: string[] = []): Promise<Clients> {
+  const c = await startIpcChild('clients', benchFile('harness/measure-child.ts'), ['--role', 'sse'], cpu, nodeArgs);
   return {
     pid: c.pid,
     connect: (port, streams) => c.ask({ type: 'connect', port, streams }, 180_000),

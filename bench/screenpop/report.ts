@@ -23,6 +23,8 @@ export interface RingResult {
   lostCalls: string[];
   /** When the last ring of the phase arrived (ms since the epoch). */
   lastArrivalAt: number;
+  /** The slowest rings (at most 40), slowest first: written and read (ms since the epoch), to line up with other traces. */
+  slowest: Array<{ time: number; at: number; ms: number; agent: string }>;
 }
 
 export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstCall: number, calls: number, feedStartedAt: number): RingResult {
@@ -35,6 +37,7 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
   const lat: number[] = [];
   const steady: number[] = [];
   const times: number[] = [];
+  const all: Array<{ time: number; at: number; ms: number; agent: string }> = [];
   let lastArrivalAt = Number.NaN;
   const r = d.rings;
   for (let i = 0; i < r.at.length; i++) {
@@ -60,6 +63,7 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
     lat.push(l);
     if ((r.time[i] as number) >= feedStartedAt + 2000) steady.push(l);
     times.push(r.time[i] as number);
+    all.push({ time: r.time[i] as number, at: r.at[i] as number, ms: l, agent: want });
   }
   const lostCalls = [...expected.keys()].filter((c) => !seen.has(c));
   return {
@@ -75,6 +79,7 @@ export function analyzeRings(trace: Trace, d: ClientsDump, phase: number, firstC
     latencyMsPer5s: per5s(lat, (k) => Math.floor(((times[k] as number) - feedStartedAt) / 5000)),
     lostCalls: lostCalls.slice(0, 20),
     lastArrivalAt,
+    slowest: all.sort((a, b) => b.ms - a.ms).slice(0, 40),
   };
 }
 
@@ -100,9 +105,15 @@ export const OPTIONS = {
    * that the paced run happens while the delivery thread works through a backlog; 0: no webhook.
    */
   'webhook-backlog': [0, 0, 5_000_000],
+  /**
+   * The garbage collector of the harness's own processes on the side CPU (this one: the AMI
+   * feeder; the SSE clients): single-threaded (default), or V8's default, whose helper threads
+   * compete with the clients for that CPU (BENCHMARKS.md, issue 18, fourth pass).
+   */
+  'harness-gc': 'single-threaded',
 } as const;
 
-export type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'] & { timing: 'recorded' | 'back-to-back'; pin: 'auto' | 'none' };
+export type Options = ReturnType<typeof readOptions<typeof OPTIONS>>['opts'] & { timing: 'recorded' | 'back-to-back'; pin: 'auto' | 'none'; harnessGc: 'single-threaded' | 'default' };
 
 // ------------------------------------------------------------------------------------------------
 // Report
