@@ -12,11 +12,10 @@ import { KeepAlive, openEventStream, StatusFrame, tooFarBehind } from './sse.js'
 
 /**
  * A buffered event: only its SSE message, a flat string, and what the buffer looks it up by. Not
- * the event object: a buffered event lives for minutes, so it is copied by every young-generation
- * GC until it is old, and an event's object graph is ~40 objects where its message is one. Holding
- * the graph made each scavenge cost ~5 ms on the 1,000-agent benchmark, long enough to delay the
- * pops that arrived meanwhile (BENCHMARKS.md, issue 18, fourth pass). The rare reader of the
- * event itself (GET /agent/pops/:id) parses it back from the message.
+ * the event object beside it: a buffered event lives for minutes, and its object graph (dozens of
+ * objects and strings) cost memory the message already holds: a full buffer took 419 KB per agent
+ * with it, 327 KB without (BENCHMARKS.md, issue 18, fourth pass). The rare reader of the event
+ * itself (GET /agent/pops/:id) parses it back from the message.
  */
 interface Buffered {
   id: string;
@@ -104,7 +103,7 @@ export class ScreenPopSink implements Sink {
    */
   private readonly byAgent = new Map<string, Set<Session>>();
   private readonly supervisors = new Set<Session>();
-  private keepAlive: KeepAlive<Session>;
+  private readonly keepAlive: KeepAlive<Session>;
   /** The bridge's event source status as the streams tell it (a named `status` event), once known. */
   private readonly status = new StatusFrame();
 
