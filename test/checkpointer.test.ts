@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import t from 'tap';
-import { SAFETY_NET_PAGES, startCheckpointer } from '../dist/util/checkpointer.js';
+import { checkpointerRunning, SAFETY_NET_PAGES, startCheckpointer } from '../dist/util/checkpointer.js';
 import { Outbox } from '../dist/outbox/outbox.js';
 
 const PAYLOAD = 'x'.repeat(2000);
@@ -66,4 +66,43 @@ t.test('given a checkpointer on the file, when a writer leaves checkpoints to it
   t.equal((reader.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n, 2000);
   await checkpointer.stop();
   t.pass('stopped');
+});
+
+t.test('given two files, when both are checkpointed, then one thread does both, keeps the other after one stops, and ends with the last', async (t) => {
+  const a = setup(t, 'elsewhere');
+  const b = setup(t, 'elsewhere');
+  const silent = pino({ level: 'silent' });
+  t.notOk(checkpointerRunning(), 'no thread before the first file');
+  const ca = startCheckpointer(a.path, silent, 20);
+  const cb = startCheckpointer(b.path, silent, 20);
+  t.teardown(() => Promise.all([ca.stop(), cb.stop()]));
+  t.ok(checkpointerRunning(), 'one thread once there are files');
+  const [beforeA, beforeB] = [a.db(), b.db()];
+  fill(a.outbox, 1500);
+  fill(b.outbox, 1500);
+  await Promise.all([ca.next().then(() => ca.next()), cb.next().then(() => cb.next())]);
+  t.ok(a.db() > beforeA, "the first file's pages were copied");
+  t.ok(b.db() > beforeB, "the second file's pages were copied");
+  await ca.stop();
+  t.ok(checkpointerRunning(), 'the thread stays for the file that is left');
+  const countB = cb.count;
+  await cb.next();
+  t.ok(cb.count > countB, 'and goes on checkpointing it');
+  await cb.stop();
+  t.notOk(checkpointerRunning(), 'the thread ends with the last file');
+});
+
+t.test('given a file that does not exist yet, when its writer makes it, then it is checkpointed from then on', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'crm-bridge-ckpt-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'later.db');
+  const checkpointer = startCheckpointer(path, pino({ level: 'silent' }), 20);
+  t.teardown(() => checkpointer.stop());
+  const outbox = Outbox.open(path, { checkpoints: 'elsewhere' });
+  t.teardown(() => outbox.close());
+  const before = statSync(path).size;
+  fill(outbox, 1500);
+  await checkpointer.next();
+  await checkpointer.next();
+  t.ok(statSync(path).size > before, 'the pages reached the database file');
 });

@@ -29,6 +29,7 @@ import pino, { type Logger } from 'pino';
 import { type BridgeEvent, eventJson } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import { backoffDelay } from '../util/backoff.js';
+import { startCheckpointer, type Checkpointer } from '../util/checkpointer.js';
 import type { WarmUpReport } from './warm-up.js';
 
 /** A durable sink whose deliveries run on the thread: its row of the sink table and its entry. */
@@ -106,6 +107,8 @@ function workerUrl(): URL {
 
 export class DeliveryThread {
   private worker: Worker | null = null;
+  /** The outbox's WAL checkpoints, on the process's checkpointer thread while this thread writes. */
+  private checkpointer: Checkpointer | null = null;
   /** The worker said `ready`: messages may go to it. */
   private ready = false;
   private readonly sinks = new Map<string, ThreadSink>();
@@ -193,6 +196,8 @@ export class DeliveryThread {
     this.ready = false;
     this.warmed(null);
     if (worker) await worker.terminate();
+    await this.checkpointer?.stop();
+    this.checkpointer = null;
     this.closing = false;
   }
 
@@ -233,6 +238,7 @@ export class DeliveryThread {
     const { log, onOutcome: _o, onPressure: _p, onRestart: _r, exitAfterCommit, ...data } = this.opts;
     // The fault (tests) is injected into the first worker only: the one started again must live.
     const fault = this.spawned++ === 0 && exitAfterCommit !== undefined ? { exitAfterCommit } : {};
+    this.checkpointer ??= startCheckpointer(data.outboxPath, log.child({ module: 'outbox' }));
     const worker = new Worker(workerUrl(), {
       workerData: { ...data, ...fault, logLevel: log.level, run: this.run } satisfies WorkerData,
       name: 'crm-bridge deliveries',

@@ -12,7 +12,6 @@ import type { BridgeEvent } from '../events/types.js';
 import { CallLedger } from '../outbox/call-ledger.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import { Outbox } from '../outbox/outbox.js';
-import { startCheckpointer } from '../util/checkpointer.js';
 import { collectGarbage } from '../util/gc.js';
 import type { FromWorker, OutcomeRecord, ToWorker, WorkerData } from './delivery-thread.js';
 import { SINKS } from './registry.js';
@@ -28,9 +27,9 @@ const post = (m: FromWorker) => port.postMessage(m);
 // destination): the daemon keeps one log stream.
 const log = pino({ level: data.logLevel, base: null, timestamp: false }, { write: (line: string) => post({ t: 'log', line }) });
 
-// The WAL's checkpoints (and their fsyncs) run on a thread of their own, not in this thread's commits.
+// The WAL's checkpoints (and their fsyncs) run on the process's checkpointer thread (the main
+// thread registers the outbox there: delivery-thread.ts), not in this thread's commits.
 const outbox = Outbox.open(data.outboxPath, { log: log.child({ module: 'outbox' }), busyTimeoutMs: data.busyTimeoutMs, synchronous: data.synchronous, checkpoints: 'elsewhere' });
-startCheckpointer(data.outboxPath, log.child({ module: 'outbox' }));
 const db = outbox.database;
 db.exec('CREATE TABLE IF NOT EXISTS delivery_batches (id INTEGER PRIMARY KEY CHECK (id = 1), run TEXT NOT NULL, seq INTEGER NOT NULL)');
 const markBatch = db.prepare('INSERT INTO delivery_batches (id, run, seq) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET run = excluded.run, seq = excluded.seq');
