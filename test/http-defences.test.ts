@@ -253,7 +253,7 @@ t.test('given event streams capped at 2 per token and 3 per address', async (t) 
   t.equal(fromOther, 200, 'then another address has its own count');
 
   open[0]!.cut();
-  await waitUntil(() => srv.channel.streams === 2, 'the cut streams to be closed on the server');
+  await waitUntil(() => srv.channel.streams === 2, 'the cut streams to be closed on the server', 5000);
   t.equal((await stream(TOKEN_201)).status, 200, 'then once one of its streams closes, agent 201 may open another');
 
   const m = await srv.scrape();

@@ -110,7 +110,7 @@ export class ScreenPopSink implements Sink {
   constructor(private opts: ScreenPopOptions) {
     this.all = new EventBuffer(opts.bufferPerAgent * 10);
     // One timer for every stream, not one per stream: cheap with thousands of agents.
-    this.keepAlive = new KeepAlive(opts.keepAliveSeconds * 1000, (s) => this.write(s, ': keep-alive\n\n'));
+    this.keepAlive = new KeepAlive(opts.keepAliveSeconds * 1000, (s, frame) => this.write(s, frame));
   }
 
   async start(): Promise<void> {
@@ -119,7 +119,7 @@ export class ScreenPopSink implements Sink {
 
   async stop(): Promise<void> {
     this.keepAlive.stop();
-    for (const s of [...this.sessions]) {
+    for (const s of this.sessions) {
       s.res.end();
       this.detach(s);
     }
@@ -142,7 +142,8 @@ export class ScreenPopSink implements Sink {
   deliver(event: BridgeEvent): void {
     // join() makes one flat string; a template literal would make a tree of five, kept as long as the buffer keeps it.
     const frame = ['id: ', event.id, DATA, eventJson(event), '\n\n'].join('');
-    const b: Buffered = { id: event.id, call: isCallEvent(event) ? callKey(event) : null, frame };
+    const call = isCallEvent(event) ? callKey(event) : null;
+    const b: Buffered = { id: event.id, call, frame };
     const agents = this.recipients(event);
     for (const agentId of agents) this.bufferOf(agentId).push(b);
     this.all.push(b);
@@ -151,10 +152,9 @@ export class ScreenPopSink implements Sink {
       if (streams) for (const s of streams) this.write(s, frame);
     }
     for (const s of this.supervisors) this.write(s, frame);
-    if (event.type === 'call.hangup') {
-      const key = callKey(event);
-      for (const agentId of this.involved.get(key) ?? []) this.inProgress.get(agentId)?.delete(key);
-      this.involved.delete(key);
+    if (event.type === 'call.hangup' && call !== null) {
+      for (const agentId of this.involved.get(call) ?? []) this.inProgress.get(agentId)?.delete(call);
+      this.involved.delete(call);
     }
   }
 
@@ -166,7 +166,7 @@ export class ScreenPopSink implements Sink {
    */
   setSourceStatus(source: SourceKind, status: SourceStatus): void {
     const frame = this.status.update(source, status);
-    if (frame) for (const s of [...this.sessions]) this.write(s, frame);
+    if (frame) for (const s of this.sessions) this.write(s, frame);
   }
 
   /** Attaches an SSE response for `who`, replaying what it missed since `lastEventId`. */

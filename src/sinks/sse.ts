@@ -38,6 +38,9 @@ export class StatusFrame {
   }
 }
 
+/** The comment each stream gets (EventSource ignores it; proxies see traffic). */
+const KEEP_ALIVE_FRAME = ': keep-alive\n\n';
+
 /**
  * Keep-alive comments, staggered: every stream gets one every `intervalMs`, each at its own phase.
  * The streams are dealt round-robin into one bucket per tick (250 ms), and each tick writes to one
@@ -55,7 +58,7 @@ export class KeepAlive<S> {
 
   constructor(
     intervalMs: number,
-    private readonly send: (stream: S) => void,
+    private readonly send: (stream: S, frame: string) => void,
     tickMs = 250,
   ) {
     const n = Math.max(1, Math.round(intervalMs / tickMs));
@@ -87,6 +90,7 @@ export class KeepAlive<S> {
   /** One bucket's turn (exposed for tests: a tick without waiting for the timer). */
   tick(): void {
     const bucket = this.buckets[this.turn++ % this.buckets.length] as Set<S>;
-    for (const stream of [...bucket]) this.send(stream);
+    // A send may close its stream (too far behind): a Set goes on past an entry deleted meanwhile.
+    for (const stream of bucket) this.send(stream, KEEP_ALIVE_FRAME);
   }
 }

@@ -64,7 +64,7 @@ export class WallboardSink implements Sink {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.floor = new Floor(this.floorOptions(opts.config));
-    this.keepAlive = new KeepAlive(opts.config.keepAliveSeconds * 1000, (res) => this.write(res, ': keep-alive\n\n'));
+    this.keepAlive = new KeepAlive(opts.config.keepAliveSeconds * 1000, (res, frame) => this.write(res, frame));
   }
 
   private floorOptions(c: WallboardConfig): FloorOptions {
