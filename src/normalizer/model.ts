@@ -276,6 +276,20 @@ export function latestConnected(call: Call, except: Leg | undefined): Leg | unde
   return best;
 }
 
+/**
+ * The party dialled last that still rings (announced) or is connected, other than `except`'s
+ * legs: whom a transferer consulted, when the PBX does not say.
+ */
+export function lastDialled(call: Call, except: readonly (Leg | undefined)[]): Leg | undefined {
+  let best: Leg | undefined;
+  for (const leg of call.legs.values()) {
+    if (except.includes(leg)) continue;
+    if (leg.state !== 'connected' && !(leg.state === 'ringing' && leg.rang)) continue;
+    if (!best || leg.ringStart >= best.ringStart) best = leg;
+  }
+  return best;
+}
+
 // ---- what every event of the call carries ----------------------------------------------------
 
 /** The CRM variables the call exports (and has a value for), in the order they were exported. */

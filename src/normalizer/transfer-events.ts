@@ -4,7 +4,7 @@
 import type { AmiEvent } from './ami-event.js';
 import { cidOrNull } from './ami-fields.js';
 import { moveTree } from './calls.js';
-import { callOf, type Leg, latestConnected, legOf } from './model.js';
+import { callOf, type Leg, lastDialled, latestConnected, legOf } from './model.js';
 import type { TrackerState } from './state.js';
 
 export function onBlindTransfer(s: TrackerState, ev: AmiEvent): void {
@@ -43,9 +43,14 @@ export function onAttendedTransfer(s: TrackerState, ev: AmiEvent): void {
     targetLeg = moveTree(s, targetCall, call, targetUid);
     if (targetLeg && targetLeg.state === 'ringing') targetLeg = undefined;
   }
-  // The target channel can be plumbing no leg owns (a Local helper the transfer dialled);
-  // the target is then whom the transferer consulted: the latest connected leg but theirs.
-  targetLeg ??= latestConnected(call, fromLeg);
+  // The target channel can be plumbing no leg owns (a Local helper the transfer dialled): the
+  // target is then whom the transferer consulted, the latest connected leg but theirs.
+  // Or it is missing: Asterisk names a target only if it finds one (main/bridge_basic.c,
+  // get_transfer_parties) as the transferer's peer in the consult bridge or as that bridge's
+  // only channel, and a transferer hanging up to complete a blonde transfer can be in neither
+  // state. The target is then the party dialled last, ringing (blonde) or connected, that is
+  // neither the transferer nor the transferee.
+  targetLeg ??= targetUid ? latestConnected(call, fromLeg) : lastDialled(call, [fromLeg, legOf(call, ev.transfereeuniqueid)]);
   const toAgent = targetLeg?.agent ?? (ev.transfertargetchannel ? s.agents.fromChannel(ev.transfertargetchannel) : null);
   number ??= toAgent?.extension ?? cidOrNull(ev.transfertargetexten);
   if (fromLeg && fromLeg !== targetLeg && fromLeg.state === 'connected') fromLeg.state = 'ended';

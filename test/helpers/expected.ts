@@ -251,6 +251,21 @@ export const EXPECTED: Record<string, Expectation> = {
       ]
     ],
   },
+  // The same scenario where Asterisk's AttendedTransfer named no target (the transferer's
+  // hang-up raced its bridge departure): the target is the leg still ringing.
+  'blonde-transfer-no-target': {
+    calls: [
+      [
+        'call.started',
+        'call.ringing 201',
+        'call.answered 201',
+        'call.ringing 202',
+        'call.transferred attended 201>202',
+        'call.answered 202',
+        'call.hangup answered by:agent'
+      ]
+    ],
+  },
   'click-to-call-busy': {
     calls: [
       [
