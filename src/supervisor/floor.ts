@@ -92,6 +92,8 @@ interface CallState {
   owner: Agent | null;
   /** Whether its answer or miss was counted already (a transfer's second answer is not). */
   counted: boolean;
+  /** The agents it rang or reached: the only ones its hang-up can concern (not every agent). */
+  agents: Set<string>;
 }
 
 const zeroMissed = (): Record<MissedReason, number> => ({ abandoned: 0, no_answer: 0, busy: 0, unavailable: 0, timeout: 0 });
@@ -228,6 +230,7 @@ export class Floor {
         if (event.agent) {
           const a = this.agent(event.agent, t);
           a.ringing.add(c.callId);
+          c.agents.add(a.id);
           this.refreshAgent(a, t);
         }
         break;
@@ -319,6 +322,7 @@ export class Floor {
         answered: false,
         owner: event.type === 'call.started' ? event.agent : null,
         counted: false,
+        agents: new Set(),
       };
       this.calls.set(c.callId, c);
     } else {
@@ -380,6 +384,7 @@ export class Floor {
         }
       }
       c.agent = { id: a.id, name: a.name };
+      c.agents.add(a.id);
       a.ringing.delete(c.callId);
       a.call = { callId: c.callId, direction: c.direction, caller: c.caller, called: c.called, queue: c.queue, since: t };
       this.bump(['a', a.id, 'calls'], 1);
@@ -465,7 +470,11 @@ export class Floor {
     this.calls.delete(event.callId);
     this.dirtyCalls.delete(event.callId);
     this.endedCalls.add(event.callId);
-    for (const a of this.agents.values()) {
+    // Only the agents this call rang or reached can hold it (a ring or the call itself); looking
+    // at every agent made each hang-up cost as much as the floor is large.
+    for (const id of c?.agents ?? []) {
+      const a = this.agents.get(id);
+      if (!a) continue;
       let changed = a.ringing.delete(event.callId);
       if (a.call?.callId === event.callId) {
         a.call = null;
