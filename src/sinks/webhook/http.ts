@@ -1,7 +1,7 @@
 // Sends one prepared webhook request and says what to do next: delivered, retry (5xx, 408,
 // 429, timeouts, connection errors; Retry-After honoured), or stop (other 4xx, 410, and a request
 // the HTTP client refuses to send: it would be refused the same way on every retry).
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 
 export interface PreparedRequest {
   method: 'GET' | 'POST' | 'PUT';
@@ -59,100 +59,57 @@ export function attemptDeadlineMs(opts: Pick<HttpOptions, 'connectTimeoutMs' | '
  * where undici's own timeouts only bound the gaps between bytes (a receiver trickling one byte
  * every few seconds never trips them). `signal` is the dispatcher's (shutdown, its own deadline).
  *
- * Built on undici's low-level `dispatch()` (callbacks into one closure per request), not on
- * `request()`: `request()` makes a body stream, promises and an abort bridge per request, and
- * ~2.5 KB of them outlived a young-generation GC each time. At thousands of requests per second
- * that promoted ~12 MB/s into the old generation: a 4–12 ms scavenge every ~200 ms on the
- * delivery thread (with V8's helper threads), which stole the core the screen pops run on, and
- * a mark-compact every few seconds. `dispatch()` promotes next to nothing and sends ~2.5× the
- * requests per core (BENCHMARKS.md, issue 18 fifth pass).
- *
- * One timer per request for the deadline, undone when the exchange ends; the attempt is aborted
- * through undici's controller (or before it starts, if it is still waiting for a connection).
+ * One AbortController of its own per request, aborted by the deadline's timer or by `signal`, both undone
+ * when the exchange ends: AbortSignal.timeout and AbortSignal.any cost a signal each and a
+ * composite signal's bookkeeping per request (4.7 % of the delivery thread in the issue 18
+ * profile), for the same effect.
  */
-export function send(agent: Agent, req: PreparedRequest, signal?: AbortSignal, deadlineMs?: number): Promise<SendOutcome> {
-  return new Promise<SendOutcome>((resolve) => {
-    let settled = false;
-    let controller: Dispatcher.DispatchController | null = null;
-    let abortedWith: unknown = null;
-    let timer: NodeJS.Timeout | undefined;
-    let status = 0;
-    let retryAfter: string | string[] | undefined;
-    let text = '';
-    const finish = (outcome: SendOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    };
-    const abort = (reason: unknown): void => {
-      if (abortedWith === null) abortedWith = reason;
-      controller?.abort(reason as Error);
-    };
-    // Settled first: undici reports the abort through onResponseError at once, which must not
-    // be taken for the outcome.
-    function onAbort(): void {
-      const reason = signal?.reason as unknown;
-      finish(failure(reason, false, deadlineMs));
-      abort(reason);
-    }
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (deadlineMs) {
-      timer = setTimeout(() => {
-        finish(failure(null, true, deadlineMs));
-        abort(new DOMException(`no complete answer within ${deadlineMs} ms`, 'TimeoutError'));
-      }, deadlineMs);
-    }
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch (err) {
-      return finish(failure(err, false, deadlineMs));
-    }
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (abortedWith !== null) c.abort(abortedWith as Error);
-      },
-      onResponseStart(_c, statusCode, headers) {
-        // 1xx (100 Continue, 103 Early Hints) precede the answer.
-        if (statusCode < 200) return;
-        status = statusCode;
-        retryAfter = headers['retry-after'];
-      },
-      onResponseData(_c, chunk) {
-        // Read (a bounded part of) the body so the connection can be reused, and for the log.
-        if (text.length < 512) text += chunk.toString('utf8');
-      },
-      onResponseEnd() {
-        const outcome = classify(status, retryAfterMs(retryAfter));
-        if (!outcome.ok) outcome.error = `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
-        finish(outcome);
-      },
-      onResponseError(_c, err) {
-        finish(failure(err, false, deadlineMs));
-      },
-    };
-    try {
-      agent.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method: req.method, headers: req.headers, body: req.body ?? null }, handler);
-    } catch (err) {
-      finish(failure(err, false, deadlineMs));
-    }
-  });
-}
-
-/** What a request that got no answer means: never (it cannot be sent), or retry. */
-function failure(err: unknown, timedOut: boolean, deadlineMs: number | undefined): SendOutcome {
-  if (timedOut) return { ok: false, retry: true, error: `no complete answer within the attempt deadline (${deadlineMs} ms: connect + read)` };
-  const e = (err ?? {}) as NodeJS.ErrnoException;
-  // undici refused to build the request (a header or the URL it cannot send): the same
-  // request would be refused on every retry. Retrying it is how one bad value once blocked a sink.
-  if (e.code === 'UND_ERR_INVALID_ARG' || e.code === 'ERR_INVALID_URL' || e.code === 'ERR_INVALID_CHAR' || e.code === 'ERR_INVALID_HTTP_TOKEN') {
-    return { ok: false, retry: false, invalid: true, error: `the request cannot be sent: ${e.message}` };
+export async function send(agent: Agent, req: PreparedRequest, signal?: AbortSignal, deadlineMs?: number): Promise<SendOutcome> {
+  let controller: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const stop = () => controller!.abort(signal!.reason);
+  if (deadlineMs) {
+    controller = new AbortController();
+    const c = controller;
+    timer = setTimeout(() => {
+      timedOut = true;
+      c.abort(new DOMException(`no complete answer within ${deadlineMs} ms`, 'TimeoutError'));
+    }, deadlineMs);
+    if (signal?.aborted) controller.abort(signal.reason);
+    else signal?.addEventListener('abort', stop, { once: true });
   }
-  // Timeouts, refused/reset connections, DNS, a shutdown: the CRM may come back; retry. (Error
-  // texts quote URLs: the dispatcher redacts every one before it is logged or kept.)
-  return { ok: false, retry: true, error: `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}` };
+  try {
+    const res = await request(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body ?? undefined,
+      dispatcher: agent,
+      signal: controller?.signal ?? signal,
+    });
+    // Read (a bounded part of) the body so the connection can be reused, and for the log.
+    let text = '';
+    for await (const chunk of res.body) {
+      if (text.length < 512) text += (chunk as Buffer).toString('utf8');
+    }
+    const outcome = classify(res.statusCode, retryAfterMs(res.headers['retry-after']));
+    if (!outcome.ok) outcome.error = `HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    return outcome;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    // undici refused to build the request (a header or the URL it cannot send): the same
+    // request would be refused on every retry. Retrying it is how one bad value once blocked a sink.
+    if (e.code === 'UND_ERR_INVALID_ARG' || e.code === 'ERR_INVALID_URL' || e.code === 'ERR_INVALID_CHAR' || e.code === 'ERR_INVALID_HTTP_TOKEN') {
+      return { ok: false, retry: false, invalid: true, error: `the request cannot be sent: ${e.message}` };
+    }
+    if (timedOut) {
+      return { ok: false, retry: true, error: `no complete answer within the attempt deadline (${deadlineMs} ms: connect + read)` };
+    }
+    // Timeouts, refused/reset connections, DNS: the CRM may come back; retry. (Error texts quote
+    // URLs: the dispatcher redacts every one before it is logged or kept.)
+    return { ok: false, retry: true, error: `${e.code ?? e.name ?? 'Error'}: ${e.message}` };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
+  }
 }
