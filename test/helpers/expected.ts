@@ -14,6 +14,17 @@ export interface Expectation {
   varsFromQueued?: Record<string, string>;
 }
 
+/** A blonde transfer from 201 to 202, whether or not Asterisk named the target (two recordings). */
+const BLONDE_TRANSFER = [
+  'call.started',
+  'call.ringing 201',
+  'call.answered 201',
+  'call.ringing 202',
+  'call.transferred attended 201>202',
+  'call.answered 202',
+  'call.hangup answered by:agent',
+];
+
 export const EXPECTED: Record<string, Expectation> = {
   'queue-answered': {
     calls: [[
@@ -238,34 +249,10 @@ export const EXPECTED: Record<string, Expectation> = {
       ]
     ],
   },
-  'blonde-transfer': {
-    calls: [
-      [
-        'call.started',
-        'call.ringing 201',
-        'call.answered 201',
-        'call.ringing 202',
-        'call.transferred attended 201>202',
-        'call.answered 202',
-        'call.hangup answered by:agent'
-      ]
-    ],
-  },
+  'blonde-transfer': { calls: [BLONDE_TRANSFER] },
   // The same scenario where Asterisk's AttendedTransfer named no target (the transferer's
   // hang-up raced its bridge departure): the target is the leg still ringing.
-  'blonde-transfer-no-target': {
-    calls: [
-      [
-        'call.started',
-        'call.ringing 201',
-        'call.answered 201',
-        'call.ringing 202',
-        'call.transferred attended 201>202',
-        'call.answered 202',
-        'call.hangup answered by:agent'
-      ]
-    ],
-  },
+  'blonde-transfer-no-target': { calls: [BLONDE_TRANSFER] },
   'click-to-call-busy': {
     calls: [
       [
