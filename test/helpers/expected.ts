@@ -14,8 +14,8 @@ export interface Expectation {
   varsFromQueued?: Record<string, string>;
 }
 
-/** A blonde transfer from 201 to 202, whether or not Asterisk named the target (two recordings). */
-const BLONDE_TRANSFER = [
+/** A blonde transfer from 201 to 202, whether or not Asterisk named the target (two recordings, and the live e2e scenario). */
+export const BLONDE_TRANSFER = [
   'call.started',
   'call.ringing 201',
   'call.answered 201',
