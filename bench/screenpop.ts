@@ -100,7 +100,7 @@ async function main(): Promise<number> {
         : 'back-to-back: each call\'s frames one after the other, at the same frame rate',
     amiFramesPerSec: round(opts.rate * trace.frames.length, 0),
     clientProcesses: opts.clientProcs,
-    harnessGc: opts.harnessGc === 'single-threaded' ? `${SINGLE_THREADED_GC} in this process and the SSE clients': no GC helper threads competing with the clients for their CPU` : "V8's default (GC helper threads)",
+    harnessGc: opts.harnessGc === 'single-threaded' ? `${SINGLE_THREADED_GC} in this process, the SSE clients and the webhook receiver: no GC helper threads competing with the clients for their CPU` : "V8's default (GC helper threads)",
     cpuPlacement: pin ? `taskset: daemon on CPU ${String(daemonCpu)}; SSE clients and this process (AMI feeder, sampler) on CPU ${String(sideCpu)}; other processes on the machine not controlled` : 'not pinned (the scheduler places everything)',
     tokens: 'signed: http.tokenSecret set, one mintToken(secret, agent, 6 h) per agent, sent as ?token=',
     daemonConfig: `http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), ${opts.webhookBacklog > 0 ? `sinks: one webhook (json, concurrency 8) to a local receiver in a child process, with ${opts.webhookBacklog} events waiting in its outbox at start` : 'sinks: [] (the screen-pop channel only)'}, bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file`,
@@ -124,8 +124,10 @@ async function main(): Promise<number> {
   const ami = await startAmiServer(trace, stamper);
   const httpPort = await freePort();
   const clientsList: Clients[] = [];
-  for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu, opts.harnessGc === 'single-threaded' ? [SINGLE_THREADED_GC] : []));
-  const webhook = opts.webhookBacklog > 0 ? await startReceiver('child', opts.harnessGc === 'single-threaded' ? [SINGLE_THREADED_GC] : []) : null;
+  // The harness's own processes (SSE clients, webhook receiver) run with the GC this one has.
+  const harnessNodeArgs = opts.harnessGc === 'single-threaded' ? [SINGLE_THREADED_GC] : [];
+  for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu, harnessNodeArgs));
+  const webhook = opts.webhookBacklog > 0 ? await startReceiver('child', harnessNodeArgs) : null;
   if (webhook) {
     process.stderr.write(`webhook backlog: ${opts.webhookBacklog} events in the outbox of a webhook sink to a local receiver (pid ${webhook.pid})\n`);
     await seedBacklog(dir, opts.webhookBacklog);
@@ -144,6 +146,9 @@ async function main(): Promise<number> {
   // that cannot come, and the backlog would be gone before the paced run. With one, each
   // reading is taken as it is (and the memory figures of such a run are not the memory results).
   const memWaitS = opts.webhookBacklog > 0 ? 0 : 120;
+  const readMemory = async (state: string, streamCount: number, bufferedPerAgent: number): Promise<void> => {
+    memory.push(await memReadings(daemon.pid, state, streamCount, bufferedPerAgent, opts.settle, opts.readings, 1024, memWaitS));
+  };
   const streams = Array.from({ length: opts.agents }, (_, i) => {
     const agent = String(opts.agentBase + i);
     return { agent, token: mintToken(secret, { kind: 'agent', agentId: agent }, 6 * 3600) };
@@ -200,17 +205,17 @@ async function main(): Promise<number> {
     );
     process.stderr.write('\n== memory: 0 streams\n');
     phaseName = 'idle, 0 streams';
-    memory.push(await memReadings(daemon.pid, '0 streams (AMI logged in, no call yet)', 0, 0, opts.settle, opts.readings, 1024, memWaitS));
+    await readMemory('0 streams (AMI logged in, no call yet)', 0, 0);
     const half = Math.floor(opts.agents / 2);
     process.stderr.write(`\n== memory: connecting ${opts.agents} streams in two halves\n`);
     if (half > 0) {
       phaseName = `idle, ${half} streams`;
       await connectShare(0, half);
-      memory.push(await memReadings(daemon.pid, `${half} idle streams`, half, 0, opts.settle, opts.readings, 1024, memWaitS));
+      await readMemory(`${half} idle streams`, half, 0);
     }
     phaseName = `idle, ${opts.agents} streams`;
     await connectShare(half, opts.agents);
-    memory.push(await memReadings(daemon.pid, `${opts.agents} idle streams`, opts.agents, 0, opts.settle, opts.readings, 1024, memWaitS));
+    await readMemory(`${opts.agents} idle streams`, opts.agents, 0);
     const gone = daemon.died();
     if (gone) throw new Error(gone);
 
@@ -247,7 +252,7 @@ async function main(): Promise<number> {
     if (w.callReceived !== expectedCallPaced) problems.push(`paced: ${w.callReceived} call.* messages on the agents' streams, expected ${expectedCallPaced} (${cal.callMessagesPerCallToAgent} per call)`);
     if (!overlap && w.received !== expectedPaced) problems.push(`paced: ${w.received} messages on the agents' streams, expected ${expectedPaced} (${cal.messagesPerCallToAgent} per call)`);
     const pacedPerAgent = (await countAll()).messages / opts.agents;
-    memory.push(await memReadings(daemon.pid, `${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1), opts.settle, opts.readings, 1024, memWaitS));
+    await readMemory(`${opts.agents} streams after the paced run`, opts.agents, round(Math.min(BUFFER_PER_AGENT, pacedPerAgent), 1));
     const gone2 = daemon.died();
     if (gone2) throw new Error(gone2);
 
@@ -288,7 +293,7 @@ async function main(): Promise<number> {
       if (fr.wrongAgent) problems.push(`fill: ${fr.wrongAgent} rings reached another agent's stream`);
       if (wf.received !== expectedFill) problems.push(`fill: ${wf.received} messages on the agents' streams, expected ${expectedFill}`);
       process.stderr.write(`   the daemon took ${fill.processed.seconds} s from the first frame to the last ring's arrival: ${fill.processed.callsPerSec} calls/s, ${fill.processed.framesPerSec} AMI frames/s\n`);
-      memory.push(await memReadings(daemon.pid, `${opts.agents} streams, buffers full (fill)`, opts.agents, round(buffered, 1), opts.settle, opts.readings, 1024, memWaitS));
+      await readMemory(`${opts.agents} streams, buffers full (fill)`, opts.agents, round(buffered, 1));
     }
     const c = await countAll();
     if (c.open !== opts.agents) problems.push(`${c.open} of ${opts.agents} streams open at the end`);

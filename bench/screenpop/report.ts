@@ -107,8 +107,9 @@ export const OPTIONS = {
   'webhook-backlog': [0, 0, 5_000_000],
   /**
    * The garbage collector of the harness's own processes on the side CPU (this one: the AMI
-   * feeder; the SSE clients): single-threaded (default), or V8's default, whose helper threads
-   * compete with the clients for that CPU (BENCHMARKS.md, issue 18, fourth pass).
+   * feeder; the SSE clients; the --webhook-backlog receiver): single-threaded (default), or V8's
+   * default, whose helper threads compete with the clients for that CPU (BENCHMARKS.md, issue
+   * 18, fourth and fifth passes).
    */
   'harness-gc': 'single-threaded',
 } as const;
