@@ -2,6 +2,7 @@
 import t from 'tap';
 import { flattenFrame } from '../dist/normalizer/ami-event.js';
 import { backoffDelay } from '../dist/util/backoff.js';
+import { ChurnMap } from '../dist/util/churn-map.js';
 import { AgentDirectory, interfaceOf, localPartner } from '../dist/normalizer/agents.js';
 
 t.test('given the reconnect policy, when attempts fail, then delays grow exponentially up to the cap', async (t) => {
@@ -68,4 +69,30 @@ t.test('given CRM response headers, then the framing verdict follows X-Frame-Opt
   t.equal(framingFrom({ 'content-security-policy': 'frame-ancestors http://bridge.local:8090 https://other' }, page, bridge), 'allowed');
   t.equal(framingFrom({ 'content-security-policy': "frame-ancestors 'self'", 'x-frame-options': 'ALLOWALL' }, page, bridge), 'refused', 'CSP wins over X-Frame-Options');
   t.equal(framingFrom({ 'content-security-policy': 'frame-ancestors *.local:8090' }, page, bridge), 'allowed');
+});
+
+t.test('given a ChurnMap, then it keeps string keys like a Map: set, get, has, delete, size, clear and iteration, "__proto__" and index-like keys included', async (t) => {
+  const m = new ChurnMap<number>();
+  t.equal(m.size, 0);
+  m.set('a', 1).set('__proto__', 2).set('42', 3).set('a', 4);
+  t.equal(m.size, 3, 'setting a key again does not count it twice');
+  t.equal(m.get('a'), 4);
+  t.equal(m.get('__proto__'), 2, '"__proto__" is a key like any other');
+  t.ok(m.has('42'));
+  t.notOk(m.has('toString'), 'nothing inherited');
+  t.equal(m.get('b'), undefined);
+  t.same([...m.keys()].sort(), ['42', '__proto__', 'a']);
+  t.same([...m.values()].sort(), [2, 3, 4]);
+  t.same(new Map(m), new Map([['a', 4], ['__proto__', 2], ['42', 3]]));
+  t.equal(m.delete('a'), true);
+  t.equal(m.delete('a'), false, 'a key deleted twice counts once');
+  t.equal(m.size, 2);
+  for (let i = 0; i < 10_000; i++) {
+    m.set(`k${i}`, i);
+    if (i >= 8) m.delete(`k${i - 8}`);
+  }
+  t.equal(m.size, 10, 'churn: 8 live keys plus the two set before');
+  m.clear();
+  t.equal(m.size, 0);
+  t.same([...m], []);
 });

@@ -13,6 +13,7 @@
 // error is logged and retried later (the rows are still in the outbox).
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
+import { ChurnMap } from '../util/churn-map.js';
 import { redactUrls } from '../util/redact.js';
 import type { DeadReason, Outbox, OutboxItem } from './outbox.js';
 
@@ -105,8 +106,8 @@ interface InFlight {
 export class Dispatcher {
   private readonly clock: Clock;
   private readonly random: () => number;
-  /** Keyed by partition: at most one delivery per partition. */
-  private readonly inFlight = new Map<string, InFlight>();
+  /** Keyed by partition: at most one delivery per partition (a ChurnMap: one set and one delete per delivery). */
+  private readonly inFlight = new ChurnMap<InFlight>();
   private timer: { handle: unknown; at: number } | null = null;
   private turnQueued = false;
   /** Delivered, not yet written to the outbox (flushAcks). */

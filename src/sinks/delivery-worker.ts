@@ -40,18 +40,23 @@ const sinks = new Map<string, Sink>();
 const specs = new Map<string, { type: string; config: { type: string } }>();
 let ledger: CallLedger | null = null;
 
-// Outcomes go back in one message per sink per turn, not one per attempt.
+// Outcomes go back in one message per sink per turn, not one per attempt. Each sink keeps its
+// entry (its list is swapped for a new one): a Map cleared every turn would chain its discarded
+// tables and promote every outcome (src/util/churn-map.ts says why).
 const outcomes = new Map<string, OutcomeRecord[]>();
 let outcomesQueued = false;
 function flushOutcomes(): void {
   outcomesQueued = false;
-  for (const [name, list] of outcomes) post({ t: 'outcomes', sink: name, list });
-  outcomes.clear();
+  for (const [name, list] of outcomes) {
+    if (list.length === 0) continue;
+    post({ t: 'outcomes', sink: name, list });
+    outcomes.set(name, []);
+  }
 }
 function outcome(sink: string, o: DeliveryOutcome): void {
-  const list = outcomes.get(sink) ?? [];
+  let list = outcomes.get(sink);
+  if (!list) outcomes.set(sink, (list = []));
   list.push({ ...o, item: { ...o.item, payload: '' } } as OutcomeRecord);
-  outcomes.set(sink, list);
   if (outcomesQueued) return;
   outcomesQueued = true;
   setImmediate(flushOutcomes);
@@ -177,6 +182,7 @@ async function handle(m: ToWorker): Promise<void> {
         log.error({ err, sink: m.sink }, 'stopping a sink failed');
       }
       flushOutcomes();
+      outcomes.delete(m.sink);
       post({ t: 'stopped', sink: m.sink });
       return;
     }
