@@ -11,7 +11,7 @@ import { requireBuild, ROOT } from './harness/env.js';
 import { endHead, readOptions, resultsHead, writeResults } from './harness/report.js';
 import { canPin, daemonLogin, pbxYaml, popYaml, freePort, pinSelf, removeDir, runBench, sleep, startDaemon, tempDir, type Exit } from './harness/run.js';
 import { everySecond, meanMax, NPROC, procSample, waitForQuiet, type ProcSample } from './harness/sample.js';
-import { startReceiver } from './harness/receiver.js';
+import { startCountingReceiver } from './harness/counting-receiver.js';
 import { mergeDumps, startClients, type Clients, type ClientsDump, type Counts } from './harness/sse.js';
 import { latencyStats, round, type Stats } from './harness/stats.js';
 import { analyzeRings, markdown, OPTIONS, type Options, type RingResult } from './screenpop/report.js';
@@ -127,7 +127,7 @@ async function main(): Promise<number> {
   // The harness's own processes (SSE clients, webhook receiver) run with the GC this one has.
   const harnessNodeArgs = opts.harnessGc === 'single-threaded' ? [SINGLE_THREADED_GC] : [];
   for (let i = 0; i < opts.clientProcs; i++) clientsList.push(await startClients(sideCpu, harnessNodeArgs));
-  const webhook = opts.webhookBacklog > 0 ? await startReceiver('child', harnessNodeArgs) : null;
+  const webhook = opts.webhookBacklog > 0 ? await startCountingReceiver(harnessNodeArgs) : null;
   if (webhook) {
     process.stderr.write(`webhook backlog: ${opts.webhookBacklog} events in the outbox of a webhook sink to a local receiver (pid ${webhook.pid})\n`);
     await seedBacklog(dir, opts.webhookBacklog);

@@ -59,7 +59,7 @@ export class Collector {
 }
 
 /** Requests to this path are answered like the others and not recorded (warmReceiver). */
-const WARM_UP_PATH = '/bench-warm-up';
+export const WARM_UP_PATH = '/bench-warm-up';
 
 export async function listenReceiver(collector: Collector): Promise<http.Server> {
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
