@@ -27,6 +27,7 @@ import { HttpServer, type HttpServerContext } from './http/server.js';
 import { TokenVerifier, type Principal } from './http/tokens.js';
 import { Outbox } from './outbox/index.js';
 import { DeliveryThread } from './sinks/delivery-thread.js';
+import { DeliveryPace, PopActivity } from './outbox/pace.js';
 import { CallLedger } from './outbox/call-ledger.js';
 import type { Cap } from './normalizer/state.js';
 import { PresenceSync } from './presence/sync.js';
@@ -107,10 +108,19 @@ export class Bridge {
   private subscription: Subscription | null = null;
   private ended: Promise<void> = Promise.resolve();
   private readonly log: Logger;
+  /** The pace of the durable sinks on this thread (without a delivery thread); the worker has its own. */
+  private readonly pace: DeliveryPace;
+  /** Whether screen pops are going out: the deliveries' pace follows it (src/outbox/pace.ts). */
+  private readonly popActivity = new PopActivity((on) => {
+    this.pace.setPopping(on);
+    this.deliveryThread?.popping(on);
+    this.log.debug({ popping: on }, on ? 'screen pops going out: durable deliveries paced' : 'no screen pop for a while: durable deliveries at full speed');
+  });
 
   constructor(private readonly ctx: BridgeContext) {
     this.log = ctx.log;
     this.config = ctx.config;
+    this.pace = new DeliveryPace(ctx.config.outbox.deliveriesPerSecondWhilePopping);
     this.metrics = new BridgeMetrics({
       callsInProgress: () => this.tracker?.activeCalls ?? 0,
       sseClients: () => (this.screenpop?.streams ?? 0) + (this.wallboard?.streams ?? 0),
@@ -118,6 +128,7 @@ export class Bridge {
       outbox: () => (this.outbox ? { outbox: this.outbox, sinks: [...this.sinks.durable] } : null),
       stalledAfterMs: () => this.config.outbox.stalledAfterMs,
       deliveryThreadPending: () => this.deliveryThread?.pending ?? 0,
+      deliveriesPaced: () => this.pace.limited,
     });
     this.usesDeliveryThread = ctx.config.outbox.deliveryThread && outboxPath(ctx.config) !== ':memory:' && pickSource(ctx.config, ctx.replay !== undefined).kind !== 'nats';
     this.sinks = new SinkSet({
@@ -125,6 +136,8 @@ export class Bridge {
       outbox: this.openOutbox,
       userAgent: USER_AGENT,
       onOutcome: (name, outcome) => this.metrics.outcome(name, outcome),
+      pace: this.pace,
+      popped: () => this.popActivity.popped(),
       ...(this.usesDeliveryThread ? { deliveryThread: this.openDeliveryThread } : {}),
     });
     this.invalid = new InvalidEvents({
@@ -391,6 +404,7 @@ export class Bridge {
     // No new streams or requests; open streams end when the screen-pop sink stops below.
     const closing = this.http?.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the HTTP server failed'));
     await this.sinks.stop();
+    this.popActivity.stop();
     await this.deliveryThread?.close();
     this.deliveryThread = null;
     await closing;
@@ -406,8 +420,10 @@ export class Bridge {
 
   /** The thread webhook deliveries run on (src/sinks/delivery-thread.ts), started with the first webhook sink. */
   private readonly openDeliveryThread = (): DeliveryThread => {
-    this.deliveryThread ??= new DeliveryThread({
+    if (this.deliveryThread) return this.deliveryThread;
+    this.deliveryThread = new DeliveryThread({
       outboxPath: outboxPath(this.config),
+      deliveriesPerSecondWhilePopping: this.config.outbox.deliveriesPerSecondWhilePopping,
       busyTimeoutMs: 5000,
       synchronous: this.config.outbox.synchronous,
       userAgent: USER_AGENT,
@@ -417,6 +433,7 @@ export class Bridge {
       onPressure: (high) => (high ? this.source?.pause?.() : this.source?.resume?.()),
       onRestart: () => this.metrics.deliveryThreadRestart(),
     });
+    this.deliveryThread.popping(this.popActivity.popping);
     return this.deliveryThread;
   };
 

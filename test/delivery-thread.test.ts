@@ -33,14 +33,14 @@ function copies(events: readonly BridgeEvent[], n: number): BridgeEvent[] {
   return out;
 }
 
-function rig(t: Tap.Test, url: string, extra: { onPressure?: (high: boolean) => void; exitAfterCommit?: number } = {}) {
+function rig(t: Tap.Test, url: string, extra: { onPressure?: (high: boolean) => void; exitAfterCommit?: number; deliveriesPerSecondWhilePopping?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'crm-bridge-thread-'));
   const path = join(dir, 'outbox.db');
   // The main thread opens (creates, migrates) the file first, as the bridge does.
   const outbox = Outbox.open(path);
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const thread = new DeliveryThread({ outboxPath: path, busyTimeoutMs: 5000, synchronous: 'normal', userAgent: 'test', server: 'pbx1', log, onOutcome: () => undefined, ...extra });
+  const thread = new DeliveryThread({ outboxPath: path, busyTimeoutMs: 5000, synchronous: 'normal', userAgent: 'test', server: 'pbx1', log, onOutcome: () => undefined, deliveriesPerSecondWhilePopping: 1000, ...extra });
   const config = defaultConfig({ sinks: [{ type: 'webhook', url, concurrency: 8, retry: { initialDelayMs: 5, maxDelayMs: 20, factor: 2, jitter: 0 } }] }).sinks[0]!;
   t.teardown(async () => {
     await thread.close();
@@ -186,4 +186,26 @@ t.test('given a bridge with two webhook sinks, then their deliveries run on the 
   t.same(ids('/a'), run.events.map((e) => e.id).sort(), 'then the first sink got every event once');
   t.same(ids('/b'), run.events.map((e) => e.id).sort(), 'then the second too');
   t.ok(receiver.requests.filter((r) => r.path === '/b').every((r) => r.headers['content-type'] === 'application/x-www-form-urlencoded'), 'then each in its own format');
+});
+
+t.test('given screen pops going out and deliveriesPerSecondWhilePopping 2, then the delivery thread holds its webhooks to that pace, and delivers at full speed once the pops stop', async (t) => {
+  const events = copies(await recordedEvents(), 1);
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const { thread, config } = rig(t, `${receiver.url}/hook`, { deliveriesPerSecondWhilePopping: 2 });
+  await thread.register({ type: 'webhook', name: 'crm', config });
+  thread.popping(true);
+  thread.accept(events.slice(0, 5), ['crm']);
+  await receiver.waitFor((r) => r.length >= 5, 'the five events sent while popping', 30_000);
+  const at = receiver.requests.map((r) => r.at);
+  // A burst of one, then one every 500 ms: the fifth at least 2 s after the first. A slow machine
+  // only makes it later; without the pace all five go within milliseconds.
+  t.ok(at[4]! - at[0]! >= 1900, `then they are spread out: the fifth ${at[4]! - at[0]!} ms after the first`);
+  thread.popping(false);
+  const rest = events.slice(5, 45);
+  thread.accept(rest, ['crm']);
+  // At 2 a second these 40 would take 20 s.
+  await receiver.waitFor((r) => r.length >= 45, 'the next 40 events, the pops having stopped', 15_000);
+  t.same(receiver.requests.map((r) => r.headers['webhook-id']).slice(5).sort(), rest.map((e) => e.id).sort(), 'then each once');
+  await thread.unregister('crm');
 });

@@ -10,10 +10,13 @@ import pino, { type Logger } from 'pino';
 import t, { type Test } from 'tap';
 import { backoffDelay } from '../dist/util/backoff.js';
 import {
+  DeliveryPace,
   Dispatcher,
   MAX_ERROR_LENGTH,
   Outbox,
   OutboxVersionError,
+  PopActivity,
+  POPPING_WINDOW_MS,
   type Clock,
   type DeliveryOutcome,
   type DeliveryResult,
@@ -311,6 +314,81 @@ t.test('given many wake-ups in one turn (rows enqueued, deliveries ending, the r
   await turn();
   t.equal(looks, 0, 'no look while every slot is taken');
   t.equal(r.sink.calls.length, 6);
+});
+
+// --- the pace while screen pops go out (src/outbox/pace.ts) ----------------------------------
+
+t.test('given a delivery pace of 100/s, then it limits only while popping: a burst of 5, then 100 a second, and a fresh allowance when popping starts again', async (t) => {
+  const t0 = 1_700_000_000_000;
+  const pace = new DeliveryPace(100, t0);
+  t.equal(pace.allowance(50, t0), 50, 'not popping: no limit');
+  pace.spend(50);
+  pace.setPopping(true, t0);
+  t.ok(pace.limited);
+  t.equal(pace.allowance(8, t0), 5, 'popping: a burst of 1/20 of a second');
+  pace.spend(5);
+  t.equal(pace.allowance(8, t0), 0);
+  t.equal(pace.readyAt(8, t0), t0 + 50, 'the next burst (5 at 100/s) in 50 ms');
+  t.equal(pace.readyAt(2, t0), t0 + 20, 'two wanted: in 20 ms');
+  t.equal(pace.allowance(8, t0 + 30), 3, '30 ms later: 3');
+  t.equal(pace.allowance(8, t0 + 10_000), 5, 'never more than a burst at once, however long it waited');
+  pace.setPopping(false, t0 + 10_000);
+  t.equal(pace.allowance(80, t0 + 10_000), 80, 'popping stopped: no limit');
+  t.equal(pace.readyAt(80, t0 + 10_000), t0 + 10_000);
+  pace.setPopping(true, t0 + 20_000);
+  t.equal(pace.allowance(80, t0 + 20_000), 5, 'popping again: a fresh burst, not what accrued meanwhile');
+  const off = new DeliveryPace(0, t0);
+  off.setPopping(true, t0);
+  t.notOk(off.limited, '0: no limit');
+  t.equal(off.allowance(1000, t0), 1000);
+});
+
+t.test('given pops, then PopActivity says popping at the first and stopped once none came for a window', async (t) => {
+  let now = 1_700_000_000_000;
+  const changes: boolean[] = [];
+  const activity = new PopActivity((on) => changes.push(on), () => now);
+  t.teardown(() => activity.stop());
+  activity.popped();
+  activity.popped();
+  t.same(changes, [true], 'told once');
+  now += POPPING_WINDOW_MS - 1;
+  activity.popped();
+  now += POPPING_WINDOW_MS - 1;
+  activity.check();
+  t.same(changes, [true], 'a pop within the window keeps it on');
+  now += 1;
+  activity.check();
+  t.same(changes, [true, false], 'a window without a pop: stopped');
+  t.notOk(activity.popping);
+  activity.popped();
+  t.same(changes, [true, false, true]);
+});
+
+t.test('given a dispatcher on a pace of 100/s while popping, then it starts no more than the pace allows, looks again when it allows more, and goes at full speed once popping stops', async (t) => {
+  const clock = new FakeClock();
+  const t0 = clock.now();
+  const pace = new DeliveryPace(100, t0);
+  pace.setPopping(true, t0);
+  const r = rig(t, { clock, concurrency: 8, pace });
+  r.sink.auto = () => ({ ok: true });
+  for (let i = 0; i < 40; i++) r.outbox.enqueue('crm', `p${i}`, `e${i}`, '{}', t0);
+  r.dispatcher.start();
+  const settle = async () => {
+    for (let i = 0; i < 6; i++) await turn();
+  };
+  await settle();
+  t.equal(r.sink.calls.length, 5, 'a burst of 5 at once (1/20 of 100), though 8 slots are free');
+  t.ok(clock.nextTimerAt !== null && clock.nextTimerAt > t0 && clock.nextTimerAt <= t0 + 50, 'a timer for when the pace allows more');
+  for (let ms = 10; ms <= 200; ms += 10) {
+    clock.advance(10);
+    await settle();
+    t.ok(r.sink.calls.length <= 5 + ms / 10, `at ${ms} ms: ${r.sink.calls.length} started, within 5 + 100/s`);
+  }
+  t.ok(r.sink.calls.length >= 20, `and the pace is kept up: ${r.sink.calls.length} started in 200 ms`);
+  pace.setPopping(false, clock.now());
+  clock.advance(50);
+  await r.outcome(() => delivered(r).length === 40, 'the rest, at full speed');
+  t.equal(r.sink.calls.length, 40, 'each event once');
 });
 
 // --- retries --------------------------------------------------------------------------------

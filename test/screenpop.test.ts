@@ -18,9 +18,9 @@ import { waitUntil } from './helpers/wait.js';
 const events = async (name: string) => (await replayTrace(readFileSync(new URL(`../lab/recordings/${name}.ami`, import.meta.url)))).events;
 const SECRET = 'k'.repeat(40);
 
-async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?: { perToken: number; perAddress: number }, status$?: BehaviorSubject<SourceStatus>) {
+async function startServer(keepAliveSeconds = 15, bufferPerAgent = 200, streams?: { perToken: number; perAddress: number }, status$?: BehaviorSubject<SourceStatus>, popped?: () => void) {
   const log = pino({ level: 'silent' });
-  const channel = new ScreenPopSink({ log, keepAliveSeconds, retryMs: 1500, bufferPerAgent, agentQueues: new Map([['203', ['sales']]]) });
+  const channel = new ScreenPopSink({ log, keepAliveSeconds, retryMs: 1500, bufferPerAgent, agentQueues: new Map([['203', ['sales']]]), ...(popped ? { popped } : {}) });
   const statics: Array<{ token: string; who: Principal }> = [
     { token: 't-201', who: { kind: 'agent', agentId: '201' } },
     { token: 't-202', who: { kind: 'agent', agentId: '202' } },
@@ -232,4 +232,21 @@ t.test('given no API, when GET /, then a page of links without the API line, wit
   t.equal(res.headers.get('content-security-policy'), (await fetch(`${srv.base}/agent`)).headers.get('content-security-policy'));
   t.match(html, /href="\/agent"/, 'then it links the agent page');
   t.notMatch(html, /openapi/, 'then no link to an API this bridge does not serve');
+});
+
+t.test('given an agent stream, then the sink reports a pop for each event written to a stream, and none for events no stream is open to see (the deliveries pace by it)', async (t) => {
+  let pops = 0;
+  const s = await startServer(15, 200, undefined, undefined, () => pops++);
+  t.teardown(() => s.stop());
+  const all = await events('queue-answered');
+  for (const e of all) s.channel.deliver({ ...e, id: `${e.id}-nobody` } as BridgeEvent);
+  t.equal(pops, 0, 'then no pop while no stream is open');
+  const c = await s.stream('t-201');
+  t.teardown(() => c.cut());
+  await waitUntil(() => s.channel.streams === 1, 'the stream attached');
+  const before = c.messages.length;
+  for (const e of all) s.channel.deliver({ ...e, id: `${e.id}-live` } as BridgeEvent);
+  t.ok(pops > 0, `then pops: ${pops}`);
+  await c.waitFor((x) => x.messages.length - before >= pops, 'the popped events on the stream');
+  t.equal(c.messages.length - before, pops, 'one pop per event the stream got');
 });

@@ -118,6 +118,8 @@ export interface OutboxConfig {
   stalledAfterMs: number;
   /** Webhook deliveries on a thread of their own (src/sinks/delivery-thread.ts); false: on the main thread. */
   deliveryThread: boolean;
+  /** While screen pops go out, the durable sinks together deliver at most this many events a second; 0: no limit (src/outbox/pace.ts). */
+  deliveriesPerSecondWhilePopping: number;
 }
 
 /** The supervisor's wallboard (GET /supervisor; src/sinks/wallboard.ts). */
@@ -456,6 +458,13 @@ const outboxSchema: JsonSchema = {
       default: true,
       description:
         'Webhook deliveries (HTTP, retries, the outbox bookkeeping of each attempt) run on a thread of their own, so a burst of AMI input and a busy CRM each get a core. false: on the main thread (a one-core machine).',
+    },
+    deliveriesPerSecondWhilePopping: {
+      type: 'integer',
+      minimum: 0,
+      default: 1000,
+      description:
+        "Screen pops first: while pops are going out (one in the last 2 s), the durable sinks (webhook, nats) together deliver at most this many events a second; the rest waits in the outbox, in order, and goes at full speed when pops stop. Live traffic stays far below it; it slows a backlog's catch-up so the pops keep their CPU. 0: no limit.",
     },
   },
 };

@@ -23,6 +23,8 @@ export interface MetricsSources {
   stalledAfterMs?(): number;
   /** Events handed to the delivery thread and not yet committed (0 without one). */
   deliveryThreadPending?(): number;
+  /** Pops are going out: durable deliveries are held to outbox.deliveriesPerSecondWhilePopping (src/outbox/pace.ts). */
+  deliveriesPaced?(): boolean;
   /** The wallboard's queues (src/supervisor/floor.ts): per-queue gauges. */
   queues?(): QueueFigures[];
 }
@@ -158,6 +160,14 @@ export class BridgeMetrics implements HttpMetrics {
       registers,
       collect() {
         this.set(sources.deliveryThreadPending?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${p}deliveries_paced`,
+      help: '1 while screen pops are going out and the durable sinks together deliver at most outbox.deliveriesPerSecondWhilePopping events a second (0: no limit in force).',
+      registers,
+      collect() {
+        this.set(sources.deliveriesPaced?.() ? 1 : 0);
       },
     });
     this.threadRestarts = new Counter({ name: `${p}delivery_thread_restarts_total`, help: 'Times the delivery thread exited on its own and was started again.', registers });

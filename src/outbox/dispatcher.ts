@@ -16,6 +16,7 @@ import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { ChurnMap } from '../util/churn-map.js';
 import { redactUrls } from '../util/redact.js';
 import type { DeadReason, Outbox, OutboxItem } from './outbox.js';
+import type { DeliveryPace } from './pace.js';
 
 /** What a sink says about one attempt. */
 export type DeliveryResult =
@@ -66,6 +67,8 @@ export interface DispatcherOptions {
    */
   attemptTimeoutMs?: number;
   log: Logger;
+  /** Shared with the other durable sinks: held to a rate while pops go out (src/outbox/pace.ts). */
+  pace?: DeliveryPace;
   clock?: Clock;
   /** Source of jitter, in [0, 1). */
   random?: () => number;
@@ -171,23 +174,33 @@ export class Dispatcher {
   /** Starts every due head it has room for, then sets the timer for the earliest later retry (only turn() calls it). */
   private pump(): void {
     if (this.state !== 'running') return;
-    const { sink, concurrency } = this.opts;
+    const { sink, concurrency, pace } = this.opts;
     const now = this.clock.now();
     let next: number | null;
     try {
       const free = concurrency - this.inFlight.size;
       let started = 0;
+      /** Slots the pace leaves empty for now (src/outbox/pace.ts). */
+      let held = 0;
       // No slot: no look. The next one comes with the turn in which a delivery ends.
       if (free > 0) {
+        const allowed = pace ? pace.allowance(free, now) : free;
         // In-flight heads are still in the outbox and still due: the outbox leaves them out.
-        for (const item of this.outbox.due(sink, now, free, this.inFlight)) {
-          this.begin(item);
-          started += 1;
+        if (allowed > 0) {
+          for (const item of this.outbox.due(sink, now, allowed, this.inFlight)) {
+            this.begin(item);
+            started += 1;
+          }
         }
+        pace?.spend(started);
+        // Every row the pace allowed was there: more may be due, held back by the pace.
+        if (started === allowed) held = free - allowed;
       }
       // Rows due now but left for lack of a slot start when a slot frees; only later ones need
       // the timer, and while every slot is taken the next look comes with the next free slot.
       next = started === Math.max(0, free) ? (this.timer?.at ?? null) : this.outbox.nextAttemptAfter(sink, now);
+      // Held back by the pace: look again when it allows them (or a burst of them).
+      if (held > 0 && pace) next = Math.min(next ?? Infinity, pace.readyAt(held, now));
     } catch (err) {
       this.opts.log.error({ err, sink }, `outbox unavailable; trying again in ${OUTBOX_ERROR_PAUSE_MS} ms`);
       next = now + OUTBOX_ERROR_PAUSE_MS;

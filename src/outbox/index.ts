@@ -12,3 +12,4 @@ export {
   type RetryPolicy,
   type StopOptions,
 } from './dispatcher.js';
+export { DeliveryPace, PopActivity, POPPING_WINDOW_MS } from './pace.js';

@@ -47,7 +47,9 @@ export type ToWorker =
   /** Events (JSON) for these sinks, and for the ledger (false: held across a reload, recorded already). */
   | { t: 'events'; seq: number; events: string[]; sinks: string[]; ledger: boolean }
   /** Warm the delivery path up with these events (a recorded call's), on a scratch outbox: src/sinks/warm-up.ts. */
-  | { t: 'warm-up'; events: string[]; maxCalls: number; maxAgents: number };
+  | { t: 'warm-up'; events: string[]; maxCalls: number; maxAgents: number }
+  /** Screen pops are going out (true) or have stopped: the deliveries' pace (src/outbox/pace.ts). */
+  | { t: 'popping'; on: boolean };
 
 /** What of an outcome crosses back (the row's payload stays behind). */
 export type OutcomeRecord = Omit<DeliveryOutcome, 'item'> & { item: Omit<DeliveryOutcome['item'], 'payload'> & { payload: '' } };
@@ -76,6 +78,8 @@ export interface WorkerData {
   server: string;
   /** This daemon run: the worker's record of committed batches counts only for the same run. */
   run: string;
+  /** outbox.deliveriesPerSecondWhilePopping (src/outbox/pace.ts). */
+  deliveriesPerSecondWhilePopping: number;
   /**
    * Fault injection for tests: the worker exits right after committing its n-th transaction,
    * before it says so (the crash the batch record exists for). Never set by the daemon.
@@ -117,6 +121,8 @@ export class DeliveryThread {
   private warming: ((report: WarmUpReport | null) => void) | null = null;
   private readonly run = randomUUID();
   private seq = 0;
+  /** Screen pops are going out (PopActivity): told to every worker, the one started again too. */
+  private poppingNow = false;
   /** Batches posted and not yet committed, oldest first. */
   private unacked: EventsMessage[] = [];
   private inFlight = 0;
@@ -212,6 +218,12 @@ export class DeliveryThread {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  /** Screen pops started (true) or stopped going out: the worker paces its deliveries (src/outbox/pace.ts). */
+  popping(on: boolean): void {
+    this.poppingNow = on;
+    if (this.worker && this.ready) this.worker.postMessage({ t: 'popping', on } satisfies ToWorker);
+  }
+
   private post(message: ToWorker): void {
     const worker = this.spawn();
     if (this.ready) worker.postMessage(message);
@@ -292,6 +304,7 @@ export class DeliveryThread {
     if (!worker) return;
     this.ready = true;
     if (last !== null) this.committed(last);
+    if (this.poppingNow) worker.postMessage({ t: 'popping', on: true } satisfies ToWorker);
     for (const spec of this.sinks.values()) worker.postMessage({ t: 'start', spec } satisfies ToWorker);
     if (this.ledger) worker.postMessage(this.ledger);
     for (const message of this.unacked) worker.postMessage(message);

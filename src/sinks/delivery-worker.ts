@@ -12,6 +12,7 @@ import type { BridgeEvent } from '../events/types.js';
 import { CallLedger } from '../outbox/call-ledger.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import { Outbox } from '../outbox/outbox.js';
+import { DeliveryPace } from '../outbox/pace.js';
 import { collectGarbage } from '../util/gc.js';
 import type { FromWorker, OutcomeRecord, ToWorker, WorkerData } from './delivery-thread.js';
 import { SINKS } from './registry.js';
@@ -34,6 +35,9 @@ const db = outbox.database;
 db.exec('CREATE TABLE IF NOT EXISTS delivery_batches (id INTEGER PRIMARY KEY CHECK (id = 1), run TEXT NOT NULL, seq INTEGER NOT NULL)');
 const markBatch = db.prepare('INSERT INTO delivery_batches (id, run, seq) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET run = excluded.run, seq = excluded.seq');
 const lastBatch = db.prepare<[string], { seq: number }>('SELECT seq FROM delivery_batches WHERE id = 1 AND run = ?').get(data.run)?.seq ?? null;
+
+/** The pace every sink's dispatcher here draws from while screen pops go out (src/outbox/pace.ts). */
+const pace = new DeliveryPace(data.deliveriesPerSecondWhilePopping);
 
 const sinks = new Map<string, Sink>();
 /** Each started sink's row of the sink table (the warm-up makes loopback copies of them). */
@@ -71,6 +75,7 @@ async function start(type: string, name: string, config: { type: string }): Prom
     outbox: () => outbox,
     userAgent: data.userAgent,
     onOutcome: outcome,
+    pace,
   });
   await sink.start();
   sinks.set(name, sink);
@@ -142,6 +147,7 @@ port.on('message', (m: ToWorker) => {
 });
 
 async function handle(m: ToWorker): Promise<void> {
+  if (m.t === 'popping') return pace.setPopping(m.on);
   // Whatever came before a start, stop or ledger message is written first (in order).
   if (m.t !== 'events') commit();
   switch (m.t) {

@@ -123,6 +123,7 @@ class NatsSink implements Sink {
         maxAttempts: Number.MAX_SAFE_INTEGER,
         maxAgeMs: Number.MAX_SAFE_INTEGER,
         log: this.ctx.log,
+        ...(this.ctx.pace ? { pace: this.ctx.pace } : {}),
         ...(this.ctx.onOutcome ? { onOutcome: (o: DeliveryOutcome) => this.ctx.onOutcome?.(this.name, o) } : {}),
       },
       (item, signal) => this.attempt(item, signal),

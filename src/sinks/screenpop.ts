@@ -78,6 +78,8 @@ export interface ScreenPopOptions {
   bufferPerAgent: number;
   /** Queues whose calls an agent also follows (agents[].queues). */
   agentQueues: ReadonlyMap<string, readonly string[]>;
+  /** An event went to at least one stream (src/outbox/pace.ts: deliveries give way while pops go out). */
+  popped?: () => void;
 }
 
 /** Calls are told apart by server too: two PBXs (one delivery node) may reuse a Linkedid. */
@@ -147,11 +149,15 @@ export class ScreenPopSink implements Sink {
     const agents = this.recipients(event);
     for (const agentId of agents) this.bufferOf(agentId).push(b);
     this.all.push(b);
+    let written = this.supervisors.size > 0;
     for (const agentId of agents) {
       const streams = this.byAgent.get(agentId);
-      if (streams) for (const s of streams) this.write(s, frame);
+      if (!streams) continue;
+      for (const s of streams) this.write(s, frame);
+      written ||= streams.size > 0;
     }
     for (const s of this.supervisors) this.write(s, frame);
+    if (written) this.opts.popped?.();
     if (event.type === 'call.hangup' && call !== null) {
       for (const agentId of this.involved.get(call) ?? []) this.inProgress.get(agentId)?.delete(call);
       this.involved.delete(call);
@@ -310,5 +316,6 @@ export const screenpopSink: SinkDefinition<ScreenPopConfig, ScreenPopSettings> =
       retryMs: config.retryMs,
       bufferPerAgent: config.bufferPerAgent,
       agentQueues: agentQueues(config.agents),
+      ...(ctx.popped ? { popped: ctx.popped } : {}),
     }),
 };

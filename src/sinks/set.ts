@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
+import type { DeliveryPace } from '../outbox/pace.js';
 import type { DeliveryThread, ThreadSink } from './delivery-thread.js';
 import { SINKS } from './registry.js';
 import type { Sink } from './sink.js';
@@ -21,6 +22,9 @@ export interface SinkSetContext {
   outbox: () => Outbox;
   userAgent: string;
   onOutcome: (sink: string, outcome: DeliveryOutcome) => void;
+  /** The pace of durable sinks on this thread, and what the screen-pop sink calls at each pop (src/outbox/pace.ts). */
+  pace?: DeliveryPace;
+  popped?: () => void;
   /** The thread deliveries run on (src/sinks/delivery-thread.ts), started on first use; absent: the main thread. */
   deliveryThread?: () => DeliveryThread;
 }
@@ -184,6 +188,8 @@ export class SinkSet {
       },
       userAgent: this.ctx.userAgent,
       onOutcome: this.ctx.onOutcome,
+      ...(this.ctx.pace ? { pace: this.ctx.pace } : {}),
+      ...(this.ctx.popped ? { popped: this.ctx.popped } : {}),
     });
     if (def.durable && this.ctx.deliveryThread) {
       // Built here only for its name: the sink itself runs on the delivery thread.

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { BridgeEvent } from '../events/types.js';
 import type { DeliveryOutcome } from '../outbox/dispatcher.js';
 import type { Outbox } from '../outbox/index.js';
+import type { DeliveryPace } from '../outbox/pace.js';
 import type { JsonSchema } from '../util/json-schema.js';
 
 
@@ -16,6 +17,10 @@ export interface SinkContext {
   userAgent: string;
   /** Told what became of each delivery attempt (metrics). */
   onOutcome?: (sink: string, outcome: DeliveryOutcome) => void;
+  /** The pace durable sinks' dispatchers draw from while pops go out (src/outbox/pace.ts). */
+  pace?: DeliveryPace;
+  /** The screen-pop sink calls it when an event went to a stream (src/outbox/pace.ts, PopActivity). */
+  popped?: () => void;
 }
 
 /**

@@ -6,6 +6,7 @@ import { type BridgeEvent, type CallEvent, type EventType, eventJson, isCallEven
 import { EVENT_TYPES } from '../events/types.js';
 import type { Logger } from 'pino';
 import { Dispatcher, type DeliveryOutcome, type DeliveryResult, type Outbox, type OutboxItem } from '../outbox/index.js';
+import type { DeliveryPace } from '../outbox/pace.js';
 import { partitionOf } from '../outbox/partition.js';
 import { appendParams, compileBody, compileHeader, compileParams, compileUrl, isHeaderName, templateVars, TemplateError, type CompiledTemplate, type CompiledUrl, type ParamSpec } from '../template/index.js';
 import { under } from '../template/errors.js';
@@ -238,7 +239,7 @@ export class WebhookDelivery {
     private readonly config: WebhookSinkConfig,
     name: string,
     outbox: Outbox,
-    private readonly ctx: { log: Logger; userAgent: string; onOutcome?: OutcomeListener },
+    private readonly ctx: { log: Logger; userAgent: string; onOutcome?: OutcomeListener; pace?: DeliveryPace },
   ) {
     this.resolved = resolveWebhook(config);
     this.passthrough = passthrough(this.resolved, ctx.userAgent);
@@ -256,6 +257,7 @@ export class WebhookDelivery {
         // OAuth2 token fetch, which has its own readMs timeout).
         attemptTimeoutMs: attemptDeadlineMs(this.httpTimeouts) + config.timeouts.readMs,
         log: ctx.log,
+        ...(ctx.pace ? { pace: ctx.pace } : {}),
         ...(ctx.onOutcome ? { onOutcome: ctx.onOutcome } : {}),
       },
       (item, signal) => this.attempt(item, signal),
@@ -343,7 +345,7 @@ class WebhookSink implements Sink {
       this.states.expire(Date.now() - Math.max(this.config.maxAgeMs, 2 * 86_400_000));
     }
     const onOutcome = this.ctx.onOutcome ? (o: DeliveryOutcome) => this.ctx.onOutcome?.(this.name, o) : undefined;
-    this.deliveries = new WebhookDelivery(this.config, this.name, outbox, { log: this.ctx.log, userAgent: this.ctx.userAgent, ...(onOutcome ? { onOutcome } : {}) });
+    this.deliveries = new WebhookDelivery(this.config, this.name, outbox, { log: this.ctx.log, userAgent: this.ctx.userAgent, ...(onOutcome ? { onOutcome } : {}), ...(this.ctx.pace ? { pace: this.ctx.pace } : {}) });
   }
 
   deliver(event: BridgeEvent, json?: string): void {
