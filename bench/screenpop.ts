@@ -22,7 +22,7 @@ const SINGLE_THREADED_GC = '--single-threaded-gc';
 // ------------------------------------------------------------------------------------------------
 // The daemon
 
-function daemonConfig(amiPort: number, httpPort: number, dir: string, secret: string, webhookPort: number | null): string {
+function daemonConfig(amiPort: number, httpPort: number, dir: string, secret: string, webhookPort: number | null, pace: number): string {
   return `# written by bench/screenpop.ts
 ${pbxYaml(amiPort)}calls:
   inboundContexts: [from-pstn]
@@ -30,7 +30,7 @@ ${pbxYaml(amiPort)}calls:
   extensionPattern: '^[0-9]{2,6}$'
 ${popYaml(httpPort, secret, webhookPort === null ? undefined : `sinks:\n  - { type: webhook, name: backlog, url: 'http://127.0.0.1:${webhookPort}/backlog', concurrency: 8 }\n`)}outbox:
   path: ${path.join(dir, 'outbox.db')}
-log:
+${pace >= 0 ? `  deliveriesPerSecondWhilePopping: ${pace}\n` : ''}log:
   level: warn
 `;
 }
@@ -103,7 +103,7 @@ async function main(): Promise<number> {
     harnessGc: opts.harnessGc === 'single-threaded' ? `${SINGLE_THREADED_GC} in this process, the SSE clients and the webhook receiver: no GC helper threads competing with the clients for their CPU` : "V8's default (GC helper threads)",
     cpuPlacement: pin ? `taskset: daemon on CPU ${String(daemonCpu)}; SSE clients and this process (AMI feeder, sampler) on CPU ${String(sideCpu)}; other processes on the machine not controlled` : 'not pinned (the scheduler places everything)',
     tokens: 'signed: http.tokenSecret set, one mintToken(secret, agent, 6 h) per agent, sent as ?token=',
-    daemonConfig: `http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), ${opts.webhookBacklog > 0 ? `sinks: one webhook (json, concurrency 8) to a local receiver in a child process, with ${opts.webhookBacklog} events waiting in its outbox at start` : 'sinks: [] (the screen-pop channel only)'}, bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file`,
+    daemonConfig: `http on 127.0.0.1, tokenSecret, 1 screen-pop rule (call.ringing new-tab), ${opts.webhookBacklog > 0 ? `sinks: one webhook (json, concurrency 8) to a local receiver in a child process that only counts them, with ${opts.webhookBacklog} events waiting in its outbox at start; outbox.deliveriesPerSecondWhilePopping ${opts.deliveriesPerSecondWhilePopping < 0 ? 'not set (the daemon\'s default)' : String(opts.deliveriesPerSecondWhilePopping)}` : 'sinks: [] (the screen-pop channel only)'}, bufferPerAgent 200 and keepAliveSeconds 15 (defaults), log warn to a file`,
     fill: opts.fillCallsPerAgent > 0 ? { callsPerAgent: opts.fillCallsPerAgent, calls: fillCalls, maxSeconds: opts.fillMaxSeconds, how: 'unpaced, back-to-back, as fast as the daemon reads AMI' } : null,
     memory: { settleS: opts.settle, readings: opts.readings, what: 'VmRSS and RssAnon from /proc/<daemon>/status; after settleS, read once a second until the last `readings` are within 1 MB (V8 idle GCs done) or 120 s; those last readings reported; no --expose-gc' },
     amiTimestamp: 'wall-clock ms at write time; µs digits = a per-ms counter (keeps event ids unique)',
@@ -133,7 +133,7 @@ async function main(): Promise<number> {
     await seedBacklog(dir, opts.webhookBacklog);
   }
   const daemonStartedAt = Date.now();
-  const daemon = startDaemon(dir, 'daemon', daemonConfig(ami.port, httpPort, dir, secret, webhook?.port ?? null), { cpu: daemonCpu, nodeArgs: opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [] });
+  const daemon = startDaemon(dir, 'daemon', daemonConfig(ami.port, httpPort, dir, secret, webhook?.port ?? null, opts.deliveriesPerSecondWhilePopping), { cpu: daemonCpu, nodeArgs: opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2'] : [] });
   let monitor: ReturnType<typeof everySecond<Sample>> | null = null;
   let phaseName = 'start';
   const cpuOf = (phase: string) => {

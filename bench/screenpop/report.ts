@@ -106,6 +106,11 @@ export const OPTIONS = {
    */
   'webhook-backlog': [0, 0, 5_000_000],
   /**
+   * The daemon's outbox.deliveriesPerSecondWhilePopping (0: no limit); -1: not in its config (its
+   * default, 1000 — and a daemon older than the setting starts too).
+   */
+  'deliveries-per-second-while-popping': [-1, -1, 1_000_000],
+  /**
    * The garbage collector of the harness's own processes on the side CPU (this one: the AMI
    * feeder; the SSE clients; the --webhook-backlog receiver): single-threaded (default), or V8's
    * default, whose helper threads compete with the clients for that CPU (BENCHMARKS.md, issue
