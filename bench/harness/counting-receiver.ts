@@ -2,10 +2,11 @@
 // (bench/screenpop.ts --webhook-backlog). That run measures pops, not webhooks, and its receiver
 // shares a CPU with the SSE clients: node:http and a JSON.parse per request (receiver.ts, which
 // the webhook benchmark needs for its latencies) took 14 % of that CPU at 2,200 requests/s; this
-// one takes 15 % at 5,400/s (BENCHMARKS.md, issue 18, sixth pass). It reads HTTP/1.1 requests straight off the socket — the head up to the
-// blank line, `content-length` bytes of body — keeps each `webhook-id` once, and answers
-// `200 {}` to each, in order, as keep-alive (pipelined requests too). Chunked bodies are not
-// needed (the daemon always sends a content-length) and are answered 400.
+// one takes 15 % at 5,400/s (BENCHMARKS.md, issue 18, sixth pass). It reads HTTP/1.1 requests
+// straight off the socket — the head up to the blank line, `content-length` bytes of body —
+// keeps each `webhook-id` once, and answers `200 {}` to each, in order, as keep-alive (pipelined
+// requests too). Chunked bodies are not needed (the daemon always sends a content-length) and
+// are answered 400.
 import net from 'node:net';
 import { benchFile } from './env.js';
 import { WARM_UP_PATH, warmReceiver } from './receiver.js';
