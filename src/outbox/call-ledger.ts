@@ -22,6 +22,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { type BridgeEvent, isCallEvent } from '../events/types.js';
 import { type CallRecord, recordEvent } from '../normalizer/call-record.js';
+import { ChurnMap } from '../util/churn-map.js';
 
 export interface CallLedgerOptions {
   log?: Logger;
@@ -55,10 +56,14 @@ export class CallLedger {
   private readonly stmt;
   private readonly tx;
   private readonly batchTx;
-  /** The calls in progress as the file has them (null until read: load() or the first event). */
-  private calls: Map<string, CallRecord> | null = null;
+  /**
+   * The calls in progress as the file has them (null until read: load() or the first event). A
+   * ChurnMap, as is `pending`: every event updates its call's entry and every call ends (Maps under
+   * that churn promote what they hold: src/util/churn-map.ts).
+   */
+  private calls: ChurnMap<CallRecord> | null = null;
   /** What the transaction running now changes (null: the call ended); applied once it succeeds. */
-  private readonly pending = new Map<string, CallRecord | null>();
+  private readonly pending = new ChurnMap<CallRecord | null>();
 
   private constructor(
     private readonly db: Database.Database,
@@ -96,9 +101,10 @@ export class CallLedger {
       this.db.prepare(`DELETE FROM ${table} WHERE rowid NOT IN (SELECT rowid FROM ${table} ORDER BY updated_at DESC, rowid DESC LIMIT ?)`).run(max).changes;
     const dropped = { calls: drop('call_ledger', this.opts.maxCalls), agents: drop('agent_ledger', this.opts.maxAgents) };
     if (dropped.calls || dropped.agents) this.opts.log?.warn(dropped, 'call ledger: more entries than the caps allow; dropped the oldest');
-    this.calls = this.read();
+    const calls = this.read();
+    this.calls = inMemory(calls);
     const agents = this.db.prepare<[], { id: string; seq: number }>('SELECT agent_id AS id, seq FROM agent_ledger ORDER BY updated_at, rowid').all();
-    return { calls: [...this.calls.values()], agents };
+    return { calls: [...calls.values()], agents };
   }
 
   /** The calls in the file, least recently updated first; an unreadable entry is dropped. */
@@ -164,7 +170,7 @@ export class CallLedger {
       return;
     }
     const id = event.callId;
-    this.calls ??= this.read();
+    this.calls ??= inMemory(this.read());
     // recordEvent copies what it changes: the record in `calls` stays as committed. (Records
     // share the events' objects — caller, vars… — which no sink changes.)
     const pending = this.pending.get(id);
@@ -177,12 +183,18 @@ export class CallLedger {
 
   /** The transaction succeeded: what it wrote is what the file has now. */
   private settle(): void {
-    const calls = (this.calls ??= this.read());
+    const calls = (this.calls ??= inMemory(this.read()));
     for (const [id, record] of this.pending) {
-      // Re-inserted at the end: `calls` stays in the order of the last update, as load() reads.
-      calls.delete(id);
       if (record) calls.set(id, record);
+      else calls.delete(id);
     }
     this.pending.clear();
   }
+}
+
+/** The calls read from the file, as the ledger keeps them in memory (their order is load()'s to give). */
+function inMemory(calls: ReadonlyMap<string, CallRecord>): ChurnMap<CallRecord> {
+  const m = new ChurnMap<CallRecord>();
+  for (const [id, record] of calls) m.set(id, record);
+  return m;
 }
