@@ -4,12 +4,12 @@
 //
 // Why: a backlog (a CRM back after an outage) drains as fast as the machine allows, and on a
 // small one that is the same CPU the pops need. Measured on the 2-core benchmark VM with the
-// daemon on one core (BENCHMARKS.md, issue 18, sixth pass): pops p99 7 ms while the backlog
-// drained at ~5,000 events/s, 5 ms (as with no backlog) at 1,000/s. Live traffic is far below the
-// cap — 1,000 events/s is some 160 calls a second for one webhook — so in practice the cap only
-// slows a catch-up, and only while agents are taking calls; a CRM just back from an outage is
-// spared a flood while its own agents use it. Nothing is dropped or reordered: rows wait their
-// turn in the outbox as they do behind a slow receiver.
+// daemon on one core (BENCHMARKS.md, issue 18, sixth pass): pops p99 6–7 ms while a backlog
+// drained at ~5,000 events/s, 4–6 ms at 1,000/s (3 ms with no backlog). Live traffic is far
+// below the cap — 1,000 events/s is some 160 calls a second for one webhook — so in practice the
+// cap only slows a catch-up, and only while agents are taking calls; a CRM just back from an
+// outage is spared a flood while its own agents use it. Nothing is dropped or reordered: rows
+// wait their turn in the outbox as they do behind a slow receiver.
 //
 // Two halves: PopActivity on the main thread (the screen-pop sink tells it of each pop) says when
 // popping starts and stops; DeliveryPace, where the dispatchers run (the delivery thread, or the
