@@ -83,6 +83,7 @@ t.test('given a ChurnMap, then it keeps string keys like a Map: set, get, has, d
   t.equal(m.get('b'), undefined);
   t.same([...m.keys()].sort(), ['42', '__proto__', 'a']);
   t.same([...m.values()].sort(), [2, 3, 4]);
+  t.same([...m.entries()].sort(), [['42', 3], ['__proto__', 2], ['a', 4]]);
   t.same(new Map(m), new Map([['a', 4], ['__proto__', 2], ['42', 3]]));
   t.equal(m.delete('a'), true);
   t.equal(m.delete('a'), false, 'a key deleted twice counts once');

@@ -15,7 +15,7 @@
 // Same interface as the parts of Map the daemon uses. Iteration order is not insertion order for
 // keys that look like array indices ("42"): nothing here relies on order.
 export class ChurnMap<V> {
-  private entries: Record<string, V> = Object.create(null) as Record<string, V>;
+  private dict: Record<string, V> = Object.create(null) as Record<string, V>;
   private count = 0;
 
   get size(): number {
@@ -23,44 +23,44 @@ export class ChurnMap<V> {
   }
 
   has(key: string): boolean {
-    return key in this.entries;
+    return key in this.dict;
   }
 
   get(key: string): V | undefined {
-    return this.entries[key];
+    return this.dict[key];
   }
 
   set(key: string, value: V): this {
-    if (!(key in this.entries)) this.count += 1;
-    this.entries[key] = value;
+    if (!(key in this.dict)) this.count += 1;
+    this.dict[key] = value;
     return this;
   }
 
   delete(key: string): boolean {
-    if (!(key in this.entries)) return false;
-    delete this.entries[key];
+    if (!(key in this.dict)) return false;
+    delete this.dict[key];
     this.count -= 1;
     return true;
   }
 
   clear(): void {
-    this.entries = Object.create(null) as Record<string, V>;
+    this.dict = Object.create(null) as Record<string, V>;
     this.count = 0;
   }
 
   *keys(): IterableIterator<string> {
-    for (const key in this.entries) yield key;
+    for (const key in this.dict) yield key;
   }
 
   *values(): IterableIterator<V> {
-    for (const key in this.entries) yield this.entries[key]!;
+    for (const key in this.dict) yield this.dict[key]!;
   }
 
-  *entriesIterator(): IterableIterator<[string, V]> {
-    for (const key in this.entries) yield [key, this.entries[key]!];
+  *entries(): IterableIterator<[string, V]> {
+    for (const key in this.dict) yield [key, this.dict[key]!];
   }
 
   [Symbol.iterator](): IterableIterator<[string, V]> {
-    return this.entriesIterator();
+    return this.entries();
   }
 }
