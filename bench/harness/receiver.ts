@@ -125,9 +125,9 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(kind: 'child' | 'inproc', nodeArgs: string[] = []): Promise<Receiver> {
+export async function startReceiver(kind: 'child' | 'inproc'): Promise<Receiver> {
   if (kind === 'child') {
-    const c: IpcChild = await startIpcChild('receiver', benchFile('harness/measure-child.ts'), ['--role', 'receiver'], null, nodeArgs);
+    const c: IpcChild = await startIpcChild('receiver', benchFile('harness/measure-child.ts'), ['--role', 'receiver']);
     await warmReceiver(c.ready.port as number);
     return {
       kind,
