@@ -96,4 +96,7 @@ t.test('given a ChurnMap, then it keeps string keys like a Map: set, get, has, d
   m.clear();
   t.equal(m.size, 0);
   t.same([...m], []);
+  const from = new ChurnMap<number>([['x', 1], ['y', 2], ['x', 3]]);
+  t.same(new Map(from), new Map([['x', 3], ['y', 2]]), 'built from entries, as new Map(entries)');
+  t.equal(from.size, 2);
 });

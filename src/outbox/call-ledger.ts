@@ -102,7 +102,7 @@ export class CallLedger {
     const dropped = { calls: drop('call_ledger', this.opts.maxCalls), agents: drop('agent_ledger', this.opts.maxAgents) };
     if (dropped.calls || dropped.agents) this.opts.log?.warn(dropped, 'call ledger: more entries than the caps allow; dropped the oldest');
     const calls = this.read();
-    this.calls = inMemory(calls);
+    this.calls = new ChurnMap(calls);
     const agents = this.db.prepare<[], { id: string; seq: number }>('SELECT agent_id AS id, seq FROM agent_ledger ORDER BY updated_at, rowid').all();
     return { calls: [...calls.values()], agents };
   }
@@ -170,7 +170,7 @@ export class CallLedger {
       return;
     }
     const id = event.callId;
-    this.calls ??= inMemory(this.read());
+    this.calls ??= new ChurnMap(this.read());
     // recordEvent copies what it changes: the record in `calls` stays as committed. (Records
     // share the events' objects — caller, vars… — which no sink changes.)
     const pending = this.pending.get(id);
@@ -183,7 +183,7 @@ export class CallLedger {
 
   /** The transaction succeeded: what it wrote is what the file has now. */
   private settle(): void {
-    const calls = (this.calls ??= inMemory(this.read()));
+    const calls = (this.calls ??= new ChurnMap(this.read()));
     for (const [id, record] of this.pending) {
       if (record) calls.set(id, record);
       else calls.delete(id);
@@ -192,9 +192,3 @@ export class CallLedger {
   }
 }
 
-/** The calls read from the file, as the ledger keeps them in memory (their order is load()'s to give). */
-function inMemory(calls: ReadonlyMap<string, CallRecord>): ChurnMap<CallRecord> {
-  const m = new ChurnMap<CallRecord>();
-  for (const [id, record] of calls) m.set(id, record);
-  return m;
-}

@@ -18,6 +18,11 @@ export class ChurnMap<V> {
   private dict: Record<string, V> = Object.create(null) as Record<string, V>;
   private count = 0;
 
+  /** Like `new Map(entries)`. */
+  constructor(entries?: Iterable<readonly [string, V]>) {
+    if (entries) for (const [key, value] of entries) this.set(key, value);
+  }
+
   get size(): number {
     return this.count;
   }
